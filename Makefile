@@ -1,0 +1,17 @@
+GO ?= go
+
+.PHONY: build test demo bench fuzz
+
+build:
+	$(GO) build -o bin/gotrain ./cmd/gotrain
+
+# The whole test suite; .ci/run calls exactly this.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench.sh

@@ -1,0 +1,53 @@
+package kernels
+
+import "fmt"
+
+// DType is the element type a weight matrix is stored in.
+type DType uint8
+
+const (
+	F32  DType = iota // float32
+	BF16              // bfloat16, the upper 16 bits of a float32
+)
+
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "F32"
+	case BF16:
+		return "BF16"
+	}
+	return fmt.Sprintf("DType(%d)", d)
+}
+
+// Matrix is a frozen weight matrix [Rows × Cols] kept in its stored dtype.
+// Exactly one of F32 and BF16 is set, with len Rows*Cols.
+type Matrix struct {
+	Rows, Cols int
+	DType      DType
+	F32        []float32
+	BF16       []uint16
+}
+
+// NewF32 wraps a float32 slice as a Matrix without copying.
+func NewF32(rows, cols int, data []float32) *Matrix {
+	return &Matrix{Rows: rows, Cols: cols, DType: F32, F32: data}
+}
+
+// NewBF16 wraps a bfloat16 slice as a Matrix without copying.
+func NewBF16(rows, cols int, data []uint16) *Matrix {
+	return &Matrix{Rows: rows, Cols: cols, DType: BF16, BF16: data}
+}
+
+// Row widens row i into dst (len Cols).
+func (w *Matrix) Row(dst []float32, i int) {
+	switch w.DType {
+	case F32:
+		copy(dst, w.F32[i*w.Cols:(i+1)*w.Cols])
+	case BF16:
+		src := w.BF16[i*w.Cols : (i+1)*w.Cols]
+		for j, v := range src {
+			dst[j] = BF16ToF32(v)
+		}
+	}
+}
