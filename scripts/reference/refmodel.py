@@ -1,0 +1,431 @@
+"""Independent PyTorch reference of Hugging Face Qwen2 / Llama causal LMs plus PEFT LoRA.
+
+Written from scratch (no transformers, no peft, no safetensors package) so that it
+can check gotrain's Go engine without sharing any code with it. Semantics follow
+transformers' modeling_qwen2.py / modeling_llama.py and peft's lora.Linear:
+
+  RMSNorm   y = w * (x * rsqrt(mean(x^2) + eps))        (float32 or wider)
+  RoPE      rotate_half, inv_freq = 1/theta^(2i/D), optional llama3 scaling
+  attention causal, grouped-query (q head h uses kv head h // (Hq/Hkv)), scale 1/sqrt(D)
+  MLP       down(silu(gate(x)) * up(x))
+  LoRA      y = W x (+ b) + scaling * B(A(x)), scaling = alpha/r or alpha/sqrt(r) (rsLoRA)
+
+Everything works on explicit dicts of tensors (no nn.Module) so that gradients
+with respect to the LoRA tensors are plain autograd leaves.
+"""
+
+import json
+import math
+import os
+import struct
+
+import torch
+
+# safetensors dtype names -> torch dtypes.
+_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+
+# The seven projection names PEFT can target in these architectures.
+ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+# ---------------------------------------------------------------- safetensors
+
+
+def read_safetensors(path):
+    """Returns (tensors, metadata) from a .safetensors file, parsed by hand.
+
+    Layout: u64 little-endian header length N, N bytes of JSON
+    {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
+    then the raw little-endian data; offsets are relative to the end of the header.
+    BF16 is read as int16 and re-viewed as bfloat16 (numpy has no bfloat16).
+    """
+    with open(path, "rb") as f:
+        blob = f.read()
+    if len(blob) < 8:
+        raise ValueError(f"{path}: file too short for a safetensors header")
+    (n,) = struct.unpack("<Q", blob[:8])
+    if 8 + n > len(blob):
+        raise ValueError(f"{path}: header length {n} exceeds file size {len(blob)}")
+    header = json.loads(blob[8 : 8 + n].decode("utf-8"))
+    base = 8 + n
+    meta = header.pop("__metadata__", None) or {}
+    out = {}
+    for name, info in header.items():
+        dt = info["dtype"]
+        if dt not in _DTYPES:
+            raise ValueError(f"{path}: tensor {name}: unsupported dtype {dt}")
+        shape = list(info["shape"])
+        begin, end = info["data_offsets"]
+        numel = 1
+        for s in shape:
+            numel *= s
+        esize = torch.empty(0, dtype=_DTYPES[dt]).element_size()
+        if end - begin != numel * esize or base + end > len(blob):
+            raise ValueError(f"{path}: tensor {name}: bad data_offsets {begin},{end} for shape {shape} {dt}")
+        if numel == 0:
+            out[name] = torch.empty(shape, dtype=_DTYPES[dt])
+            continue
+        raw = bytearray(blob[base + begin : base + end])
+        if dt == "BF16":
+            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        else:
+            t = torch.frombuffer(raw, dtype=_DTYPES[dt])
+        out[name] = t.reshape(shape).clone()
+    return out, meta
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Writes tensors (name -> tensor, each in the dtype to store) as a .safetensors file.
+
+    Names are written sorted, data packed in that order, the JSON header padded with
+    spaces to a multiple of 8 bytes (as the Rust library does). Written to a
+    temporary name and renamed so a reader never sees half a file.
+    """
+    header = {}
+    if metadata is not None:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    chunks = []
+    off = 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        if t.dtype not in _NAMES:
+            raise ValueError(f"{path}: tensor {name}: unsupported dtype {t.dtype}")
+        if t.dtype == torch.bfloat16:
+            data = t.view(torch.int16).numpy().tobytes()
+        else:
+            data = t.numpy().tobytes()
+        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+        chunks.append(data)
+        off += len(data)
+    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for c in chunks:
+            f.write(c)
+    os.replace(tmp, path)
+
+
+def write_json(path, obj, indent=2):
+    """Writes obj as JSON via a temporary file and rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=indent)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- config
+
+
+class Config:
+    """The config.json fields the forward pass needs, with Hugging Face defaults."""
+
+    def __init__(self, d):
+        self.raw = d
+        self.model_type = d.get("model_type", "")
+        if self.model_type not in ("qwen2", "llama"):
+            raise ValueError(f"config: unsupported model_type {self.model_type!r}")
+        self.vocab_size = int(d["vocab_size"])
+        self.hidden_size = int(d["hidden_size"])
+        self.intermediate_size = int(d["intermediate_size"])
+        self.num_hidden_layers = int(d["num_hidden_layers"])
+        self.num_attention_heads = int(d["num_attention_heads"])
+        self.num_key_value_heads = int(d.get("num_key_value_heads") or self.num_attention_heads)
+        self.head_dim = int(d.get("head_dim") or self.hidden_size // self.num_attention_heads)
+        self.rms_norm_eps = float(d.get("rms_norm_eps", 1e-6))
+        self.rope_theta = float(d.get("rope_theta", 10000.0))
+        self.rope_scaling = d.get("rope_scaling")
+        self.tie_word_embeddings = bool(d.get("tie_word_embeddings", False))
+        act = d.get("hidden_act", "silu")
+        if act != "silu":
+            raise ValueError(f"config: unsupported hidden_act {act!r}")
+        if self.num_attention_heads % self.num_key_value_heads != 0:
+            raise ValueError("config: num_attention_heads not a multiple of num_key_value_heads")
+        if self.model_type == "qwen2":
+            # Qwen2: q/k/v always biased, o never.
+            self.qkv_bias, self.o_bias = True, False
+            if d.get("use_sliding_window"):
+                raise ValueError("config: use_sliding_window is not supported")
+        else:
+            b = bool(d.get("attention_bias", False))
+            self.qkv_bias, self.o_bias = b, b
+        self.mlp_bias = bool(d.get("mlp_bias", False))
+
+    @staticmethod
+    def load(model_dir):
+        with open(os.path.join(model_dir, "config.json")) as f:
+            return Config(json.load(f))
+
+
+def load_weights(model_dir):
+    """Reads model.safetensors or the shards listed in model.safetensors.index.json."""
+    single = os.path.join(model_dir, "model.safetensors")
+    if os.path.exists(single):
+        return read_safetensors(single)[0]
+    idx = os.path.join(model_dir, "model.safetensors.index.json")
+    with open(idx) as f:
+        wm = json.load(f)["weight_map"]
+    out = {}
+    for shard in sorted(set(wm.values())):
+        out.update(read_safetensors(os.path.join(model_dir, shard))[0])
+    return out
+
+
+# ---------------------------------------------------------------- LoRA
+
+
+class Lora:
+    """A PEFT LoRA adapter: per module path (e.g. model.layers.0.self_attn.q_proj) A [r,in], B [out,r]."""
+
+    def __init__(self, config, weights):
+        self.config = config
+        self.r = int(config["r"])
+        alpha = float(config["lora_alpha"])
+        if config.get("use_rslora"):
+            self.scaling = alpha / math.sqrt(self.r)
+        else:
+            self.scaling = alpha / self.r
+        if config.get("use_dora"):
+            raise ValueError("adapter: DoRA is not supported")
+        if config.get("fan_in_fan_out"):
+            raise ValueError("adapter: fan_in_fan_out is not supported")
+        self.A, self.B = {}, {}
+        for key, t in weights.items():
+            mod, which = peft_key_split(key)
+            (self.A if which == "A" else self.B)[mod] = t
+        if set(self.A) != set(self.B):
+            raise ValueError("adapter: lora_A and lora_B module sets differ")
+
+    @staticmethod
+    def load(adapter_dir):
+        with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+            cfg = json.load(f)
+        if cfg.get("peft_type", "LORA") != "LORA":
+            raise ValueError(f"adapter: peft_type {cfg.get('peft_type')!r} is not LORA")
+        w, _ = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+        return Lora(cfg, w)
+
+    def to(self, dtype, requires_grad=False):
+        """Returns a copy whose tensors are converted to dtype (fresh autograd leaves if requires_grad)."""
+        c = Lora.__new__(Lora)
+        c.config, c.r, c.scaling = self.config, self.r, self.scaling
+        c.A = {k: v.detach().to(dtype).clone().requires_grad_(requires_grad) for k, v in self.A.items()}
+        c.B = {k: v.detach().to(dtype).clone().requires_grad_(requires_grad) for k, v in self.B.items()}
+        return c
+
+    def peft_tensors(self, which=None):
+        """Name -> tensor with PEFT's saved key names."""
+        out = {}
+        for mod in self.A:
+            out[peft_key(mod, "A")] = self.A[mod]
+            out[peft_key(mod, "B")] = self.B[mod]
+        return out
+
+
+def peft_key(module, which):
+    """model.layers.0.self_attn.q_proj, "A" -> base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"""
+    return f"base_model.model.{module}.lora_{which}.weight"
+
+
+def peft_key_split(key):
+    """Inverse of peft_key; also accepts the in-memory form with an adapter name (.lora_A.default.weight)."""
+    pre = "base_model.model."
+    if not key.startswith(pre):
+        raise ValueError(f"adapter: unexpected key {key}")
+    rest = key[len(pre) :]
+    for which in ("A", "B"):
+        for suf in (f".lora_{which}.weight", f".lora_{which}.default.weight"):
+            if rest.endswith(suf):
+                return rest[: -len(suf)], which
+    raise ValueError(f"adapter: unexpected key {key}")
+
+
+# ---------------------------------------------------------------- forward
+
+
+def rope_inv_freq(cfg):
+    """inv_freq [D/2] in float64, with llama3 scaling as transformers' _compute_llama3_parameters."""
+    D = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    rs = cfg.rope_scaling
+    if not rs:
+        return inv
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    if kind == "default":
+        return inv
+    if kind != "llama3":
+        raise ValueError(f"config: unsupported rope_scaling type {kind!r}")
+    factor = float(rs["factor"])
+    low = float(rs["low_freq_factor"])
+    high = float(rs["high_freq_factor"])
+    old = float(rs["original_max_position_embeddings"])
+    low_wl = old / low
+    high_wl = old / high
+    wl = 2 * math.pi / inv
+    out = torch.where(wl > low_wl, inv / factor, inv)
+    smooth = (old / wl - low) / (high - low)
+    smoothed = (1 - smooth) * out / factor + smooth * out
+    medium = ~(wl < high_wl) & ~(wl > low_wl)
+    return torch.where(medium, smoothed, out)
+
+
+def rope_regions(cfg):
+    """For llama3 scaling: list of "high"/"medium"/"low" per frequency (to check coverage)."""
+    D = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    rs = cfg.rope_scaling
+    old = float(rs["original_max_position_embeddings"])
+    low_wl = old / float(rs["low_freq_factor"])
+    high_wl = old / float(rs["high_freq_factor"])
+    out = []
+    for w in (2 * math.pi / inv).tolist():
+        out.append("high" if w < high_wl else ("low" if w > low_wl else "medium"))
+    return out
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def rms_norm(x, w, eps):
+    # HF computes the statistics in float32 and casts back before the weight multiply.
+    dt = x.dtype
+    xf = x.float() if dt in (torch.float16, torch.bfloat16) else x
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return w * y.to(dt)
+
+
+def linear(x, W, b, lora, module):
+    """x [..., in] @ W[out,in]^T (+ b) (+ scaling * B(A x)) -> [..., out]"""
+    y = torch.matmul(x, W.t())
+    if b is not None:
+        y = y + b
+    if lora is not None and module in lora.A:
+        y = y + lora.scaling * torch.matmul(torch.matmul(x, lora.A[module].t()), lora.B[module].t())
+    return y
+
+
+def cast_params(weights, dtype):
+    """Converts every floating tensor to dtype (BF16 -> float64 is exact)."""
+    return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in weights.items()}
+
+
+def forward(cfg, P, ids, lora=None, trace=None):
+    """Logits for token ids.
+
+    cfg: Config; P: weights dict in the compute dtype; ids: LongTensor [T] or [B,T]
+    (rows of a batch have equal length, no padding; positions 0..T-1).
+    Returns logits [T,V] or [B,T,V] in the compute dtype. If trace is a dict it receives
+    intermediate activations [B,T,*] (embed, layer.i.attn, layer.i, norm) for debugging.
+    """
+    squeeze = ids.dim() == 1
+    if squeeze:
+        ids = ids[None]
+    B, T = ids.shape
+    Hq, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    rep = Hq // Hkv
+    dt = P["model.embed_tokens.weight"].dtype
+
+    # RoPE tables in float64, cast to the compute dtype (HF computes them in float32).
+    inv = rope_inv_freq(cfg)
+    pos = torch.arange(T, dtype=torch.float64)
+    freqs = pos[:, None] * inv[None, :]  # [T, D/2]
+    emb = torch.cat((freqs, freqs), dim=-1)  # [T, D]
+    cos, sin = emb.cos().to(dt), emb.sin().to(dt)
+
+    mask = torch.full((T, T), float("-inf"), dtype=dt).triu(1)  # [T,T], -inf above the diagonal
+
+    x = P["model.embed_tokens.weight"][ids]  # [B,T,H]
+    if trace is not None:
+        trace["embed"] = x
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, P[p + "input_layernorm.weight"], cfg.rms_norm_eps)
+        a = p + "self_attn."
+        q = linear(h, P[a + "q_proj.weight"], P.get(a + "q_proj.bias") if cfg.qkv_bias else None, lora, a + "q_proj")
+        k = linear(h, P[a + "k_proj.weight"], P.get(a + "k_proj.bias") if cfg.qkv_bias else None, lora, a + "k_proj")
+        v = linear(h, P[a + "v_proj.weight"], P.get(a + "v_proj.bias") if cfg.qkv_bias else None, lora, a + "v_proj")
+        q = q.view(B, T, Hq, D).transpose(1, 2)  # [B,Hq,T,D]
+        k = k.view(B, T, Hkv, D).transpose(1, 2)  # [B,Hkv,T,D]
+        v = v.view(B, T, Hkv, D).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        # repeat_kv: kv head j serves q heads j*rep .. j*rep+rep-1.
+        k = k[:, :, None].expand(B, Hkv, rep, T, D).reshape(B, Hq, T, D)
+        v = v[:, :, None].expand(B, Hkv, rep, T, D).reshape(B, Hq, T, D)
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(D) + mask  # [B,Hq,T,T]
+        if dt in (torch.float16, torch.bfloat16):
+            s = torch.softmax(s.float(), dim=-1).to(dt)
+        else:
+            s = torch.softmax(s, dim=-1)
+        o = torch.matmul(s, v).transpose(1, 2).reshape(B, T, Hq * D)
+        o = linear(o, P[a + "o_proj.weight"], P.get(a + "o_proj.bias") if cfg.o_bias else None, lora, a + "o_proj")
+        x = x + o
+        if trace is not None:
+            trace[f"layer.{i}.attn"] = o
+
+        h = rms_norm(x, P[p + "post_attention_layernorm.weight"], cfg.rms_norm_eps)
+        m = p + "mlp."
+        mb = cfg.mlp_bias
+        g = linear(h, P[m + "gate_proj.weight"], P.get(m + "gate_proj.bias") if mb else None, lora, m + "gate_proj")
+        u = linear(h, P[m + "up_proj.weight"], P.get(m + "up_proj.bias") if mb else None, lora, m + "up_proj")
+        d = linear(torch.nn.functional.silu(g) * u, P[m + "down_proj.weight"], P.get(m + "down_proj.bias") if mb else None, lora, m + "down_proj")
+        x = x + d
+        if trace is not None:
+            trace[f"layer.{i}"] = x
+
+    x = rms_norm(x, P["model.norm.weight"], cfg.rms_norm_eps)
+    if trace is not None:
+        trace["norm"] = x
+    head = P.get("lm_head.weight")
+    if head is None or cfg.tie_word_embeddings:
+        head = P["model.embed_tokens.weight"]
+    logits = torch.matmul(x, head.t())  # [B,T,V]
+    return logits[0] if squeeze else logits
+
+
+def completion_logprobs(cfg, P, prompt_ids, completion_ids, lora=None):
+    """Log-probabilities [C] of completion_ids given prompt_ids (token t is predicted from position t-1)."""
+    if len(prompt_ids) < 1:
+        raise ValueError("score: prompt_ids must be non-empty")
+    if len(completion_ids) < 1:
+        raise ValueError("score: completion_ids must be non-empty")
+    ids = torch.tensor(list(prompt_ids) + list(completion_ids), dtype=torch.long)
+    if int(ids.min()) < 0 or int(ids.max()) >= cfg.vocab_size:
+        raise ValueError("score: token id out of range")
+    logits = forward(cfg, P, ids, lora)  # [T,V]
+    lp = torch.log_softmax(logits, dim=-1)
+    n = len(prompt_ids)
+    tgt = ids[n:]
+    return lp[n - 1 : -1].gather(1, tgt[:, None])[:, 0]
+
+
+def batch_loss(cfg, P, seqs, lora=None):
+    """Mean token cross-entropy over ALL completion tokens of the batch (prompt tokens masked).
+
+    seqs: list of (prompt_ids, completion_ids). Returns (loss, number of completion tokens).
+    """
+    total = None
+    n = 0
+    for pr, co in seqs:
+        lp = completion_logprobs(cfg, P, pr, co, lora)
+        s = -lp.sum()
+        total = s if total is None else total + s
+        n += len(co)
+    return total / n, n
