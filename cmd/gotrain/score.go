@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/tokenize"
+)
+
+type scoreIn struct {
+	Prompt        *string `json:"prompt"`
+	Completion    *string `json:"completion"`
+	PromptIDs     []int   `json:"prompt_ids"`
+	CompletionIDs []int   `json:"completion_ids"`
+}
+
+type scoreOut struct {
+	PromptIDs     []int     `json:"prompt_ids"`
+	CompletionIDs []int     `json:"completion_ids"`
+	Logprobs      []float32 `json:"logprobs"`
+	Sum           float64   `json:"sum"`
+}
+
+// scoreGroup is how many input lines are scored together.
+const scoreGroup = 64
+
+func runScore(args []string) error {
+	fs := newFlags("score", "--base DIR --data FILE.jsonl [--adapter DIR] [--out FILE.jsonl] [--chat]")
+	base := fs.String("base", "", "model directory (config.json, *.safetensors, tokenizer.json)")
+	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
+	dataPath := fs.String("data", "", `input JSONL: {"prompt": ..., "completion": ...} (or "prompt_ids"/"completion_ids")`)
+	outPath := fs.String("out", "", "output JSONL (default stdout)")
+	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
+	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *base == "" || *dataPath == "" {
+		return fmt.Errorf("--base and --data are required")
+	}
+	m, ad, err := loadModel(*base, *adapterDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	var tok *tokenize.Tokenizer
+	var tmpl *tokenize.Template
+	in, err := os.Open(*dataPath)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeOutput(*outPath, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		var outs []scoreOut
+		var seqs []model.Sequence
+		flush := func() error {
+			lps, err := m.Score(seqs, ad)
+			if err != nil {
+				return err
+			}
+			for i := range outs {
+				outs[i].Logprobs = lps[i]
+				for _, v := range lps[i] {
+					outs[i].Sum += float64(v)
+				}
+				if err := enc.Encode(&outs[i]); err != nil {
+					return err
+				}
+			}
+			outs, seqs = outs[:0], seqs[:0]
+			return nil
+		}
+		for line := 1; sc.Scan(); line++ {
+			if len(sc.Bytes()) == 0 {
+				continue
+			}
+			var r scoreIn
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				return fmt.Errorf("%s:%d: invalid JSON: %w", *dataPath, line, err)
+			}
+			o := scoreOut{PromptIDs: r.PromptIDs, CompletionIDs: r.CompletionIDs}
+			if r.Prompt != nil || r.Completion != nil {
+				if r.Prompt == nil || r.Completion == nil {
+					return fmt.Errorf("%s:%d: need both \"prompt\" and \"completion\"", *dataPath, line)
+				}
+				if tok == nil {
+					if tok, err = tokenize.Load(*base); err != nil {
+						return err
+					}
+					if *chat {
+						if tmpl, err = tok.ChatTemplate(*template); err != nil {
+							return err
+						}
+					}
+				}
+				if *chat {
+					ids, _, err := tok.EncodeChat(tmpl, []tokenize.Message{{Role: "user", Content: *r.Prompt}}, true)
+					if err != nil {
+						return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
+					}
+					o.PromptIDs = ids
+				} else {
+					o.PromptIDs = tok.Encode(*r.Prompt)
+				}
+				o.CompletionIDs = tok.Encode(*r.Completion)
+			}
+			if len(o.PromptIDs) == 0 {
+				return fmt.Errorf("%s:%d: the prompt is empty: the first completion token needs context", *dataPath, line)
+			}
+			if len(o.CompletionIDs) == 0 {
+				return fmt.Errorf("%s:%d: the completion is empty", *dataPath, line)
+			}
+			toks := append(append([]int{}, o.PromptIDs...), o.CompletionIDs...)
+			for _, t := range toks {
+				if t < 0 || t >= m.Config.VocabSize {
+					return fmt.Errorf("%s:%d: token id %d outside the model's vocabulary [0,%d)", *dataPath, line, t, m.Config.VocabSize)
+				}
+			}
+			outs = append(outs, o)
+			seqs = append(seqs, model.Sequence{Tokens: toks, From: len(o.PromptIDs)})
+			if len(seqs) == scoreGroup {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("%s: %w", *dataPath, err)
+		}
+		return flush()
+	})
+}
+
+// loadModel loads a base model and, when adapterDir is set, a LoRA adapter.
+func loadModel(base, adapterDir string) (*model.Model, *model.Adapter, error) {
+	m, err := model.Load(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	if adapterDir == "" {
+		return m, nil, nil
+	}
+	ad, err := m.LoadAdapter(adapterDir)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, ad, nil
+}
+
+// writeOutput runs write on stdout, or on a temporary file renamed to path
+// once write succeeds, so a failed run never leaves a partial output.
+func writeOutput(path string, write func(io.Writer) error) error {
+	if path == "" {
+		w := bufio.NewWriter(os.Stdout)
+		if err := write(w); err != nil {
+			w.Flush()
+			return err
+		}
+		return w.Flush()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".gotrain-out-*")
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	err = write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}

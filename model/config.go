@@ -1,0 +1,321 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+)
+
+// Arch names a supported model family.
+type Arch string
+
+const (
+	Qwen2 Arch = "qwen2" // Qwen2ForCausalLM: Qwen2 and Qwen2.5
+	Llama Arch = "llama" // LlamaForCausalLM: Llama 2, 3, 3.1, 3.2
+)
+
+// ErrUnsupported marks a config value the engine does not implement. It is
+// returned wrapped in an *UnsupportedError naming the field.
+var ErrUnsupported = errors.New("not supported")
+
+// UnsupportedError reports a config.json field whose value the engine does not
+// implement, so that the model is refused rather than silently computed wrong.
+type UnsupportedError struct {
+	Field, Value, Why string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("config field %q = %s: %s", e.Field, e.Value, e.Why)
+}
+
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+// RopeScaling is the "llama3" rope_scaling of Llama 3.1 and 3.2.
+type RopeScaling struct {
+	Factor         float64 `json:"factor"`
+	LowFreqFactor  float64 `json:"low_freq_factor"`
+	HighFreqFactor float64 `json:"high_freq_factor"`
+	OriginalMaxPos int     `json:"original_max_position_embeddings"`
+}
+
+// Config is the part of a Hugging Face config.json the engine uses.
+type Config struct {
+	Arch          Arch
+	VocabSize     int
+	Hidden        int     // hidden_size
+	Intermediate  int     // intermediate_size
+	Layers        int     // num_hidden_layers
+	Heads         int     // num_attention_heads
+	KVHeads       int     // num_key_value_heads
+	HeadDim       int     // head_dim, default Hidden/Heads
+	RMSNormEps    float64 // rms_norm_eps
+	RopeTheta     float64
+	RopeScaling   *RopeScaling // nil: plain RoPE
+	TieEmbeddings bool         // tie_word_embeddings
+	QKVBias       bool         // biases on q, k, v (always for Qwen2; attention_bias for Llama)
+	OBias         bool         // bias on o_proj (Llama attention_bias)
+	MLPBias       bool         // Llama mlp_bias
+	MaxPositions  int          // max_position_embeddings
+	BOSTokenID    int          // -1 when absent
+	EOSTokenIDs   []int
+	TorchDType    string // torch_dtype as written, informational
+}
+
+// rawConfig mirrors config.json; pointer fields tell absent from zero.
+type rawConfig struct {
+	Architectures     []string        `json:"architectures"`
+	ModelType         string          `json:"model_type"`
+	VocabSize         *int            `json:"vocab_size"`
+	HiddenSize        *int            `json:"hidden_size"`
+	IntermediateSize  *int            `json:"intermediate_size"`
+	NumHiddenLayers   *int            `json:"num_hidden_layers"`
+	NumAttentionHeads *int            `json:"num_attention_heads"`
+	NumKeyValueHeads  *int            `json:"num_key_value_heads"`
+	HeadDim           *int            `json:"head_dim"`
+	RMSNormEps        *float64        `json:"rms_norm_eps"`
+	RopeTheta         *float64        `json:"rope_theta"`
+	RopeScaling       json.RawMessage `json:"rope_scaling"`
+	TieWordEmbeddings *bool           `json:"tie_word_embeddings"`
+	AttentionBias     *bool           `json:"attention_bias"`
+	MLPBias           *bool           `json:"mlp_bias"`
+	HiddenAct         *string         `json:"hidden_act"`
+	MaxPositions      *int            `json:"max_position_embeddings"`
+	UseSlidingWindow  *bool           `json:"use_sliding_window"`
+	BOSTokenID        json.RawMessage `json:"bos_token_id"`
+	EOSTokenID        json.RawMessage `json:"eos_token_id"`
+	TorchDType        string          `json:"torch_dtype"`
+	Quantization      json.RawMessage `json:"quantization_config"`
+	NumExperts        *int            `json:"num_experts"`
+	NumLocalExperts   *int            `json:"num_local_experts"`
+	AttnLogitCap      *float64        `json:"attn_logit_softcapping"`
+	FinalLogitCap     *float64        `json:"final_logit_softcapping"`
+}
+
+// LoadConfig reads and validates a config.json.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig parses and validates config.json bytes.
+func ParseConfig(b []byte) (*Config, error) {
+	var r rawConfig
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	c := &Config{BOSTokenID: -1}
+	switch {
+	case r.ModelType == "qwen2" || has(r.Architectures, "Qwen2ForCausalLM"):
+		c.Arch = Qwen2
+	case r.ModelType == "llama" || has(r.Architectures, "LlamaForCausalLM"):
+		c.Arch = Llama
+	default:
+		v := r.ModelType
+		if len(r.Architectures) > 0 {
+			v = fmt.Sprint(r.Architectures)
+		}
+		return nil, &UnsupportedError{"architectures", quote(v), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
+	}
+	for _, a := range r.Architectures {
+		if a != "Qwen2ForCausalLM" && a != "LlamaForCausalLM" {
+			return nil, &UnsupportedError{"architectures", quote(a), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
+		}
+	}
+	req := []struct {
+		name string
+		p    *int
+		dst  *int
+	}{
+		{"vocab_size", r.VocabSize, &c.VocabSize},
+		{"hidden_size", r.HiddenSize, &c.Hidden},
+		{"intermediate_size", r.IntermediateSize, &c.Intermediate},
+		{"num_hidden_layers", r.NumHiddenLayers, &c.Layers},
+		{"num_attention_heads", r.NumAttentionHeads, &c.Heads},
+	}
+	for _, f := range req {
+		if f.p == nil {
+			return nil, fmt.Errorf("config field %q is missing", f.name)
+		}
+		if *f.p <= 0 {
+			return nil, fmt.Errorf("config field %q = %d must be positive", f.name, *f.p)
+		}
+		*f.dst = *f.p
+	}
+	c.KVHeads = c.Heads
+	if r.NumKeyValueHeads != nil {
+		c.KVHeads = *r.NumKeyValueHeads
+	}
+	if c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 {
+		return nil, fmt.Errorf("config field \"num_key_value_heads\" = %d must divide num_attention_heads = %d", c.KVHeads, c.Heads)
+	}
+	if r.HeadDim != nil {
+		c.HeadDim = *r.HeadDim
+	} else {
+		if c.Hidden%c.Heads != 0 {
+			return nil, fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", c.Hidden, c.Heads)
+		}
+		c.HeadDim = c.Hidden / c.Heads
+	}
+	if c.HeadDim <= 0 || c.HeadDim%2 != 0 {
+		return nil, fmt.Errorf("config field \"head_dim\" = %d must be positive and even", c.HeadDim)
+	}
+	c.RMSNormEps = 1e-6
+	if r.RMSNormEps != nil {
+		c.RMSNormEps = *r.RMSNormEps
+	}
+	c.RopeTheta = 10000
+	if r.RopeTheta != nil {
+		c.RopeTheta = *r.RopeTheta
+	}
+	if c.RMSNormEps <= 0 || c.RopeTheta <= 0 {
+		return nil, fmt.Errorf("rms_norm_eps and rope_theta must be positive")
+	}
+	if r.TieWordEmbeddings != nil {
+		c.TieEmbeddings = *r.TieWordEmbeddings
+	}
+	if r.HiddenAct != nil && *r.HiddenAct != "silu" {
+		return nil, &UnsupportedError{"hidden_act", quote(*r.HiddenAct), "only silu (SwiGLU) is implemented"}
+	}
+	c.MaxPositions = 32768
+	if r.MaxPositions != nil && *r.MaxPositions > 0 {
+		c.MaxPositions = *r.MaxPositions
+	}
+	switch c.Arch {
+	case Qwen2:
+		c.QKVBias = true
+		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
+			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
+		}
+	case Llama:
+		if r.AttentionBias != nil && *r.AttentionBias {
+			c.QKVBias, c.OBias = true, true
+		}
+		if r.MLPBias != nil {
+			c.MLPBias = *r.MLPBias
+		}
+	}
+	if err := parseRopeScaling(r.RopeScaling, c); err != nil {
+		return nil, err
+	}
+	if len(r.Quantization) > 0 && string(r.Quantization) != "null" {
+		return nil, &UnsupportedError{"quantization_config", string(r.Quantization), "pre-quantized checkpoints are not implemented; load the BF16 checkpoint"}
+	}
+	if r.NumExperts != nil && *r.NumExperts > 0 {
+		return nil, &UnsupportedError{"num_experts", fmt.Sprint(*r.NumExperts), "mixture-of-experts is not implemented"}
+	}
+	if r.NumLocalExperts != nil && *r.NumLocalExperts > 0 {
+		return nil, &UnsupportedError{"num_local_experts", fmt.Sprint(*r.NumLocalExperts), "mixture-of-experts is not implemented"}
+	}
+	if r.AttnLogitCap != nil || r.FinalLogitCap != nil {
+		return nil, &UnsupportedError{"attn_logit_softcapping", "set", "logit soft-capping is not implemented"}
+	}
+	var err error
+	if c.BOSTokenID, err = parseTokenID(r.BOSTokenID, "bos_token_id"); err != nil {
+		return nil, err
+	}
+	if c.EOSTokenIDs, err = parseTokenIDs(r.EOSTokenID, "eos_token_id"); err != nil {
+		return nil, err
+	}
+	c.TorchDType = r.TorchDType
+	return c, nil
+}
+
+func parseRopeScaling(raw json.RawMessage, c *Config) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var rs struct {
+		RopeType *string `json:"rope_type"`
+		Type     *string `json:"type"`
+		RopeScaling
+	}
+	if err := json.Unmarshal(raw, &rs); err != nil {
+		return fmt.Errorf("config field \"rope_scaling\": %w", err)
+	}
+	typ := ""
+	if rs.RopeType != nil {
+		typ = *rs.RopeType
+	} else if rs.Type != nil {
+		typ = *rs.Type
+	}
+	switch typ {
+	case "default":
+		return nil
+	case "llama3":
+		s := rs.RopeScaling
+		if s.Factor <= 0 || s.LowFreqFactor <= 0 || s.HighFreqFactor <= s.LowFreqFactor || s.OriginalMaxPos <= 0 {
+			return fmt.Errorf("config field \"rope_scaling\" of type llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0: %s", raw)
+		}
+		c.RopeScaling = &s
+		return nil
+	}
+	return &UnsupportedError{"rope_scaling.rope_type", quote(typ), "only llama3 rope scaling is implemented"}
+}
+
+// InvFreq returns RoPE's inverse frequencies [HeadDim/2], with llama3 scaling
+// applied as Hugging Face's _compute_llama3_parameters does.
+func (c *Config) InvFreq() []float32 {
+	half := c.HeadDim / 2
+	out := make([]float32, half)
+	for i := range out {
+		f := 1 / math.Pow(c.RopeTheta, float64(2*i)/float64(c.HeadDim))
+		if s := c.RopeScaling; s != nil {
+			lowWave := float64(s.OriginalMaxPos) / s.LowFreqFactor
+			highWave := float64(s.OriginalMaxPos) / s.HighFreqFactor
+			wave := 2 * math.Pi / f
+			switch {
+			case wave < highWave:
+			case wave > lowWave:
+				f /= s.Factor
+			default:
+				smooth := (float64(s.OriginalMaxPos)/wave - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor)
+				f = (1-smooth)*f/s.Factor + smooth*f
+			}
+		}
+		out[i] = float32(f)
+	}
+	return out
+}
+
+func parseTokenID(raw json.RawMessage, field string) (int, error) {
+	ids, err := parseTokenIDs(raw, field)
+	if err != nil || len(ids) == 0 {
+		return -1, err
+	}
+	return ids[0], nil
+}
+
+func parseTokenIDs(raw json.RawMessage, field string) ([]int, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one int
+	if json.Unmarshal(raw, &one) == nil {
+		return []int{one}, nil
+	}
+	var many []int
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, fmt.Errorf("config field %q: want an integer or a list of integers: %s", field, raw)
+	}
+	return many, nil
+}
+
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,84 @@
+package model
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+const qwenConfig = `{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":512,"hidden_size":64,
+"intermediate_size":160,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"rms_norm_eps":1e-6,
+"rope_theta":1000000.0,"tie_word_embeddings":true,"hidden_act":"silu","use_sliding_window":false,"sliding_window":32768,
+"max_position_embeddings":32768,"bos_token_id":151643,"eos_token_id":151645,"torch_dtype":"bfloat16"}`
+
+const llamaConfig = `{"architectures":["LlamaForCausalLM"],"model_type":"llama","vocab_size":512,"hidden_size":64,
+"intermediate_size":96,"num_hidden_layers":3,"num_attention_heads":8,"num_key_value_heads":2,"head_dim":16,
+"rms_norm_eps":1e-5,"rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,
+"high_freq_factor":4.0,"original_max_position_embeddings":8192},"tie_word_embeddings":false,"attention_bias":false,
+"mlp_bias":false,"hidden_act":"silu","bos_token_id":128000,"eos_token_id":[128001,128008,128009]}`
+
+func TestParseConfig(t *testing.T) {
+	q, err := ParseConfig([]byte(qwenConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Arch != Qwen2 || !q.QKVBias || q.OBias || !q.TieEmbeddings || q.HeadDim != 16 || q.KVHeads != 2 || q.EOSTokenIDs[0] != 151645 {
+		t.Errorf("qwen2 config parsed wrong: %+v", q)
+	}
+	l, err := ParseConfig([]byte(llamaConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Arch != Llama || l.QKVBias || l.TieEmbeddings || l.HeadDim != 16 || l.RopeScaling == nil || l.RopeScaling.Factor != 8 || len(l.EOSTokenIDs) != 3 {
+		t.Errorf("llama config parsed wrong: %+v", l)
+	}
+}
+
+func TestParseConfigRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name, edit, want string
+		unsupported      bool
+	}{
+		{"broken json", `{"vocab_size":`, "invalid JSON", false},
+		{"other arch", `{"architectures":["MistralForCausalLM"],"model_type":"mistral"}`, "architectures", true},
+		{"sliding window", strings.Replace(qwenConfig, `"use_sliding_window":false`, `"use_sliding_window":true`, 1), "use_sliding_window", true},
+		{"rope type", strings.Replace(llamaConfig, `"rope_type":"llama3"`, `"rope_type":"yarn"`, 1), "rope_scaling.rope_type", true},
+		{"act", strings.Replace(qwenConfig, `"hidden_act":"silu"`, `"hidden_act":"gelu"`, 1), "hidden_act", true},
+		{"moe", strings.Replace(qwenConfig, `"vocab_size":512`, `"vocab_size":512,"num_experts":8`, 1), "num_experts", true},
+		{"quantized", strings.Replace(qwenConfig, `"vocab_size":512`, `"vocab_size":512,"quantization_config":{"bits":4}`, 1), "quantization_config", true},
+		{"missing field", strings.Replace(qwenConfig, `"hidden_size":64,`, ``, 1), "hidden_size", false},
+		{"bad kv heads", strings.Replace(qwenConfig, `"num_key_value_heads":2`, `"num_key_value_heads":3`, 1), "num_key_value_heads", false},
+		{"negative", strings.Replace(qwenConfig, `"num_hidden_layers":2`, `"num_hidden_layers":-1`, 1), "num_hidden_layers", false},
+		{"bad llama3 scaling", strings.Replace(llamaConfig, `"factor":8.0`, `"factor":0`, 1), "rope_scaling", false},
+		{"bad eos", strings.Replace(qwenConfig, `"eos_token_id":151645`, `"eos_token_id":"x"`, 1), "eos_token_id", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.edit))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %q", err, tc.want)
+			}
+			if got := errors.Is(err, ErrUnsupported); got != tc.unsupported {
+				t.Errorf("errors.Is(err, ErrUnsupported) = %v, want %v (%v)", got, tc.unsupported, err)
+			}
+		})
+	}
+}
+
+// TestInvFreqLlama3 checks the three regions of llama3 rope scaling against
+// values computed by hand from HF's _compute_llama3_parameters.
+func TestInvFreqLlama3(t *testing.T) {
+	c := &Config{HeadDim: 128, RopeTheta: 500000, RopeScaling: &RopeScaling{Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 8192}}
+	f := c.InvFreq()
+	if f[0] != 1 { // wavelength 2π < 2048: unchanged
+		t.Errorf("inv_freq[0] = %v, want 1", f[0])
+	}
+	// i = 63: base freq 500000^(-126/128) ≈ 2.4e-6, wavelength ≫ 8192: divided by 8.
+	want := float32(1 / (8 * math.Pow(500000, 126.0/128)))
+	if d := f[63]/want - 1; d > 1e-6 || d < -1e-6 {
+		t.Errorf("inv_freq[63] = %v, want %v", f[63], want)
+	}
+}

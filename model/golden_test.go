@@ -1,0 +1,99 @@
+package model
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+type goldenCase struct {
+	PromptIDs     []int     `json:"prompt_ids"`
+	CompletionIDs []int     `json:"completion_ids"`
+	Adapter       string    `json:"adapter"`
+	Logprobs      []float64 `json:"logprobs"`
+	Sum           float64   `json:"sum"`
+}
+
+func readGolden(t *testing.T, path string) []goldenCase {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var cases []goldenCase
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var c goldenCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// TestGoldenLogprobs compares teacher-forced log-probabilities with the
+// independent PyTorch reference (scripts/reference), scored one by one and
+// packed into one batch.
+func TestGoldenLogprobs(t *testing.T) {
+	for _, tc := range []struct {
+		dir string
+		tol float64
+	}{
+		{"tiny-qwen2-bf16", 2e-3},
+		{"tiny-llama-f32", 1e-4},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", tc.dir)
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			cases := readGolden(t, filepath.Join(dir, "golden.jsonl"))
+			adapters := map[string]*Adapter{"": nil}
+			byAdapter := map[string][]int{}
+			for i, c := range cases {
+				if _, ok := adapters[c.Adapter]; !ok {
+					if adapters[c.Adapter], err = m.LoadAdapter(filepath.Join(dir, c.Adapter)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				byAdapter[c.Adapter] = append(byAdapter[c.Adapter], i)
+			}
+			worst := 0.0
+			for name, idx := range byAdapter {
+				var seqs []Sequence
+				for _, i := range idx {
+					c := cases[i]
+					seqs = append(seqs, Sequence{Tokens: append(append([]int{}, c.PromptIDs...), c.CompletionIDs...), From: len(c.PromptIDs)})
+				}
+				packed, err := m.Score(seqs, adapters[name])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, i := range idx {
+					alone, err := m.Score(seqs[k:k+1], adapters[name])
+					if err != nil {
+						t.Fatal(err)
+					}
+					for p, want := range cases[i].Logprobs {
+						for _, got := range []float32{packed[k][p], alone[0][p]} {
+							d := math.Abs(float64(got) - want)
+							worst = max(worst, d)
+							if d > tc.tol {
+								t.Errorf("case %d (adapter %q) token %d: logprob %v, reference %v", i, name, p, got, want)
+							}
+						}
+					}
+				}
+			}
+			t.Logf("%d cases, max |Δ logprob| = %.2e (tolerance %.0e)", len(cases), worst, tc.tol)
+		})
+	}
+}

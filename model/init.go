@@ -1,0 +1,197 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/gotrain/gotrain/model/safetensors"
+)
+
+// InitOptions describes a random-weight checkpoint.
+type InitOptions struct {
+	Arch  Arch   // Qwen2 or Llama
+	Size  string // "tiny", "small", "0.5b"
+	DType string // "bf16" or "f32"
+	Seed  uint64
+}
+
+// Sizes lists the shapes InitCheckpoint knows, smallest first.
+var Sizes = []string{"tiny", "small", "0.5b"}
+
+// ConfigFor returns the config of a random checkpoint. Vocabularies are the
+// real tokenizers' (Qwen2.5: 151936 rows, Llama 3: 128256) so the bundled
+// tokenizer files work with it. "0.5b" is Qwen2.5-0.5B's shape.
+func ConfigFor(arch Arch, size string) (*Config, error) {
+	c := &Config{Arch: arch, RMSNormEps: 1e-6, MaxPositions: 32768, BOSTokenID: -1}
+	switch size {
+	case "tiny":
+		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 64, 2, 4, 2, 192
+	case "small":
+		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 256, 4, 8, 2, 704
+	case "0.5b":
+		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 896, 24, 14, 2, 4864
+	default:
+		return nil, fmt.Errorf("model: unknown size %q (want one of %v)", size, Sizes)
+	}
+	c.HeadDim = c.Hidden / c.Heads
+	switch arch {
+	case Qwen2:
+		c.VocabSize, c.RopeTheta, c.TieEmbeddings, c.QKVBias = 151936, 1e6, true, true
+		c.BOSTokenID, c.EOSTokenIDs = 151643, []int{151645}
+	case Llama:
+		c.VocabSize, c.RopeTheta, c.RMSNormEps = 128256, 500000, 1e-5
+		c.RopeScaling = &RopeScaling{Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 8192}
+		c.BOSTokenID, c.EOSTokenIDs = 128000, []int{128001, 128008, 128009}
+	default:
+		return nil, fmt.Errorf("model: unknown architecture %q (want qwen2 or llama)", arch)
+	}
+	return c, nil
+}
+
+// MarshalHF renders the config as a Hugging Face config.json.
+func (c *Config) MarshalHF() ([]byte, error) {
+	m := map[string]any{
+		"vocab_size":              c.VocabSize,
+		"hidden_size":             c.Hidden,
+		"intermediate_size":       c.Intermediate,
+		"num_hidden_layers":       c.Layers,
+		"num_attention_heads":     c.Heads,
+		"num_key_value_heads":     c.KVHeads,
+		"head_dim":                c.HeadDim,
+		"rms_norm_eps":            c.RMSNormEps,
+		"rope_theta":              c.RopeTheta,
+		"tie_word_embeddings":     c.TieEmbeddings,
+		"hidden_act":              "silu",
+		"max_position_embeddings": c.MaxPositions,
+		"initializer_range":       0.02,
+		"attention_dropout":       0.0,
+		"use_cache":               true,
+		"torch_dtype":             c.TorchDType,
+		"transformers_version":    "4.45.0",
+	}
+	if c.BOSTokenID >= 0 {
+		m["bos_token_id"] = c.BOSTokenID
+	}
+	if len(c.EOSTokenIDs) == 1 {
+		m["eos_token_id"] = c.EOSTokenIDs[0]
+	} else if len(c.EOSTokenIDs) > 1 {
+		m["eos_token_id"] = c.EOSTokenIDs
+	}
+	switch c.Arch {
+	case Qwen2:
+		m["architectures"] = []string{"Qwen2ForCausalLM"}
+		m["model_type"] = "qwen2"
+		m["use_sliding_window"] = false
+		m["sliding_window"] = c.MaxPositions
+		m["max_window_layers"] = c.Layers
+	case Llama:
+		m["architectures"] = []string{"LlamaForCausalLM"}
+		m["model_type"] = "llama"
+		m["attention_bias"] = c.QKVBias
+		m["mlp_bias"] = c.MLPBias
+		m["pretraining_tp"] = 1
+		if s := c.RopeScaling; s != nil {
+			m["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": s.Factor,
+				"low_freq_factor": s.LowFreqFactor, "high_freq_factor": s.HighFreqFactor,
+				"original_max_position_embeddings": s.OriginalMaxPos}
+		} else {
+			m["rope_scaling"] = nil
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	return append(b, '\n'), err
+}
+
+// InitCheckpoint writes config.json and model.safetensors of a random-weight
+// model of a known size into dir and returns its config.
+func InitCheckpoint(dir string, o InitOptions) (*Config, error) {
+	c, err := ConfigFor(o.Arch, o.Size)
+	if err != nil {
+		return nil, err
+	}
+	return c, WriteRandom(dir, c, o.DType, o.Seed)
+}
+
+// WriteRandom writes config.json and model.safetensors for config c with
+// random weights in dtype ("bf16" or "f32"): linear and embedding weights
+// ~ N(0, 0.02²) as HF's initializer_range, biases ~ N(0, 0.02²), norm weights 1.
+func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
+	var dt safetensors.DType
+	switch dtype {
+	case "bf16", "":
+		dt, c.TorchDType = safetensors.BF16, "bfloat16"
+	case "f32":
+		dt, c.TorchDType = safetensors.F32, "float32"
+	default:
+		return fmt.Errorf("model: unknown dtype %q (want bf16 or f32)", dtype)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var ts []safetensors.Tensor
+	add := func(name string, fill func(int) float32, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = fill(i)
+		}
+		t := safetensors.Tensor{Name: name, DType: dt, Shape: shape}
+		if dt == safetensors.BF16 {
+			u := make([]uint16, n)
+			safetensors.BF16FromF32(u, v)
+			t.Data = safetensors.BytesOfU16(u)
+		} else {
+			t.Data = safetensors.BytesOfF32(v)
+		}
+		ts = append(ts, t)
+	}
+	normal := func(int) float32 { return float32(rng.NormFloat64() * 0.02) }
+	one := func(int) float32 { return 1 }
+	H, D, I := c.Hidden, c.HeadDim, c.Intermediate
+	add("model.embed_tokens.weight", normal, c.VocabSize, H)
+	for l := 0; l < c.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		add(p+"input_layernorm.weight", one, H)
+		add(p+"post_attention_layernorm.weight", one, H)
+		for _, lin := range []struct {
+			name    string
+			out, in int
+			bias    bool
+		}{
+			{"self_attn.q_proj", c.Heads * D, H, c.QKVBias},
+			{"self_attn.k_proj", c.KVHeads * D, H, c.QKVBias},
+			{"self_attn.v_proj", c.KVHeads * D, H, c.QKVBias},
+			{"self_attn.o_proj", H, c.Heads * D, c.OBias},
+			{"mlp.gate_proj", I, H, c.MLPBias},
+			{"mlp.up_proj", I, H, c.MLPBias},
+			{"mlp.down_proj", H, I, c.MLPBias},
+		} {
+			add(p+lin.name+".weight", normal, lin.out, lin.in)
+			if lin.bias {
+				add(p+lin.name+".bias", normal, lin.out)
+			}
+		}
+	}
+	add("model.norm.weight", one, H)
+	if !c.TieEmbeddings {
+		add("lm_head.weight", normal, c.VocabSize, H)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	cj, err := c.MarshalHF()
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.json"), cj); err != nil {
+		return err
+	}
+	return nil
+}

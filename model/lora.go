@@ -1,0 +1,388 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gotrain/gotrain/kernels"
+	"github.com/gotrain/gotrain/model/safetensors"
+)
+
+// Module names one of the seven linear layers of a decoder block.
+type Module int
+
+const (
+	ModQ Module = iota
+	ModK
+	ModV
+	ModO
+	ModGate
+	ModUp
+	ModDown
+	NumModules
+)
+
+// moduleNames are PEFT's target_modules names, indexed by Module.
+var moduleNames = [NumModules]string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// modulePaths are the modules' paths inside a decoder layer.
+var modulePaths = [NumModules]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
+
+func (m Module) String() string { return moduleNames[m] }
+
+// ParseModule accepts "q_proj" or the short "q" (and likewise for the others).
+func ParseModule(s string) (Module, error) {
+	for i, n := range moduleNames {
+		if s == n || s+"_proj" == n {
+			return Module(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown LoRA target module %q (want q,k,v,o,gate,up,down)", s)
+}
+
+// LoRA is one adapted linear layer: y += Scale · B·(A·x).
+type LoRA struct {
+	R, In, Out int
+	A          []float32 // [R × In]
+	B          []float32 // [Out × R]
+	Scale      float32
+}
+
+// AdapterConfig is PEFT's adapter_config.json, the fields gotrain reads and writes.
+type AdapterConfig struct {
+	PeftType          string             `json:"peft_type"`
+	TaskType          string             `json:"task_type"`
+	BaseModel         string             `json:"base_model_name_or_path"`
+	R                 int                `json:"r"`
+	LoraAlpha         float64            `json:"lora_alpha"`
+	LoraDropout       float64            `json:"lora_dropout"`
+	UseRSLoRA         bool               `json:"use_rslora"`
+	TargetModules     []string           `json:"target_modules"`
+	Bias              string             `json:"bias"`
+	FanInFanOut       bool               `json:"fan_in_fan_out"`
+	InitLoraWeights   bool               `json:"init_lora_weights"`
+	InferenceMode     bool               `json:"inference_mode"`
+	ModulesToSave     []string           `json:"modules_to_save"`
+	UseDoRA           bool               `json:"use_dora"`
+	LayersToTransform []int              `json:"layers_to_transform"`
+	RankPattern       map[string]int     `json:"rank_pattern"`
+	AlphaPattern      map[string]float64 `json:"alpha_pattern"`
+	Revision          *string            `json:"revision"`
+}
+
+// Adapter is a set of LoRA weights for a model, kept apart from the frozen
+// base (never merged), so one base can serve several adapters at once.
+type Adapter struct {
+	Config AdapterConfig
+	Layers [][NumModules]*LoRA // [layer][module]; nil where not adapted
+}
+
+// Scaling is PEFT's LoRA scaling: alpha/r, or alpha/sqrt(r) with rsLoRA.
+func Scaling(alpha float64, r int, rslora bool) float32 {
+	if rslora {
+		return float32(alpha / math.Sqrt(float64(r)))
+	}
+	return float32(alpha / float64(r))
+}
+
+// rawAdapterConfig reads target_modules as a list or a string.
+type rawAdapterConfig struct {
+	AdapterConfig
+	TargetModules json.RawMessage `json:"target_modules"`
+	LoraAlpha     *float64        `json:"lora_alpha"`
+}
+
+// LoadAdapter reads a PEFT LoRA adapter directory (adapter_config.json +
+// adapter_model.safetensors) and checks it against the model.
+func (m *Model) LoadAdapter(dir string) (*Adapter, error) {
+	a, err := m.loadAdapter(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: adapter %s: %w", dir, err)
+	}
+	return a, nil
+}
+
+func (m *Model) loadAdapter(dir string) (*Adapter, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var raw rawAdapterConfig
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("adapter_config.json: invalid JSON: %w", err)
+	}
+	cfg := raw.AdapterConfig
+	if cfg.PeftType != "" && cfg.PeftType != "LORA" {
+		return nil, fmt.Errorf("adapter_config.json: peft_type %q: only LORA is supported: %w", cfg.PeftType, ErrUnsupported)
+	}
+	switch {
+	case cfg.UseDoRA:
+		return nil, &UnsupportedError{"use_dora", "true", "DoRA adapters are not implemented"}
+	case cfg.FanInFanOut:
+		return nil, &UnsupportedError{"fan_in_fan_out", "true", "only nn.Linear layouts are implemented"}
+	case cfg.Bias != "" && cfg.Bias != "none":
+		return nil, &UnsupportedError{"bias", quote(cfg.Bias), "LoRA bias training is not implemented"}
+	case len(cfg.ModulesToSave) > 0:
+		return nil, &UnsupportedError{"modules_to_save", fmt.Sprint(cfg.ModulesToSave), "fully trained extra modules are not implemented"}
+	case len(cfg.AlphaPattern) > 0:
+		return nil, &UnsupportedError{"alpha_pattern", fmt.Sprint(cfg.AlphaPattern), "per-module alpha is not implemented"}
+	}
+	if cfg.R <= 0 {
+		return nil, fmt.Errorf("adapter_config.json: r = %d must be positive", cfg.R)
+	}
+	if raw.LoraAlpha == nil {
+		cfg.LoraAlpha = 8 // PEFT's default
+	} else {
+		cfg.LoraAlpha = *raw.LoraAlpha
+	}
+	match, err := targetMatcher(raw.TargetModules)
+	if err != nil {
+		return nil, err
+	}
+	f, err := safetensors.Open(filepath.Join(dir, "adapter_model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
+	type half struct{ a, b *safetensors.Tensor }
+	found := map[[2]int]*half{}
+	for _, name := range f.Names() {
+		layer, mod, isA, err := parseLoRAKey(name)
+		if err != nil {
+			return nil, err
+		}
+		if layer >= m.Config.Layers {
+			return nil, fmt.Errorf("tensor %q: layer %d, the model has %d layers: %w", name, layer, m.Config.Layers, ErrShape)
+		}
+		key := [2]int{layer, int(mod)}
+		h := found[key]
+		if h == nil {
+			h = &half{}
+			found[key] = h
+		}
+		t, _ := f.Tensor(name)
+		if isA {
+			h.a = t
+		} else {
+			h.b = t
+		}
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("adapter_model.safetensors holds no LoRA tensors")
+	}
+	adapted := map[string]bool{}
+	for key, h := range found {
+		layer, mod := key[0], Module(key[1])
+		name := fmt.Sprintf("base_model.model.model.layers.%d.%s", layer, modulePaths[mod])
+		if h.a == nil || h.b == nil {
+			return nil, fmt.Errorf("tensor %s: lora_A and lora_B must both be present", name)
+		}
+		if !match(mod.String(), fmt.Sprintf("model.layers.%d.%s", layer, modulePaths[mod])) {
+			return nil, fmt.Errorf("tensor %s: module %s is not in target_modules", name, mod)
+		}
+		out, in := m.moduleShape(mod)
+		if len(h.a.Shape) != 2 || len(h.b.Shape) != 2 || h.a.Shape[1] != in || h.b.Shape[0] != out || h.a.Shape[0] != h.b.Shape[1] {
+			return nil, fmt.Errorf("tensor %s: lora_A %v and lora_B %v do not fit a [%d × %d] layer (adapter for another model?): %w", name, h.a.Shape, h.b.Shape, out, in, ErrShape)
+		}
+		r := h.a.Shape[0]
+		A, err := h.a.ToF32()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s.lora_A: %w", name, err)
+		}
+		B, err := h.b.ToF32()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s.lora_B: %w", name, err)
+		}
+		a.Layers[layer][mod] = &LoRA{R: r, In: in, Out: out, A: A, B: B, Scale: Scaling(cfg.LoraAlpha, r, cfg.UseRSLoRA)}
+		adapted[mod.String()] = true
+	}
+	if len(cfg.TargetModules) == 0 {
+		for _, n := range moduleNames {
+			if adapted[n] {
+				cfg.TargetModules = append(cfg.TargetModules, n)
+			}
+		}
+		a.Config.TargetModules = cfg.TargetModules
+	}
+	return a, nil
+}
+
+var loraKey = regexp.MustCompile(`^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_([AB])(?:\.default)?\.weight$`)
+
+func parseLoRAKey(name string) (layer int, mod Module, isA bool, err error) {
+	s := loraKey.FindStringSubmatch(name)
+	if s == nil {
+		return 0, 0, false, fmt.Errorf("tensor %q is not a LoRA weight of a Qwen2/Llama decoder layer (adapter for another architecture?)", name)
+	}
+	layer, err = strconv.Atoi(s[1])
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	mod, err = ParseModule(s[3])
+	if err != nil || !strings.HasPrefix(modulePaths[mod], s[2]+".") {
+		return 0, 0, false, fmt.Errorf("tensor %q: unknown module %s.%s", name, s[2], s[3])
+	}
+	return layer, mod, s[4] == "A", nil
+}
+
+// targetMatcher follows PEFT: a list matches module names by exact name or
+// dotted suffix; a string is "all-linear" or a regular expression that must
+// match the whole module path.
+func targetMatcher(raw json.RawMessage) (func(short, path string) bool, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return func(string, string) bool { return true }, nil
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return func(short, path string) bool {
+			for _, t := range list {
+				if t == short || t == path || strings.HasSuffix(path, "."+t) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("adapter_config.json: target_modules must be a list or a string: %s", raw)
+	}
+	if s == "all-linear" {
+		return func(string, string) bool { return true }, nil
+	}
+	re, err := regexp.Compile("^(?:" + s + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("adapter_config.json: target_modules regex %q: %w", s, err)
+	}
+	return func(_, path string) bool { return re.MatchString(path) }, nil
+}
+
+// moduleShape returns a module's weight shape [out, in].
+func (m *Model) moduleShape(mod Module) (out, in int) {
+	c := &m.Config
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	switch mod {
+	case ModQ:
+		return q, c.Hidden
+	case ModK, ModV:
+		return kv, c.Hidden
+	case ModO:
+		return c.Hidden, q
+	case ModGate, ModUp:
+		return c.Intermediate, c.Hidden
+	}
+	return c.Hidden, c.Intermediate
+}
+
+// Save writes the adapter as a PEFT directory (adapter_config.json and
+// adapter_model.safetensors, float32), each file to a temporary name first.
+func (a *Adapter) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	var ts []safetensors.Tensor
+	for i, layer := range a.Layers {
+		for mod, l := range layer {
+			if l == nil {
+				continue
+			}
+			p := fmt.Sprintf("base_model.model.model.layers.%d.%s.", i, modulePaths[mod])
+			ts = append(ts,
+				safetensors.Tensor{Name: p + "lora_A.weight", DType: safetensors.F32, Shape: []int{l.R, l.In}, Data: safetensors.BytesOfF32(l.A)},
+				safetensors.Tensor{Name: p + "lora_B.weight", DType: safetensors.F32, Shape: []int{l.Out, l.R}, Data: safetensors.BytesOfF32(l.B)})
+		}
+	}
+	if err := safetensors.Write(filepath.Join(dir, "adapter_model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	cfg := a.Config
+	cfg.PeftType, cfg.TaskType = "LORA", "CAUSAL_LM"
+	if cfg.Bias == "" {
+		cfg.Bias = "none"
+	}
+	sort.Strings(cfg.TargetModules)
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, "adapter_config.json"), append(b, '\n'))
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("model: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// apply adds the LoRA term to y [T × Out] for input x [T × In]; tmp holds T×R floats.
+func (l *LoRA) apply(y, x, tmp []float32, T int) {
+	u := tmp[:T*l.R]
+	kernels.MatMulT(u, x, T, kernels.NewF32(l.R, l.In, l.A), false)
+	for i := range u {
+		u[i] *= l.Scale
+	}
+	kernels.MatMulT(y, u, T, kernels.NewF32(l.Out, l.R, l.B), true)
+}
+
+// NewAdapter returns a fresh adapter initialised as PEFT does: A
+// Kaiming-uniform with a = √5, i.e. U(−1/√in, 1/√in), and B zero, so the
+// adapted model starts equal to the base. cfg.TargetModules holds module names
+// ("q_proj" or "q").
+func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
+	if cfg.R <= 0 {
+		return nil, fmt.Errorf("model: LoRA rank %d must be positive", cfg.R)
+	}
+	var targets []Module
+	for i, t := range cfg.TargetModules {
+		mod, err := ParseModule(t)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		targets = append(targets, mod)
+		cfg.TargetModules[i] = mod.String()
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("model: no LoRA target modules")
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
+	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
+	scale := Scaling(cfg.LoraAlpha, cfg.R, cfg.UseRSLoRA)
+	for l := range a.Layers {
+		for _, mod := range targets {
+			out, in := m.moduleShape(mod)
+			lr := &LoRA{R: cfg.R, In: in, Out: out, A: make([]float32, cfg.R*in), B: make([]float32, out*cfg.R), Scale: scale}
+			bound := 1 / math.Sqrt(float64(in))
+			for i := range lr.A {
+				lr.A[i] = float32((2*rng.Float64() - 1) * bound)
+			}
+			a.Layers[l][mod] = lr
+		}
+	}
+	return a, nil
+}

@@ -1,0 +1,210 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gotrain/gotrain/kernels"
+	"github.com/gotrain/gotrain/model/safetensors"
+)
+
+// maxRopePositions caps the precomputed RoPE table (16 MiB at head_dim 128);
+// longer contexts than this are refused rather than silently wrapped.
+const maxRopePositions = 32768
+
+// ErrShape marks a tensor whose shape or dtype does not fit the config.
+var ErrShape = errors.New("shape mismatch")
+
+// Linear is a frozen linear layer y = x·Wᵀ + b; W is [out × in] in its stored
+// dtype, b is nil or [out].
+type Linear struct {
+	W *kernels.Matrix
+	B []float32
+}
+
+// Layer is one decoder block's frozen weights.
+type Layer struct {
+	AttnNorm, MLPNorm []float32 // [Hidden]
+	Q, K, V, O        Linear
+	Gate, Up, Down    Linear
+}
+
+// Model is a loaded, immutable base model. It is safe for concurrent use:
+// every call keeps its own state in a KVCache and its own buffers.
+type Model struct {
+	Config  Config
+	Dir     string
+	Embed   *kernels.Matrix // [Vocab × Hidden]
+	Layers  []Layer
+	Norm    []float32       // [Hidden]
+	LMHead  *kernels.Matrix // [Vocab × Hidden]; the Embed matrix when tied
+	rope    *kernels.RoPETable
+	ropeLen int // positions the RoPE table covers
+	ckpt    *safetensors.Checkpoint
+}
+
+// Load opens the checkpoint in dir (config.json plus model.safetensors or a
+// sharded index). Weights stay memory-mapped in their stored dtype; F16
+// tensors are widened to float32 copies because the kernels read F32 and BF16.
+func Load(dir string) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	m, err := fromCheckpoint(*cfg, ck)
+	if err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("model: %s: %w", dir, err)
+	}
+	m.Dir = dir
+	return m, nil
+}
+
+// Close releases the memory-mapped weights. The model must not be used after.
+func (m *Model) Close() error {
+	if m.ckpt == nil {
+		return nil
+	}
+	return m.ckpt.Close()
+}
+
+// tensorSource is what fromCheckpoint needs of a checkpoint.
+type tensorSource interface {
+	Tensor(name string) (*safetensors.Tensor, bool)
+}
+
+func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
+	m := &Model{Config: cfg, ckpt: ck}
+	c := &m.Config
+	l := loader{src: ck}
+	H, D, I := c.Hidden, c.HeadDim, c.Intermediate
+	m.Embed = l.matrix("model.embed_tokens.weight", c.VocabSize, H)
+	m.Norm = l.vector("model.norm.weight", H)
+	if c.TieEmbeddings {
+		if _, ok := ck.Tensor("lm_head.weight"); ok {
+			m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
+		} else {
+			m.LMHead = m.Embed
+		}
+	} else {
+		m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
+	}
+	m.Layers = make([]Layer, c.Layers)
+	for i := range m.Layers {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		L := &m.Layers[i]
+		L.AttnNorm = l.vector(p+"input_layernorm.weight", H)
+		L.MLPNorm = l.vector(p+"post_attention_layernorm.weight", H)
+		L.Q = l.linear(p+"self_attn.q_proj", c.Heads*D, H, c.QKVBias)
+		L.K = l.linear(p+"self_attn.k_proj", c.KVHeads*D, H, c.QKVBias)
+		L.V = l.linear(p+"self_attn.v_proj", c.KVHeads*D, H, c.QKVBias)
+		L.O = l.linear(p+"self_attn.o_proj", H, c.Heads*D, c.OBias)
+		L.Gate = l.linear(p+"mlp.gate_proj", I, H, c.MLPBias)
+		L.Up = l.linear(p+"mlp.up_proj", I, H, c.MLPBias)
+		L.Down = l.linear(p+"mlp.down_proj", H, I, c.MLPBias)
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	m.ropeLen = min(c.MaxPositions, maxRopePositions)
+	m.rope = kernels.NewRoPETable(c.InvFreq(), m.ropeLen)
+	return m, nil
+}
+
+// loader reads tensors by name and keeps the first error.
+type loader struct {
+	src tensorSource
+	err error
+}
+
+func (l *loader) get(name string, shape ...int) *safetensors.Tensor {
+	if l.err != nil {
+		return nil
+	}
+	t, ok := l.src.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("tensor %q is missing", name)
+		return nil
+	}
+	if !sameShape(t.Shape, shape) {
+		l.err = fmt.Errorf("tensor %q has shape %v, the config needs %v: %w", name, t.Shape, shape, ErrShape)
+		return nil
+	}
+	return t
+}
+
+func (l *loader) matrix(name string, rows, cols int) *kernels.Matrix {
+	t := l.get(name, rows, cols)
+	if t == nil {
+		return nil
+	}
+	var err error
+	var w *kernels.Matrix
+	switch t.DType {
+	case safetensors.F32:
+		var v []float32
+		if v, err = t.F32(); err == nil {
+			w = kernels.NewF32(rows, cols, v)
+		}
+	case safetensors.BF16:
+		var v []uint16
+		if v, err = t.BF16(); err == nil {
+			w = kernels.NewBF16(rows, cols, v)
+		}
+	case safetensors.F16:
+		var v []float32
+		if v, err = t.ToF32(); err == nil {
+			w = kernels.NewF32(rows, cols, v)
+		}
+	default:
+		err = fmt.Errorf("dtype %s is not a weight dtype (F32, BF16, F16): %w", t.DType, ErrShape)
+	}
+	if err != nil {
+		l.err = fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return w
+}
+
+func (l *loader) vector(name string, n int) []float32 {
+	t := l.get(name, n)
+	if t == nil {
+		return nil
+	}
+	v, err := t.ToF32()
+	if err != nil {
+		l.err = fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return v
+}
+
+func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
+	lin := Linear{W: l.matrix(prefix+".weight", out, in)}
+	if bias {
+		lin.B = l.vector(prefix+".bias", out)
+	}
+	return lin
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// exists reports whether path exists (used for optional files).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
