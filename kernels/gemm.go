@@ -1,67 +1,292 @@
 package kernels
 
+import "sync"
+
+// The GEMM driver follows Goto/BLIS: C[M×N] (+)= A[M×K]·B[K×N] with A and B
+// read through strides, so the three matmuls of a linear layer (forward,
+// input grad, weight grad) share one code path. Blocks of A are packed into
+// MR-row micro-panels and blocks of B into NR-column micro-panels (k-major,
+// zero-padded), then a register-tile microkernel runs over them. B may be
+// bfloat16: it is widened while packing, one cache-sized panel at a time.
+// Work is split across the worker pool by columns of C (or rows when C is
+// narrow); each goroutine packs its own panels.
+
+// matA is the left operand, float32, element (i,p) at f[i*rs+p*cs].
+type matA struct {
+	f      []float32
+	rs, cs int
+}
+
+// matB is the right operand, element (p,j) at f[p*rs+j*cs] (or h, BF16).
+type matB struct {
+	f      []float32
+	h      []uint16
+	rs, cs int
+}
+
 // MatMulT computes y[m×n] (+)= x[m×k] · wᵀ where w is [n×k] (the forward of a
-// linear layer). With accumulate false y is overwritten.
+// linear layer). With accumulate false y is overwritten. For m ≤ 8 it streams
+// w once (GEMV), split across the pool by rows of w.
 func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	n, k := w.Rows, w.Cols
-	row := make([]float32, k)
-	for j := 0; j < n; j++ {
-		w.Row(row, j)
-		for i := 0; i < m; i++ {
-			xi := x[i*k : (i+1)*k]
-			var s float32
-			for p, v := range row {
-				s += xi[p] * v
-			}
-			if accumulate {
-				y[i*n+j] += s
-			} else {
-				y[i*n+j] = s
-			}
-		}
+	checkLen("MatMulT y", y, m*n)
+	checkLen("MatMulT x", x, m*k)
+	checkW("MatMulT", w)
+	if m <= 0 || n <= 0 {
+		return
 	}
+	if m <= gemvMaxM && k > 0 {
+		gemvT(active.Load(), y, x, m, w, accumulate)
+		return
+	}
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k}
+	gemm(active.Load(), m, n, k, matA{x, k, 1}, b, y, n, accumulate)
 }
 
 // MatMulN computes dx[m×k] (+)= dy[m×n] · w where w is [n×k] (the input
 // gradient of a linear layer).
 func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
 	n, k := w.Rows, w.Cols
-	if !accumulate {
-		clear(dx[:m*k])
+	checkLen("MatMulN dx", dx, m*k)
+	checkLen("MatMulN dy", dy, m*n)
+	checkW("MatMulN", w)
+	if m <= 0 || k <= 0 {
+		return
 	}
-	row := make([]float32, k)
-	for j := 0; j < n; j++ {
-		w.Row(row, j)
-		for i := 0; i < m; i++ {
-			g := dy[i*n+j]
-			if g == 0 {
-				continue
-			}
-			dxi := dx[i*k : (i+1)*k]
-			for p, v := range row {
-				dxi[p] += g * v
-			}
-		}
-	}
+	b := matB{f: w.F32, h: w.BF16, rs: k, cs: 1}
+	gemm(active.Load(), m, k, n, matA{dy, n, 1}, b, dx, k, accumulate)
 }
 
 // MatMulTN computes dw[n×k] (+)= dyᵀ · x where dy is [m×n] and x is [m×k]
 // (the weight gradient of a linear layer).
 func MatMulTN(dw, dy, x []float32, m, n, k int, accumulate bool) {
-	if !accumulate {
-		clear(dw[:n*k])
+	checkLen("MatMulTN dw", dw, n*k)
+	checkLen("MatMulTN dy", dy, m*n)
+	checkLen("MatMulTN x", x, m*k)
+	if n <= 0 || k <= 0 {
+		return
 	}
-	for i := 0; i < m; i++ {
-		xi := x[i*k : (i+1)*k]
-		for j := 0; j < n; j++ {
-			g := dy[i*n+j]
-			if g == 0 {
-				continue
-			}
-			dwj := dw[j*k : (j+1)*k]
-			for p, v := range xi {
-				dwj[p] += g * v
+	gemm(active.Load(), n, k, m, matA{dy, 1, n}, matB{f: x, rs: k, cs: 1}, dw, k, accumulate)
+}
+
+// checkLen panics with a clear message on a too-short buffer: a shape bug in
+// the caller, like an index out of range.
+func checkLen(what string, s []float32, n int) {
+	if len(s) < n {
+		panic("kernels: " + what + ": buffer too short for the shape")
+	}
+}
+
+func checkW(what string, w *Matrix) {
+	n := w.Rows * w.Cols
+	switch w.DType {
+	case F32:
+		if len(w.F32) < n {
+			panic("kernels: " + what + ": F32 weight shorter than Rows*Cols")
+		}
+	case BF16:
+		if len(w.BF16) < n {
+			panic("kernels: " + what + ": BF16 weight shorter than Rows*Cols")
+		}
+	default:
+		panic("kernels: " + what + ": unknown weight dtype")
+	}
+}
+
+// gemm computes c[m×n] (+)= a·b, c with row stride ldc, in parallel.
+func gemm(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) {
+	if k == 0 {
+		if !acc {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
 			}
 		}
+		return
+	}
+	t := Threads()
+	// Split C by columns in NR multiples when wide enough, else by rows.
+	if nb := (n + l.nr - 1) / l.nr; nb >= 2*t || nb >= (m+l.mr-1)/l.mr {
+		parallelChunks(nb, min(t, nb), func(lo, hi int) {
+			j0, j1 := lo*l.nr, min(hi*l.nr, n)
+			gemmSerial(l, m, j1-j0, k, a, b.shift(j0), c[j0:], ldc, acc)
+		})
+		return
+	}
+	mb := (m + l.mr - 1) / l.mr
+	parallelChunks(mb, min(t, mb), func(lo, hi int) {
+		i0, i1 := lo*l.mr, min(hi*l.mr, m)
+		gemmSerial(l, i1-i0, n, k, a.shift(i0), b, c[i0*ldc:], ldc, acc)
+	})
+}
+
+func (a matA) shift(i int) matA { a.f = a.f[i*a.rs:]; return a }
+
+func (b matB) shift(j int) matB {
+	if b.h != nil {
+		b.h = b.h[j*b.cs:]
+	} else {
+		b.f = b.f[j*b.cs:]
+	}
+	return b
+}
+
+// packBufs are one goroutine's packing buffers, recycled across calls.
+type packBufs struct{ a, b, tile []float32 }
+
+var bufPool = sync.Pool{New: func() any { return new(packBufs) }}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// gemmSerial is the blocked GEMM on one goroutine.
+func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) {
+	bufs := bufPool.Get().(*packBufs)
+	defer bufPool.Put(bufs)
+	mr, nr := l.mr, l.nr
+	bufs.tile = grow(bufs.tile, mr*nr)
+	for jc := 0; jc < n; jc += l.nc {
+		nc := min(l.nc, n-jc)
+		ncp := (nc + nr - 1) / nr * nr
+		for pc := 0; pc < k; pc += l.kc {
+			kc := min(l.kc, k-pc)
+			bufs.b = grow(bufs.b, ncp*kc)
+			packB(l, bufs.b, b, pc, kc, jc, nc)
+			accum := acc || pc > 0
+			for ic := 0; ic < m; ic += l.mc {
+				mc := min(l.mc, m-ic)
+				mcp := (mc + mr - 1) / mr * mr
+				bufs.a = grow(bufs.a, mcp*kc)
+				packA(bufs.a, a, ic, mc, pc, kc, mr)
+				for jr := 0; jr < nc; jr += nr {
+					bp := bufs.b[jr*kc : (jr+nr)*kc]
+					nv := min(nr, nc-jr)
+					for ir := 0; ir < mc; ir += mr {
+						ap := bufs.a[ir*kc : (ir+mr)*kc]
+						mv := min(mr, mc-ir)
+						ct := c[(ic+ir)*ldc+jc+jr:]
+						if mv == mr && nv == nr {
+							l.kern(kc, ap, bp, ct, ldc, accum)
+							continue
+						}
+						// Edge tile: compute into a scratch tile, copy the valid part.
+						l.kern(kc, ap, bp, bufs.tile, nr, false)
+						for i := 0; i < mv; i++ {
+							src := bufs.tile[i*nr : i*nr+nv]
+							dst := ct[i*ldc : i*ldc+nv]
+							if accum {
+								for j, v := range src {
+									dst[j] += v
+								}
+							} else {
+								copy(dst, src)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA packs rows [i0,i0+mc) × cols [p0,p0+kc) of a into MR-row
+// micro-panels: panel r holds, for each p, MR values (zero past mc).
+func packA(dst []float32, a matA, i0, mc, p0, kc, mr int) {
+	for ir := 0; ir < mc; ir += mr {
+		pan := dst[ir*kc : (ir+mr)*kc]
+		mv := min(mr, mc-ir)
+		if a.cs == 1 {
+			for r := 0; r < mv; r++ {
+				row := a.f[(i0+ir+r)*a.rs+p0:]
+				row = row[:kc]
+				for p, v := range row {
+					pan[p*mr+r] = v
+				}
+			}
+		} else {
+			for p := 0; p < kc; p++ {
+				src := a.f[(p0+p)*a.cs+(i0+ir)*a.rs:]
+				d := pan[p*mr : p*mr+mv]
+				if a.rs == 1 {
+					copy(d, src[:mv])
+				} else {
+					for r := range d {
+						d[r] = src[r*a.rs]
+					}
+				}
+			}
+		}
+		if mv < mr {
+			for p := 0; p < kc; p++ {
+				clear(pan[p*mr+mv : (p+1)*mr])
+			}
+		}
+	}
+}
+
+// packB packs rows [p0,p0+kc) × cols [j0,j0+nc) of b into NR-column
+// micro-panels: panel j holds, for each p, NR values (zero past nc).
+func packB(l *impl, dst []float32, b matB, p0, kc, j0, nc int) {
+	nr := l.nr
+	for jr := 0; jr < nc; jr += nr {
+		pan := dst[jr*kc : (jr+nr)*kc]
+		nv := min(nr, nc-jr)
+		if b.cs == 1 {
+			// Rows of b are contiguous: copy (widen) NR values per p.
+			for p := 0; p < kc; p++ {
+				off := (p0+p)*b.rs + j0 + jr
+				d := pan[p*nr : p*nr+nv]
+				if b.h != nil {
+					for j, v := range b.h[off : off+nv] {
+						d[j] = BF16ToF32(v)
+					}
+				} else {
+					copy(d, b.f[off:off+nv])
+				}
+			}
+		} else {
+			// Transpose: column j of b is contiguous (row j of a weight).
+			kb := kc / 8
+			j8 := 0
+			if kb > 0 {
+				j8 = nv / 8 * 8
+			}
+			for j := 0; j < j8; j += 8 {
+				off := (j0+jr+j)*b.cs + p0
+				if b.h != nil {
+					l.packBT8BF16(pan[j:], nr, b.h[off:], b.cs, kb)
+				} else {
+					l.packBT8(pan[j:], nr, b.f[off:], b.cs, kb)
+				}
+			}
+			// Leftover columns (all p), then leftover p of the 8-blocks.
+			for j := j8; j < nv; j++ {
+				packCol(pan, nr, j, b, (j0+jr+j)*b.cs+p0, 0, kc)
+			}
+			for j := 0; j < j8; j++ {
+				packCol(pan, nr, j, b, (j0+jr+j)*b.cs+p0, kb*8, kc)
+			}
+		}
+		if nv < nr {
+			for p := 0; p < kc; p++ {
+				clear(pan[p*nr+nv : (p+1)*nr])
+			}
+		}
+	}
+}
+
+// packCol writes pan[p*nr+j] = b column at off, for p in [p0,p1).
+func packCol(pan []float32, nr, j int, b matB, off, p0, p1 int) {
+	if b.h != nil {
+		for p, v := range b.h[off+p0 : off+p1] {
+			pan[(p0+p)*nr+j] = BF16ToF32(v)
+		}
+		return
+	}
+	for p, v := range b.f[off+p0 : off+p1] {
+		pan[(p0+p)*nr+j] = v
 	}
 }

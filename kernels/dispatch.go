@@ -1,0 +1,72 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// impl is one dispatch level: the microkernels and block sizes the GEMM
+// driver uses. Every function pointer has a pure-Go twin in the generic level.
+type impl struct {
+	name string
+	// Register tile MR×NR and cache blocks: an A block MC×KC stays in L2, a
+	// packed B micro-panel KC×NR in L1, a B panel KC×NC in L3.
+	mr, nr, kc, mc, nc int
+	// kern computes the MR×NR tile c (+)= a·b from packed panels a (KC×MR,
+	// k-major) and b (KC×NR, k-major); ldc is c's row stride.
+	kern func(kc int, a, b, c []float32, ldc int, acc bool)
+	// packBT8 transposes 8 rows of src (stride lds) into dst, 8 columns per
+	// block: dst[p*ldd+r] = src[r*lds+p] for r<8, p<8*nblk.
+	packBT8     func(dst []float32, ldd int, src []float32, lds, nblk int)
+	packBT8BF16 func(dst []float32, ldd int, src []uint16, lds, nblk int)
+	// gemv computes out[r*4+c] = x row r · w row c for gemvX rows of x and
+	// 4 rows of w, over k16*16 columns (k16 ≥ 0); strides in elements.
+	gemvX    int
+	gemv     func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int)
+	gemvBF16 func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int)
+	// dotBF16 is the BF16-compute tile kernel (nil when the CPU lacks it).
+	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)
+}
+
+// active is the dispatch table, the package's one global mutable state.
+var active atomic.Pointer[impl]
+
+func init() {
+	want := os.Getenv("GOTRAIN_KERNELS")
+	best := levels()[0]
+	active.Store(best)
+	if want != "" {
+		if err := SetLevel(want); err != nil {
+			fmt.Fprintf(os.Stderr, "kernels: GOTRAIN_KERNELS=%q: %v; using %s\n", want, err, best.name)
+		}
+	}
+}
+
+// Level reports the active kernel level: "avx512", "avx2" or "generic".
+func Level() string { return active.Load().name }
+
+// Levels lists the levels this CPU supports, fastest first.
+func Levels() []string {
+	var s []string
+	for _, l := range levels() {
+		s = append(s, l.name)
+	}
+	return s
+}
+
+// SetLevel forces a kernel level ("avx512", "avx2" or "generic"). It fails
+// when the CPU lacks the level. Tests use it to run every path in turn.
+func SetLevel(name string) error {
+	for _, l := range levels() {
+		if l.name == name {
+			active.Store(l)
+			return nil
+		}
+	}
+	return fmt.Errorf("kernels: level %q not supported on this CPU (have %v)", name, Levels())
+}
+
+// HasBF16Compute reports whether the active level has a native BF16 dot
+// product (AVX512_BF16); without it the BF16-compute GEMM is emulated.
+func HasBF16Compute() bool { return active.Load().kernBF16 != nil }

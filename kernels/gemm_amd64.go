@@ -1,0 +1,132 @@
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// Assembly routines (gemm_avx512_amd64.s, gemm_avx2_amd64.s). Pointers and
+// counts are checked by the Go wrappers below before the call.
+
+//go:noescape
+func kern12x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
+
+//go:noescape
+func kern6x16AVX2(kc int, a, b, c *float32, ldc int, acc int)
+
+//go:noescape
+func transpose8AVX2(dst *float32, ldd int, src *float32, lds, nblk int)
+
+//go:noescape
+func transpose8BF16AVX2(dst *float32, ldd int, src *uint16, lds, nblk int)
+
+//go:noescape
+func gemv4x4AVX512(out, x *float32, ldx int, w *float32, ldw, k16 int)
+
+//go:noescape
+func gemv4x4BF16AVX512(out, x *float32, ldx int, w *uint16, ldw, k16 int)
+
+//go:noescape
+func gemv2x4AVX2(out, x *float32, ldx int, w *float32, ldw, k16 int)
+
+//go:noescape
+func gemv2x4BF16AVX2(out, x *float32, ldx int, w *uint16, ldw, k16 int)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func avx512Impl() *impl {
+	l := &impl{
+		name: "avx512",
+		mr:   12, nr: 32, kc: 256, mc: 240, nc: 3072,
+		kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
+			_ = a[12*kc-1]
+			_ = b[32*kc-1]
+			_ = c[11*ldc+31]
+			kern12x32AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		packBT8:     packBT8AVX2,
+		packBT8BF16: packBT8BF16AVX2,
+		gemvX:       4,
+		gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:16])
+				return
+			}
+			_ = out[15]
+			_ = x[3*ldx+k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv4x4AVX512(&out[0], &x[0], ldx, &w[0], ldw, k16)
+		},
+		gemvBF16: func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:16])
+				return
+			}
+			_ = out[15]
+			_ = x[3*ldx+k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv4x4BF16AVX512(&out[0], &x[0], ldx, &w[0], ldw, k16)
+		},
+	}
+	if cpu.X86.HasAVX512BF16 {
+		l.kernBF16 = nil // set by gemm_bf16 when available
+	}
+	return l
+}
+
+var avx2Impl = &impl{
+	name: "avx2",
+	mr:   6, nr: 16, kc: 256, mc: 120, nc: 3072,
+	kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
+		_ = a[6*kc-1]
+		_ = b[16*kc-1]
+		_ = c[5*ldc+15]
+		kern6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+	},
+	packBT8:     packBT8AVX2,
+	packBT8BF16: packBT8BF16AVX2,
+	gemvX:       2,
+	gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
+		if k16 == 0 {
+			clear(out[:8])
+			return
+		}
+		_ = out[7]
+		_ = x[ldx+k16*16-1]
+		_ = w[3*ldw+k16*16-1]
+		gemv2x4AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
+	},
+	gemvBF16: func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int) {
+		if k16 == 0 {
+			clear(out[:8])
+			return
+		}
+		_ = out[7]
+		_ = x[ldx+k16*16-1]
+		_ = w[3*ldw+k16*16-1]
+		gemv2x4BF16AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
+	},
+}
+
+func packBT8AVX2(dst []float32, ldd int, src []float32, lds, nblk int) {
+	_ = dst[(8*nblk-1)*ldd+7]
+	_ = src[7*lds+8*nblk-1]
+	transpose8AVX2(&dst[0], ldd, &src[0], lds, nblk)
+}
+
+func packBT8BF16AVX2(dst []float32, ldd int, src []uint16, lds, nblk int) {
+	_ = dst[(8*nblk-1)*ldd+7]
+	_ = src[7*lds+8*nblk-1]
+	transpose8BF16AVX2(&dst[0], ldd, &src[0], lds, nblk)
+}
+
+//go:noescape
+func fmaLoopAVX512(iters int)
+
+//go:noescape
+func fmaLoopAVX2(iters int)
+
+//go:noescape
+func readSumAVX512(p *float32, n64 int) float32
