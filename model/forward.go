@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gotrain/gotrain/kernels"
 )
@@ -38,7 +37,8 @@ type KVCache struct {
 	Len  int         // rows in use
 	rows int         // capacity in rows
 	kvw  int         // KVHeads·HeadDim
-	s    scratch
+	x    []float32   // residual stream of the current chunk
+	st   layerState  // activations of the current chunk, reused across calls
 }
 
 // NewCache returns an empty KV cache for the model.
@@ -69,11 +69,6 @@ func (c *KVCache) grow(rows int) {
 		c.K[l], c.V[l] = k, v
 	}
 	c.rows = n
-}
-
-// scratch holds per-chunk activations, reused across calls.
-type scratch struct {
-	x, xn, q, att, gate, up, lora []float32
 }
 
 func grow(b []float32, n int) []float32 {
@@ -131,76 +126,22 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 // their keys and values into the cache, and returns the residual stream
 // [T × Hidden] before the final norm.
 func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []float32 {
-	cfg := &m.Config
-	T, H, D, I := hi-lo, cfg.Hidden, cfg.HeadDim, cfg.Intermediate
-	qw, kvw := cfg.Heads*D, cfg.KVHeads*D
-	s := &c.s
-	s.x, s.xn = grow(s.x, T*H), grow(s.xn, T*H)
-	s.q, s.att = grow(s.q, T*qw), grow(s.att, T*qw)
-	s.gate, s.up = grow(s.gate, T*I), grow(s.up, T*I)
-	s.lora = grow(s.lora, T*64)
-	x := s.x
+	T, H := hi-lo, m.Config.Hidden
+	c.x = grow(c.x, T*H)
+	x := c.x
 	for t := 0; t < T; t++ {
 		m.Embed.Row(x[t*H:(t+1)*H], int(b.Tokens[lo+t]))
 	}
 	row0 := c.Len
 	c.grow(row0 + T)
-	pos, spans := b.Pos[lo:hi], b.Spans[2*lo:2*hi]
-	eps := float32(cfg.RMSNormEps)
-	scale := float32(1 / math.Sqrt(float64(D)))
+	c.st.size(&m.Config, T)
+	kvw, S := c.kvw, row0+T
 	for l := range m.Layers {
-		L := &m.Layers[l]
-		var la *[NumModules]*LoRA
-		if ad != nil {
-			la = &ad.Layers[l]
-		}
-		K := c.K[l][row0*kvw : (row0+T)*kvw]
-		V := c.V[l][row0*kvw : (row0+T)*kvw]
-		// attention: x += O(attn(rope(Q xn), rope(K xn), V xn))
-		kernels.RMSNorm(s.xn, x, L.AttnNorm, T, H, eps, nil)
-		m.linear(s.q, s.xn, T, &L.Q, la, ModQ, s)
-		m.linear(K, s.xn, T, &L.K, la, ModK, s)
-		m.linear(V, s.xn, T, &L.V, la, ModV, s)
-		m.rope.Apply(s.q, T, cfg.Heads, D, pos)
-		m.rope.Apply(K, T, cfg.KVHeads, D, pos)
-		S := row0 + T
-		kernels.Attention(s.att, nil, s.q, c.K[l][:S*kvw], c.V[l][:S*kvw], T, S, cfg.Heads, cfg.KVHeads, D, scale, spans)
-		m.linearAdd(x, s.att, T, &L.O, la, ModO, s)
-		// MLP: x += Down(silu(Gate xn) · Up xn)
-		kernels.RMSNorm(s.xn, x, L.MLPNorm, T, H, eps, nil)
-		m.linear(s.gate, s.xn, T, &L.Gate, la, ModGate, s)
-		m.linear(s.up, s.xn, T, &L.Up, la, ModUp, s)
-		kernels.SwiGLU(s.gate, s.gate, s.up)
-		m.linearAdd(x, s.gate, T, &L.Down, la, ModDown, s)
+		K, V := c.K[l][row0*kvw:S*kvw], c.V[l][row0*kvw:S*kvw]
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st)
 	}
-	c.Len = row0 + T
+	c.Len = S
 	return x
-}
-
-// linear computes y = x·Wᵀ + b (+ LoRA) for T rows.
-func (m *Model) linear(y, x []float32, T int, lin *Linear, la *[NumModules]*LoRA, mod Module, s *scratch) {
-	kernels.MatMulT(y, x, T, lin.W, false)
-	m.finishLinear(y, x, T, lin, la, mod, s)
-}
-
-// linearAdd computes y += x·Wᵀ + b (+ LoRA) for T rows.
-func (m *Model) linearAdd(y, x []float32, T int, lin *Linear, la *[NumModules]*LoRA, mod Module, s *scratch) {
-	kernels.MatMulT(y, x, T, lin.W, true)
-	m.finishLinear(y, x, T, lin, la, mod, s)
-}
-
-func (m *Model) finishLinear(y, x []float32, T int, lin *Linear, la *[NumModules]*LoRA, mod Module, s *scratch) {
-	if lin.B != nil {
-		n := len(lin.B)
-		for t := 0; t < T; t++ {
-			kernels.Add(y[t*n:(t+1)*n], lin.B)
-		}
-	}
-	if la != nil && la[mod] != nil {
-		l := la[mod]
-		s.lora = grow(s.lora, T*l.R)
-		l.apply(y, x, s.lora, T)
-	}
 }
 
 // Logits computes logits [n × Vocab] = hidden [n × Hidden] · LMHeadᵀ.

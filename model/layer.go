@@ -1,0 +1,211 @@
+package model
+
+import (
+	"math"
+
+	"github.com/gotrain/gotrain/kernels"
+)
+
+// layerState holds one decoder layer's activations for T tokens. In
+// inference the buffers alias where they can (xn2 = xn1, h = gate) and nothing
+// is saved; for training every input of a backward step is kept.
+type layerState struct {
+	train bool
+	T     int
+	// forward, shapes for T tokens:
+	xn1, xn2     []float32             // [T × H] normed inputs of attention and MLP
+	rstd1, rstd2 []float32             // [T] (training)
+	q, att       []float32             // [T × Hq·D] roped queries, attention output
+	lse          []float32             // [T × Hq] (training)
+	k, v         []float32             // [T × Hkv·D] this batch's keys and values (training)
+	xmid         []float32             // [T × H] residual after attention (training)
+	gate, up, h  []float32             // [T × I]
+	lu           [NumModules][]float32 // [T × r] scaled LoRA inner activations (training)
+	tmp          []float32             // LoRA scratch [T × max(r, In)]
+	// dropout applied to LoRA inputs (training): probability and the seed of
+	// its masks, which are regenerated, not stored.
+	dropout float32
+	seed    uint64
+	layer   int
+	// backward:
+	dxn, dq, datt, dk, dv, dgate, dup []float32
+}
+
+// size (re)allocates the buffers for T tokens.
+func (st *layerState) size(c *Config, T int) {
+	H, I := c.Hidden, c.Intermediate
+	qw, kvw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	st.T = T
+	st.xn1 = grow(st.xn1, T*H)
+	st.q, st.att = grow(st.q, T*qw), grow(st.att, T*qw)
+	st.gate, st.up = grow(st.gate, T*I), grow(st.up, T*I)
+	if !st.train {
+		st.xn2, st.h = st.xn1, st.gate
+		return
+	}
+	st.xn2, st.xmid, st.h = grow(st.xn2, T*H), grow(st.xmid, T*H), grow(st.h, T*I)
+	st.rstd1, st.rstd2, st.lse = grow(st.rstd1, T), grow(st.rstd2, T), grow(st.lse, T*c.Heads)
+	st.k, st.v = grow(st.k, T*kvw), grow(st.v, T*kvw)
+	st.dxn, st.dq, st.datt = grow(st.dxn, T*H), grow(st.dq, T*qw), grow(st.datt, T*qw)
+	st.dk, st.dv = grow(st.dk, T*kvw), grow(st.dv, T*kvw)
+	st.dgate, st.dup = grow(st.dgate, T*I), grow(st.dup, T*I)
+}
+
+// layerForward runs decoder layer l on the residual stream x [T × H] in
+// place. K and V [T × Hkv·D] receive the tokens' keys and values; kAll and
+// vAll [S × Hkv·D] are every row the tokens may attend to (K and V included).
+func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.KeySpan, K, V, kAll, vAll []float32, S int, ad *Adapter, st *layerState) {
+	c := &m.Config
+	L := &m.Layers[l]
+	T, H, D := st.T, c.Hidden, c.HeadDim
+	eps := float32(c.RMSNormEps)
+	la := ad.layer(l)
+	st.layer = l
+	// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
+	kernels.RMSNorm(st.xn1, x, L.AttnNorm, T, H, eps, st.rstd1)
+	m.linear(st.q, st.xn1, &L.Q, la, ModQ, false, st)
+	m.linear(K, st.xn1, &L.K, la, ModK, false, st)
+	m.linear(V, st.xn1, &L.V, la, ModV, false, st)
+	m.rope.Apply(st.q, T, c.Heads, D, pos)
+	m.rope.Apply(K, T, c.KVHeads, D, pos)
+	kernels.Attention(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans)
+	m.linear(x, st.att, &L.O, la, ModO, true, st)
+	if st.train {
+		copy(st.xmid, x)
+	}
+	// MLP: x += Down·(silu(Gate·xn2) ⊙ Up·xn2)
+	kernels.RMSNorm(st.xn2, x, L.MLPNorm, T, H, eps, st.rstd2)
+	m.linear(st.gate, st.xn2, &L.Gate, la, ModGate, false, st)
+	m.linear(st.up, st.xn2, &L.Up, la, ModUp, false, st)
+	kernels.SwiGLU(st.h, st.gate, st.up)
+	m.linear(x, st.h, &L.Down, la, ModDown, true, st)
+}
+
+// layerBackward turns dx, the gradient of layer l's output [T × H], into the
+// gradient of its input xIn, adding the LoRA gradients to g. st must hold the
+// layer's training forward on xIn.
+func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []kernels.KeySpan, ad, g *Adapter, st *layerState) {
+	c := &m.Config
+	L := &m.Layers[l]
+	T, H, D := st.T, c.Hidden, c.HeadDim
+	la, lg := ad.layer(l), g.layer(l)
+	// MLP
+	dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
+	m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
+	kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
+	m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
+	m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
+	kernels.RMSNormBackward(dx, nil, st.dxn, st.xmid, L.MLPNorm, st.rstd2, T, H, true)
+	// attention
+	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)
+	clear(st.dk)
+	clear(st.dv)
+	kernels.AttentionBackward(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans)
+	m.rope.ApplyBackward(st.dq, T, c.Heads, D, pos)
+	m.rope.ApplyBackward(st.dk, T, c.KVHeads, D, pos)
+	m.linearBackward(st.dxn, st.dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
+	m.linearBackward(st.dxn, st.dk, st.xn1, &L.K, la, lg, ModK, true, st)
+	m.linearBackward(st.dxn, st.dv, st.xn1, &L.V, la, lg, ModV, true, st)
+	kernels.RMSNormBackward(dx, nil, st.dxn, xIn, L.AttnNorm, st.rstd1, T, H, true)
+}
+
+func attnScale(D int) float32 { return float32(1 / math.Sqrt(float64(D))) }
+
+// layer returns the adapter's LoRA weights of layer l, nil for no adapter.
+func (a *Adapter) layer(l int) *[NumModules]*LoRA {
+	if a == nil {
+		return nil
+	}
+	return &a.Layers[l]
+}
+
+// linear computes y (+)= x·Wᵀ + b + LoRA for T rows. In training it keeps
+// the LoRA inner activation u = scale·A·dropout(x) for the backward.
+func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
+	T := st.T
+	kernels.MatMulT(y, x, T, lin.W, accumulate)
+	if lin.B != nil {
+		n := len(lin.B)
+		for t := 0; t < T; t++ {
+			kernels.Add(y[t*n:(t+1)*n], lin.B)
+		}
+	}
+	if la == nil || la[mod] == nil {
+		return
+	}
+	lr := la[mod]
+	var u []float32
+	if st.train {
+		st.lu[mod] = grow(st.lu[mod], T*lr.R)
+		u = st.lu[mod]
+		x = st.dropped(x, mod, lr.In)
+	} else {
+		st.tmp = grow(st.tmp, T*lr.R)
+		u = st.tmp
+	}
+	kernels.MatMulT(u, x, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	kernels.Scale(u, lr.Scale)
+	kernels.MatMulT(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+}
+
+// linearBackward computes dx (+)= dy·W + LoRA's input gradient for T rows of
+// a linear layer whose input was x, and adds the LoRA gradients to lg.
+func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
+	T := st.T
+	kernels.MatMulN(dx, dy, T, lin.W, accumulate)
+	if la == nil || la[mod] == nil {
+		return
+	}
+	lr, gr := la[mod], lg[mod]
+	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
+	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
+	dz := make([]float32, T*lr.R)
+	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
+	kernels.Scale(dz, lr.Scale)
+	xd := st.dropped(x, mod, lr.In)
+	kernels.MatMulTN(gr.A, dz, xd, T, lr.R, lr.In, true)
+	st.tmp = grow(st.tmp, T*lr.In)
+	dxd := st.tmp
+	kernels.MatMulN(dxd, dz, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	st.applyDropout(dxd, mod)
+	kernels.Add(dx[:T*lr.In], dxd)
+}
+
+// dropped returns x with LoRA dropout applied (a scratch copy), or x itself
+// when dropout is off.
+func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
+	if st.dropout == 0 {
+		return x
+	}
+	xd := make([]float32, st.T*in)
+	copy(xd, x[:st.T*in])
+	st.applyDropout(xd, mod)
+	return xd
+}
+
+// applyDropout multiplies v by the dropout mask of (layer, module) scaled by
+// 1/(1−p). The mask comes from a hash of (seed, layer, module, index), so the
+// forward, its recomputation and the backward all see the same mask.
+func (st *layerState) applyDropout(v []float32, mod Module) {
+	if st.dropout == 0 {
+		return
+	}
+	keep := 1 / (1 - st.dropout)
+	threshold := uint64(float64(st.dropout) * (1 << 53))
+	base := st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
+	for i := range v {
+		if splitmix(base+uint64(i))>>11 < threshold {
+			v[i] = 0
+		} else {
+			v[i] *= keep
+		}
+	}
+}
+
+// splitmix is SplitMix64's output function: a fast, well-mixed hash.
+func splitmix(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}

@@ -1,0 +1,131 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/gotrain/gotrain/kernels"
+)
+
+// TrainBatch is a packed micro-batch for a forward and backward pass: several
+// sequences in one stream, each attending only to itself, with the loss
+// weight of every next-token prediction.
+type TrainBatch struct {
+	Batch
+	Targets []int32   // [T] the token predicted at each position; -1 for none
+	Weights []float32 // [T] loss weight of each prediction; 0 where Targets is -1
+}
+
+// AddSequence appends one sequence. weights[p] is the loss weight of
+// predicting tokens[p] from tokens[:p] (weights[0] is ignored); len(weights)
+// must equal len(tokens).
+func (b *TrainBatch) AddSequence(tokens []int, weights []float32) {
+	start := b.Len()
+	for p, tok := range tokens {
+		b.Add(tok, p, start, start+p+1, 0, 0)
+		if p+1 < len(tokens) && weights[p+1] != 0 {
+			b.Targets = append(b.Targets, int32(tokens[p+1]))
+			b.Weights = append(b.Weights, weights[p+1])
+		} else {
+			b.Targets = append(b.Targets, -1)
+			b.Weights = append(b.Weights, 0)
+		}
+	}
+}
+
+// TrainOptions are the per-step settings of LossAndGrad.
+type TrainOptions struct {
+	Dropout float32 // LoRA dropout probability
+	Seed    uint64  // seed of this step's dropout masks
+}
+
+// ZerosLike returns an adapter of the same shapes with all weights zero, to
+// hold gradients.
+func (a *Adapter) ZerosLike() *Adapter {
+	g := &Adapter{Config: a.Config, Layers: make([][NumModules]*LoRA, len(a.Layers))}
+	for l, layer := range a.Layers {
+		for mod, lr := range layer {
+			if lr != nil {
+				g.Layers[l][mod] = &LoRA{R: lr.R, In: lr.In, Out: lr.Out, Scale: lr.Scale,
+					A: make([]float32, len(lr.A)), B: make([]float32, len(lr.B))}
+			}
+		}
+	}
+	return g
+}
+
+// LossAndGrad runs the batch forward and backward and returns the weighted
+// loss Σ weight·(−log p(target)). The gradient of that loss with respect to
+// every LoRA weight of ad is added to g (same shapes, see ZerosLike); the base
+// stays frozen. Activations are checkpointed per layer: only each layer's
+// input is kept, and the layer is recomputed during the backward pass.
+func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (float64, error) {
+	c := &m.Config
+	T, H, V := b.Len(), c.Hidden, c.VocabSize
+	if len(b.Targets) != T || len(b.Weights) != T {
+		return 0, fmt.Errorf("model: train batch of %d tokens has %d targets and %d weights", T, len(b.Targets), len(b.Weights))
+	}
+	if err := m.checkBatch(&KVCache{}, &b.Batch); err != nil {
+		return 0, err
+	}
+	var rows []int // positions with a loss
+	for t, tg := range b.Targets {
+		if tg >= 0 && b.Weights[t] != 0 {
+			if int(tg) >= V {
+				return 0, fmt.Errorf("model: target token id %d outside the vocabulary [0,%d)", tg, V)
+			}
+			rows = append(rows, t)
+		}
+	}
+	st := &layerState{train: true, dropout: opt.Dropout, seed: opt.Seed}
+	st.size(c, T)
+	pos, spans := b.Pos, b.Spans
+	// forward, keeping each layer's input
+	xs := make([][]float32, c.Layers+1)
+	xs[0] = make([]float32, T*H)
+	for t, tok := range b.Tokens {
+		m.Embed.Row(xs[0][t*H:(t+1)*H], int(tok))
+	}
+	for l := range m.Layers {
+		xs[l+1] = make([]float32, T*H)
+		copy(xs[l+1], xs[l])
+		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
+	}
+	// head: final norm, logits and cross-entropy a few rows at a time
+	x := xs[c.Layers]
+	dx := make([]float32, T*H)
+	xr := make([]float32, logitRows*H)
+	xn := make([]float32, logitRows*H)
+	dxn := make([]float32, logitRows*H)
+	dxr := make([]float32, logitRows*H)
+	rstd := make([]float32, logitRows)
+	logits := make([]float32, logitRows*V)
+	targets := make([]int32, logitRows)
+	weights := make([]float32, logitRows)
+	var loss float64
+	for r0 := 0; r0 < len(rows); r0 += logitRows {
+		n := min(logitRows, len(rows)-r0)
+		for i, t := range rows[r0 : r0+n] {
+			copy(xr[i*H:(i+1)*H], x[t*H:(t+1)*H])
+			targets[i], weights[i] = b.Targets[t], b.Weights[t]
+		}
+		kernels.RMSNorm(xn[:n*H], xr[:n*H], m.Norm, n, H, float32(c.RMSNormEps), rstd[:n])
+		m.Logits(logits[:n*V], xn[:n*H], n)
+		loss += kernels.CrossEntropyGrad(logits[:n*V], n, V, targets[:n], weights[:n])
+		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
+		kernels.RMSNormBackward(dxr[:n*H], nil, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
+		for i, t := range rows[r0 : r0+n] {
+			copy(dx[t*H:(t+1)*H], dxr[i*H:(i+1)*H])
+		}
+	}
+	// backward through the layers, recomputing each one's activations (st
+	// still holds the last layer's from the forward pass)
+	xw := make([]float32, T*H)
+	for l := c.Layers - 1; l >= 0; l-- {
+		if l < c.Layers-1 {
+			copy(xw, xs[l])
+			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
+		}
+		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
+	}
+	return loss, nil
+}
