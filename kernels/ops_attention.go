@@ -36,16 +36,22 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 	group := Hq / Hkv
 	kvStride := Hkv * D
 	nqb := (T + attnQB - 1) / attnQB
+	ko := opsKernels()
 	parallelFor(Hq*nqb, 1<<20, func(lo, hi int) {
 		s := make([]float32, attnKB)
 		acc := make([]float32, D)
+		qs := make([]float32, D)
 		for it := lo; it < hi; it++ {
 			h := it / nqb
 			qb := zigzag(it%nqb, nqb)
 			g := h / group
 			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
-				qrow := q[(t*Hq+h)*D : (t*Hq+h+1)*D]
-				orow := out[(t*Hq+h)*D : (t*Hq+h+1)*D]
+				r := t*Hq + h
+				// Scores come out scaled when q is scaled first (D, not S, multiplies).
+				for i, x := range q[r*D : (r+1)*D] {
+					qs[i] = x * scale
+				}
+				orow := out[r*D : (r+1)*D]
 				m := float32(math.Inf(-1))
 				var l float32
 				clear(acc)
@@ -54,13 +60,8 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 						nb := min(attnKB, int(sp.Hi)-j0)
 						kv := (j0*Hkv + g) * D
 						sb := s[:nb]
-						dotRows(sb, qrow, k[kv:], kvStride)
-						bm := float32(math.Inf(-1))
-						for j := range sb {
-							sb[j] *= scale
-							bm = max(bm, sb[j])
-						}
-						if bm > m {
+						ko.dotRows(sb, qs, k[kv:], kvStride)
+						if bm := ko.maxf(sb); bm > m {
 							// Rescale what was accumulated under the old max.
 							if l != 0 {
 								c := expf(m - bm)
@@ -69,18 +70,14 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 							}
 							m = bm
 						}
-						for j := range sb {
-							p := expf(sb[j] - m)
-							sb[j] = p
-							l += p
-						}
-						axpyRows(acc, sb, v[kv:], kvStride)
+						l += ko.expAffine(sb, sb, 1, m)
+						ko.axpyRows(acc, sb, v[kv:], kvStride)
 					}
 				}
 				if l == 0 {
 					clear(orow)
 					if lse != nil {
-						lse[t*Hq+h] = float32(math.Inf(-1))
+						lse[r] = float32(math.Inf(-1))
 					}
 					continue
 				}
@@ -89,7 +86,7 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 					orow[i] = acc[i] * inv
 				}
 				if lse != nil {
-					lse[t*Hq+h] = m + float32(math.Log(float64(l)))
+					lse[r] = m + float32(math.Log(float64(l)))
 				}
 			}
 		}
@@ -122,6 +119,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 		delta[i] = Dot(dout[i*D:(i+1)*D], out[i*D:(i+1)*D])
 	}
 
+	ko := opsKernels()
+
 	// Pass 1: dq, one writer per (t, h).
 	nqb := (T + attnQB - 1) / attnQB
 	parallelFor(Hq*nqb, 1<<20, func(lo, hi int) {
@@ -146,13 +145,13 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 						nb := min(attnKB, int(sp.Hi)-j0)
 						kv := (j0*Hkv + g) * D
 						sb, db := s[:nb], dp[:nb]
-						dotRows(sb, qrow, k[kv:], kvStride)
-						dotRows(db, dorow, v[kv:], kvStride)
-						for j := range sb {
-							p := expf(sb[j]*scale - L)
+						ko.dotRows(sb, qrow, k[kv:], kvStride)
+						ko.dotRows(db, dorow, v[kv:], kvStride)
+						ko.expAffine(sb, sb, scale, L)
+						for j, p := range sb {
 							sb[j] = p * (db[j] - dl) * scale
 						}
-						axpyRows(dqrow, sb, k[kv:], kvStride)
+						ko.axpyRows(dqrow, sb, k[kv:], kvStride)
 					}
 				}
 			}
@@ -187,45 +186,19 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 						qrow := q[r*D : (r+1)*D]
 						dorow := dout[r*D : (r+1)*D]
 						sb, db, pb := s[:nb], dp[:nb], p[:nb]
-						dotRows(sb, qrow, k[kv:], kvStride)
-						dotRows(db, dorow, v[kv:], kvStride)
-						for j := range sb {
-							pj := expf(sb[j]*scale - L)
-							pb[j] = pj
+						ko.dotRows(sb, qrow, k[kv:], kvStride)
+						ko.dotRows(db, dorow, v[kv:], kvStride)
+						ko.expAffine(pb, sb, scale, L)
+						for j, pj := range pb {
 							sb[j] = pj * (db[j] - dl) * scale
 						}
-						gerRows(dv[kv:], pb, dorow, kvStride)
-						gerRows(dk[kv:], sb, qrow, kvStride)
+						ko.gerRows(dv[kv:], pb, dorow, kvStride)
+						ko.gerRows(dk[kv:], sb, qrow, kvStride)
 					}
 				}
 			}
 		}
 	})
-}
-
-// dotRows sets s[j] = x · m[j·stride : j·stride+len(x)] for j < len(s).
-func dotRows(s, x, m []float32, stride int) {
-	D := len(x)
-	for j := range s {
-		s[j] = Dot(x, m[j*stride:j*stride+D])
-	}
-}
-
-// axpyRows computes acc += Σ_j p[j] · m[j·stride : j·stride+len(acc)].
-func axpyRows(acc, p, m []float32, stride int) {
-	D := len(acc)
-	for j, pj := range p {
-		axpy(acc, pj, m[j*stride:j*stride+D])
-	}
-}
-
-// gerRows computes m[j·stride : j·stride+len(x)] += p[j] · x for j < len(p)
-// (a rank-1 update of strided rows).
-func gerRows(m, p, x []float32, stride int) {
-	D := len(x)
-	for j, pj := range p {
-		axpy(m[j*stride:j*stride+D], pj, x)
-	}
 }
 
 // zigzag maps 0,1,2,3,… to 0,n−1,1,n−2,…: with causal masks the cost of a

@@ -12,7 +12,9 @@ func LogProbs(out, logits []float32, rows, V int, targets []int32) {
 	needLen("LogProbs", "logits", logits, rows*V)
 	needLen("LogProbs", "out", out, rows)
 	checkTargets("LogProbs", targets, rows, V)
+	k := opsKernels()
 	parallelFor(rows, 16*V, func(lo, hi int) {
+		buf := make([]float32, 512)
 		for r := lo; r < hi; r++ {
 			t := targets[r]
 			if t < 0 {
@@ -20,8 +22,8 @@ func LogProbs(out, logits []float32, rows, V int, targets []int32) {
 				continue
 			}
 			row := logits[r*V : (r+1)*V]
-			m := maxf(row)
-			out[r] = float32(float64(row[t]-m) - math.Log(sumExpSub(row, m)))
+			m := k.maxf(row)
+			out[r] = float32(float64(row[t]-m) - math.Log(sumExpSub(k, row, m, buf)))
 		}
 	})
 }
@@ -38,6 +40,7 @@ func CrossEntropyGrad(logits []float32, rows, V int, targets []int32, scale []fl
 		needLen("CrossEntropyGrad", "scale", scale, rows)
 	}
 	losses := make([]float64, rows)
+	k := opsKernels()
 	parallelFor(rows, 20*V, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := logits[r*V : (r+1)*V]
@@ -50,9 +53,9 @@ func CrossEntropyGrad(logits []float32, rows, V int, targets []int32, scale []fl
 				clear(row)
 				continue
 			}
-			m := maxf(row)
+			m := k.maxf(row)
 			zt := row[t] - m
-			s := expSubInPlace(row, m)
+			s := expSubInPlace(k, row, m)
 			losses[r] = -(float64(zt) - math.Log(s)) * float64(sc)
 			Scale(row, float32(float64(sc)/s))
 			row[t] -= sc

@@ -1,0 +1,310 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// attnRef is the explicit (non-flash) reference in float64:
+// out = softmax(q·kᵀ·scale + mask)·v, mask from spans.
+func attnRef(q, k, v []float64, T, S, Hq, Hkv, D int, scale float64, spans []KeySpan) (out, lse []float64) {
+	out = make([]float64, T*Hq*D)
+	lse = make([]float64, T*Hq)
+	group := Hq / Hkv
+	for t := 0; t < T; t++ {
+		keys := spanKeys(spans, t)
+		for h := 0; h < Hq; h++ {
+			g := h / group
+			r := t*Hq + h
+			if len(keys) == 0 {
+				lse[r] = math.Inf(-1)
+				continue
+			}
+			s := make([]float64, len(keys))
+			m := math.Inf(-1)
+			for i, j := range keys {
+				for d := 0; d < D; d++ {
+					s[i] += q[r*D+d] * k[(j*Hkv+g)*D+d]
+				}
+				s[i] *= scale
+				m = max(m, s[i])
+			}
+			var sum float64
+			for i := range s {
+				s[i] = math.Exp(s[i] - m)
+				sum += s[i]
+			}
+			lse[r] = m + math.Log(sum)
+			for i, j := range keys {
+				for d := 0; d < D; d++ {
+					out[r*D+d] += s[i] / sum * v[(j*Hkv+g)*D+d]
+				}
+			}
+		}
+	}
+	return out, lse
+}
+
+// attnBackRef is the explicit reference backward in float64.
+func attnBackRef(dout, q, k, v []float64, T, S, Hq, Hkv, D int, scale float64, spans []KeySpan) (dq, dk, dv []float64) {
+	dq = make([]float64, T*Hq*D)
+	dk = make([]float64, S*Hkv*D)
+	dv = make([]float64, S*Hkv*D)
+	group := Hq / Hkv
+	for t := 0; t < T; t++ {
+		keys := spanKeys(spans, t)
+		for h := 0; h < Hq; h++ {
+			g := h / group
+			r := t*Hq + h
+			p := make([]float64, len(keys))
+			dp := make([]float64, len(keys))
+			m := math.Inf(-1)
+			for i, j := range keys {
+				for d := 0; d < D; d++ {
+					p[i] += q[r*D+d] * k[(j*Hkv+g)*D+d]
+					dp[i] += dout[r*D+d] * v[(j*Hkv+g)*D+d]
+				}
+				p[i] *= scale
+				m = max(m, p[i])
+			}
+			var sum float64
+			for i := range p {
+				p[i] = math.Exp(p[i] - m)
+				sum += p[i]
+			}
+			var pdp float64
+			for i := range p {
+				p[i] /= sum
+				pdp += p[i] * dp[i]
+			}
+			for i, j := range keys {
+				ds := p[i] * (dp[i] - pdp) * scale
+				for d := 0; d < D; d++ {
+					kv := (j*Hkv+g)*D + d
+					dq[r*D+d] += ds * k[kv]
+					dk[kv] += ds * q[r*D+d]
+					dv[kv] += p[i] * dout[r*D+d]
+				}
+			}
+		}
+	}
+	return dq, dk, dv
+}
+
+func spanKeys(spans []KeySpan, t int) []int {
+	var keys []int
+	for _, sp := range spans[2*t : 2*t+2] {
+		for j := sp.Lo; j < sp.Hi; j++ {
+			keys = append(keys, int(j))
+		}
+	}
+	return keys
+}
+
+// attnCase is one attention layout: spans for T queries over S keys.
+type attnCase struct {
+	name  string
+	T, S  int
+	spans []KeySpan
+}
+
+// causalSpans: plain causal attention after past cached keys.
+func causalSpans(T, past int) attnCase {
+	sp := make([]KeySpan, 2*T)
+	for t := 0; t < T; t++ {
+		sp[2*t] = KeySpan{0, int32(past + t + 1)}
+	}
+	return attnCase{fmt.Sprintf("causal T=%d past=%d", T, past), T, past + T, sp}
+}
+
+// packedSpans: several sequences packed into one stream.
+func packedSpans(lens ...int) attnCase {
+	var sp []KeySpan
+	start := 0
+	for _, n := range lens {
+		for i := 0; i < n; i++ {
+			sp = append(sp, KeySpan{int32(start), int32(start + i + 1)}, KeySpan{})
+		}
+		start += n
+	}
+	return attnCase{fmt.Sprintf("packed %v", lens), start, start, sp}
+}
+
+// prefixSpans: a shared prompt prefix of P keys and continuations after it;
+// the queries are the continuation tokens. The prefix span comes second for
+// odd continuations, to test both orders.
+func prefixSpans(P int, lens ...int) attnCase {
+	var sp []KeySpan
+	start := P
+	for c, n := range lens {
+		for i := 0; i < n; i++ {
+			a, b := KeySpan{0, int32(P)}, KeySpan{int32(start), int32(start + i + 1)}
+			if c%2 == 1 {
+				a, b = b, a
+			}
+			sp = append(sp, a, b)
+		}
+		start += n
+	}
+	return attnCase{fmt.Sprintf("prefix P=%d %v", P, lens), start - P, start, sp}
+}
+
+// randomSpans: arbitrary non-overlapping pairs, often empty.
+func randomSpans(rng *rand.Rand, T, S int) attnCase {
+	sp := make([]KeySpan, 2*T)
+	for t := 0; t < T; t++ {
+		a, b := rng.IntN(S+1), rng.IntN(S+1)
+		a, b = min(a, b), max(a, b)
+		c := b + rng.IntN(S+1-b)
+		d := c + rng.IntN(S+1-c)
+		switch rng.IntN(4) {
+		case 0:
+			sp[2*t], sp[2*t+1] = KeySpan{int32(a), int32(b)}, KeySpan{int32(c), int32(d)}
+		case 1:
+			sp[2*t], sp[2*t+1] = KeySpan{int32(c), int32(d)}, KeySpan{int32(a), int32(b)}
+		case 2:
+			sp[2*t] = KeySpan{int32(a), int32(d)}
+		case 3: // both empty
+			sp[2*t], sp[2*t+1] = KeySpan{int32(a), int32(a)}, KeySpan{int32(d), int32(d)}
+		}
+	}
+	return attnCase{fmt.Sprintf("random T=%d S=%d", T, S), T, S, sp}
+}
+
+func attnCases(rng *rand.Rand) []attnCase {
+	return []attnCase{
+		causalSpans(1, 0),
+		causalSpans(7, 0),
+		causalSpans(3, 5),
+		causalSpans(1, 130), // one decode step over a long cache: several key blocks
+		causalSpans(37, 0),
+		packedSpans(3, 1, 5),
+		packedSpans(70, 11),
+		prefixSpans(9, 2, 3, 1),
+		prefixSpans(66, 4, 5),
+		randomSpans(rng, 9, 13),
+		randomSpans(rng, 19, 150),
+	}
+}
+
+func TestAttention(t *testing.T) {
+	eachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(20, 21))
+		heads := [][2]int{{1, 1}, {2, 1}, {4, 2}, {7, 1}, {14, 2}}
+		for _, D := range []int{8, 16, 64, 128} {
+			for _, c := range attnCases(rng) {
+				hh := heads[rng.IntN(len(heads))]
+				Hq, Hkv := hh[0], hh[1]
+				q := randVec(rng, c.T*Hq*D, 2)
+				k := randVec(rng, c.S*Hkv*D, 2)
+				v := randVec(rng, c.S*Hkv*D, 1)
+				scale := float32(1 / math.Sqrt(float64(D)))
+				wantOut, wantLse := attnRef(to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+				out := randVec(rng, c.T*Hq*D, 1)
+				lse := make([]float32, c.T*Hq)
+				Attention(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+				name := fmt.Sprintf("%s D=%d Hq=%d Hkv=%d", c.name, D, Hq, Hkv)
+				compare(t, name+" out", out, wantOut, 1e-5, 1e-4)
+				compare(t, name+" lse", lse, wantLse, 1e-5, 1e-5)
+
+				// Backward against the explicit reference.
+				dout := randVec(rng, c.T*Hq*D, 1)
+				wq, wk, wv := attnBackRef(to64(dout), to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+				dq := randVec(rng, len(q), 1) // overwritten
+				dk0, dv0 := randVec(rng, len(k), 1), randVec(rng, len(v), 1)
+				dk, dv := append([]float32(nil), dk0...), append([]float32(nil), dv0...)
+				AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+				for i := range wk { // dk, dv accumulate
+					wk[i] += float64(dk0[i])
+					wv[i] += float64(dv0[i])
+				}
+				compare(t, name+" dq", dq, wq, 1e-5, 1e-4)
+				compare(t, name+" dk", dk, wk, 1e-5, 1e-4)
+				compare(t, name+" dv", dv, wv, 1e-5, 1e-4)
+			}
+		}
+	})
+}
+
+// TestAttentionBackwardFD checks the backward against central finite
+// differences of the float64 reference forward, loss = Σ out·g.
+func TestAttentionBackwardFD(t *testing.T) {
+	eachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(22, 23))
+		for _, c := range []attnCase{causalSpans(5, 2), prefixSpans(3, 2, 2), randomSpans(rng, 6, 7)} {
+			const Hq, Hkv, D = 4, 2, 8
+			scale := float32(1 / math.Sqrt(D))
+			q, k, v := randVec(rng, c.T*Hq*D, 2), randVec(rng, c.S*Hkv*D, 2), randVec(rng, c.S*Hkv*D, 1)
+			g := randVec(rng, c.T*Hq*D, 1)
+			q64, k64, v64 := to64(q), to64(k), to64(v)
+			loss := func(q, k, v []float64) float64 {
+				out, _ := attnRef(q, k, v, c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+				return dot64(out, g)
+			}
+			wq := numGrad(func(x []float64) float64 { return loss(x, k64, v64) }, q64, 1e-6)
+			wk := numGrad(func(x []float64) float64 { return loss(q64, x, v64) }, k64, 1e-6)
+			wv := numGrad(func(x []float64) float64 { return loss(q64, k64, x) }, v64, 1e-6)
+
+			out, lse := make([]float32, len(q)), make([]float32, c.T*Hq)
+			Attention(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+			dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+			AttentionBackward(dq, dk, dv, g, q, k, v, out, lse, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+			compare(t, c.name+" dq", dq, wq, 1e-5, 1e-4)
+			compare(t, c.name+" dk", dk, wk, 1e-5, 1e-4)
+			compare(t, c.name+" dv", dv, wv, 1e-5, 1e-4)
+		}
+	})
+}
+
+func TestAttentionBadSpansPanic(t *testing.T) {
+	q, k := make([]float32, 8), make([]float32, 16)
+	for name, spans := range map[string][]KeySpan{
+		"overlap":  {{0, 2}, {1, 2}},
+		"past end": {{0, 3}, {}},
+		"reversed": {{2, 1}, {}},
+		"short":    {{0, 1}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			Attention(make([]float32, 8), nil, q, k, k, 1, 2, 1, 1, 8, 1, spans)
+		}()
+	}
+}
+
+// Benchmark shape: Qwen2.5-0.5B attention (Hq=14, Hkv=2, D=64), T=S=512
+// causal. Flops: 4·D per (query, head, key) pair attended (QKᵀ and PV).
+func benchAttn(b *testing.B, threads int, backward bool) {
+	const T, Hq, Hkv, D = 512, 14, 2, 64
+	rng := rand.New(rand.NewPCG(1, 1))
+	c := causalSpans(T, 0)
+	q, k, v := randVec(rng, T*Hq*D, 1), randVec(rng, T*Hkv*D, 1), randVec(rng, T*Hkv*D, 1)
+	out, lse := make([]float32, len(q)), make([]float32, T*Hq)
+	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+	scale := float32(1 / math.Sqrt(D))
+	SetThreads(threads)
+	defer SetThreads(0)
+	Attention(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans)
+	flops := 4.0 * D * Hq * float64(T*(T+1)/2)
+	if backward {
+		flops *= 2.5 // S=QKᵀ, dP=dO·Vᵀ, dQ, dK, dV: five matmuls to the forward's two
+	}
+	for b.Loop() {
+		if backward {
+			AttentionBackward(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans)
+		} else {
+			Attention(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans)
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func BenchmarkAttention1T(b *testing.B)          { benchAttn(b, 1, false) }
+func BenchmarkAttentionPar(b *testing.B)         { benchAttn(b, 0, false) }
+func BenchmarkAttentionBackward1T(b *testing.B)  { benchAttn(b, 1, true) }
+func BenchmarkAttentionBackwardPar(b *testing.B) { benchAttn(b, 0, true) }

@@ -1,0 +1,368 @@
+#include "textflag.h"
+
+// AVX-512F kernels of the fused ops. Each has a pure-Go twin in
+// ops_kern.go; ops_kern_test.go compares them on awkward sizes. Row kernels
+// need the row length to be a multiple of 16 (d16 = D/16 ≥ 1, checked by the
+// Go caller); vector kernels handle any n with a masked tail.
+
+// func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
+// s[j] = x · m[j*stride : j*stride+16*d16] for j < n.
+TEXT ·dotRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVQ x+16(FP), SI
+	MOVQ m+24(FP), DX
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8
+	MOVQ d16+40(FP), R9
+	TESTQ CX, CX
+	JLE  dot_done
+
+dot_row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ   SI, R10
+	MOVQ   DX, R11
+	MOVQ   R9, R12
+
+dot_pair:
+	CMPQ        R12, $2
+	JLT         dot_single
+	VMOVUPS     (R10), Z2
+	VMOVUPS     64(R10), Z3
+	VFMADD231PS (R11), Z2, Z0
+	VFMADD231PS 64(R11), Z3, Z1
+	ADDQ        $128, R10
+	ADDQ        $128, R11
+	SUBQ        $2, R12
+	JMP         dot_pair
+
+dot_single:
+	TESTQ       R12, R12
+	JZ          dot_reduce
+	VMOVUPS     (R10), Z2
+	VFMADD231PS (R11), Z2, Z0
+
+dot_reduce:
+	VADDPS        Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, (DI)
+	ADDQ          $4, DI
+	ADDQ          R8, DX
+	DECQ          CX
+	JNZ           dot_row
+
+dot_done:
+	VZEROUPPER
+	RET
+
+// func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int)
+// acc[0:16*d16] += Σ_j p[j] · m[j*stride : j*stride+16*d16].
+// acc is kept in registers 64 floats at a time; rows go two at a time into
+// separate accumulators so the FMA latency chains overlap.
+TEXT ·axpyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ acc+0(FP), DI
+	MOVQ d16+8(FP), R9
+	MOVQ p+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ m+32(FP), DX
+	MOVQ stride+40(FP), R8
+	SHLQ $2, R8
+
+axpy_quad:
+	CMPQ    R9, $4
+	JLT     axpy_one
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    SI, R10
+	MOVQ    DX, R11
+	MOVQ    CX, R12
+
+axpy_q2:
+	CMPQ         R12, $2
+	JLT          axpy_q1
+	VBROADCASTSS (R10), Z8
+	VBROADCASTSS 4(R10), Z9
+	LEAQ         (R11)(R8*1), R13
+	VFMADD231PS  (R11), Z8, Z0
+	VFMADD231PS  64(R11), Z8, Z1
+	VFMADD231PS  128(R11), Z8, Z2
+	VFMADD231PS  192(R11), Z8, Z3
+	VFMADD231PS  (R13), Z9, Z4
+	VFMADD231PS  64(R13), Z9, Z5
+	VFMADD231PS  128(R13), Z9, Z6
+	VFMADD231PS  192(R13), Z9, Z7
+	ADDQ         $8, R10
+	LEAQ         (R13)(R8*1), R11
+	SUBQ         $2, R12
+	JMP          axpy_q2
+
+axpy_q1:
+	TESTQ        R12, R12
+	JZ           axpy_qstore
+	VBROADCASTSS (R10), Z8
+	VFMADD231PS  (R11), Z8, Z0
+	VFMADD231PS  64(R11), Z8, Z1
+	VFMADD231PS  128(R11), Z8, Z2
+	VFMADD231PS  192(R11), Z8, Z3
+
+axpy_qstore:
+	VADDPS  Z4, Z0, Z0
+	VADDPS  Z5, Z1, Z1
+	VADDPS  Z6, Z2, Z2
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, DX
+	SUBQ    $4, R9
+	JMP     axpy_quad
+
+axpy_one:
+	TESTQ   R9, R9
+	JZ      axpy_done
+	VMOVUPS (DI), Z0
+	VXORPS  Z4, Z4, Z4
+	MOVQ    SI, R10
+	MOVQ    DX, R11
+	MOVQ    CX, R12
+
+axpy_o2:
+	CMPQ         R12, $2
+	JLT          axpy_o1
+	VBROADCASTSS (R10), Z8
+	VBROADCASTSS 4(R10), Z9
+	LEAQ         (R11)(R8*1), R13
+	VFMADD231PS  (R11), Z8, Z0
+	VFMADD231PS  (R13), Z9, Z4
+	ADDQ         $8, R10
+	LEAQ         (R13)(R8*1), R11
+	SUBQ         $2, R12
+	JMP          axpy_o2
+
+axpy_o1:
+	TESTQ        R12, R12
+	JZ           axpy_ostore
+	VBROADCASTSS (R10), Z8
+	VFMADD231PS  (R11), Z8, Z0
+
+axpy_ostore:
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, DX
+	DECQ    R9
+	JMP     axpy_one
+
+axpy_done:
+	VZEROUPPER
+	RET
+
+// func gerRowsAVX512(m *float32, stride int, p *float32, n int, x *float32, d16 int)
+// m[j*stride : j*stride+16*d16] += p[j] · x for j < n.
+TEXT ·gerRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ  m+0(FP), DI
+	MOVQ  stride+8(FP), R8
+	SHLQ  $2, R8
+	MOVQ  p+16(FP), SI
+	MOVQ  n+24(FP), CX
+	MOVQ  x+32(FP), DX
+	MOVQ  d16+40(FP), R9
+	TESTQ CX, CX
+	JLE   ger_done
+
+ger_row:
+	VBROADCASTSS (SI), Z8
+	MOVQ         DI, R10
+	MOVQ         DX, R11
+	MOVQ         R9, R12
+
+ger_chunk:
+	VMOVUPS     (R10), Z0
+	VFMADD231PS (R11), Z8, Z0
+	VMOVUPS     Z0, (R10)
+	ADDQ        $64, R10
+	ADDQ        $64, R11
+	DECQ        R12
+	JNZ         ger_chunk
+	ADDQ        $4, SI
+	ADDQ        R8, DI
+	DECQ        CX
+	JNZ         ger_row
+
+ger_done:
+	VZEROUPPER
+	RET
+
+// EXPV computes P = exp(a·X − b) for 16 lanes (X is clobbered, T and Z are
+// scratch), with the constants loaded by EXP_CONSTS. Range reduction as in
+// the Go expf: n = round(t·log2e), r = t − n·ln2 in two parts, a degree-6
+// polynomial, then VSCALEFPS multiplies by 2^n, which also produces +Inf on
+// overflow and 0 (via subnormals) on underflow. The input is clamped to
+// [-120, 100] first so ±Inf give 0 and +Inf; NaN propagates.
+#define EXPV(X, T, P, Z) \
+	VMULPS       X, Z20, X; \
+	VSUBPS       Z21, X, X; \
+	VMAXPS       X, Z22, X; \
+	VMINPS       X, Z23, X; \
+	VMULPS       Z24, X, T; \
+	VRNDSCALEPS  $0, T, T; \
+	VFNMADD231PS Z25, T, X; \
+	VFNMADD231PS Z26, T, X; \
+	VMOVAPS      Z27, P; \
+	VFMADD213PS  Z28, X, P; \
+	VFMADD213PS  Z29, X, P; \
+	VFMADD213PS  Z30, X, P; \
+	VFMADD213PS  Z31, X, P; \
+	VFMADD213PS  Z19, X, P; \
+	VMULPS       X, X, Z; \
+	VFMADD213PS  X, Z, P; \
+	VADDPS       Z18, P, P; \
+	VSCALEFPS    T, P, P
+
+#define EXP_CONSTS \
+	MOVL $0xc2f00000, AX; VPBROADCASTD AX, Z22; \
+	MOVL $0x42c80000, AX; VPBROADCASTD AX, Z23; \
+	MOVL $0x3fb8aa3b, AX; VPBROADCASTD AX, Z24; \
+	MOVL $0x3f318000, AX; VPBROADCASTD AX, Z25; \
+	MOVL $0xb95e8083, AX; VPBROADCASTD AX, Z26; \
+	MOVL $0x39506967, AX; VPBROADCASTD AX, Z27; \
+	MOVL $0x3ab743ce, AX; VPBROADCASTD AX, Z28; \
+	MOVL $0x3c088908, AX; VPBROADCASTD AX, Z29; \
+	MOVL $0x3d2aa9c1, AX; VPBROADCASTD AX, Z30; \
+	MOVL $0x3e2aaaaa, AX; VPBROADCASTD AX, Z31; \
+	MOVL $0x3f000000, AX; VPBROADCASTD AX, Z19; \
+	MOVL $0x3f800000, AX; VPBROADCASTD AX, Z18
+
+// func expAffineAVX512(dst, x *float32, n int, a, b float32) float32
+// dst[i] = exp(a·x[i] − b) for i < n; returns Σ dst[i]. dst may equal x.
+TEXT ·expAffineAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z20
+	VBROADCASTSS b+28(FP), Z21
+	EXP_CONSTS
+	VXORPS       Z16, Z16, Z16
+	VXORPS       Z17, Z17, Z17
+
+exp_loop2:
+	CMPQ    CX, $32
+	JLT     exp_loop1
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z4
+	EXPV(Z0, Z1, Z2, Z3)
+	EXPV(Z4, Z5, Z6, Z7)
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z6, 64(DI)
+	VADDPS  Z2, Z16, Z16
+	VADDPS  Z6, Z17, Z17
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     exp_loop2
+
+exp_loop1:
+	CMPQ    CX, $16
+	JLT     exp_tail
+	VMOVUPS (SI), Z0
+	EXPV(Z0, Z1, Z2, Z3)
+	VMOVUPS Z2, (DI)
+	VADDPS  Z2, Z16, Z16
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+
+exp_tail:
+	TESTQ     CX, CX
+	JZ        exp_done
+	MOVQ      $1, AX
+	SHLQ      CX, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	EXPV(Z0, Z1, Z2, Z3)
+	VMOVUPS   Z2, K1, (DI)
+	VADDPS    Z2, Z16, K1, Z16
+
+exp_done:
+	VADDPS        Z17, Z16, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func maxAVX512(x *float32, n int) float32
+// max of x[0:n], n ≥ 1.
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVL         $0xff800000, AX
+	VPBROADCASTD AX, Z0
+	VMOVAPS      Z0, Z1
+	VMOVAPS      Z0, Z2
+	VMOVAPS      Z0, Z3
+	VMOVAPS      Z0, Z4
+
+max_loop4:
+	CMPQ   CX, $64
+	JLT    max_loop1
+	VMAXPS (SI), Z0, Z0
+	VMAXPS 64(SI), Z1, Z1
+	VMAXPS 128(SI), Z2, Z2
+	VMAXPS 192(SI), Z3, Z3
+	ADDQ   $256, SI
+	SUBQ   $64, CX
+	JMP    max_loop4
+
+max_loop1:
+	CMPQ   CX, $16
+	JLT    max_tail
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $64, SI
+	SUBQ   $16, CX
+	JMP    max_loop1
+
+max_tail:
+	TESTQ   CX, CX
+	JZ      max_reduce
+	MOVQ    $1, AX
+	SHLQ    CX, AX
+	DECQ    AX
+	KMOVW   AX, K1
+	VMOVUPS (SI), K1, Z4
+	VMAXPS  Z4, Z0, Z0
+
+max_reduce:
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET

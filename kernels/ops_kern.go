@@ -1,0 +1,128 @@
+package kernels
+
+import "fmt"
+
+// opsKern is the set of inner kernels the fused ops are built from, in a
+// pure-Go and an AVX-512 flavour chosen per call from the package's dispatch
+// level, so SetLevel("generic") runs the ops on the Go twins too.
+type opsKern struct {
+	// dotRows sets s[j] = x · m[j·stride : j·stride+len(x)] for j < len(s).
+	dotRows func(s, x, m []float32, stride int)
+	// axpyRows computes acc += Σ_j p[j] · m[j·stride : j·stride+len(acc)].
+	axpyRows func(acc, p, m []float32, stride int)
+	// gerRows computes m[j·stride : j·stride+len(x)] += p[j] · x for j < len(p).
+	gerRows func(m, p, x []float32, stride int)
+	// expAffine sets dst[i] = exp(a·x[i] − b) over len(x) and returns Σ dst[i]
+	// (summed in float32: callers keep len(x) ≤ 512). dst may equal x.
+	expAffine func(dst, x []float32, a, b float32) float32
+	// maxf returns the largest element of a non-empty x.
+	maxf func(x []float32) float32
+}
+
+var (
+	goOps  = opsKern{dotRowsGo, axpyRowsGo, gerRowsGo, expAffineGo, maxf}
+	avxOps = opsKern{dotRowsAVX, axpyRowsAVX, gerRowsAVX, expAffineAVX, maxAVX}
+)
+
+// opsKernels returns the kernels for the active dispatch level.
+func opsKernels() *opsKern {
+	if haveOpsAVX512 && Level() == "avx512" {
+		return &avxOps
+	}
+	return &goOps
+}
+
+func dotRowsGo(s, x, m []float32, stride int) {
+	D := len(x)
+	for j := range s {
+		s[j] = Dot(x, m[j*stride:j*stride+D])
+	}
+}
+
+func axpyRowsGo(acc, p, m []float32, stride int) {
+	D := len(acc)
+	for j, pj := range p {
+		axpy(acc, pj, m[j*stride:j*stride+D])
+	}
+}
+
+func gerRowsGo(m, p, x []float32, stride int) {
+	D := len(x)
+	for j, pj := range p {
+		axpy(m[j*stride:j*stride+D], pj, x)
+	}
+}
+
+func expAffineGo(dst, x []float32, a, b float32) float32 {
+	n := len(x)
+	dst = dst[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		xx := x[i : i+4 : i+4]
+		d := dst[i : i+4 : i+4]
+		e0, e1, e2, e3 := expf(a*xx[0]-b), expf(a*xx[1]-b), expf(a*xx[2]-b), expf(a*xx[3]-b)
+		d[0], d[1], d[2], d[3] = e0, e1, e2, e3
+		s0 += e0
+		s1 += e1
+		s2 += e2
+		s3 += e3
+	}
+	for ; i < n; i++ {
+		e := expf(a*x[i] - b)
+		dst[i] = e
+		s0 += e
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// rowsNeed is how many elements len(rows) strided rows of width D span; the
+// assembly does no bounds checks, so the wrappers check before calling.
+func rowsNeed(op string, m []float32, rows, stride, D int) {
+	if rows > 0 && len(m) < (rows-1)*stride+D {
+		panic(fmt.Sprintf("kernels.%s: %d rows of %d with stride %d need %d elements, have %d", op, rows, D, stride, (rows-1)*stride+D, len(m)))
+	}
+}
+
+func dotRowsAVX(s, x, m []float32, stride int) {
+	D := len(x)
+	if D%16 != 0 || len(s) == 0 {
+		dotRowsGo(s, x, m, stride)
+		return
+	}
+	rowsNeed("dotRows", m, len(s), stride, D)
+	dotRowsAVX512(&s[0], len(s), &x[0], &m[0], stride, D/16)
+}
+
+func axpyRowsAVX(acc, p, m []float32, stride int) {
+	D := len(acc)
+	if D%16 != 0 || len(p) == 0 {
+		axpyRowsGo(acc, p, m, stride)
+		return
+	}
+	rowsNeed("axpyRows", m, len(p), stride, D)
+	axpyRowsAVX512(&acc[0], D/16, &p[0], len(p), &m[0], stride)
+}
+
+func gerRowsAVX(m, p, x []float32, stride int) {
+	D := len(x)
+	if D%16 != 0 || len(p) == 0 {
+		gerRowsGo(m, p, x, stride)
+		return
+	}
+	rowsNeed("gerRows", m, len(p), stride, D)
+	gerRowsAVX512(&m[0], stride, &p[0], len(p), &x[0], D/16)
+}
+
+func expAffineAVX(dst, x []float32, a, b float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	dst = dst[:len(x)] // bounds check for the assembly
+	return expAffineAVX512(&dst[0], &x[0], len(x), a, b)
+}
+
+func maxAVX(x []float32) float32 {
+	_ = x[0]
+	return maxAVX512(&x[0], len(x))
+}
