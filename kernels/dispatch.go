@@ -25,7 +25,8 @@ type impl struct {
 	gemvX    int
 	gemv     func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int)
 	gemvBF16 func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int)
-	// dotBF16 is the BF16-compute tile kernel (nil when the CPU lacks it).
+	// kernBF16 is the BF16-compute tile kernel over bf16 pairs (nil when the
+	// CPU lacks AVX512_BF16).
 	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)
 }
 

@@ -9,6 +9,9 @@ import "golang.org/x/sys/cpu"
 func kern12x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
+func kern12x32BF16AVX512(kc2 int, a, b *uint32, c *float32, ldc int, acc int)
+
+//go:noescape
 func kern6x16AVX2(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
@@ -71,7 +74,12 @@ func avx512Impl() *impl {
 		},
 	}
 	if cpu.X86.HasAVX512BF16 {
-		l.kernBF16 = nil // set by gemm_bf16 when available
+		l.kernBF16 = func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool) {
+			_ = a[12*kc2-1]
+			_ = b[32*kc2-1]
+			_ = c[11*ldc+31]
+			kern12x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
 	}
 	return l
 }
@@ -130,3 +138,23 @@ func fmaLoopAVX2(iters int)
 
 //go:noescape
 func readSumAVX512(p *float32, n64 int) float32
+
+func fmaLoop(level string) int {
+	switch level {
+	case "avx512":
+		fmaLoopAVX512(fmaIters)
+		return fmaIters * 24 * 16 * 2
+	case "avx2":
+		fmaLoopAVX2(fmaIters)
+		return fmaIters * 12 * 8 * 2
+	}
+	return fmaLoopGo()
+}
+
+func readSum(level string, buf []float32) float32 {
+	if level != "avx512" || len(buf) < 64 {
+		return readSumGo(buf)
+	}
+	n64 := len(buf) / 64
+	return readSumAVX512(&buf[0], n64) + readSumGo(buf[n64*64:])
+}

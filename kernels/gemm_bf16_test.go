@@ -1,0 +1,60 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func roundBF16(v float32) float64 { return float64(BF16ToF32(F32ToBF16(v))) }
+
+// testTBF16 checks MatMulTCompute(ComputeBF16) against float64 products of
+// the bf16-rounded inputs.
+func testTBF16(t *testing.T, r *rand.Rand, m, n, k int, dt DType, acc bool) {
+	x := randF32(r, m*k)
+	w := randMatrix(r, n, k, dt)
+	y := randF32(r, m*n)
+	ref := make([]float64, m*n)
+	scale := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, a float64
+			if acc {
+				s, a = float64(y[i*n+j]), math.Abs(float64(y[i*n+j]))
+			}
+			for p := 0; p < k; p++ {
+				wv := wAt(w, j, p)
+				if dt == F32 {
+					wv = roundBF16(float32(wv))
+				}
+				v := roundBF16(x[i*k+p]) * wv
+				s += v
+				a += math.Abs(v)
+			}
+			ref[i*n+j], scale[i*n+j] = s, a
+		}
+	}
+	MatMulTCompute(y, x, m, w, acc, ComputeBF16)
+	check(t, fmt.Sprintf("MatMulTCompute(bf16) m=%d n=%d k=%d %v acc=%v", m, n, k, dt, acc), y, ref, scale, k)
+}
+
+func TestMatMulTBF16Compute(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		t.Logf("native BF16 dot product: %v", HasBF16Compute())
+		r := rand.New(rand.NewPCG(11, 12))
+		for i, sh := range shapes(r) {
+			testTBF16(t, r, sh[0], sh[1], sh[2], []DType{BF16, F32}[i%2], i%3 == 0)
+		}
+		if !testing.Short() && HasBF16Compute() {
+			testTBF16(t, r, 250, 3200, 600, BF16, true)
+			testTBF16(t, r, 20, 300, 1001, F32, false)
+		}
+	})
+}
+
+func TestComputeString(t *testing.T) {
+	if ComputeBF16.String() != "bf16" || ComputeF32.String() != "f32" {
+		t.Fatal("Compute.String")
+	}
+}
