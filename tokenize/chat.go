@@ -1,0 +1,231 @@
+package tokenize
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Message is one chat turn; Role is "system", "user" or "assistant".
+type Message struct{ Role, Content string }
+
+// Span is the token index range [Start, End) of an assistant turn's content
+// plus its end-of-turn token, the part of a conversation training learns.
+type Span struct{ Start, End int }
+
+// Template is a recognised chat template, rendered in Go rather than by a
+// Jinja engine. It reproduces the real template's output for plain system,
+// user and assistant messages (no tools).
+type Template struct {
+	// Name is "qwen2.5", "qwen3", "llama3", "llama3.1" or "none".
+	Name string
+	// alwaysGen adds the generation prompt even when not asked, as the Llama 3
+	// template of some tokenizer_config.json files does.
+	alwaysGen bool
+}
+
+// Template names accepted by ChatTemplate.
+const templateNames = "qwen2.5|qwen3|llama3|llama3.1|none"
+
+const qwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+// ChatTemplate returns the named template, or with name "" the template
+// recognised from tokenizer_config.json's chat_template (or
+// chat_template.jinja). "llama3" is Meta's Llama 3 template; "llama3.1" is
+// Meta's Llama 3.1 template with its "Cutting Knowledge Date" system
+// preamble; "none" concatenates the contents.
+func (t *Tokenizer) ChatTemplate(name string) (*Template, error) {
+	switch name {
+	case "qwen2.5", "qwen3", "llama3", "llama3.1", "none":
+		return &Template{Name: name}, nil
+	case "":
+		return detectTemplate(t.chatTemplate)
+	}
+	return nil, fmt.Errorf("tokenize: unknown chat template %q (want %s)", name, templateNames)
+}
+
+// detectTemplate recognises a Jinja chat template by distinctive substrings.
+func detectTemplate(src string) (*Template, error) {
+	switch {
+	case src == "":
+		return nil, fmt.Errorf("tokenize: the tokenizer has no chat template; pass --template %s", templateNames)
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, qwenDefaultSystem):
+		return &Template{Name: "qwen2.5"}, nil
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>"):
+		return &Template{Name: "qwen3"}, nil
+	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "Cutting Knowledge Date"):
+		return &Template{Name: "llama3.1"}, nil
+	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "<|eot_id|>"):
+		return &Template{Name: "llama3", alwaysGen: !strings.Contains(src, "add_generation_prompt")}, nil
+	}
+	return nil, fmt.Errorf("tokenize: unrecognised chat template; pass --template %s", templateNames)
+}
+
+// Render returns the conversation as the template formats it, followed by
+// the assistant header when addGenerationPrompt is set.
+func (tp *Template) Render(msgs []Message, addGenerationPrompt bool) string {
+	s, _ := tp.render(msgs, addGenerationPrompt)
+	return s
+}
+
+// byteSpan is a byte range of rendered text.
+type byteSpan struct{ start, end int }
+
+// render returns the text and the byte range of each assistant turn's
+// content plus end-of-turn token.
+func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
+	var b strings.Builder
+	var spans []byteSpan
+	// assistant writes the content then the end-of-turn marker as a span.
+	assistant := func(content, eot string) {
+		s := b.Len()
+		b.WriteString(content)
+		b.WriteString(eot)
+		spans = append(spans, byteSpan{s, b.Len()})
+	}
+	switch tp.Name {
+	case "qwen2.5", "qwen3":
+		first := 0
+		if len(msgs) > 0 && msgs[0].Role == "system" {
+			b.WriteString("<|im_start|>system\n" + msgs[0].Content + "<|im_end|>\n")
+			first = 1
+		} else if tp.Name == "qwen2.5" {
+			b.WriteString("<|im_start|>system\n" + qwenDefaultSystem + "<|im_end|>\n")
+		}
+		lastQuery := qwen3LastQuery(msgs)
+		for i := first; i < len(msgs); i++ {
+			m := msgs[i]
+			if m.Role != "assistant" {
+				b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+				continue
+			}
+			b.WriteString("<|im_start|>assistant\n")
+			content := m.Content
+			if tp.Name == "qwen3" {
+				content = qwen3Assistant(content, i > lastQuery, i == len(msgs)-1)
+			}
+			assistant(content, "<|im_end|>")
+			b.WriteString("\n")
+		}
+		if gen {
+			b.WriteString("<|im_start|>assistant\n")
+		}
+	case "llama3", "llama3.1":
+		first := 0
+		if tp.Name == "llama3.1" {
+			sys := ""
+			if len(msgs) > 0 && msgs[0].Role == "system" {
+				sys = jinjaTrim(msgs[0].Content)
+				first = 1
+			}
+			b.WriteString("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n" +
+				"Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" + sys + "<|eot_id|>")
+		}
+		for i := first; i < len(msgs); i++ {
+			m := msgs[i]
+			if i == 0 {
+				b.WriteString("<|begin_of_text|>")
+			}
+			b.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n")
+			if m.Role == "assistant" {
+				assistant(jinjaTrim(m.Content), "<|eot_id|>")
+			} else {
+				b.WriteString(jinjaTrim(m.Content) + "<|eot_id|>")
+			}
+		}
+		if gen || tp.alwaysGen {
+			b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+		}
+	default: // "none": contents back to back
+		for _, m := range msgs {
+			if m.Role == "assistant" {
+				assistant(m.Content, "")
+			} else {
+				b.WriteString(m.Content)
+			}
+		}
+	}
+	return b.String(), spans
+}
+
+// qwen3LastQuery is the index of the last user message that is not a tool
+// response (the template's ns.last_query_index).
+func qwen3LastQuery(msgs []Message) int {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		c := msgs[i].Content
+		if msgs[i].Role == "user" && !(strings.HasPrefix(c, "<tool_response>") && strings.HasSuffix(c, "</tool_response>")) {
+			return i
+		}
+	}
+	return len(msgs) - 1
+}
+
+// qwen3Assistant formats an assistant message as Qwen3's template does:
+// reasoning in <think>...</think> is split off, and turns after the last
+// user query keep (or get an empty) think block.
+func qwen3Assistant(content string, afterQuery, last bool) string {
+	reasoning := ""
+	if strings.Contains(content, "</think>") {
+		parts := strings.Split(content, "</think>")
+		before := strings.TrimRight(parts[0], "\n")
+		think := strings.Split(before, "<think>")
+		reasoning = strings.TrimLeft(think[len(think)-1], "\n")
+		content = strings.TrimLeft(parts[len(parts)-1], "\n")
+	}
+	if afterQuery && (last || reasoning != "") {
+		return "<think>\n" + strings.Trim(reasoning, "\n") + "\n</think>\n\n" + strings.TrimLeft(content, "\n")
+	}
+	return content
+}
+
+// jinjaTrim is Jinja's trim filter: strip leading and trailing whitespace.
+func jinjaTrim(s string) string { return strings.TrimFunc(s, unicode.IsSpace) }
+
+// EncodeChat renders msgs with tp and tokenizes the result. assistant holds
+// the token range of each assistant turn's content and end-of-turn token;
+// training masks every other position.
+func (t *Tokenizer) EncodeChat(tp *Template, msgs []Message, addGenerationPrompt bool) (ids []int, assistant []Span, err error) {
+	if tp == nil {
+		return nil, nil, errors.New("tokenize: EncodeChat: nil template")
+	}
+	norm := make([]Message, len(msgs))
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "user", "assistant":
+		default:
+			return nil, nil, fmt.Errorf("tokenize: message %d: role %q is not supported (want system, user or assistant)", i, m.Role)
+		}
+		// Normalize contents up front so the tokens' bytes line up with the
+		// rendered text and spans can be found by byte offset.
+		c := m.Content
+		for _, f := range t.norms {
+			c = f.String(c)
+		}
+		norm[i] = Message{m.Role, c}
+	}
+	text, spans := tp.render(norm, addGenerationPrompt)
+	ids = t.Encode(text)
+	// ends[k] is the byte offset where token k ends.
+	ends := make([]int, len(ids))
+	off := 0
+	for k, id := range ids {
+		off += len(t.pieces[id])
+		ends[k] = off
+	}
+	if off != len(text) {
+		return nil, nil, errors.New("tokenize: EncodeChat: normalization changed the rendered text at a turn boundary")
+	}
+	k := 0
+	for _, s := range spans {
+		for k < len(ids) && ends[k] <= s.start {
+			k++
+		}
+		start := k
+		for k < len(ids) && ends[k] <= s.end {
+			k++
+		}
+		assistant = append(assistant, Span{start, k})
+	}
+	return ids, assistant, nil
+}
