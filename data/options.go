@@ -122,7 +122,7 @@ var (
 	reIfUpTo   = regexp.MustCompile(`^(` + num + `)\s+if\s+(.+?),\s*(?:up\s+)?to\s+(` + num + `)\s+if\s+(.+)$`)
 	reWhere    = regexp.MustCompile(`(?:^|,\s*|\s+and\s+|\s+)(` + num + `)\s*(?:means|=)\s*`)
 	reNothing  = regexp.MustCompile(`(?i),?\s*(?:and\s+)?nothing else.*$`)
-	reResponse = regexp.MustCompile(`(?i)^\s*(?:response\s*:\s*)?(-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)(?:$|[^\w.])`)
+	reResponse = regexp.MustCompile(`(?i)^\s*(?:response\s*:\s*)?(-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)(?:\.?$|\.\s|[^\w.])`)
 )
 
 func atoi(s string) (int, bool) {
