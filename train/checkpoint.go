@@ -1,0 +1,249 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gotrain/gotrain/model/safetensors"
+)
+
+// trainerState is a checkpoint's trainer_state.json.
+type trainerState struct {
+	Step        int    `json:"step"`
+	TotalSteps  int    `json:"total_steps"`
+	Fingerprint string `json:"fingerprint"` // of the data and the settings that fix the data order
+	Config      Config `json:"config"`
+}
+
+// fingerprint hashes the training data and the settings a bitwise resume
+// depends on, so a resume with other data or batch settings is refused.
+func (t *Trainer) fingerprint() string {
+	h := fnv.New64a()
+	c := t.cfg
+	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g %d|", c.BatchSize, c.GradAccum, t.sched.TotalSteps, c.Optim, c.Seed,
+		c.Dropout, c.Scheduler, c.LR, c.WarmupRatio, c.MaxGradNorm, len(t.train))
+	for _, e := range t.train {
+		for p, tok := range e.Tokens {
+			m := 0
+			if e.Mask[p] {
+				m = 1
+			}
+			fmt.Fprintf(h, "%d.%d,", tok, m)
+		}
+		h.Write([]byte{';'})
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+const checkpointPrefix = "checkpoint-"
+
+// SaveCheckpoint writes OutDir/checkpoint-<step>/ (adapter, optimizer state,
+// trainer state) through a temporary directory renamed into place, then
+// removes checkpoints beyond SaveLimit.
+func (t *Trainer) SaveCheckpoint() error {
+	if t.cfg.OutDir == "" {
+		return nil
+	}
+	final := filepath.Join(t.cfg.OutDir, fmt.Sprintf("%s%d", checkpointPrefix, t.step))
+	tmp := filepath.Join(t.cfg.OutDir, fmt.Sprintf(".tmp-%s%d", checkpointPrefix, t.step))
+	os.RemoveAll(tmp)
+	if err := t.ad.Save(tmp); err != nil {
+		return err
+	}
+	var ts []safetensors.Tensor
+	for name, v := range t.opt.State() {
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: []int{len(v)}, Data: safetensors.BytesOfF32(v)})
+	}
+	if len(ts) > 0 {
+		if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), ts, nil); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	st, err := json.MarshalIndent(trainerState{Step: t.step, TotalSteps: t.sched.TotalSteps, Fingerprint: t.fingerprint(), Config: t.cfg}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), st, 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return t.pruneCheckpoints()
+}
+
+// checkpoints lists OutDir's checkpoint steps, ascending.
+func checkpoints(dir string) []int {
+	ents, _ := os.ReadDir(dir)
+	var steps []int
+	for _, e := range ents {
+		if n, ok := strings.CutPrefix(e.Name(), checkpointPrefix); ok && e.IsDir() {
+			if s, err := strconv.Atoi(n); err == nil {
+				steps = append(steps, s)
+			}
+		}
+	}
+	sort.Ints(steps)
+	return steps
+}
+
+func (t *Trainer) pruneCheckpoints() error {
+	steps := checkpoints(t.cfg.OutDir)
+	for t.cfg.SaveLimit > 0 && len(steps) > t.cfg.SaveLimit {
+		if err := os.RemoveAll(filepath.Join(t.cfg.OutDir, fmt.Sprintf("%s%d", checkpointPrefix, steps[0]))); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		steps = steps[1:]
+	}
+	return nil
+}
+
+// LatestCheckpoint returns the newest checkpoint directory under outDir, or "".
+func LatestCheckpoint(outDir string) string {
+	steps := checkpoints(outDir)
+	if len(steps) == 0 {
+		return ""
+	}
+	return filepath.Join(outDir, fmt.Sprintf("%s%d", checkpointPrefix, steps[len(steps)-1]))
+}
+
+// Resume restores the adapter, optimizer state and step from a checkpoint
+// directory, refusing one made with other data or data-order settings.
+func (t *Trainer) Resume(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	var st trainerState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("train: resume: %s/trainer_state.json: %w", dir, err)
+	}
+	if st.Fingerprint != t.fingerprint() {
+		return fmt.Errorf("train: resume: %s was made with other data or other batch, schedule, seed or optimizer settings", dir)
+	}
+	saved, err := t.m.LoadAdapter(dir)
+	if err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	_, dst := t.ad.Params()
+	_, src := saved.Params()
+	if len(dst) != len(src) {
+		return fmt.Errorf("train: resume: %s adapts other modules than this run", dir)
+	}
+	for i := range dst {
+		if len(dst[i]) != len(src[i]) {
+			return fmt.Errorf("train: resume: %s has another LoRA rank than this run", dir)
+		}
+		copy(dst[i], src[i])
+	}
+	if p := filepath.Join(dir, "optimizer.safetensors"); fileExists(p) {
+		f, err := safetensors.Open(p)
+		if err != nil {
+			return fmt.Errorf("train: resume: %w", err)
+		}
+		state := map[string][]float32{}
+		for _, name := range f.Names() {
+			tn, _ := f.Tensor(name)
+			v, err := tn.ToF32()
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("train: resume: %w", err)
+			}
+			state[name] = v
+		}
+		f.Close()
+		if err := t.opt.SetState(state); err != nil {
+			return fmt.Errorf("train: resume: %s: %w", p, err)
+		}
+	}
+	t.step = st.Step
+	return truncateMetrics(t.cfg.OutDir, t.step)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+const metricsFile = "metrics.jsonl"
+
+func appendMetrics(dir string, info StepInfo) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, metricsFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	b, _ := json.Marshal(info)
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// truncateMetrics drops metrics lines of steps after step (left by a run that
+// went on past its last checkpoint), so a resumed run's file reads as one run.
+func truncateMetrics(dir string, step int) error {
+	p := filepath.Join(dir, metricsFile)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var s struct {
+			Step int `json:"step"`
+		}
+		if json.Unmarshal(sc.Bytes(), &s) == nil && s.Step <= step {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, keep.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return os.Rename(tmp, p)
+}
+
+// ReadMetrics reads a metrics.jsonl written by Run.
+func ReadMetrics(path string) ([]StepInfo, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var out []StepInfo
+	for i, line := range bytes.Split(raw, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var s StepInfo
+		if err := json.Unmarshal(line, &s); err != nil {
+			return nil, fmt.Errorf("train: %s:%d: %w", path, i+1, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// SaveAdapter writes the trained adapter into OutDir with the base model's
+// name recorded as PEFT does.
+func (t *Trainer) SaveAdapter(baseName string) error {
+	t.ad.Config.BaseModel = baseName
+	return t.ad.Save(t.cfg.OutDir)
+}

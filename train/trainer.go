@@ -1,0 +1,276 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gotrain/gotrain/model"
+)
+
+// ErrInterrupted is returned by Run when its context was cancelled; a
+// checkpoint of the last finished step has been saved.
+var ErrInterrupted = errors.New("train: interrupted")
+
+// Example is one tokenized training sequence.
+type Example struct {
+	Tokens []int
+	Mask   []bool // Mask[p]: tokens[p] is a loss target (a completion token); Mask[0] is ignored
+	Source string // where it came from ("file:line"), for messages
+}
+
+// targets counts the example's loss tokens.
+func (e *Example) targets() int {
+	n := 0
+	for p := 1; p < len(e.Mask); p++ {
+		if e.Mask[p] {
+			n++
+		}
+	}
+	return n
+}
+
+// Config holds the training hyper-parameters (HF Trainer names in comments).
+type Config struct {
+	LR          float64 // learning_rate
+	Scheduler   string  // lr_scheduler_type: cosine, linear, constant
+	WarmupRatio float64 // warmup_ratio
+	BatchSize   int     // per_device_train_batch_size: examples per micro-batch
+	GradAccum   int     // gradient_accumulation_steps
+	Epochs      int     // num_train_epochs (used when MaxSteps is 0)
+	MaxSteps    int     // max_steps
+	MaxGradNorm float64 // max_grad_norm; 0 disables clipping
+	Optim       string  // adamw or sgd
+	WeightDecay float64
+	Dropout     float32 // lora_dropout
+	Seed        uint64
+	SaveSteps   int // checkpoint every N steps (0: only when interrupted)
+	EvalSteps   int // eval loss every N steps (0: only at the end)
+	SaveLimit   int // checkpoints kept (0: all)
+	OutDir      string
+}
+
+// DefaultConfig returns gotrain's defaults (those of the paper's LLaMA-Factory setup).
+func DefaultConfig() Config {
+	return Config{LR: 1e-4, Scheduler: "cosine", BatchSize: 4, GradAccum: 1, Epochs: 1, MaxGradNorm: 1,
+		Optim: "adamw", Dropout: 0.05, Seed: 42, SaveLimit: 3}
+}
+
+// StepInfo reports one finished optimiser step.
+type StepInfo struct {
+	Step         int      `json:"step"` // 1-based count of finished steps
+	TotalSteps   int      `json:"total_steps"`
+	Epoch        float64  `json:"epoch"`
+	Loss         float64  `json:"loss"`
+	LR           float64  `json:"lr"`
+	GradNorm     float64  `json:"grad_norm"`
+	Tokens       int      `json:"tokens"`
+	TokensPerSec float64  `json:"tokens_per_s"`
+	EvalLoss     *float64 `json:"eval_loss,omitempty"`
+}
+
+// Trainer finetunes a LoRA adapter on a frozen base model.
+type Trainer struct {
+	m            *model.Model
+	ad           *model.Adapter
+	cfg          Config
+	train, eval  []Example
+	opt          Optimizer
+	sched        Schedule
+	step         int // finished steps
+	stepsPerEpoc int
+}
+
+// New checks the configuration and data and returns a trainer that will
+// update ad in place.
+func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
+	if len(trainSet) == 0 {
+		return nil, fmt.Errorf("train: no training examples")
+	}
+	if cfg.BatchSize <= 0 || cfg.GradAccum <= 0 {
+		return nil, fmt.Errorf("train: batch size %d and gradient accumulation %d must be positive", cfg.BatchSize, cfg.GradAccum)
+	}
+	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
+		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
+	}
+	for _, set := range [][]Example{trainSet, evalSet} {
+		for i := range set {
+			e := &set[i]
+			if len(e.Tokens) != len(e.Mask) || len(e.Tokens) < 2 || e.targets() == 0 {
+				return nil, fmt.Errorf("train: example %s has no completion token to learn", e.Source)
+			}
+		}
+	}
+	t := &Trainer{m: m, ad: ad, cfg: cfg, train: trainSet, eval: evalSet}
+	switch cfg.Optim {
+	case "adamw", "":
+		t.opt = NewAdamW(cfg.WeightDecay)
+	case "sgd":
+		t.opt = SGD{}
+	default:
+		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", cfg.Optim)
+	}
+	global := cfg.BatchSize * cfg.GradAccum
+	t.stepsPerEpoc = (len(trainSet) + global - 1) / global
+	total := cfg.MaxSteps
+	if total <= 0 {
+		total = max(1, cfg.Epochs) * t.stepsPerEpoc
+	}
+	t.sched = Schedule{Kind: cfg.Scheduler, LR: cfg.LR, TotalSteps: total, WarmupSteps: WarmupSteps(total, cfg.WarmupRatio)}
+	if err := t.sched.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// TotalSteps is the number of optimiser steps Run will make.
+func (t *Trainer) TotalSteps() int { return t.sched.TotalSteps }
+
+// Step is the number of finished steps (after Resume, the checkpoint's).
+func (t *Trainer) Step() int { return t.step }
+
+// batch returns the example indices of step s: epoch by epoch, each epoch a
+// permutation seeded by (seed, epoch), so any step's data is known from s alone.
+func (t *Trainer) batch(s int) []int {
+	epoch, i := s/t.stepsPerEpoc, s%t.stepsPerEpoc
+	perm := make([]int, len(t.train))
+	for j := range perm {
+		perm[j] = j
+	}
+	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)))
+	rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
+	g := t.cfg.BatchSize * t.cfg.GradAccum
+	return perm[i*g : min((i+1)*g, len(perm))]
+}
+
+// runStep makes optimiser step s and reports it.
+func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
+	start := time.Now()
+	idx := t.batch(s)
+	n := 0
+	for _, i := range idx {
+		n += t.train[i].targets()
+	}
+	_, gs := grads.Params()
+	for _, g := range gs {
+		clear(g)
+	}
+	var loss float64
+	tokens := 0
+	for micro := 0; micro*t.cfg.BatchSize < len(idx); micro++ {
+		var b model.TrainBatch
+		for _, i := range idx[micro*t.cfg.BatchSize : min((micro+1)*t.cfg.BatchSize, len(idx))] {
+			e := &t.train[i]
+			w := make([]float32, len(e.Tokens))
+			for p := 1; p < len(w); p++ {
+				if e.Mask[p] {
+					w[p] = 1 / float32(n)
+				}
+			}
+			b.AddSequence(e.Tokens, w)
+			tokens += len(e.Tokens)
+		}
+		seed := mix(t.cfg.Seed, uint64(s), uint64(micro))
+		l, err := t.m.LossAndGrad(&b, t.ad, grads, model.TrainOptions{Dropout: t.cfg.Dropout, Seed: seed})
+		if err != nil {
+			return StepInfo{}, err
+		}
+		loss += l
+	}
+	norm := ClipGradNorm(gs, t.cfg.MaxGradNorm)
+	lr := t.sched.At(s)
+	_, ps := t.ad.Params()
+	t.opt.Step(ps, gs, lr)
+	t.step = s + 1
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return StepInfo{}, fmt.Errorf("train: step %d: loss is %v", s+1, loss)
+	}
+	el := time.Since(start).Seconds()
+	return StepInfo{Step: s + 1, TotalSteps: t.sched.TotalSteps, Epoch: float64(s+1) / float64(t.stepsPerEpoc),
+		Loss: loss, LR: lr, GradNorm: norm, Tokens: tokens, TokensPerSec: float64(tokens) / el}, nil
+}
+
+// mix derives a seed from several numbers.
+func mix(v ...uint64) uint64 {
+	h := uint64(0x243f6a8885a308d3)
+	for _, x := range v {
+		h = (h ^ x) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	}
+	return h
+}
+
+// EvalLoss is the mean token cross-entropy of the eval set's completion tokens.
+func (t *Trainer) EvalLoss() (float64, error) {
+	return MeanLoss(t.m, t.ad, t.eval)
+}
+
+// MeanLoss is the mean token cross-entropy over the loss tokens of examples.
+func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, error) {
+	seqs := make([]model.Sequence, len(examples))
+	for i, e := range examples {
+		seqs[i] = model.Sequence{Tokens: e.Tokens, From: 1}
+	}
+	lps, err := m.Score(seqs, ad)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	n := 0
+	for i, e := range examples {
+		for p := 1; p < len(e.Tokens); p++ {
+			if e.Mask[p] {
+				sum -= float64(lps[i][p-1])
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return math.NaN(), nil
+	}
+	return sum / float64(n), nil
+}
+
+// Run trains until the last step, calling onStep after each one (may be nil).
+// Checkpoints go to cfg.OutDir every SaveSteps; when ctx is cancelled the
+// current step finishes, a checkpoint is saved and ErrInterrupted returned.
+func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
+	grads := t.ad.ZerosLike()
+	for s := t.step; s < t.sched.TotalSteps; s++ {
+		if ctx.Err() != nil {
+			if err := t.SaveCheckpoint(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w at step %d: checkpoint saved in %s", ErrInterrupted, t.step, t.cfg.OutDir)
+		}
+		info, err := t.runStep(s, grads)
+		if err != nil {
+			return err
+		}
+		last := info.Step == t.sched.TotalSteps
+		if len(t.eval) > 0 && (last || t.cfg.EvalSteps > 0 && info.Step%t.cfg.EvalSteps == 0) {
+			el, err := t.EvalLoss()
+			if err != nil {
+				return err
+			}
+			info.EvalLoss = &el
+		}
+		if t.cfg.OutDir != "" {
+			if err := appendMetrics(t.cfg.OutDir, info); err != nil {
+				return err
+			}
+			if t.cfg.SaveSteps > 0 && info.Step%t.cfg.SaveSteps == 0 && !last {
+				if err := t.SaveCheckpoint(); err != nil {
+					return err
+				}
+			}
+		}
+		if onStep != nil {
+			onStep(info)
+		}
+	}
+	return nil
+}
