@@ -55,7 +55,7 @@ func parseTiktoken(data []byte) (*Tokenizer, error) {
 			return nil, fmt.Errorf("line %d: bad base64 token %q", line, b64)
 		}
 		rank, err := strconv.Atoi(string(rankStr))
-		if err != nil || rank < 0 || rank > 1<<24 {
+		if err != nil || rank < 0 || rank > maxTokenID {
 			return nil, fmt.Errorf("line %d: bad rank %q", line, rankStr)
 		}
 		if _, dup := t.vocab[string(tok)]; dup {

@@ -202,7 +202,7 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 	t := &Tokenizer{vocab: make(map[string]int32, len(m.Vocab)), ignoreMerges: m.IgnoreMerges}
 	maxID := -1
 	for _, id := range m.Vocab {
-		if id < 0 || id > 1<<24 {
+		if id < 0 || id > maxTokenID {
 			return nil, fmt.Errorf("model: token id %d out of range", id)
 		}
 		maxID = max(maxID, id)
@@ -211,7 +211,7 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 		if a.ID == nil || a.Content == nil {
 			return nil, errors.New("added_tokens: entry without id or content")
 		}
-		if *a.ID < 0 || *a.ID > 1<<24 {
+		if *a.ID < 0 || *a.ID > maxTokenID {
 			return nil, fmt.Errorf("added_tokens: id %d out of range", *a.ID)
 		}
 		maxID = max(maxID, *a.ID)
@@ -712,3 +712,7 @@ func isASCII(s string) bool {
 }
 
 var _ = bytes.Equal
+
+// maxTokenID bounds ids read from files so a corrupt file cannot make Load
+// allocate gigabytes.
+const maxTokenID = 1 << 21
