@@ -19,3 +19,9 @@ func expAffineAVX512(dst, x *float32, n int, a, b float32) float32
 func maxAVX512(x *float32, n int) float32
 
 const haveOpsAVX512 = true
+
+//go:noescape
+func swigluAVX512(out, gate, up *float32, n int)
+
+//go:noescape
+func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int)

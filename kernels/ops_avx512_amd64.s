@@ -366,3 +366,115 @@ max_reduce:
 	VMOVSS        X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func swigluAVX512(out, gate, up *float32, n int)
+// out[i] = gate[i] / (1 + exp(−gate[i])) · up[i]; out may alias gate or up.
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ         out+0(FP), DI
+	MOVQ         gate+8(FP), SI
+	MOVQ         up+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVL         $0xbf800000, AX
+	VPBROADCASTD AX, Z20
+	VXORPS       Z21, Z21, Z21
+	EXP_CONSTS
+
+swiglu_loop:
+	CMPQ    CX, $16
+	JLT     swiglu_tail
+	VMOVUPS (SI), Z0
+	VMOVAPS Z0, Z4
+	EXPV(Z4, Z1, Z2, Z3)
+	VADDPS  Z18, Z2, Z2
+	VDIVPS  Z2, Z0, Z5
+	VMULPS  (DX), Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     swiglu_loop
+
+swiglu_tail:
+	TESTQ     CX, CX
+	JZ        swiglu_done
+	MOVQ      $1, AX
+	SHLQ      CX, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z6
+	VMOVAPS   Z0, Z4
+	EXPV(Z4, Z1, Z2, Z3)
+	VADDPS    Z18, Z2, Z2
+	VDIVPS    Z2, Z0, Z5
+	VMULPS    Z6, Z5, Z5
+	VMOVUPS   Z5, K1, (DI)
+
+swiglu_done:
+	VZEROUPPER
+	RET
+
+// SWIGLU_BACK computes, for g in Z0, u in Z6, d in Z7: dgate in Z1 and dup in
+// Z8 (see SwiGLUBackward), in the same operation order as the Go twin.
+#define SWIGLU_BACK \
+	VMOVAPS Z0, Z4; \
+	EXPV(Z4, Z1, Z2, Z3); \
+	VADDPS  Z18, Z2, Z2; \
+	VDIVPS  Z2, Z18, Z5; \
+	VMULPS  Z5, Z0, Z8; \
+	VSUBPS  Z5, Z18, Z9; \
+	VMULPS  Z9, Z0, Z9; \
+	VADDPS  Z18, Z9, Z9; \
+	VMULPS  Z6, Z7, Z1; \
+	VMULPS  Z5, Z1, Z1; \
+	VMULPS  Z9, Z1, Z1; \
+	VMULPS  Z8, Z7, Z8
+
+// func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int)
+TEXT ·swigluBackAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dgate+0(FP), DI
+	MOVQ         dup+8(FP), R8
+	MOVQ         dout+16(FP), R9
+	MOVQ         gate+24(FP), SI
+	MOVQ         up+32(FP), DX
+	MOVQ         n+40(FP), CX
+	MOVL         $0xbf800000, AX
+	VPBROADCASTD AX, Z20
+	VXORPS       Z21, Z21, Z21
+	EXP_CONSTS
+
+swiglub_loop:
+	CMPQ    CX, $16
+	JLT     swiglub_tail
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z6
+	VMOVUPS (R9), Z7
+	SWIGLU_BACK
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z8, (R8)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, R9
+	ADDQ    $64, DI
+	ADDQ    $64, R8
+	SUBQ    $16, CX
+	JMP     swiglub_loop
+
+swiglub_tail:
+	TESTQ     CX, CX
+	JZ        swiglub_done
+	MOVQ      $1, AX
+	SHLQ      CX, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	SWIGLU_BACK
+	VMOVUPS   Z1, K1, (DI)
+	VMOVUPS   Z8, K1, (R8)
+
+swiglub_done:
+	VZEROUPPER
+	RET

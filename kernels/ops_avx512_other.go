@@ -23,3 +23,9 @@ func expAffineAVX512(dst, x *float32, n int, a, b float32) float32 {
 func maxAVX512(x *float32, n int) float32 { panic("kernels: AVX-512 unavailable") }
 
 const haveOpsAVX512 = false
+
+func swigluAVX512(out, gate, up *float32, n int) { panic("kernels: AVX-512 unavailable") }
+
+func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int) {
+	panic("kernels: AVX-512 unavailable")
+}

@@ -17,11 +17,15 @@ type opsKern struct {
 	expAffine func(dst, x []float32, a, b float32) float32
 	// maxf returns the largest element of a non-empty x.
 	maxf func(x []float32) float32
+	// swiglu and swigluBack are SwiGLU and SwiGLUBackward on one chunk
+	// (lengths already checked).
+	swiglu     func(out, gate, up []float32)
+	swigluBack func(dgate, dup, dout, gate, up []float32)
 }
 
 var (
-	goOps  = opsKern{dotRowsGo, axpyRowsGo, gerRowsGo, expAffineGo, maxf}
-	avxOps = opsKern{dotRowsAVX, axpyRowsAVX, gerRowsAVX, expAffineAVX, maxAVX}
+	goOps  = opsKern{dotRowsGo, axpyRowsGo, gerRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
+	avxOps = opsKern{dotRowsAVX, axpyRowsAVX, gerRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
 )
 
 // opsKernels returns the kernels for the active dispatch level.
@@ -125,4 +129,22 @@ func expAffineAVX(dst, x []float32, a, b float32) float32 {
 func maxAVX(x []float32) float32 {
 	_ = x[0]
 	return maxAVX512(&x[0], len(x))
+}
+
+func swigluAVX(out, gate, up []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	_, _ = gate[n-1], up[n-1]
+	swigluAVX512(&out[0], &gate[0], &up[0], n)
+}
+
+func swigluBackAVX(dgate, dup, dout, gate, up []float32) {
+	n := len(dout)
+	if n == 0 {
+		return
+	}
+	_, _, _, _ = dgate[n-1], dup[n-1], gate[n-1], up[n-1]
+	swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], n)
 }

@@ -9,13 +9,17 @@ func SwiGLU(out, gate, up []float32) {
 	if len(gate) < n || len(up) < n {
 		panic(fmt.Sprintf("kernels.SwiGLU: len(out)=%d, len(gate)=%d, len(up)=%d", n, len(gate), len(up)))
 	}
-	parallelFor(n, 16, func(lo, hi int) {
-		o, g, u := out[lo:hi], gate[lo:hi], up[lo:hi]
-		for i := range o {
-			gi := g[i]
-			o[i] = gi / (1 + expf(-gi)) * u[i]
-		}
-	})
+	k := opsKernels()
+	parallelFor(n, 16, func(lo, hi int) { k.swiglu(out[lo:hi], gate[lo:hi], up[lo:hi]) })
+}
+
+func swigluGo(out, gate, up []float32) {
+	up = up[:len(out)]
+	gate = gate[:len(out)]
+	for i := range out {
+		g := gate[i]
+		out[i] = g / (1 + expf(-g)) * up[i]
+	}
 }
 
 // SwiGLUBackward overwrites dgate and dup [len(dout)] with the gradients of
@@ -29,14 +33,20 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 		panic(fmt.Sprintf("kernels.SwiGLUBackward: len(dout)=%d, len(dgate)=%d, len(dup)=%d, len(gate)=%d, len(up)=%d",
 			n, len(dgate), len(dup), len(gate), len(up)))
 	}
+	k := opsKernels()
 	parallelFor(n, 24, func(lo, hi int) {
-		dg, du, d, g, u := dgate[lo:hi], dup[lo:hi], dout[lo:hi], gate[lo:hi], up[lo:hi]
-		for i := range d {
-			gi, ui, di := g[i], u[i], d[i]
-			sig := 1 / (1 + expf(-gi))
-			silu := gi * sig
-			dg[i] = di * ui * sig * (1 + gi*(1-sig))
-			du[i] = di * silu
-		}
+		k.swigluBack(dgate[lo:hi], dup[lo:hi], dout[lo:hi], gate[lo:hi], up[lo:hi])
 	})
+}
+
+func swigluBackGo(dg, du, d, g, u []float32) {
+	n := len(d)
+	dg, du, g, u = dg[:n], du[:n], g[:n], u[:n]
+	for i := range d {
+		gi, ui, di := g[i], u[i], d[i]
+		sig := 1 / (1 + expf(-gi))
+		silu := gi * sig
+		dg[i] = di * ui * sig * (1 + gi*(1-sig))
+		du[i] = di * silu
+	}
 }
