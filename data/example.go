@@ -133,3 +133,72 @@ func (e *LineError) Error() string { return fmt.Sprintf("data: %s:%d: %v", e.Fil
 
 // Unwrap returns the underlying cause.
 func (e *LineError) Unwrap() error { return e.Err }
+
+// MarshalText writes the format's name, so JSON shows "alpaca", not 1.
+func (f Format) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads a format name written by MarshalText.
+func (f *Format) UnmarshalText(b []byte) error {
+	for i, n := range formatNames {
+		if n == string(b) {
+			*f = Format(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("data: unknown format %q", b)
+}
+
+// Record returns the example as the fields of its input record (in its
+// own layout), with every uninterpreted field from Extra, so a prediction
+// file can echo each input row and add its own fields.
+func (e *Example) Record() map[string]any {
+	r := map[string]any{}
+	for k, v := range e.Extra {
+		r[k] = v
+	}
+	set := func(k string, v string) {
+		if v != "" {
+			r[k] = v
+		}
+	}
+	switch e.Format {
+	case FormatPrompt:
+		r["prompt"], r["completion"] = e.Input, e.Output
+		set("system", e.System)
+	case FormatChat:
+		r["messages"] = e.Messages
+	case FormatPreference:
+		if len(e.Messages) > 0 {
+			r["messages"] = e.Messages[:len(e.Messages)-1]
+		} else {
+			r["prompt"] = e.Input
+			set("system", e.System)
+		}
+		r["chosen"], r["rejected"] = e.Chosen, e.Rejected
+	case FormatSocSci:
+		r["sample_id"], r["participant"], r["prompt"], r["response"] = e.SampleID, e.Participant, e.Input, e.Response
+		r["stimuli"], r["reasoning"], r["task_num"] = e.Stimuli, e.Reasoning, e.TaskNum
+		if e.Persona != nil {
+			r["demographic"] = e.Persona
+		}
+	default:
+		r["instruction"], r["input"], r["output"] = e.Instruction, e.Input, e.Output
+		set("system", e.System)
+		if len(e.History) > 0 {
+			r["history"] = e.History
+		}
+	}
+	if e.StudyID != "" {
+		r["study_id"] = e.StudyID
+		r["condition_num"] = e.ConditionNum
+	}
+	if e.Format != FormatSocSci {
+		if e.TaskNum >= 0 {
+			r["task_num"] = e.TaskNum
+		}
+		if e.Participant >= 0 {
+			r["participant"] = e.Participant
+		}
+	}
+	return r
+}
