@@ -11,36 +11,50 @@ func Softmax(x []float32, rows, n int) {
 	}
 	k := opsKernels()
 	parallelFor(rows, 12*n, func(lo, hi int) {
+		buf := make([]float32, softmaxBlock)
 		for r := lo; r < hi; r++ {
 			row := x[r*n : (r+1)*n]
-			m := k.maxf(row)
-			if math.IsInf(float64(m), -1) {
+			m, s := maxSumExp(k, row, buf)
+			if s == 0 {
 				clear(row)
 				continue
 			}
-			s := expSubInPlace(k, row, m)
-			Scale(row, float32(1/s))
+			expShifted(k, row, float32(float64(m)+math.Log(s)))
 		}
 	})
 }
 
-// expSubInPlace sets x[i] = exp(x[i]−m) and returns Σ x[i]: float32 sums of
-// 512-element blocks, added in float64.
-func expSubInPlace(k *opsKern, x []float32, m float32) float64 {
-	var acc float64
-	for base := 0; base < len(x); base += 512 {
-		blk := x[base:min(base+512, len(x))]
-		acc += float64(k.expAffine(blk, blk, 1, m))
+// softmaxBlock is the block the row loops work in: small enough to stay in L1
+// between the max and the exp pass, so a row is read from memory once.
+const softmaxBlock = 512
+
+// maxSumExp returns m = max(x) and s = Σ exp(x−m) with one pass over memory:
+// each block's max is found, the running sum is rescaled when the max grows,
+// then the block (still in L1) is exponentiated into buf [softmaxBlock].
+// Blocks are summed in float32, the block sums in float64. An all −Inf row
+// gives m = −Inf, s = 0.
+func maxSumExp(k *opsKern, x, buf []float32) (m float32, s float64) {
+	m = float32(math.Inf(-1))
+	for base := 0; base < len(x); base += softmaxBlock {
+		blk := x[base:min(base+softmaxBlock, len(x))]
+		if bm := k.maxf(blk); bm > m {
+			if s != 0 {
+				s *= math.Exp(float64(m) - float64(bm))
+			}
+			m = bm
+		}
+		if math.IsInf(float64(m), -1) {
+			continue
+		}
+		s += float64(k.expAffine(buf[:len(blk)], blk, 1, m))
 	}
-	return acc
+	return m, s
 }
 
-// sumExpSub returns Σ exp(x[i]−m) without writing x; buf [512] is scratch.
-func sumExpSub(k *opsKern, x []float32, m float32, buf []float32) float64 {
-	var acc float64
-	for base := 0; base < len(x); base += 512 {
-		blk := x[base:min(base+512, len(x))]
-		acc += float64(k.expAffine(buf[:len(blk)], blk, 1, m))
+// expShifted sets x[i] = exp(x[i] − b) in place.
+func expShifted(k *opsKern, x []float32, b float32) {
+	for base := 0; base < len(x); base += softmaxBlock {
+		blk := x[base:min(base+softmaxBlock, len(x))]
+		k.expAffine(blk, blk, 1, b)
 	}
-	return acc
 }

@@ -14,7 +14,7 @@ func LogProbs(out, logits []float32, rows, V int, targets []int32) {
 	checkTargets("LogProbs", targets, rows, V)
 	k := opsKernels()
 	parallelFor(rows, 16*V, func(lo, hi int) {
-		buf := make([]float32, 512)
+		buf := make([]float32, softmaxBlock)
 		for r := lo; r < hi; r++ {
 			t := targets[r]
 			if t < 0 {
@@ -22,8 +22,8 @@ func LogProbs(out, logits []float32, rows, V int, targets []int32) {
 				continue
 			}
 			row := logits[r*V : (r+1)*V]
-			m := k.maxf(row)
-			out[r] = float32(float64(row[t]-m) - math.Log(sumExpSub(k, row, m, buf)))
+			m, s := maxSumExp(k, row, buf)
+			out[r] = float32(float64(row[t]) - float64(m) - math.Log(s))
 		}
 	})
 }
@@ -42,6 +42,7 @@ func CrossEntropyGrad(logits []float32, rows, V int, targets []int32, scale []fl
 	losses := make([]float64, rows)
 	k := opsKernels()
 	parallelFor(rows, 20*V, func(lo, hi int) {
+		buf := make([]float32, softmaxBlock)
 		for r := lo; r < hi; r++ {
 			row := logits[r*V : (r+1)*V]
 			sc := float32(1)
@@ -53,11 +54,15 @@ func CrossEntropyGrad(logits []float32, rows, V int, targets []int32, scale []fl
 				clear(row)
 				continue
 			}
-			m := k.maxf(row)
-			zt := row[t] - m
-			s := expSubInPlace(k, row, m)
-			losses[r] = -(float64(zt) - math.Log(s)) * float64(sc)
-			Scale(row, float32(float64(sc)/s))
+			// Pass 1 reads the row for max and Σexp; pass 2 writes
+			// p·|sc| = exp(x − m − log s + log|sc|) directly.
+			m, s := maxSumExp(k, row, buf)
+			lse := float64(m) + math.Log(s)
+			losses[r] = -(float64(row[t]) - lse) * float64(sc)
+			expShifted(k, row, float32(lse-math.Log(math.Abs(float64(sc)))))
+			if sc < 0 {
+				Scale(row, -1)
+			}
 			row[t] -= sc
 		}
 	})
