@@ -10,6 +10,7 @@ For each tiny model (tiny-qwen2-bf16, tiny-llama-f32):
   debug.safetensors                       intermediate activations of one base-model sequence (F32)
   grad-batch.json, grad.safetensors       loss and d loss / d lora_{A,B} for a batch of 3 (float64 -> F32)
   sgd-step/                               adapter/ after one plain SGD step with lr 1
+  generate.jsonl                          greedy continuations (8 tokens) for a KV-cache decoder
 
 Self-checks (the script exits non-zero when one fails): the safetensors written re-read
 bit-exactly; float32 and float64 forwards agree; a LoRA with B = 0 reproduces the base
@@ -300,11 +301,53 @@ def make_model(out, name, cfgd, store_dtype, adapters, gen, report):
     for k, v in tr.items():
         dbg[k] = v[0].float()
     dp = os.path.join(d, "debug.safetensors")
-    rm.write_safetensors(dp, dbg, {"format": "pt", "note": "base model (no adapter), float64 forward rounded to F32; rows = positions"})
+    dmeta = {
+        "format": "pt",
+        "note": "base model (no adapter), float64 forward rounded to F32; rows = positions",
+        "ids": json.dumps(ids.tolist()),
+    }
+    rm.write_safetensors(dp, dbg, dmeta)
     check_roundtrip(dp, dbg)
 
     rep.update(make_grads(d, c, P64, loras["adapter"], gen))
+    rep.update(make_generate(d, c, P64, loras, gen))
     report.append(rep)
+
+
+def make_generate(d, c, P64, loras, gen, cases=4, steps=8, min_margin=1e-2):
+    """Greedy continuations (float64, full recompute each step) for checking a KV-cache decoder.
+
+    Only prompts whose top-1/top-2 logit margin stays >= min_margin at every step are kept,
+    so a float32 decoder must reproduce the ids exactly.
+    """
+    names = list(loras)
+    out = []
+    tries = 0
+    while len(out) < cases:
+        tries += 1
+        if tries > 200:
+            raise SystemExit(f"check: {d}: could not find prompts with greedy margins >= {min_margin}")
+        aname = names[len(out) % len(names)]
+        L = loras[aname].to(torch.float64) if loras[aname] else None
+        pl = [3, 17, 33, 50][len(out) % 4]
+        ids = torch.randint(0, c.vocab_size, (pl,), generator=gen).tolist()
+        seq = list(ids)
+        worst = float("inf")
+        with torch.no_grad():
+            for _ in range(steps):
+                logits = rm.forward(c, P64, torch.tensor(seq), L, last_only=True)[-1]
+                top = torch.topk(logits, 2)
+                worst = min(worst, float(top.values[0] - top.values[1]))
+                seq.append(int(top.indices[0]))
+        if worst < min_margin:
+            continue
+        out.append({"prompt_ids": ids, "adapter": aname, "greedy_ids": seq[pl:], "min_logit_margin": worst})
+    gp = os.path.join(d, "generate.jsonl")
+    with open(gp + ".tmp", "w") as f:
+        for cs in out:
+            f.write(json.dumps(cs) + "\n")
+    os.replace(gp + ".tmp", gp)
+    return {"generate_cases": len(out), "generate_tries": tries}
 
 
 def make_grads(d, c, P64, lora, gen):

@@ -313,11 +313,10 @@ def rms_norm(x, w, eps):
 
 def linear(x, W, b, lora, module):
     """x [..., in] @ W[out,in]^T (+ b) (+ scaling * B(A x)) -> [..., out]"""
-    y = torch.matmul(x, W.t())
-    if b is not None:
-        y = y + b
+    F = torch.nn.functional
+    y = F.linear(x, W, b)
     if lora is not None and module in lora.A:
-        y = y + lora.scaling * torch.matmul(torch.matmul(x, lora.A[module].t()), lora.B[module].t())
+        y = y + lora.scaling * F.linear(F.linear(x, lora.A[module]), lora.B[module])
     return y
 
 
@@ -326,13 +325,15 @@ def cast_params(weights, dtype):
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in weights.items()}
 
 
-def forward(cfg, P, ids, lora=None, trace=None):
+def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
     """Logits for token ids.
 
     cfg: Config; P: weights dict in the compute dtype; ids: LongTensor [T] or [B,T]
     (rows of a batch have equal length, no padding; positions 0..T-1).
     Returns logits [T,V] or [B,T,V] in the compute dtype. If trace is a dict it receives
     intermediate activations [B,T,*] (embed, layer.i.attn, layer.i, norm) for debugging.
+    With last_only, only the last position's logits are computed ([1,V] or [B,1,V]), as a
+    generation prefill needs.
     """
     squeeze = ids.dim() == 1
     if squeeze:
@@ -390,13 +391,15 @@ def forward(cfg, P, ids, lora=None, trace=None):
         if trace is not None:
             trace[f"layer.{i}"] = x
 
+    if last_only:
+        x = x[:, -1:]
     x = rms_norm(x, P["model.norm.weight"], cfg.rms_norm_eps)
     if trace is not None:
         trace["norm"] = x
     head = P.get("lm_head.weight")
     if head is None or cfg.tie_word_embeddings:
         head = P["model.embed_tokens.weight"]
-    logits = torch.matmul(x, head.t())  # [B,T,V]
+    logits = torch.nn.functional.linear(x, head)  # [B,T,V]
     return logits[0] if squeeze else logits
 
 
