@@ -13,7 +13,8 @@ For each tiny model (tiny-qwen2-bf16, tiny-llama-f32):
   generate.jsonl                          greedy continuations (8 tokens) for a KV-cache decoder
 
 Self-checks (the script exits non-zero when one fails): the safetensors written re-read
-bit-exactly; float32 and float64 forwards agree; a LoRA with B = 0 reproduces the base
+bit-exactly; float32 and float64 forwards agree; the batched forward matches a token-by-token
+KV-cache formulation written differently (refmodel.incremental_logits); a LoRA with B = 0 reproduces the base
 logits; logits are far from uniform; llama3 RoPE scaling covers all three frequency
 regions; autograd gradients match central finite differences.
 """
@@ -279,6 +280,20 @@ def make_model(out, name, cfgd, store_dtype, adapters, gen, report):
     rep["log_vocab"] = math.log(c.vocab_size)
     if rep["mean_entropy_nats"] > 0.8 * math.log(c.vocab_size):
         raise SystemExit(f"check: {name}: logits too close to uniform (entropy {rep['mean_entropy_nats']})")
+
+    # The batched forward must match the token-by-token KV-cache formulation.
+    worst_inc = 0.0
+    for cs in cases[::3]:
+        L = loras[cs["adapter"]]
+        L = L.to(torch.float64) if L else None
+        ids = torch.tensor(cs["prompt_ids"] + cs["completion_ids"])
+        with torch.no_grad():
+            a = rm.forward(c, P64, ids, L)
+            b = rm.incremental_logits(c, P64, ids, L)
+        worst_inc = max(worst_inc, float((a - b).abs().max()))
+    rep["max_abs_logit_batched_vs_incremental"] = worst_inc
+    if worst_inc > 1e-9:
+        raise SystemExit(f"check: {name}: batched and incremental forwards differ by {worst_inc}")
 
     # LoRA with B = 0 must give exactly the base logits.
     for aname in adapters:

@@ -432,3 +432,66 @@ def batch_loss(cfg, P, seqs, lora=None):
         total = s if total is None else total + s
         n += len(co)
     return total / n, n
+
+
+def incremental_logits(cfg, P, ids, lora=None):
+    """A second, deliberately different formulation of forward, used as a self-check.
+
+    Processes one token at a time with a KV cache (lists of past rotated keys and values per
+    layer and kv head), rotates each (i, i+D/2) pair by pos*inv_freq[i] explicitly, and loops
+    over heads. Returns logits [T,V]; must match forward(cfg, P, ids, lora) to rounding.
+    """
+    Hq, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    rep = Hq // Hkv
+    half = D // 2
+    inv = rope_inv_freq(cfg).to(P["model.embed_tokens.weight"].dtype)
+    head = P.get("lm_head.weight")
+    if head is None or cfg.tie_word_embeddings:
+        head = P["model.embed_tokens.weight"]
+
+    def rot(vec, pos):  # vec [D]
+        c, s = torch.cos(pos * inv), torch.sin(pos * inv)  # [D/2]
+        a, b = vec[:half], vec[half:]
+        return torch.cat((a * c - b * s, b * c + a * s))
+
+    def lin(x, name, bias, mod):
+        y = P[name + ".weight"] @ x
+        if bias:
+            y = y + P[name + ".bias"]
+        if lora is not None and mod in lora.A:
+            y = y + lora.scaling * (lora.B[mod] @ (lora.A[mod] @ x))
+        return y
+
+    def norm(x, w):
+        return w * (x / torch.sqrt((x * x).mean() + cfg.rms_norm_eps))
+
+    cache_k = [[[] for _ in range(Hkv)] for _ in range(cfg.num_hidden_layers)]
+    cache_v = [[[] for _ in range(Hkv)] for _ in range(cfg.num_hidden_layers)]
+    rows = []
+    for pos, tok in enumerate(list(ids)):
+        x = P["model.embed_tokens.weight"][int(tok)].clone()  # [H]
+        for i in range(cfg.num_hidden_layers):
+            p = f"model.layers.{i}."
+            h = norm(x, P[p + "input_layernorm.weight"])
+            q = lin(h, p + "self_attn.q_proj", cfg.qkv_bias, p + "self_attn.q_proj")
+            k = lin(h, p + "self_attn.k_proj", cfg.qkv_bias, p + "self_attn.k_proj")
+            v = lin(h, p + "self_attn.v_proj", cfg.qkv_bias, p + "self_attn.v_proj")
+            for j in range(Hkv):
+                cache_k[i][j].append(rot(k[j * D : (j + 1) * D], pos))
+                cache_v[i][j].append(v[j * D : (j + 1) * D])
+            outs = []
+            for hh in range(Hq):
+                j = hh // rep
+                qh = rot(q[hh * D : (hh + 1) * D], pos)
+                K = torch.stack(cache_k[i][j])  # [pos+1, D]
+                V = torch.stack(cache_v[i][j])
+                w = torch.softmax((K @ qh) / math.sqrt(D), dim=0)
+                outs.append(w @ V)
+            o = lin(torch.cat(outs), p + "self_attn.o_proj", cfg.o_bias, p + "self_attn.o_proj")
+            x = x + o
+            h = norm(x, P[p + "post_attention_layernorm.weight"])
+            g = lin(h, p + "mlp.gate_proj", cfg.mlp_bias, p + "mlp.gate_proj")
+            u = lin(h, p + "mlp.up_proj", cfg.mlp_bias, p + "mlp.up_proj")
+            x = x + lin(g * torch.sigmoid(g) * u, p + "mlp.down_proj", cfg.mlp_bias, p + "mlp.down_proj")
+        rows.append(head @ norm(x, P["model.norm.weight"]))
+    return torch.stack(rows)
