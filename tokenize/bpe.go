@@ -17,9 +17,18 @@ type cand struct{ rank, pos, left, right, id int32 }
 // workspace holds the buffers of one word's BPE so encoding allocates
 // nothing per word.
 type workspace struct {
-	syms []symbol
-	heap []cand
+	syms  []symbol
+	heap  []cand
+	ids   []int32
+	pairs []merge // pairs[i]: merge of ids[i] and ids[i+1]; rank noMerge if none
 }
+
+// noMerge is the rank of a pair that has no merge rule.
+const noMerge = 1<<31 - 1
+
+// smallWord is the longest word merged by linear scans instead of a heap:
+// O(n^2), but faster for the short words that make up almost all text.
+const smallWord = 24
 
 // less orders candidates by rank, then leftmost first, as Hugging Face does.
 func (a cand) less(b cand) bool {
@@ -75,6 +84,9 @@ func (t *Tokenizer) bpe(out []int32, word string, w *workspace) []int32 {
 		}
 	}
 	n := len(word)
+	if n <= smallWord {
+		return t.bpeSmall(out, word, w)
+	}
 	syms := w.syms[:0]
 	for i := 0; i < n; i++ {
 		syms = append(syms, symbol{id: t.byteIDs[word[i]], prev: int32(i - 1), next: int32(i + 1)})
@@ -113,4 +125,47 @@ func (t *Tokenizer) pushPair(w *workspace, pos, a, b int32) {
 	if m, ok := t.merges[pairKey(a, b)]; ok {
 		w.push(cand{rank: m.rank, pos: pos, left: a, right: b, id: m.id})
 	}
+}
+
+// bpeSmall is bpe for short words: find the lowest-ranked pair by a scan,
+// merge it, update its two neighbouring pairs, repeat.
+func (t *Tokenizer) bpeSmall(out []int32, word string, w *workspace) []int32 {
+	ids := w.ids[:0]
+	for i := 0; i < len(word); i++ {
+		ids = append(ids, t.byteIDs[word[i]])
+	}
+	pairs := w.pairs[:0]
+	for i := 0; i+1 < len(ids); i++ {
+		pairs = append(pairs, t.pair(ids[i], ids[i+1]))
+	}
+	for len(pairs) > 0 {
+		best := 0
+		for i := 1; i < len(pairs); i++ {
+			if pairs[i].rank < pairs[best].rank {
+				best = i
+			}
+		}
+		if pairs[best].rank == noMerge {
+			break
+		}
+		ids[best] = pairs[best].id
+		ids = append(ids[:best+1], ids[best+2:]...)
+		pairs = append(pairs[:best], pairs[best+1:]...)
+		if best < len(pairs) {
+			pairs[best] = t.pair(ids[best], ids[best+1])
+		}
+		if best > 0 {
+			pairs[best-1] = t.pair(ids[best-1], ids[best])
+		}
+	}
+	w.ids, w.pairs = ids, pairs
+	return append(out, ids...)
+}
+
+// pair returns the merge rule of a and b, rank noMerge if there is none.
+func (t *Tokenizer) pair(a, b int32) merge {
+	if m, ok := t.merges[pairKey(a, b)]; ok {
+		return m
+	}
+	return merge{rank: noMerge}
 }
