@@ -160,7 +160,7 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 				mc := min(l.mc, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
 				bufs.a = grow(bufs.a, mcp*kc)
-				packA(bufs.a, a, ic, mc, pc, kc, mr)
+				packA(l, bufs.a, a, ic, mc, pc, kc, mr)
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
 					nv := min(nr, nc-jr)
@@ -194,16 +194,28 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 
 // packA packs rows [i0,i0+mc) × cols [p0,p0+kc) of a into MR-row
 // micro-panels: panel r holds, for each p, MR values (zero past mc).
-func packA(dst []float32, a matA, i0, mc, p0, kc, mr int) {
+func packA(l *impl, dst []float32, a matA, i0, mc, p0, kc, mr int) {
 	for ir := 0; ir < mc; ir += mr {
 		pan := dst[ir*kc : (ir+mr)*kc]
 		mv := min(mr, mc-ir)
 		if a.cs == 1 {
+			// Rows of a are contiguous: transpose 8 rows at a time in
+			// assembly, the rest (and the k tail) in Go.
+			r0, kb := 0, kc/8
+			if kb > 0 {
+				for ; r0+8 <= mv; r0 += 8 {
+					l.packBT8(pan[r0:], mr, a.f[(i0+ir+r0)*a.rs+p0:], a.rs, kb)
+				}
+			}
 			for r := 0; r < mv; r++ {
+				ps := 0
+				if r < r0 {
+					ps = kb * 8
+				}
 				row := a.f[(i0+ir+r)*a.rs+p0:]
-				row = row[:kc]
+				row = row[ps:kc]
 				for p, v := range row {
-					pan[p*mr+r] = v
+					pan[(ps+p)*mr+r] = v
 				}
 			}
 		} else {

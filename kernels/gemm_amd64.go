@@ -42,7 +42,7 @@ func b2i(b bool) int {
 func avx512Impl() *impl {
 	l := &impl{
 		name: "avx512",
-		mr:   12, nr: 32, kc: 256, mc: 240, nc: 3072,
+		mr:   12, nr: 32, kc: 256, mc: 240, nc: 8192,
 		kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
 			_ = a[12*kc-1]
 			_ = b[32*kc-1]

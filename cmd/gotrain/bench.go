@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/gotrain/gotrain/kernels"
@@ -50,18 +51,38 @@ func setKernels(threads int, level string) error {
 }
 
 // timeRuns calls f until minTime has passed (at least 3 times, after one
-// warm-up) and returns the sorted per-call durations in seconds.
-func timeRuns(minTime time.Duration, f func()) []float64 {
+// warm-up) and returns the sorted per-call wall times in seconds and the
+// mean process CPU time per call. On a shared machine the CPU time tells
+// what the code does when it has the cores: rate·threads/cpu.
+func timeRuns(minTime time.Duration, f func()) (ts []float64, cpu float64) {
 	f()
-	var ts []float64
 	start := time.Now()
+	c0 := cpuSeconds()
 	for len(ts) < 3 || time.Since(start) < minTime {
 		t0 := time.Now()
 		f()
 		ts = append(ts, time.Since(t0).Seconds())
 	}
+	cpu = (cpuSeconds() - c0) / float64(len(ts))
 	sort.Float64s(ts)
-	return ts
+	return ts, cpu
+}
+
+// cpuSeconds is the process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// perCPU returns work/(cpu/threads): the rate with every thread on a core.
+func perCPU(work, cpu float64, threads int) float64 {
+	if cpu <= 0 {
+		return 0
+	}
+	return work / (cpu / float64(threads))
 }
 
 func benchGEMM(args []string) error {
@@ -135,7 +156,7 @@ func benchGEMM(args []string) error {
 	default:
 		return fmt.Errorf("bench gemm: --op %q: want t, n or tn", *op)
 	}
-	ts := timeRuns(*minTime, f)
+	ts, cpu := timeRuns(*minTime, f)
 	flops := 2 * float64(*m) * float64(*n) * float64(*k)
 	wbytes := float64(*n) * float64(*k) * 4
 	if *weights == "bf16" {
@@ -148,6 +169,7 @@ func benchGEMM(args []string) error {
 		"seconds":        ts[0],
 		"gflops":         flops / ts[0] / 1e9,
 		"median_gflops":  flops / ts[len(ts)/2] / 1e9,
+		"cpu_gflops":     perCPU(flops, cpu, kernels.Threads()) / 1e9,
 		"weight_gbps":    wbytes / ts[0] / 1e9,
 		"reps":           len(ts),
 		"implementation": "gotrain",
@@ -168,7 +190,7 @@ func benchPeak(args []string) error {
 	t := kernels.Threads()
 	const calls = 20
 	var flops int
-	ts := timeRuns(*minTime, func() {
+	ts, cpu := timeRuns(*minTime, func() {
 		kernels.Parallel(t, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				for c := 0; c < calls; c++ {
@@ -181,7 +203,8 @@ func benchPeak(args []string) error {
 	return printJSON(map[string]any{
 		"bench": "peak", "threads": t, "level": kernels.Level(),
 		"gflops": total / ts[0] / 1e9, "median_gflops": total / ts[len(ts)/2] / 1e9,
-		"seconds": ts[0], "reps": len(ts),
+		"cpu_gflops": perCPU(total, cpu, t) / 1e9,
+		"seconds":    ts[0], "reps": len(ts),
 	})
 }
 
@@ -206,7 +229,7 @@ func benchBandwidth(args []string) error {
 	}
 	t := kernels.Threads()
 	var sums = make([]float32, t)
-	ts := timeRuns(*minTime, func() {
+	ts, cpu := timeRuns(*minTime, func() {
 		kernels.Parallel(t, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				a, b := len(buf)*i/t, len(buf)*(i+1)/t
@@ -221,6 +244,7 @@ func benchBandwidth(args []string) error {
 	return printJSON(map[string]any{
 		"bench": "bandwidth", "threads": t, "level": kernels.Level(), "mib": *mib,
 		"gbps": bytes / ts[0] / 1e9, "median_gbps": bytes / ts[len(ts)/2] / 1e9,
-		"seconds": ts[0], "reps": len(ts),
+		"cpu_gbps": perCPU(bytes, cpu, t) / 1e9,
+		"seconds":  ts[0], "reps": len(ts),
 	})
 }
