@@ -136,8 +136,9 @@ type Prior struct {
 	byStudy    map[string]map[float64]float64
 }
 
-func questionKey(e *Example) string {
-	k := e.Cell()
+func questionKey(e *Example) string { return questionKeyOf(e.Cell()) }
+
+func questionKeyOf(k CellKey) string {
 	if k.Task >= 0 {
 		return "task\x00" + k.Study + "\x00" + strconv.Itoa(k.Task)
 	}
@@ -166,9 +167,11 @@ func NewPrior(train []Example) Prior {
 }
 
 // Dist returns the prior distribution over o's values for example e.
-func (p Prior) Dist(e *Example, o Options) []float64 {
+func (p Prior) Dist(e *Example, o Options) []float64 { return p.dist(e.Cell(), o) }
+
+func (p Prior) dist(k CellKey, o Options) []float64 {
 	n := len(o.Values)
-	for _, counts := range []map[float64]float64{p.byQuestion[questionKey(e)], p.byStudy[e.StudyID]} {
+	for _, counts := range []map[float64]float64{p.byQuestion[questionKeyOf(k)], p.byStudy[k.Study]} {
 		if counts == nil {
 			continue
 		}
@@ -338,7 +341,7 @@ func Evaluate(preds []Prediction, prior Prior, demographic string) Report {
 			probs[j] = p / sum
 		}
 		uni := Uniform(n)
-		pri := prior.Dist(&pr.Example, o)
+		pri := prior.dist(key, o)
 		if c == nil {
 			c = &cellAcc{key: key, opt: o, human: make([]float64, n), model: make([]float64, n), prior: make([]float64, n)}
 			cells[key] = c

@@ -125,6 +125,29 @@ var (
 	reResponse = regexp.MustCompile(`(?i)^\s*(?:response\s*:\s*)?(-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)(?:\.?$|\.\s|[^\w.])`)
 )
 
+// lastReturn locates the last "Only return" (any case and spacing) in s:
+// the start and end of the phrase, or -1, -1. The common spellings are
+// found with plain string search; the regexp only runs on the rest.
+func lastReturn(s string) (start, end int) {
+	i := max(strings.LastIndex(s, "Only return"), strings.LastIndex(s, "only return"))
+	if i >= 0 && !strings.Contains(s[i+len("only return"):], "eturn") {
+		if j := i + len("only return"); j == len(s) || !isWordByte(s[j]) {
+			if i == 0 || !isWordByte(s[i-1]) {
+				return i, j
+			}
+		}
+	}
+	locs := reReturn.FindAllStringIndex(s, -1)
+	if len(locs) == 0 {
+		return -1, -1
+	}
+	return locs[len(locs)-1][0], locs[len(locs)-1][1]
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
 func atoi(s string) (int, bool) {
 	n, err := strconv.Atoi(strings.ReplaceAll(s, ",", ""))
 	return n, err == nil
@@ -147,8 +170,8 @@ func trimLabel(s string) string {
 // integer representing dollars").
 func ParseOptions(question string) (Options, bool) {
 	tail := question
-	if locs := reReturn.FindAllStringIndex(question, -1); len(locs) > 0 {
-		tail = question[locs[len(locs)-1][1]:]
+	if _, end := lastReturn(question); end >= 0 {
+		tail = question[end:]
 	}
 	tail = strings.TrimSpace(tail)
 	if o, ok := parseFor(tail); ok {
@@ -311,8 +334,8 @@ func Question(input string) string {
 	_, scen, _ := SplitPrompt(input)
 	scen = strings.TrimPrefix(scen, "Scenario: ")
 	cutFormat := func(s string) (string, bool) {
-		if locs := reReturn.FindAllStringIndex(s, -1); len(locs) > 0 {
-			return s[:locs[len(locs)-1][0]], true
+		if start, _ := lastReturn(s); start >= 0 {
+			return s[:start], true
 		}
 		return s, false
 	}
