@@ -124,7 +124,7 @@ func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
 		}
 		for i := first; i < len(msgs); i++ {
 			m := msgs[i]
-			if i == 0 {
+			if i == 0 && tp.Name == "llama3" {
 				b.WriteString("<|begin_of_text|>")
 			}
 			b.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n")

@@ -10,7 +10,8 @@ import (
 
 // TestChatGolden compares Render with transformers.js apply_chat_template
 // output for the real templates (testdata/templates/*.jinja, copied from the
-// tokenizer_config.json files) written by scripts/tokenizer/golden.mjs.
+// tokenizer_config.json files in /work/shared) written by
+// scripts/tokenizer/golden.mjs.
 func TestChatGolden(t *testing.T) {
 	data, err := os.ReadFile("testdata/chat.json")
 	if err != nil {
@@ -26,13 +27,17 @@ func TestChatGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range cases {
-		src, err := os.ReadFile(filepath.Join("testdata/templates", c.Template+".jinja"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tp, err := detectTemplate(string(src))
-		if err != nil {
-			t.Fatalf("%s: %v", c.Template, err)
+		// "llama3.1-meta" is Meta's Llama 3.1 Instruct template, rendered
+		// by golden.mjs from a local copy that is not committed.
+		tp := &Template{Name: "llama3.1"}
+		if c.Template != "llama3.1-meta" {
+			src, err := os.ReadFile(filepath.Join("testdata/templates", c.Template+".jinja"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tp, err = detectTemplate(string(src)); err != nil {
+				t.Fatalf("%s: %v", c.Template, err)
+			}
 		}
 		if got := tp.Render(c.Messages, c.Gen); got != c.Text {
 			t.Errorf("case %d %s (detected %s) gen=%v:\n got %q\nwant %q", i, c.Template, tp.Name, c.Gen, got, c.Text)

@@ -2,7 +2,7 @@
 // (Hugging Face tokenizer semantics) for tokenize/testdata.
 //
 //   cd scripts/tokenizer && npm install --ignore-scripts @huggingface/transformers@3
-//   node golden.mjs /work/shared ../../tokenize/testdata
+//   node golden.mjs /work/shared ../../tokenize/testdata [llama3.1-meta.jinja]
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
@@ -124,6 +124,19 @@ for (const name of ['qwen2.5', 'qwen3', 'llama3', 'llama3.1']) {
     for (const gen of [false, true]) {
       chat.push({ template: name, messages, add_generation_prompt: gen,
         text: tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: gen }) });
+    }
+  }
+}
+// Meta's Llama 3.1 Instruct template (with the "Cutting Knowledge Date"
+// preamble) is not in /work/shared; pass its text as a third argument to
+// render it too, under the name "llama3.1-meta".
+if (process.argv[4]) {
+  const tok = load('llama3');
+  tok.chat_template = fs.readFileSync(process.argv[4], 'utf8');
+  for (const messages of convs) {
+    for (const gen of [false, true]) {
+      chat.push({ template: 'llama3.1-meta', messages, add_generation_prompt: gen,
+        text: tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: gen, chat_template: tok.chat_template }) });
     }
   }
 }
