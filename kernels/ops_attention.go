@@ -8,8 +8,10 @@ import (
 // KeySpan is a half-open range [Lo, Hi) of key rows.
 type KeySpan struct{ Lo, Hi int32 }
 
-// Block sizes of the flash-style loops: a query block is one unit of parallel
-// work (per head); a key block is how many scores live in scratch at a time.
+// Block sizes of the flash-style loops: a query block (all heads of one kv
+// group) is one unit of parallel work; keys are visited in blocks of 64, the
+// width of the scores64 kernel, aligned to multiples of 64 so that a block's
+// transposed copy is shared by every query and head of the work item.
 const (
 	attnQB = 16
 	attnKB = 64
@@ -26,7 +28,8 @@ const (
 // This covers plain causal attention with a KV cache (spans[2t] = {0, past+t+1}),
 // several sequences packed into one stream ({seqStart, pos+1}), and a shared
 // prompt prefix followed by several short continuations in one KV buffer
-// ({0, P} ∪ {contStart, pos+1}). Work is split over cores by (query block, head).
+// ({0, P} ∪ {contStart, pos+1}). Work is split over cores by (query block, kv
+// head), each item covering the Hq/Hkv query heads that share the kv head.
 func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
 	checkAttn("Attention", q, k, v, T, S, Hq, Hkv, D, spans)
 	needLen("Attention", "out", out, T*Hq*D)
@@ -36,57 +39,60 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 	group := Hq / Hkv
 	kvStride := Hkv * D
 	nqb := (T + attnQB - 1) / attnQB
+	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
-	parallelFor(Hq*nqb, 1<<20, func(lo, hi int) {
+	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
+		kt := newTBlocks(nkb, D)
 		s := make([]float32, attnKB)
 		acc := make([]float32, D)
 		qs := make([]float32, D)
 		for it := lo; it < hi; it++ {
-			h := it / nqb
+			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
-			g := h / group
+			kt.reset()
 			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
-				r := t*Hq + h
-				// Scores come out scaled when q is scaled first (D, not S, multiplies).
-				for i, x := range q[r*D : (r+1)*D] {
-					qs[i] = x * scale
-				}
-				orow := out[r*D : (r+1)*D]
-				m := float32(math.Inf(-1))
-				var l float32
-				clear(acc)
-				for _, sp := range spans[2*t : 2*t+2] {
-					for j0 := int(sp.Lo); j0 < int(sp.Hi); j0 += attnKB {
-						nb := min(attnKB, int(sp.Hi)-j0)
-						kv := (j0*Hkv + g) * D
-						sb := s[:nb]
-						ko.dotRows(sb, qs, k[kv:], kvStride)
-						if bm := ko.maxf(sb); bm > m {
-							// Rescale what was accumulated under the old max.
-							if l != 0 {
-								c := expf(m - bm)
-								l *= c
-								Scale(acc, c)
+				for h := g * group; h < (g+1)*group; h++ {
+					r := t*Hq + h
+					// Scores come out scaled when q is scaled first.
+					for i, x := range q[r*D : (r+1)*D] {
+						qs[i] = x * scale
+					}
+					m := float32(math.Inf(-1))
+					var l float32
+					clear(acc)
+					for _, sp := range spans[2*t : 2*t+2] {
+						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
+							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
+							ko.scores64(s, qs, kt.get(b, k, S, Hkv, g, D))
+							sb := s[ja-b*attnKB : jb-b*attnKB]
+							if bm := ko.maxf(sb); bm > m {
+								// Rescale what was accumulated under the old max.
+								if l != 0 {
+									c := expf(m - bm)
+									l *= c
+									Scale(acc, c)
+								}
+								m = bm
 							}
-							m = bm
+							l += ko.expAffine(sb, sb, 1, m)
+							ko.axpyRows(acc, sb, v[(ja*Hkv+g)*D:], kvStride)
 						}
-						l += ko.expAffine(sb, sb, 1, m)
-						ko.axpyRows(acc, sb, v[kv:], kvStride)
 					}
-				}
-				if l == 0 {
-					clear(orow)
+					orow := out[r*D : (r+1)*D]
+					if l == 0 {
+						clear(orow)
+						if lse != nil {
+							lse[r] = float32(math.Inf(-1))
+						}
+						continue
+					}
+					inv := 1 / l
+					for i := range orow {
+						orow[i] = acc[i] * inv
+					}
 					if lse != nil {
-						lse[r] = float32(math.Inf(-1))
+						lse[r] = m + float32(math.Log(float64(l)))
 					}
-					continue
-				}
-				inv := 1 / l
-				for i := range orow {
-					orow[i] = acc[i] * inv
-				}
-				if lse != nil {
-					lse[r] = m + float32(math.Log(float64(l)))
 				}
 			}
 		}
@@ -100,7 +106,7 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 // With p = exp(s − lse), dp = dout·v, δ = dout·out: ds = p·(dp − δ),
 // dq = scale·Σ ds·k, dk += scale·ds·q, dv += p·dout. It runs as two passes so
 // that every output row has exactly one writer (no locks, deterministic): one
-// over (query block, head) for dq, one over (key block, kv head) for dk, dv.
+// over (query block, kv head) for dq, one over (key block, kv head) for dk, dv.
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
 	const op = "AttentionBackward"
 	checkAttn(op, q, k, v, T, S, Hq, Hkv, D, spans)
@@ -112,6 +118,9 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	needLen(op, "lse", lse, T*Hq)
 	group := Hq / Hkv
 	kvStride := Hkv * D
+	nqb := (T + attnQB - 1) / attnQB
+	nkb := (S + attnKB - 1) / attnKB
+	ko := opsKernels()
 
 	// δ[t,h] = dout·out, the softmax's row correction.
 	delta := make([]float32, T*Hq)
@@ -119,39 +128,40 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 		delta[i] = Dot(dout[i*D:(i+1)*D], out[i*D:(i+1)*D])
 	}
 
-	ko := opsKernels()
-
 	// Pass 1: dq, one writer per (t, h).
-	nqb := (T + attnQB - 1) / attnQB
-	parallelFor(Hq*nqb, 1<<20, func(lo, hi int) {
+	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
+		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
 		s := make([]float32, attnKB)
 		dp := make([]float32, attnKB)
 		for it := lo; it < hi; it++ {
-			h := it / nqb
+			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
-			g := h / group
+			kt.reset()
+			vt.reset()
 			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
-				r := t*Hq + h
-				qrow := q[r*D : (r+1)*D]
-				dorow := dout[r*D : (r+1)*D]
-				dqrow := dq[r*D : (r+1)*D]
-				clear(dqrow)
-				L, dl := lse[r], delta[r]
-				if math.IsInf(float64(L), -1) {
-					continue
-				}
-				for _, sp := range spans[2*t : 2*t+2] {
-					for j0 := int(sp.Lo); j0 < int(sp.Hi); j0 += attnKB {
-						nb := min(attnKB, int(sp.Hi)-j0)
-						kv := (j0*Hkv + g) * D
-						sb, db := s[:nb], dp[:nb]
-						ko.dotRows(sb, qrow, k[kv:], kvStride)
-						ko.dotRows(db, dorow, v[kv:], kvStride)
-						ko.expAffine(sb, sb, scale, L)
-						for j, p := range sb {
-							sb[j] = p * (db[j] - dl) * scale
+				for h := g * group; h < (g+1)*group; h++ {
+					r := t*Hq + h
+					qrow := q[r*D : (r+1)*D]
+					dorow := dout[r*D : (r+1)*D]
+					dqrow := dq[r*D : (r+1)*D]
+					clear(dqrow)
+					L, dl := lse[r], delta[r]
+					if math.IsInf(float64(L), -1) {
+						continue
+					}
+					for _, sp := range spans[2*t : 2*t+2] {
+						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
+							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
+							ko.scores64(s, qrow, kt.get(b, k, S, Hkv, g, D))
+							ko.scores64(dp, dorow, vt.get(b, v, S, Hkv, g, D))
+							sb := s[ja-b*attnKB : jb-b*attnKB]
+							db := dp[ja-b*attnKB : jb-b*attnKB]
+							ko.expAffine(sb, sb, scale, L)
+							for j, p := range sb {
+								sb[j] = p * (db[j] - dl) * scale
+							}
+							ko.axpyRows(dqrow, sb, k[(ja*Hkv+g)*D:], kvStride)
 						}
-						ko.axpyRows(dqrow, sb, k[kv:], kvStride)
 					}
 				}
 			}
@@ -159,24 +169,42 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	})
 
 	// Pass 2: dk, dv, one writer per (key block, kv head). Each item scans all
-	// queries for spans that reach into its block.
-	nkb := (S + attnKB - 1) / attnKB
+	// queries for spans that reach into its block and gathers up to attnRB
+	// (query, head) rows; their p and ds are kept transposed so that each key
+	// row is then updated once per batch, its gradient held in registers.
+	const attnRB = 16
 	parallelFor(Hkv*nkb, 1<<20, func(lo, hi int) {
+		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
 		s := make([]float32, attnKB)
 		dp := make([]float32, attnKB)
-		p := make([]float32, attnKB)
+		pT := make([]float32, attnKB*attnRB)  // [key × row]
+		dsT := make([]float32, attnKB*attnRB) // [key × row]
+		qB := make([]float32, attnRB*D)       // gathered q rows
+		doB := make([]float32, attnRB*D)      // gathered dout rows
 		for it := lo; it < hi; it++ {
 			g := it / nkb
-			kb := zigzag(it%nkb, nkb)
-			b0, b1 := kb*attnKB, min(S, (kb+1)*attnKB)
+			b := zigzag(it%nkb, nkb)
+			b0, b1 := b*attnKB, min(S, (b+1)*attnKB)
+			kt.reset()
+			vt.reset()
+			ktb := kt.get(b, k, S, Hkv, g, D)
+			vtb := vt.get(b, v, S, Hkv, g, D)
+			nr := 0
+			flush := func() {
+				for j := b0; j < b1; j++ {
+					jj := j - b0
+					row := (j*Hkv + g) * D
+					ko.axpyRows(dv[row:row+D], pT[jj*attnRB:jj*attnRB+nr], doB, D)
+					ko.axpyRows(dk[row:row+D], dsT[jj*attnRB:jj*attnRB+nr], qB, D)
+				}
+				nr = 0
+			}
 			for t := 0; t < T; t++ {
 				for _, sp := range spans[2*t : 2*t+2] {
-					j0, j1 := max(int(sp.Lo), b0), min(int(sp.Hi), b1)
-					if j0 >= j1 {
+					ja, jb := max(int(sp.Lo), b0)-b0, min(int(sp.Hi), b1)-b0
+					if ja >= jb {
 						continue
 					}
-					nb := j1 - j0
-					kv := (j0*Hkv + g) * D
 					for h := g * group; h < (g+1)*group; h++ {
 						r := t*Hq + h
 						L, dl := lse[r], delta[r]
@@ -185,20 +213,63 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 						}
 						qrow := q[r*D : (r+1)*D]
 						dorow := dout[r*D : (r+1)*D]
-						sb, db, pb := s[:nb], dp[:nb], p[:nb]
-						ko.dotRows(sb, qrow, k[kv:], kvStride)
-						ko.dotRows(db, dorow, v[kv:], kvStride)
-						ko.expAffine(pb, sb, scale, L)
-						for j, pj := range pb {
-							sb[j] = pj * (db[j] - dl) * scale
+						ko.scores64(s, qrow, ktb)
+						ko.scores64(dp, dorow, vtb)
+						ko.expAffine(s, s, scale, L)
+						for jj := 0; jj < attnKB; jj++ {
+							var p, ds float32
+							if jj >= ja && jj < jb {
+								p = s[jj]
+								ds = p * (dp[jj] - dl) * scale
+							}
+							pT[jj*attnRB+nr] = p
+							dsT[jj*attnRB+nr] = ds
 						}
-						ko.gerRows(dv[kv:], pb, dorow, kvStride)
-						ko.gerRows(dk[kv:], sb, qrow, kvStride)
+						copy(qB[nr*D:(nr+1)*D], qrow)
+						copy(doB[nr*D:(nr+1)*D], dorow)
+						if nr++; nr == attnRB {
+							flush()
+						}
 					}
 				}
 			}
+			if nr > 0 {
+				flush()
+			}
 		}
 	})
+}
+
+// tBlocks caches 64-key blocks of one kv head of K or V transposed to
+// [D × 64], filled on first use, so scores64 can stream them. Blocks are
+// aligned to multiples of 64 keys; lanes past S are never read as results.
+type tBlocks struct {
+	t     []float32 // [nkb × D × 64]
+	stamp []int     // stamp[b] == cur: block b is filled for the current item
+	cur   int
+	D     int
+}
+
+func newTBlocks(nkb, D int) *tBlocks {
+	return &tBlocks{t: make([]float32, nkb*D*attnKB), stamp: make([]int, nkb), D: D}
+}
+
+// reset invalidates every block (a new work item, maybe another kv head).
+func (c *tBlocks) reset() { c.cur++ }
+
+// get returns block b of kv head g of m [S × Hkv × D], transposed.
+func (c *tBlocks) get(b int, m []float32, S, Hkv, g, D int) []float32 {
+	blk := c.t[b*D*attnKB : (b+1)*D*attnKB]
+	if c.stamp[b] != c.cur {
+		c.stamp[b] = c.cur
+		j0, j1 := b*attnKB, min(S, (b+1)*attnKB)
+		for j := j0; j < j1; j++ {
+			for d, x := range m[(j*Hkv+g)*D : (j*Hkv+g+1)*D] {
+				blk[d*attnKB+j-j0] = x
+			}
+		}
+	}
+	return blk
 }
 
 // zigzag maps 0,1,2,3,… to 0,n−1,1,n−2,…: with causal masks the cost of a

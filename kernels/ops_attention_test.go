@@ -294,6 +294,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 	if backward {
 		flops *= 2.5 // S=QKᵀ, dP=dO·Vᵀ, dQ, dK, dV: five matmuls to the forward's two
 	}
+	c0 := cpuTime()
 	for b.Loop() {
 		if backward {
 			AttentionBackward(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans)
@@ -301,7 +302,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 			Attention(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans)
 		}
 	}
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	reportFlops(b, flops, cpuTime()-c0)
 }
 
 func BenchmarkAttention1T(b *testing.B)          { benchAttn(b, 1, false) }

@@ -1,24 +1,22 @@
 package kernels
 
-// AVX-512 kernels of the fused ops (ops_avx512_amd64.s). They are used when
-// the active dispatch level is "avx512"; see opsKernels.
+// AVX-512F kernels of the fused ops (ops_avx512_amd64.s), used when the
+// active dispatch level is "avx512" (see opsKernels). Each has a pure-Go twin
+// in ops_kern.go or ops_swiglu.go.
+
+const haveOpsAVX512 = true
 
 //go:noescape
-func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
+func scores64AVX512(s *float32, q *float32, d int, kt *float32)
 
 //go:noescape
 func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int)
-
-//go:noescape
-func gerRowsAVX512(m *float32, stride int, p *float32, n int, x *float32, d16 int)
 
 //go:noescape
 func expAffineAVX512(dst, x *float32, n int, a, b float32) float32
 
 //go:noescape
 func maxAVX512(x *float32, n int) float32
-
-const haveOpsAVX512 = true
 
 //go:noescape
 func swigluAVX512(out, gate, up *float32, n int)

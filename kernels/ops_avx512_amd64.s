@@ -5,62 +5,6 @@
 // need the row length to be a multiple of 16 (d16 = D/16 ≥ 1, checked by the
 // Go caller); vector kernels handle any n with a masked tail.
 
-// func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
-// s[j] = x · m[j*stride : j*stride+16*d16] for j < n.
-TEXT ·dotRowsAVX512(SB), NOSPLIT, $0-48
-	MOVQ s+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVQ x+16(FP), SI
-	MOVQ m+24(FP), DX
-	MOVQ stride+32(FP), R8
-	SHLQ $2, R8
-	MOVQ d16+40(FP), R9
-	TESTQ CX, CX
-	JLE  dot_done
-
-dot_row:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ   SI, R10
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-dot_pair:
-	CMPQ        R12, $2
-	JLT         dot_single
-	VMOVUPS     (R10), Z2
-	VMOVUPS     64(R10), Z3
-	VFMADD231PS (R11), Z2, Z0
-	VFMADD231PS 64(R11), Z3, Z1
-	ADDQ        $128, R10
-	ADDQ        $128, R11
-	SUBQ        $2, R12
-	JMP         dot_pair
-
-dot_single:
-	TESTQ       R12, R12
-	JZ          dot_reduce
-	VMOVUPS     (R10), Z2
-	VFMADD231PS (R11), Z2, Z0
-
-dot_reduce:
-	VADDPS        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	VMOVSS        X0, (DI)
-	ADDQ          $4, DI
-	ADDQ          R8, DX
-	DECQ          CX
-	JNZ           dot_row
-
-dot_done:
-	VZEROUPPER
-	RET
-
 // func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int)
 // acc[0:16*d16] += Σ_j p[j] · m[j*stride : j*stride+16*d16].
 // acc is kept in registers 64 floats at a time; rows go two at a time into
@@ -168,42 +112,6 @@ axpy_ostore:
 	JMP     axpy_one
 
 axpy_done:
-	VZEROUPPER
-	RET
-
-// func gerRowsAVX512(m *float32, stride int, p *float32, n int, x *float32, d16 int)
-// m[j*stride : j*stride+16*d16] += p[j] · x for j < n.
-TEXT ·gerRowsAVX512(SB), NOSPLIT, $0-48
-	MOVQ  m+0(FP), DI
-	MOVQ  stride+8(FP), R8
-	SHLQ  $2, R8
-	MOVQ  p+16(FP), SI
-	MOVQ  n+24(FP), CX
-	MOVQ  x+32(FP), DX
-	MOVQ  d16+40(FP), R9
-	TESTQ CX, CX
-	JLE   ger_done
-
-ger_row:
-	VBROADCASTSS (SI), Z8
-	MOVQ         DI, R10
-	MOVQ         DX, R11
-	MOVQ         R9, R12
-
-ger_chunk:
-	VMOVUPS     (R10), Z0
-	VFMADD231PS (R11), Z8, Z0
-	VMOVUPS     Z0, (R10)
-	ADDQ        $64, R10
-	ADDQ        $64, R11
-	DECQ        R12
-	JNZ         ger_chunk
-	ADDQ        $4, SI
-	ADDQ        R8, DI
-	DECQ        CX
-	JNZ         ger_row
-
-ger_done:
 	VZEROUPPER
 	RET
 
@@ -476,5 +384,62 @@ swiglub_tail:
 	VMOVUPS   Z8, K1, (R8)
 
 swiglub_done:
+	VZEROUPPER
+	RET
+
+// func scores64AVX512(s *float32, q *float32, d int, kt *float32)
+// s[0:64] = Σ_{i<d} q[i] · kt[64i : 64i+64] (d ≥ 0): scores of one query
+// against a block of 64 keys stored transposed, so no horizontal sums are
+// needed. Even and odd i go to separate accumulators to overlap FMA latency.
+TEXT ·scores64AVX512(SB), NOSPLIT, $0-32
+	MOVQ   s+0(FP), DI
+	MOVQ   q+8(FP), SI
+	MOVQ   d+16(FP), CX
+	MOVQ   kt+24(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+sc_loop2:
+	CMPQ         CX, $2
+	JLT          sc_loop1
+	VBROADCASTSS (SI), Z8
+	VBROADCASTSS 4(SI), Z9
+	VFMADD231PS  (DX), Z8, Z0
+	VFMADD231PS  64(DX), Z8, Z1
+	VFMADD231PS  128(DX), Z8, Z2
+	VFMADD231PS  192(DX), Z8, Z3
+	VFMADD231PS  256(DX), Z9, Z4
+	VFMADD231PS  320(DX), Z9, Z5
+	VFMADD231PS  384(DX), Z9, Z6
+	VFMADD231PS  448(DX), Z9, Z7
+	ADDQ         $8, SI
+	ADDQ         $512, DX
+	SUBQ         $2, CX
+	JMP          sc_loop2
+
+sc_loop1:
+	TESTQ        CX, CX
+	JZ           sc_store
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS  (DX), Z8, Z0
+	VFMADD231PS  64(DX), Z8, Z1
+	VFMADD231PS  128(DX), Z8, Z2
+	VFMADD231PS  192(DX), Z8, Z3
+
+sc_store:
+	VADDPS  Z4, Z0, Z0
+	VADDPS  Z5, Z1, Z1
+	VADDPS  Z6, Z2, Z2
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
 	VZEROUPPER
 	RET

@@ -6,12 +6,11 @@ import "fmt"
 // pure-Go and an AVX-512 flavour chosen per call from the package's dispatch
 // level, so SetLevel("generic") runs the ops on the Go twins too.
 type opsKern struct {
-	// dotRows sets s[j] = x · m[j·stride : j·stride+len(x)] for j < len(s).
-	dotRows func(s, x, m []float32, stride int)
+	// scores64 sets s[0:64] = Σ_i x[i] · kt[64i : 64i+64] for i < len(x): the
+	// dot products of x with 64 rows stored transposed (kt [len(x) × 64]).
+	scores64 func(s, x, kt []float32)
 	// axpyRows computes acc += Σ_j p[j] · m[j·stride : j·stride+len(acc)].
 	axpyRows func(acc, p, m []float32, stride int)
-	// gerRows computes m[j·stride : j·stride+len(x)] += p[j] · x for j < len(p).
-	gerRows func(m, p, x []float32, stride int)
 	// expAffine sets dst[i] = exp(a·x[i] − b) over len(x) and returns Σ dst[i]
 	// (summed in float32: callers keep len(x) ≤ 512). dst may equal x.
 	expAffine func(dst, x []float32, a, b float32) float32
@@ -24,8 +23,8 @@ type opsKern struct {
 }
 
 var (
-	goOps  = opsKern{dotRowsGo, axpyRowsGo, gerRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
-	avxOps = opsKern{dotRowsAVX, axpyRowsAVX, gerRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
+	goOps  = opsKern{scores64Go, axpyRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
+	avxOps = opsKern{scores64AVX, axpyRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
 )
 
 // opsKernels returns the kernels for the active dispatch level.
@@ -36,10 +35,11 @@ func opsKernels() *opsKern {
 	return &goOps
 }
 
-func dotRowsGo(s, x, m []float32, stride int) {
-	D := len(x)
-	for j := range s {
-		s[j] = Dot(x, m[j*stride:j*stride+D])
+func scores64Go(s, x, kt []float32) {
+	s = s[:64]
+	clear(s)
+	for i, xi := range x {
+		axpy(s, xi, kt[64*i:64*i+64])
 	}
 }
 
@@ -47,13 +47,6 @@ func axpyRowsGo(acc, p, m []float32, stride int) {
 	D := len(acc)
 	for j, pj := range p {
 		axpy(acc, pj, m[j*stride:j*stride+D])
-	}
-}
-
-func gerRowsGo(m, p, x []float32, stride int) {
-	D := len(x)
-	for j, pj := range p {
-		axpy(m[j*stride:j*stride+D], pj, x)
 	}
 }
 
@@ -88,16 +81,6 @@ func rowsNeed(op string, m []float32, rows, stride, D int) {
 	}
 }
 
-func dotRowsAVX(s, x, m []float32, stride int) {
-	D := len(x)
-	if D%16 != 0 || len(s) == 0 {
-		dotRowsGo(s, x, m, stride)
-		return
-	}
-	rowsNeed("dotRows", m, len(s), stride, D)
-	dotRowsAVX512(&s[0], len(s), &x[0], &m[0], stride, D/16)
-}
-
 func axpyRowsAVX(acc, p, m []float32, stride int) {
 	D := len(acc)
 	if D%16 != 0 || len(p) == 0 {
@@ -106,16 +89,6 @@ func axpyRowsAVX(acc, p, m []float32, stride int) {
 	}
 	rowsNeed("axpyRows", m, len(p), stride, D)
 	axpyRowsAVX512(&acc[0], D/16, &p[0], len(p), &m[0], stride)
-}
-
-func gerRowsAVX(m, p, x []float32, stride int) {
-	D := len(x)
-	if D%16 != 0 || len(p) == 0 {
-		gerRowsGo(m, p, x, stride)
-		return
-	}
-	rowsNeed("gerRows", m, len(p), stride, D)
-	gerRowsAVX512(&m[0], stride, &p[0], len(p), &x[0], D/16)
 }
 
 func expAffineAVX(dst, x []float32, a, b float32) float32 {
@@ -147,4 +120,14 @@ func swigluBackAVX(dgate, dup, dout, gate, up []float32) {
 	}
 	_, _, _, _ = dgate[n-1], dup[n-1], gate[n-1], up[n-1]
 	swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], n)
+}
+
+func scores64AVX(s, x, kt []float32) {
+	_ = s[63]
+	if len(x) == 0 {
+		clear(s[:64])
+		return
+	}
+	_ = kt[64*len(x)-1]
+	scores64AVX512(&s[0], &x[0], len(x), &kt[0])
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // randVec returns n uniform values in [-amp, amp).
@@ -71,6 +72,16 @@ func dot64(a []float64, b []float32) float64 {
 		s += a[i] * float64(b[i])
 	}
 	return s
+}
+
+// reportFlops reports GFLOP/s per wall second and per CPU second (the
+// latter summed over threads, so for a parallel run it is per-core speed).
+func reportFlops(b *testing.B, flopsPerOp float64, cpu time.Duration) {
+	total := flopsPerOp * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(total/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
 }
 
 func TestExpf(t *testing.T) {
