@@ -17,8 +17,13 @@ func testTBF16(t *testing.T, r *rand.Rand, m, n, k int, dt DType, acc bool) {
 	y := randF32(r, m*n)
 	ref := make([]float64, m*n)
 	scale := make([]float64, m*n)
+	pick := picker(r, m, n, k)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
+			if !pick(i, j) {
+				scale[i*n+j] = -1
+				continue
+			}
 			var s, a float64
 			if acc {
 				s, a = float64(y[i*n+j]), math.Abs(float64(y[i*n+j]))
