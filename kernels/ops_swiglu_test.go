@@ -56,6 +56,11 @@ func TestSwiGLUBackward(t *testing.T) {
 			SwiGLUBackward(gc, uc, g, gc, uc)
 			compare(t, name+" dgate in place", gc, wantDg, 1e-5, 1e-4)
 			compare(t, name+" dup in place", uc, wantDu, 1e-5, 1e-4)
+			// dout in the dgate buffer (the model reuses it).
+			dd := append([]float32(nil), g...)
+			SwiGLUBackward(dd, dup, dd, gate, up)
+			compare(t, name+" dgate over dout", dd, wantDg, 1e-5, 1e-4)
+			compare(t, name+" dup with dout=dgate", dup, wantDu, 1e-5, 1e-4)
 		}
 	})
 }

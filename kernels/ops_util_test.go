@@ -165,3 +165,43 @@ func TestZigzag(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroSizes: empty shapes are no-ops, never panics.
+func TestZeroSizes(t *testing.T) {
+	eachLevel(t, func(t *testing.T) {
+		RMSNorm(nil, nil, make([]float32, 8), 0, 8, 1e-6, nil)
+		RMSNorm(nil, nil, nil, 3, 0, 1e-6, nil)
+		RMSNormBackward(nil, nil, nil, nil, nil, make([]float32, 3), 3, 0, false)
+		SwiGLU(nil, nil, nil)
+		SwiGLUBackward(nil, nil, nil, nil, nil)
+		Softmax(nil, 0, 5)
+		Softmax(nil, 5, 0)
+		LogProbs(nil, nil, 0, 10, nil)
+		if l := CrossEntropyGrad(nil, 0, 10, nil, nil); l != 0 {
+			t.Fatalf("empty CrossEntropyGrad = %g", l)
+		}
+		NewRoPETable(nil, 0).Apply(nil, 0, 4, 0, nil)
+		Attention(nil, nil, nil, nil, nil, 0, 0, 2, 1, 16, 0.25, nil)
+		AttentionBackward(nil, nil, nil, nil, nil, nil, nil, nil, nil, 0, 0, 2, 1, 16, 0.25, nil)
+		// Keys but no queries, and queries with no keys at all.
+		k := make([]float32, 5*16)
+		Attention(nil, nil, nil, k, k, 0, 5, 2, 1, 16, 0.25, nil)
+		out, lse := randVec(rand.New(rand.NewPCG(1, 1)), 2*16, 1), make([]float32, 2)
+		Attention(out, lse, make([]float32, 2*16), nil, nil, 1, 0, 2, 1, 16, 0.25, make([]KeySpan, 2))
+		for i := range out {
+			if out[i] != 0 {
+				t.Fatalf("query without keys: out[%d] = %g", i, out[i])
+			}
+		}
+		if !math.IsInf(float64(lse[0]), -1) {
+			t.Fatalf("query without keys: lse = %g", lse[0])
+		}
+		dq := randVec(rand.New(rand.NewPCG(1, 1)), 2*16, 1)
+		AttentionBackward(dq, nil, nil, make([]float32, 2*16), make([]float32, 2*16), nil, nil, out, lse, 1, 0, 2, 1, 16, 0.25, make([]KeySpan, 2))
+		for i := range dq {
+			if dq[i] != 0 {
+				t.Fatalf("query without keys: dq[%d] = %g", i, dq[i])
+			}
+		}
+	})
+}
