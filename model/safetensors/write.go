@@ -165,7 +165,8 @@ func writeAtomic(path string, fill func(w *bufio.Writer) error) (err error) {
 	return nil
 }
 
-// WriteSharded writes tensors to dir as a Hugging Face sharded checkpoint:
+// WriteSharded writes tensors to dir (created if needed) as a Hugging Face
+// sharded checkpoint:
 // model-00001-of-0000N.safetensors ... plus model.safetensors.index.json.
 // Tensors are taken in name order and a new shard is started when the next
 // tensor would push the current one past maxShardBytes (a tensor larger
@@ -179,6 +180,9 @@ func WriteSharded(dir string, tensors []Tensor, maxShardBytes int64) error {
 	}
 	if _, _, err := buildHeader(tensors, nil); err != nil { // validate all up front
 		return fmt.Errorf("safetensors: %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	sorted := append([]Tensor(nil), tensors...)
 	sort.Slice(sorted, func(a, b int) bool { return sorted[a].Name < sorted[b].Name })
