@@ -1,0 +1,79 @@
+package kernels
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+func TestParallelCoversRangeOnce(t *testing.T) {
+	defer SetThreads(Threads())
+	for _, th := range []int{1, 2, 3, 8} {
+		SetThreads(th)
+		for _, n := range []int{0, 1, 2, 3, 7, 100, 1001} {
+			hits := make([]atomic.Int32, n)
+			Parallel(n, func(lo, hi int) {
+				if lo >= hi {
+					t.Errorf("empty chunk [%d,%d)", lo, hi)
+				}
+				for i := lo; i < hi; i++ {
+					hits[i].Add(1)
+				}
+			})
+			for i := range hits {
+				if h := hits[i].Load(); h != 1 {
+					t.Fatalf("threads=%d n=%d: index %d run %d times", th, n, i, h)
+				}
+			}
+		}
+	}
+}
+
+// TestParallelNested: Parallel inside Parallel must not deadlock even when
+// every worker is busy, because callers finish their own jobs.
+func TestParallelNested(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(3)
+	var total atomic.Int64
+	Parallel(6, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			Parallel(50, func(lo, hi int) {
+				Parallel(hi-lo, func(a, b int) { total.Add(int64(b - a)) })
+			})
+		}
+	})
+	if got := total.Load(); got != 6*50 {
+		t.Fatalf("nested Parallel did %d units, want 300", got)
+	}
+}
+
+func TestSetThreads(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(5)
+	if Threads() != 5 {
+		t.Fatalf("Threads() = %d after SetThreads(5)", Threads())
+	}
+	SetThreads(0)
+	if Threads() < 1 {
+		t.Fatalf("SetThreads(0) gave %d", Threads())
+	}
+}
+
+func TestSetLevel(t *testing.T) {
+	defer SetLevel(Level())
+	if err := SetLevel("avx1024"); err == nil {
+		t.Fatal("SetLevel(avx1024) succeeded")
+	}
+	if err := SetLevel("generic"); err != nil || Level() != "generic" {
+		t.Fatalf("SetLevel(generic): %v, Level %q", err, Level())
+	}
+	if ls := Levels(); ls[len(ls)-1] != "generic" {
+		t.Fatalf("Levels() = %v, want generic last", ls)
+	}
+}
+
+func BenchmarkParallelOverhead(b *testing.B) {
+	var s atomic.Int64
+	for b.Loop() {
+		Parallel(2, func(lo, hi int) { s.Add(int64(hi - lo)) })
+	}
+}
