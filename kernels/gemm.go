@@ -148,6 +148,7 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 	defer bufPool.Put(bufs)
 	mr, nr := l.mr, l.nr
 	bufs.tile = grow(bufs.tile, mr*nr)
+	mcb := blockSize(m, l.mc, mr)
 	for jc := 0; jc < n; jc += l.nc {
 		nc := min(l.nc, n-jc)
 		ncp := (nc + nr - 1) / nr * nr
@@ -156,8 +157,8 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 			bufs.b = grow(bufs.b, ncp*kc)
 			packB(l, bufs.b, b, pc, kc, jc, nc)
 			accum := acc || pc > 0
-			for ic := 0; ic < m; ic += l.mc {
-				mc := min(l.mc, m-ic)
+			for ic := 0; ic < m; ic += mcb {
+				mc := min(mcb, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
 				bufs.a = grow(bufs.a, mcp*kc)
 				packA(l, bufs.a, a, ic, mc, pc, kc, mr)
@@ -301,4 +302,13 @@ func packCol(pan []float32, nr, j int, b matB, off, p0, p1 int) {
 	for p, v := range b.f[off+p0 : off+p1] {
 		pan[(p0+p)*nr+j] = v
 	}
+}
+
+// blockSize splits n into the fewest blocks of at most max, as even as
+// possible, rounded up to a multiple of unit (so m = 256 becomes 2×128, not
+// 240 + 16 with a mostly empty last tile).
+func blockSize(n, max, unit int) int {
+	nb := (n + max - 1) / max
+	b := (n + nb - 1) / nb
+	return (b + unit - 1) / unit * unit
 }

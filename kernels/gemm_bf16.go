@@ -114,6 +114,7 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, x []float32, w *Matrix, y []float
 	k2 := (k + 1) / 2
 	kcb := l.kc // pairs per block: 2·KC values of k
 	bufs.tile = grow(bufs.tile, mr*nr)
+	mcb := blockSize(m, l.mc, mr)
 	for jc := 0; jc < n; jc += l.nc {
 		nc := min(l.nc, n-jc)
 		ncp := (nc + nr - 1) / nr * nr
@@ -122,8 +123,8 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, x []float32, w *Matrix, y []float
 			bufs.b = growU32(bufs.b, ncp*kc2)
 			packBPairsT(l, bufs.b, w, j0+jc, nc, pc, kc2)
 			accum := acc || pc > 0
-			for ic := 0; ic < m; ic += l.mc {
-				mc := min(l.mc, m-ic)
+			for ic := 0; ic < m; ic += mcb {
+				mc := min(mcb, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
 				bufs.a = growU32(bufs.a, mcp*kc2)
 				packAPairs(bufs.a, x, k, ic, mc, pc, kc2, mr)
