@@ -18,7 +18,8 @@ const (
 )
 
 // Checkpoint is every tensor of a model directory: model.safetensors, or
-// the shards listed by model.safetensors.index.json.
+// the shards listed by model.safetensors.index.json. Like File it is safe
+// for concurrent reads until Close.
 type Checkpoint struct {
 	dir     string
 	files   []*File
@@ -30,6 +31,8 @@ type Checkpoint struct {
 // prefers model.safetensors and otherwise reads model.safetensors.index.json.
 // Every weight_map entry must name an existing shard (a plain file name in
 // dir) that holds the tensor, and no tensor may appear in two shards.
+// Tensors a shard holds but the index does not list are included too (as
+// transformers loads them); the index's metadata.total_size is not checked.
 func OpenDir(dir string) (*Checkpoint, error) {
 	single := filepath.Join(dir, SingleFileName)
 	if _, err := os.Stat(single); err == nil {

@@ -147,3 +147,27 @@ func BenchmarkBF16FromF32(b *testing.B) {
 		BF16FromF32(dst, src)
 	}
 }
+
+// TestPortableCopyPaths exercises the big-endian / copying branches on any
+// machine by pretending the host is big-endian.
+func TestPortableCopyPaths(t *testing.T) {
+	saved := littleEndian
+	littleEndian = false
+	defer func() { littleEndian = saved }()
+	b := BytesOfF32([]float32{1.5})
+	if len(b) != 4 || b[3] != 0x3f || b[2] != 0xc0 {
+		t.Errorf("BytesOfF32 = %x", b)
+	}
+	u := BytesOfU16([]uint16{0x1234})
+	if len(u) != 2 || u[0] != 0x34 || u[1] != 0x12 {
+		t.Errorf("BytesOfU16 = %x", u)
+	}
+	x := Tensor{Name: "x", DType: F32, Shape: []int{1}, Data: b}
+	if v, err := x.F32(); err != nil || v[0] != 1.5 || &v[0] == (*float32)(nil) {
+		t.Errorf("F32 = %v, %v", v, err)
+	}
+	y := Tensor{Name: "y", DType: BF16, Shape: []int{1}, Data: u}
+	if v, err := y.BF16(); err != nil || v[0] != 0x1234 {
+		t.Errorf("BF16 = %x, %v", v, err)
+	}
+}

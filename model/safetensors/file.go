@@ -10,7 +10,10 @@ import (
 
 // File is one opened .safetensors file. Its tensors' Data slices point into
 // a read-only memory map (or, on platforms without mmap, into memory read
-// once), valid until Close.
+// once), valid until Close. A File is read-only after Open, so its methods
+// may be called from several goroutines at once (but not concurrently with
+// Close). If the file is truncated by another process while mapped, reading
+// the lost pages raises SIGBUS: replace checkpoints by rename, as Write does.
 type File struct {
 	path    string
 	buf     []byte // the whole file: mapped, or read into memory

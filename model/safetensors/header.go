@@ -27,7 +27,9 @@ const metadataKey = "__metadata__"
 // data_offsets or with wrong JSON types, unknown dtypes, negative or
 // non-integer dims, begin > end, end > dataLen, a byte length that does not
 // match shape × dtype size (checked without overflow), and tensors whose
-// byte ranges overlap.
+// byte ranges overlap. Unlike the reference implementation it allows gaps
+// between tensors and unused bytes at the end of the data section: they are
+// harmless, and some writers align tensors that way.
 func ParseHeader(header []byte, dataLen int64) (tensors []Tensor, offsets [][2]int64, meta map[string]string, err error) {
 	if dataLen < 0 {
 		return nil, nil, nil, fmt.Errorf("negative data length %d", dataLen)
