@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -382,4 +383,58 @@ func FuzzLoad(f *testing.F) {
 		}
 		parseTiktoken(data)
 	})
+}
+
+// TestAddedTokenOptions checks lstrip, rstrip and single_word on a tiny
+// tokenizer.
+func TestAddedTokenOptions(t *testing.T) {
+	vocab := map[string]any{}
+	for b := 0; b < 256; b++ {
+		vocab[toByteLevel(string([]byte{byte(b)}))] = b
+	}
+	added := []any{
+		map[string]any{"id": 256, "content": "<m>", "lstrip": true, "rstrip": true},
+		map[string]any{"id": 257, "content": "cat", "single_word": true},
+	}
+	data, _ := json.Marshal(map[string]any{"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}}, "added_tokens": added})
+	tok, err := parseJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   string
+		want []int
+	}{
+		{"a  <m>  b", []int{'a', 256, 'b'}},
+		{"<m>", []int{256}},
+		{"cat", []int{257}},
+		{"a cat.", []int{'a', ' ', 257, '.'}},
+		{"cats", []int{'c', 'a', 't', 's'}},
+		{"bobcat", []int{'b', 'o', 'b', 'c', 'a', 't'}},
+	} {
+		if got := tok.Encode(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("Encode(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestConcurrentEncode shares one Tokenizer (and its word cache) between
+// goroutines; run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	tok := bundled(t, "llama3")
+	cases := readGolden(t, "llama3")[:400]
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range cases {
+				if got := tok.Encode(c.Text); !slices.Equal(got, c.IDs) {
+					t.Errorf("Encode(%q) = %v, want %v", c.Text, got, c.IDs)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
