@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,37 @@ func TestReadSocSciParquet(t *testing.T) {
 		}
 		if got[5].Persona != nil || got[0].Persona == nil || got[0].Persona.Age != 76 {
 			t.Errorf("%s: demographic nulls not kept", file)
+		}
+	}
+}
+
+// TestReadSocSciParquetV1 reads the fixture of a second writer
+// (testdata/gen_parquet_v1.cjs: parquetjs-lite, v1 pages, PLAIN values,
+// GZIP/SNAPPY/UNCOMPRESSED columns, extra DOUBLE and BOOLEAN columns).
+func TestReadSocSciParquetV1(t *testing.T) {
+	want, err := ReadSocSci("testdata/socsci_sample.expect.jsonl", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSocSciParquet("testdata/socsci_sample_v1.parquet", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		wantWeight := "null"
+		if i%5 != 2 {
+			wantWeight = strconv.FormatFloat(float64(i)/4, 'f', -1, 64)
+		}
+		if string(g.Extra["weight"]) != wantWeight || string(g.Extra["flag"]) != strconv.FormatBool(i%3 == 1) {
+			t.Errorf("row %d: extra %s %s", i+1, g.Extra["weight"], g.Extra["flag"])
+		}
+		g.File, g.Line, w.File, w.Line, g.Extra = "", 0, "", 0, nil
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("row %d\n got %+v\nwant %+v", i+1, g, w)
 		}
 	}
 }
