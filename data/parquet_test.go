@@ -60,7 +60,7 @@ func TestReadSocSciParquetV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadSocSciParquet("testdata/socsci_sample_v1.parquet", ReadOptions{})
+	got, err := ReadSFT("testdata/socsci_sample_v1.parquet", ReadOptions{}) // by extension
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,13 @@ type ReadReport struct {
 }
 
 // ReadSFT reads a training file: JSONL or a JSON array, optionally gzip
-// compressed, in any layout of Format (detected per file unless forced).
-// Preference records come back with Output = Chosen.
+// compressed, in any layout of Format (detected per file unless forced),
+// or a ".parquet" file of native SocSci210 rows. Preference records come
+// back with Output = Chosen.
 func ReadSFT(path string, opt ReadOptions) ([]Example, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		return ReadSocSciParquet(path, opt)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -47,11 +51,14 @@ func ReadSFT(path string, opt ReadOptions) ([]Example, error) {
 	return ReadSFTFrom(f, path, opt)
 }
 
-// ReadSocSci reads native SocSci210 rows (JSONL with sample_id, participant,
-// demographic, stimuli, prompt, reasoning, response, condition_num,
-// task_num, study_id).
+// ReadSocSci reads native SocSci210 rows (JSONL or Parquet with sample_id,
+// participant, demographic, stimuli, prompt, reasoning, response,
+// condition_num, task_num, study_id).
 func ReadSocSci(path string, opt ReadOptions) ([]Example, error) {
 	opt.Format = FormatSocSci
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		return ReadSocSciParquet(path, opt)
+	}
 	return ReadSFT(path, opt)
 }
 
