@@ -113,7 +113,7 @@ func ReadSFTFrom(r io.Reader, name string, opt ReadOptions) ([]Example, error) {
 // without consuming anything.
 func peekNonSpace(br *bufio.Reader) (byte, bool) {
 	for n := 1; n <= 4096; n++ {
-		b, err := br.Peek(n)
+		b, _ := br.Peek(n)
 		if len(b) < n {
 			return 0, false
 		}
@@ -121,7 +121,6 @@ func peekNonSpace(br *bufio.Reader) (byte, bool) {
 		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0xef || c == 0xbb || c == 0xbf {
 			continue
 		}
-		_ = err
 		return c, true
 	}
 	return 0, false
