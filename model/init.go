@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -152,7 +153,12 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 	normal := func(int) float32 { return float32(rng.NormFloat64() * 0.02) }
 	one := func(int) float32 { return 1 }
 	H, D, I := c.Hidden, c.HeadDim, c.Intermediate
-	add("model.embed_tokens.weight", normal, c.VocabSize, H)
+	// The embedding (the LM head too, when tied) gets std 1/√H instead of
+	// 0.02 so that the logits of small random models span a useful range:
+	// with 0.02 a tiny model's logits can hardly move and finetuning it
+	// shows nothing. RMSNorm makes the input side indifferent to the scale.
+	embStd := max(0.02, 1/math.Sqrt(float64(H)))
+	add("model.embed_tokens.weight", func(int) float32 { return float32(rng.NormFloat64() * embStd) }, c.VocabSize, H)
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		add(p+"input_layernorm.weight", one, H)
@@ -178,7 +184,7 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 	}
 	add("model.norm.weight", one, H)
 	if !c.TieEmbeddings {
-		add("lm_head.weight", normal, c.VocabSize, H)
+		add("lm_head.weight", func(int) float32 { return float32(rng.NormFloat64() * embStd) }, c.VocabSize, H)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)

@@ -38,6 +38,27 @@ var modulePaths = [NumModules]string{"self_attn.q_proj", "self_attn.k_proj", "se
 
 func (m Module) String() string { return moduleNames[m] }
 
+// peftPrefix is PEFT's key prefix of a LoRA module's tensors.
+func peftPrefix(layer int, mod Module) string {
+	return fmt.Sprintf("base_model.model.model.layers.%d.%s.", layer, modulePaths[mod])
+}
+
+// Params lists the adapter's LoRA tensors in a fixed order (layer, module, A
+// then B) with their PEFT key names; the slices alias the adapter's weights.
+func (a *Adapter) Params() (names []string, ts [][]float32) {
+	for l, layer := range a.Layers {
+		for mod, lr := range layer {
+			if lr == nil {
+				continue
+			}
+			p := peftPrefix(l, Module(mod))
+			names = append(names, p+"lora_A.weight", p+"lora_B.weight")
+			ts = append(ts, lr.A, lr.B)
+		}
+	}
+	return names, ts
+}
+
 // ParseModule accepts "q_proj" or the short "q" (and likewise for the others).
 func ParseModule(s string) (Module, error) {
 	for i, n := range moduleNames {
@@ -295,7 +316,7 @@ func (a *Adapter) Save(dir string) error {
 			if l == nil {
 				continue
 			}
-			p := fmt.Sprintf("base_model.model.model.layers.%d.%s.", i, modulePaths[mod])
+			p := peftPrefix(i, Module(mod))
 			ts = append(ts,
 				safetensors.Tensor{Name: p + "lora_A.weight", DType: safetensors.F32, Shape: []int{l.R, l.In}, Data: safetensors.BytesOfF32(l.A)},
 				safetensors.Tensor{Name: p + "lora_B.weight", DType: safetensors.F32, Shape: []int{l.Out, l.R}, Data: safetensors.BytesOfF32(l.B)})
@@ -324,6 +345,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("model: %w", err)
 	}
 	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

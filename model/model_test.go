@@ -273,3 +273,44 @@ func TestAdapterRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictorMatchesScore: continuation log-probs with prefix reuse and
+// packed continuations equal teacher-forced scores of the full sequences.
+func TestPredictorMatchesScore(t *testing.T) {
+	m, err := Load(writeSmall(t, Qwen2, "f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ad := randomAdapter(t, m, "q", "k", "v", "o", "gate", "up", "down")
+	rng := rand.New(rand.NewPCG(7, 7))
+	shared := randomTokens(rng, 20, m.Config.VocabSize)
+	p := m.NewPredictor(ad)
+	for row := 0; row < 4; row++ {
+		prompt := append(append([]int{}, shared[:10+row]...), randomTokens(rng, 5, m.Config.VocabSize)...)
+		if row == 3 {
+			prompt = prompt[:len(prompt)-2] // a prompt that is a prefix of cached tokens
+		}
+		conts := [][]int{randomTokens(rng, 1, m.Config.VocabSize), randomTokens(rng, 3, m.Config.VocabSize), randomTokens(rng, 2, m.Config.VocabSize)}
+		got, err := p.ContinuationLogProbs(prompt, conts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range conts {
+			s, err := m.Score([]Sequence{{Tokens: append(append([]int{}, prompt...), c...), From: len(prompt)}}, ad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want float64
+			for _, v := range s[0] {
+				want += float64(v)
+			}
+			if math.Abs(got[i]-want) > 1e-4 {
+				t.Errorf("row %d continuation %d: %v, scored %v", row, i, got[i], want)
+			}
+		}
+	}
+	if p.Reused == 0 {
+		t.Error("no prompt tokens were reused from the cache")
+	}
+}

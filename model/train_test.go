@@ -2,7 +2,6 @@ package model
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -107,7 +106,7 @@ func TestGoldenGradients(t *testing.T) {
 					if lr == nil {
 						continue
 					}
-					p := fmt.Sprintf("base_model.model.model.layers.%d.%s.", l, modulePaths[mod])
+					p := peftPrefix(l, Module(mod))
 					compare(p+"lora_A.weight", lr.A)
 					compare(p+"lora_B.weight", lr.B)
 				}

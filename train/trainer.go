@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/model"
 )
 
@@ -16,22 +17,7 @@ import (
 var ErrInterrupted = errors.New("train: interrupted")
 
 // Example is one tokenized training sequence.
-type Example struct {
-	Tokens []int
-	Mask   []bool // Mask[p]: tokens[p] is a loss target (a completion token); Mask[0] is ignored
-	Source string // where it came from ("file:line"), for messages
-}
-
-// targets counts the example's loss tokens.
-func (e *Example) targets() int {
-	n := 0
-	for p := 1; p < len(e.Mask); p++ {
-		if e.Mask[p] {
-			n++
-		}
-	}
-	return n
-}
+type Example = data.Encoded
 
 // Config holds the training hyper-parameters (HF Trainer names in comments).
 type Config struct {
@@ -99,7 +85,7 @@ func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Exam
 	for _, set := range [][]Example{trainSet, evalSet} {
 		for i := range set {
 			e := &set[i]
-			if len(e.Tokens) != len(e.Mask) || len(e.Tokens) < 2 || e.targets() == 0 {
+			if len(e.Tokens) != len(e.Mask) || len(e.Tokens) < 2 || e.Targets() == 0 {
 				return nil, fmt.Errorf("train: example %s has no completion token to learn", e.Source)
 			}
 		}
@@ -152,7 +138,7 @@ func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
 	idx := t.batch(s)
 	n := 0
 	for _, i := range idx {
-		n += t.train[i].targets()
+		n += t.train[i].Targets()
 	}
 	_, gs := grads.Params()
 	for _, g := range gs {

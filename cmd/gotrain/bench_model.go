@@ -1,5 +1,172 @@
 package main
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
 
-func runBenchModel(name string, args []string) error { return fmt.Errorf("unknown benchmark %q", name) }
+	"github.com/gotrain/gotrain/kernels"
+	"github.com/gotrain/gotrain/model"
+)
+
+// runBenchModel runs the whole-model benchmarks: prefill, decode and a LoRA
+// training step, on a random checkpoint of a known shape (created once and
+// kept in the cache directory) or on --base.
+func runBenchModel(name string, args []string) error {
+	fs := newFlags("bench "+name, "[--base DIR | --arch qwen2 --size 0.5b --dtype bf16] [flags]")
+	base := fs.String("base", "", "model directory (default: a random checkpoint of --arch/--size/--dtype)")
+	arch := fs.String("arch", "qwen2", "architecture of the random checkpoint")
+	size := fs.String("size", "0.5b", "size of the random checkpoint")
+	dtype := fs.String("dtype", "bf16", "weight dtype of the random checkpoint")
+	tokens := fs.Int("tokens", 512, "prompt length (prefill, decode) or tokens per sequence (train)")
+	batch := fs.Int("batch", 8, "sequences per training step (train)")
+	steps := fs.Int("steps", 32, "tokens to decode (decode)")
+	reps := fs.Int("reps", 3, "measured repetitions (median reported)")
+	rank := fs.Int("lora-r", 16, "LoRA rank (train)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *threads > 0 {
+		kernels.SetThreads(*threads)
+	}
+	dir := *base
+	if dir == "" {
+		var err error
+		if dir, err = benchCheckpoint(model.Arch(*arch), *size, *dtype); err != nil {
+			return err
+		}
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int, *tokens)
+	for i := range prompt {
+		prompt[i] = rng.IntN(m.Config.VocabSize)
+	}
+	result := map[string]any{"bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
+	var times []float64
+	switch name {
+	case "prefill":
+		c := m.NewCache()
+		for r := 0; r <= *reps; r++ {
+			c.Truncate(0)
+			var b model.Batch
+			for p, tok := range prompt {
+				b.Add(tok, p, 0, p+1, 0, 0)
+			}
+			start := time.Now()
+			h, err := m.Forward(c, &b, nil, []int{len(prompt) - 1})
+			if err != nil {
+				return err
+			}
+			m.Logits(make([]float32, m.Config.VocabSize), h, 1)
+			if r > 0 { // the first run warms up
+				times = append(times, time.Since(start).Seconds())
+			}
+		}
+		med := median(times)
+		result["seconds"], result["tokens_per_s"] = med, float64(*tokens)/med
+	case "decode":
+		c := m.NewCache()
+		var b model.Batch
+		for p, tok := range prompt {
+			b.Add(tok, p, 0, p+1, 0, 0)
+		}
+		if _, err := m.Forward(c, &b, nil, nil); err != nil {
+			return err
+		}
+		logits := make([]float32, m.Config.VocabSize)
+		start := time.Now()
+		for s := 0; s < *steps; s++ {
+			var b model.Batch
+			p := len(prompt) + s
+			b.Add(rng.IntN(m.Config.VocabSize), p, 0, p+1, 0, 0)
+			h, err := m.Forward(c, &b, nil, []int{0})
+			if err != nil {
+				return err
+			}
+			m.Logits(logits, h, 1)
+		}
+		sec := time.Since(start).Seconds()
+		result["seconds"], result["tokens_per_s"], result["context"] = sec, float64(*steps)/sec, len(prompt)
+	case "train":
+		ad, err := m.NewAdapter(model.AdapterConfig{R: *rank, LoraAlpha: float64(2 * *rank),
+			TargetModules: []string{"q", "k", "v", "o", "gate", "up", "down"}}, 1)
+		if err != nil {
+			return err
+		}
+		g := ad.ZerosLike()
+		var b model.TrainBatch
+		n := *batch * (*tokens - 1)
+		for s := 0; s < *batch; s++ {
+			toks := make([]int, *tokens)
+			w := make([]float32, *tokens)
+			for i := range toks {
+				toks[i], w[i] = rng.IntN(m.Config.VocabSize), 1/float32(n)
+			}
+			b.AddSequence(toks, w)
+		}
+		for r := 0; r <= *reps; r++ {
+			start := time.Now()
+			if _, err := m.LossAndGrad(&b, ad, g, model.TrainOptions{Dropout: 0.05, Seed: uint64(r)}); err != nil {
+				return err
+			}
+			if r > 0 {
+				times = append(times, time.Since(start).Seconds())
+			}
+		}
+		med := median(times)
+		result["seconds"], result["tokens_per_s"], result["batch"] = med, float64(*batch**tokens)/med, *batch
+	default:
+		return fmt.Errorf("unknown benchmark %q (want gemm, peak, bandwidth, prefill, decode or train)", name)
+	}
+	result["peak_rss_gib"] = peakRSSGiB()
+	b, _ := json.Marshal(result)
+	fmt.Println(string(b))
+	return nil
+}
+
+// benchCheckpoint returns a cached random checkpoint, writing it on first use.
+func benchCheckpoint(arch model.Arch, size, dtype string) (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "gotrain", fmt.Sprintf("bench-%s-%s-%s", arch, size, dtype))
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return dir, nil
+	}
+	fmt.Fprintf(os.Stderr, "writing a random %s %s %s checkpoint to %s (once)\n", arch, size, dtype, dir)
+	if _, err := model.InitCheckpoint(dir, model.InitOptions{Arch: arch, Size: size, DType: dtype, Seed: 1}); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// peakRSSGiB is the process's peak resident set size.
+func peakRSSGiB() float64 {
+	var ru syscall.Rusage
+	if runtime.GOOS != "linux" || syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / (1 << 20) // KiB on Linux
+}

@@ -18,6 +18,10 @@ func commands() []command {
 	return []command{
 		{"init-model", "write a random-weight checkpoint in Hugging Face layout", runInitModel},
 		{"score", "teacher-forced log-probabilities of completions", runScore},
+		{"sft", "LoRA supervised finetuning", runSFT},
+		{"predict", "answer-option distributions for survey rows", runPredict},
+		{"eval", "the paper's metrics for predictions, against baselines", runEval},
+		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},
 		{"tokenize", "encode JSONL strings to token ids (or --decode)", runTokenize},
 		{"bench", "benchmarks: bench gemm | bench peak | bench prefill", runBench},
 	}

@@ -1,0 +1,171 @@
+// Package predict turns a (finetuned) model into answer distributions for
+// survey rows: the exact probability of every answer option, or sampled
+// answers where a question has no enumerable options. It sits above model/
+// (the forward pass and its KV cache), tokenize/ and data/ (prompts, options).
+package predict
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/model"
+)
+
+// Sampling configures answers sampled for rows without enumerable options.
+type Sampling struct {
+	Samples     int // answers per open-ended row (0: such rows get no prediction)
+	Temperature float64
+	TopP        float64
+	TopK        int
+	Seed        uint64
+	MaxTokens   int // new tokens per sampled answer
+	// MaxOptions bounds exact scoring: a row with more options (an open
+	// numeric range such as 0 to 2800) is sampled instead (0: no bound).
+	MaxOptions int
+}
+
+// Result is one row's prediction.
+type Result struct {
+	Options    data.Options `json:"options"`
+	Probs      []float64    `json:"probs,omitempty"`      // per option, in Options.Values order
+	Prediction *float64     `json:"prediction,omitempty"` // most likely option, or the median sampled answer
+	Samples    []float64    `json:"samples,omitempty"`    // sampled answers (open-ended rows)
+	Method     string       `json:"method"`               // "options" or "sampled"
+}
+
+// Predictor predicts rows with one model and adapter.
+type Predictor struct {
+	m   *model.Model
+	ad  *model.Adapter
+	enc *data.Encoder
+	s   Sampling
+	// Stats after Rows: prompt tokens reused from the KV cache and computed.
+	Reused, Computed int
+}
+
+// New returns a predictor; ad may be nil.
+func New(m *model.Model, ad *model.Adapter, enc *data.Encoder, s Sampling) *Predictor {
+	if s.MaxTokens == 0 {
+		s.MaxTokens = 16
+	}
+	return &Predictor{m: m, ad: ad, enc: enc, s: s}
+}
+
+// Rows predicts every row. Rows with options are processed in the order of
+// their prompt tokens so that shared prefixes (the same study and condition
+// text) are computed once; results come back in input order. progress, if
+// not nil, is called after each row.
+func (p *Predictor) Rows(rows []data.Example, progress func(done int)) ([]Result, error) {
+	type job struct {
+		i      int
+		prompt []int
+		conts  [][]int
+		opts   data.Options
+	}
+	results := make([]Result, len(rows))
+	var jobs []job
+	var open []int
+	for i := range rows {
+		r := &rows[i]
+		opts, ok := r.Options()
+		if !ok || len(opts.Values) == 0 || p.s.MaxOptions > 0 && len(opts.Values) > p.s.MaxOptions {
+			open = append(open, i)
+			results[i] = Result{Options: opts, Method: "sampled"}
+			continue
+		}
+		answers := make([]string, len(opts.Values))
+		for k, v := range opts.Values {
+			answers[k] = data.FormatResponse(float64(v))
+		}
+		prompt, conts, err := p.enc.Continuations(r, answers)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job{i, prompt, conts, opts})
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
+	mp := p.m.NewPredictor(p.ad)
+	done := 0
+	for _, j := range jobs {
+		lp, err := mp.ContinuationLogProbs(j.prompt, j.conts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+		}
+		probs := model.Softmax(lp)
+		best := 0
+		for k := range probs {
+			if probs[k] > probs[best] {
+				best = k
+			}
+		}
+		pred := float64(j.opts.Values[best])
+		results[j.i] = Result{Options: j.opts, Probs: probs, Prediction: &pred, Method: "options"}
+		done++
+		if progress != nil {
+			progress(done)
+		}
+	}
+	p.Reused, p.Computed = mp.Reused, mp.Computed
+	for _, i := range open {
+		if p.s.Samples > 0 {
+			s, err := p.sampleRow(&rows[i], uint64(i))
+			if err != nil {
+				return nil, err
+			}
+			results[i].Samples = s
+			if len(s) > 0 {
+				med := median(s)
+				results[i].Prediction = &med
+			}
+		}
+		done++
+		if progress != nil {
+			progress(done)
+		}
+	}
+	return results, nil
+}
+
+// sampleRow samples answers for an open-ended row and keeps those that parse
+// as a number.
+func (p *Predictor) sampleRow(r *data.Example, salt uint64) ([]float64, error) {
+	prompt, _, err := p.enc.Continuations(r, []string{""})
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(p.s.Seed, salt))
+	tok := p.enc.Tok
+	s := model.Sampling{Temperature: p.s.Temperature, TopP: p.s.TopP, TopK: p.s.TopK, MaxNewTokens: p.s.MaxTokens, Stop: tok.EOS()}
+	var out []float64
+	for k := 0; k < p.s.Samples; k++ {
+		gen, err := p.m.Generate(prompt, p.ad, s, rng, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Where(), err)
+		}
+		if v, ok := data.ParseResponse(tok.Decode(gen)); ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func lessInts(a, b []int) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
