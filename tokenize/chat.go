@@ -40,6 +40,9 @@ func (t *Tokenizer) ChatTemplate(name string) (*Template, error) {
 	case "qwen2.5", "qwen3", "llama3", "llama3.1", "none":
 		return &Template{Name: name}, nil
 	case "":
+		if t.chatTemplate == "" && t.defaultChat != "" {
+			return &Template{Name: t.defaultChat}, nil
+		}
 		return detectTemplate(t.chatTemplate)
 	}
 	return nil, fmt.Errorf("tokenize: unknown chat template %q (want %s)", name, templateNames)

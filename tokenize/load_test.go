@@ -131,8 +131,12 @@ func TestTiktoken(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), model, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if tok2, err := Load(dir); err != nil || !slices.Equal(tok2.Encode("Hello world"), []int{9906, 1917}) {
-		t.Errorf("Load(tokenizer.model dir): %v", err)
+	tok2, err := Load(dir)
+	if err != nil || !slices.Equal(tok2.Encode("Hello world"), []int{9906, 1917}) {
+		t.Fatalf("Load(tokenizer.model dir): %v", err)
+	}
+	if tp, err := tok2.ChatTemplate(""); err != nil || tp.Name != "llama3" {
+		t.Errorf("tokenizer.model chat template: %v, %v", tp, err)
 	}
 }
 

@@ -34,7 +34,8 @@ func llama3Specials() []string {
 // adjacent pair whose concatenation has the lowest rank), so every split of
 // a token into two vocab tokens becomes a merge rule with the token's rank.
 // The pre-tokenizer is Llama 3's pattern and the special tokens are Llama
-// 3's, with <|begin_of_text|> as BOS.
+// 3's, with <|begin_of_text|> as BOS; without a tokenizer_config.json the
+// chat template is Llama 3's.
 func parseTiktoken(data []byte) (*Tokenizer, error) {
 	t := &Tokenizer{vocab: make(map[string]int32), ignoreMerges: true}
 	line := 0
@@ -104,5 +105,6 @@ func parseTiktoken(data []byte) (*Tokenizer, error) {
 	t.prefix = []int{t.addedIDs["<|begin_of_text|>"]}
 	t.bosToken = "<|begin_of_text|>"
 	t.eosToken = "<|end_of_text|>"
+	t.defaultChat = "llama3"
 	return t, nil
 }

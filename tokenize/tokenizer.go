@@ -38,6 +38,7 @@ type Tokenizer struct {
 
 	// From tokenizer_config.json / chat_template.jinja when loaded by Load.
 	chatTemplate string
+	defaultChat  string // template name used when chatTemplate is empty (tiktoken: "llama3")
 	eosToken     string
 	bosToken     string
 
