@@ -15,6 +15,9 @@ type KeySpan struct{ Lo, Hi int32 }
 const (
 	attnQB = 16
 	attnKB = 64
+	// attnDirectRows: below this many query rows per work item the forward
+	// takes dot products with the keys in place instead of transposing them.
+	attnDirectRows = 16
 )
 
 // Attention: causal grouped-query attention, flash-style (online softmax over
@@ -49,8 +52,11 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
+			t0, t1 := qb*attnQB, min(T, (qb+1)*attnQB)
 			kt.reset()
-			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
+			// Few query rows (decoding) do not pay for transposing K.
+			direct := (t1-t0)*group < attnDirectRows
+			for t := t0; t < t1; t++ {
 				for h := g * group; h < (g+1)*group; h++ {
 					r := t*Hq + h
 					// Scores come out scaled when q is scaled first.
@@ -63,8 +69,14 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 					for _, sp := range spans[2*t : 2*t+2] {
 						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
 							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
-							ko.scores64(s, qs, kt.get(b, k, S, Hkv, g, D))
-							sb := s[ja-b*attnKB : jb-b*attnKB]
+							var sb []float32
+							if direct {
+								sb = s[:jb-ja]
+								ko.dotRows(sb, qs, k[(ja*Hkv+g)*D:], kvStride)
+							} else {
+								ko.scores64(s, qs, kt.get(b, k, S, Hkv, g, D))
+								sb = s[ja-b*attnKB : jb-b*attnKB]
+							}
 							if bm := ko.maxf(sb); bm > m {
 								// Rescale what was accumulated under the old max.
 								if l != 0 {
@@ -244,21 +256,24 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 // [D × 64], filled on first use, so scores64 can stream them. Blocks are
 // aligned to multiples of 64 keys; lanes past S are never read as results.
 type tBlocks struct {
-	t     []float32 // [nkb × D × 64]
-	stamp []int     // stamp[b] == cur: block b is filled for the current item
-	cur   int
-	D     int
+	t      []float32 // [nkb × D × 64]
+	stamp  []int     // stamp[b] == cur: block b is filled for the current item
+	cur    int
+	nkb, D int
 }
 
-func newTBlocks(nkb, D int) *tBlocks {
-	return &tBlocks{t: make([]float32, nkb*D*attnKB), stamp: make([]int, nkb), D: D}
-}
+// newTBlocks makes an empty cache; memory is allocated on first use.
+func newTBlocks(nkb, D int) *tBlocks { return &tBlocks{nkb: nkb, D: D} }
 
 // reset invalidates every block (a new work item, maybe another kv head).
 func (c *tBlocks) reset() { c.cur++ }
 
 // get returns block b of kv head g of m [S × Hkv × D], transposed.
 func (c *tBlocks) get(b int, m []float32, S, Hkv, g, D int) []float32 {
+	if c.t == nil {
+		c.t = make([]float32, c.nkb*c.D*attnKB)
+		c.stamp = make([]int, c.nkb)
+	}
 	blk := c.t[b*D*attnKB : (b+1)*D*attnKB]
 	if c.stamp[b] != c.cur {
 		c.stamp[b] = c.cur

@@ -195,34 +195,38 @@ func TestAttention(t *testing.T) {
 		heads := [][2]int{{1, 1}, {2, 1}, {4, 2}, {7, 1}, {14, 2}}
 		for _, D := range []int{8, 16, 64, 128} {
 			for _, c := range attnCases(rng) {
-				hh := heads[rng.IntN(len(heads))]
-				Hq, Hkv := hh[0], hh[1]
-				q := randVec(rng, c.T*Hq*D, 2)
-				k := randVec(rng, c.S*Hkv*D, 2)
-				v := randVec(rng, c.S*Hkv*D, 1)
-				scale := float32(1 / math.Sqrt(float64(D)))
-				wantOut, wantLse := attnRef(to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
-				out := randVec(rng, c.T*Hq*D, 1)
-				lse := make([]float32, c.T*Hq)
-				Attention(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans)
-				name := fmt.Sprintf("%s D=%d Hq=%d Hkv=%d", c.name, D, Hq, Hkv)
-				compare(t, name+" out", out, wantOut, 1e-5, 1e-4)
-				compare(t, name+" lse", lse, wantLse, 1e-5, 1e-5)
+				// Every head layout, so each case runs both the direct and the
+				// transposed-key forward (work items with fewer or more than
+				// attnDirectRows query rows).
+				for _, hh := range heads {
+					Hq, Hkv := hh[0], hh[1]
+					q := randVec(rng, c.T*Hq*D, 2)
+					k := randVec(rng, c.S*Hkv*D, 2)
+					v := randVec(rng, c.S*Hkv*D, 1)
+					scale := float32(1 / math.Sqrt(float64(D)))
+					wantOut, wantLse := attnRef(to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+					out := randVec(rng, c.T*Hq*D, 1)
+					lse := make([]float32, c.T*Hq)
+					Attention(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+					name := fmt.Sprintf("%s D=%d Hq=%d Hkv=%d", c.name, D, Hq, Hkv)
+					compare(t, name+" out", out, wantOut, 1e-5, 1e-4)
+					compare(t, name+" lse", lse, wantLse, 1e-5, 1e-5)
 
-				// Backward against the explicit reference.
-				dout := randVec(rng, c.T*Hq*D, 1)
-				wq, wk, wv := attnBackRef(to64(dout), to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
-				dq := randVec(rng, len(q), 1) // overwritten
-				dk0, dv0 := randVec(rng, len(k), 1), randVec(rng, len(v), 1)
-				dk, dv := append([]float32(nil), dk0...), append([]float32(nil), dv0...)
-				AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, Hq, Hkv, D, scale, c.spans)
-				for i := range wk { // dk, dv accumulate
-					wk[i] += float64(dk0[i])
-					wv[i] += float64(dv0[i])
+					// Backward against the explicit reference.
+					dout := randVec(rng, c.T*Hq*D, 1)
+					wq, wk, wv := attnBackRef(to64(dout), to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+					dq := randVec(rng, len(q), 1) // overwritten
+					dk0, dv0 := randVec(rng, len(k), 1), randVec(rng, len(v), 1)
+					dk, dv := append([]float32(nil), dk0...), append([]float32(nil), dv0...)
+					AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, Hq, Hkv, D, scale, c.spans)
+					for i := range wk { // dk, dv accumulate
+						wk[i] += float64(dk0[i])
+						wv[i] += float64(dv0[i])
+					}
+					compare(t, name+" dq", dq, wq, 1e-5, 1e-4)
+					compare(t, name+" dk", dk, wk, 1e-5, 1e-4)
+					compare(t, name+" dv", dv, wv, 1e-5, 1e-4)
 				}
-				compare(t, name+" dq", dq, wq, 1e-5, 1e-4)
-				compare(t, name+" dk", dk, wk, 1e-5, 1e-4)
-				compare(t, name+" dv", dv, wv, 1e-5, 1e-4)
 			}
 		}
 	})
@@ -309,3 +313,17 @@ func BenchmarkAttention1T(b *testing.B)          { benchAttn(b, 1, false) }
 func BenchmarkAttentionPar(b *testing.B)         { benchAttn(b, 0, false) }
 func BenchmarkAttentionBackward1T(b *testing.B)  { benchAttn(b, 1, true) }
 func BenchmarkAttentionBackwardPar(b *testing.B) { benchAttn(b, 0, true) }
+
+// Decode: one new token over a 2048-row KV cache.
+func BenchmarkAttentionDecode(b *testing.B) {
+	const S, Hq, Hkv, D = 2048, 14, 2, 64
+	rng := rand.New(rand.NewPCG(1, 1))
+	q, k, v := randVec(rng, Hq*D, 1), randVec(rng, S*Hkv*D, 1), randVec(rng, S*Hkv*D, 1)
+	out, lse := make([]float32, len(q)), make([]float32, Hq)
+	spans := []KeySpan{{0, S}, {}}
+	c0 := cpuTime()
+	for b.Loop() {
+		Attention(out, lse, q, k, v, 1, S, Hq, Hkv, D, float32(1/math.Sqrt(D)), spans)
+	}
+	reportFlops(b, 4.0*D*Hq*S, cpuTime()-c0)
+}

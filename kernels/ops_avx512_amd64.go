@@ -10,6 +10,9 @@ const haveOpsAVX512 = true
 func scores64AVX512(s *float32, q *float32, d int, kt *float32)
 
 //go:noescape
+func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
+
+//go:noescape
 func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int)
 
 //go:noescape

@@ -10,6 +10,10 @@ const noAVX512 = "kernels: AVX-512 kernels called off amd64"
 
 func scores64AVX512(s *float32, q *float32, d int, kt *float32) { panic(noAVX512) }
 
+func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int) {
+	panic(noAVX512)
+}
+
 func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int) {
 	panic(noAVX512)
 }

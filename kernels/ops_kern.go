@@ -9,6 +9,10 @@ type opsKern struct {
 	// scores64 sets s[0:64] = Σ_i x[i] · kt[64i : 64i+64] for i < len(x): the
 	// dot products of x with 64 rows stored transposed (kt [len(x) × 64]).
 	scores64 func(s, x, kt []float32)
+	// dotRows sets s[j] = x · m[j·stride : j·stride+len(x)] for j < len(s)
+	// (row-major keys, one horizontal sum per key: used when too few query
+	// rows share the keys to pay for transposing them).
+	dotRows func(s, x, m []float32, stride int)
 	// axpyRows computes acc += Σ_j p[j] · m[j·stride : j·stride+len(acc)].
 	axpyRows func(acc, p, m []float32, stride int)
 	// expAffine sets dst[i] = exp(a·x[i] − b) over len(x) and returns Σ dst[i]
@@ -23,8 +27,8 @@ type opsKern struct {
 }
 
 var (
-	goOps  = opsKern{scores64Go, axpyRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
-	avxOps = opsKern{scores64AVX, axpyRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
+	goOps  = opsKern{scores64Go, dotRowsGo, axpyRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
+	avxOps = opsKern{scores64AVX, dotRowsAVX, axpyRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
 )
 
 // opsKernels returns the kernels for the active dispatch level.
@@ -40,6 +44,13 @@ func scores64Go(s, x, kt []float32) {
 	clear(s)
 	for i, xi := range x {
 		axpy(s, xi, kt[64*i:64*i+64])
+	}
+}
+
+func dotRowsGo(s, x, m []float32, stride int) {
+	D := len(x)
+	for j := range s {
+		s[j] = Dot(x, m[j*stride:j*stride+D])
 	}
 }
 
@@ -79,6 +90,16 @@ func rowsNeed(op string, m []float32, rows, stride, D int) {
 	if rows > 0 && len(m) < (rows-1)*stride+D {
 		panic(fmt.Sprintf("kernels.%s: %d rows of %d with stride %d need %d elements, have %d", op, rows, D, stride, (rows-1)*stride+D, len(m)))
 	}
+}
+
+func dotRowsAVX(s, x, m []float32, stride int) {
+	D := len(x)
+	if D%16 != 0 || len(s) == 0 {
+		dotRowsGo(s, x, m, stride)
+		return
+	}
+	rowsNeed("dotRows", m, len(s), stride, D)
+	dotRowsAVX512(&s[0], len(s), &x[0], &m[0], stride, D/16)
 }
 
 func axpyRowsAVX(acc, p, m []float32, stride int) {
