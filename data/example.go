@@ -5,6 +5,13 @@
 //
 // Every record remembers the file and 1-based line it came from, so any
 // later error can point at the input that caused it.
+//
+// Entry points: ReadSFT / ReadSocSci / ReadSocSciParquet / ReadPairs read
+// files into Examples; SampleRows and SamplePersonas return the bundled
+// SocSci210 sample; Persona.Render and BuildPrompt write prompts;
+// ParseOptions, ParseResponse and Question read the answer format, the
+// answer and the outcome question; Split and the mapping readers make
+// splits; ContrastivePairs makes DPO pairs; Evaluate scores predictions.
 package data
 
 import (
