@@ -294,6 +294,26 @@ func (e *Example) Options() (Options, bool) {
 
 // optionsField decodes the field-given form of options.
 func optionsField(raw json.RawMessage) (Options, error) {
+	if kind(raw) == "object" { // an Options value as this package writes it
+		var o Options
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return Options{}, fmt.Errorf("data: options field: %w", err)
+		}
+		if len(o.Values) == 0 {
+			if !(o.Min < o.Max) {
+				return Options{}, errors.New("data: options field: no values and no min < max")
+			}
+			return Options{Min: o.Min, Max: o.Max}, nil
+		}
+		n, err := NewOptions(o.Values, o.Labels)
+		if err != nil {
+			return Options{}, err
+		}
+		if o.Min <= n.Min && o.Max >= n.Max && o.Min < o.Max {
+			n.Min, n.Max = o.Min, o.Max // a wider stated scale wins
+		}
+		return n, nil
+	}
 	var ints []int
 	if err := json.Unmarshal(raw, &ints); err == nil {
 		return NewOptions(ints, nil)

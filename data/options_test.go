@@ -67,12 +67,23 @@ func TestOptionsField(t *testing.T) {
 		{`[1,2,3]`, []int{1, 2, 3}, nil},
 		{`["Yes","No"]`, []int{1, 2}, []string{"Yes", "No"}},
 		{`[{"value":0,"label":"no"},{"value":5,"label":"yes"}]`, []int{0, 5}, []string{"no", "yes"}},
+		{`{"values":[1,2],"labels":["Yes","No"],"min":1,"max":2}`, []int{1, 2}, []string{"Yes", "No"}},
+		{`{"min":0,"max":1000000}`, nil, nil},
 	}
 	for _, tt := range tests {
 		e := Example{Input: "Only return an integer from 1 to 7.", Extra: map[string]json.RawMessage{"options": json.RawMessage(tt.raw)}}
 		o, ok := e.Options()
-		if !ok || !reflect.DeepEqual(o.Values, tt.values) || !reflect.DeepEqual(o.Labels, tt.labels) {
+		if !ok || !reflect.DeepEqual(o.Values, tt.values) || !reflect.DeepEqual(o.Labels, tt.labels) || o.Min == 1 && o.Max == 7 {
 			t.Errorf("%s: %+v", tt.raw, o)
+		}
+	}
+	// Options written as JSON read back unchanged.
+	for _, text := range []string{"Only return an integer from 1 to 4, where 1 means A and 4 means B.", "Only return 1 for 'X' or 2 for 'Y'."} {
+		o, _ := ParseOptions(text)
+		b, _ := json.Marshal(o)
+		e := Example{Extra: map[string]json.RawMessage{"options": b}}
+		if back, ok := e.Options(); !ok || !reflect.DeepEqual(back, o) {
+			t.Errorf("JSON round trip %s: %+v", b, back)
 		}
 	}
 	if _, err := NewOptions([]int{1, 1}, nil); err == nil {
