@@ -28,6 +28,8 @@ type impl struct {
 	// kernBF16 is the BF16-compute tile kernel over bf16 pairs (nil when the
 	// CPU lacks AVX512_BF16).
 	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)
+	// cvtBF16 rounds src to bfloat16 into dst (set with kernBF16).
+	cvtBF16 func(dst []uint16, src []float32)
 }
 
 // active is the dispatch table, the package's one global mutable state.

@@ -12,6 +12,9 @@ func kern12x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
 func kern12x32BF16AVX512(kc2 int, a, b *uint32, c *float32, ldc int, acc int)
 
 //go:noescape
+func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
+
+//go:noescape
 func kern6x16AVX2(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
@@ -79,6 +82,14 @@ func avx512Impl() *impl {
 			_ = b[32*kc2-1]
 			_ = c[11*ldc+31]
 			kern12x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.cvtBF16 = func(dst []uint16, src []float32) {
+			n32 := len(src) / 32
+			if n32 > 0 {
+				_ = dst[n32*32-1]
+				cvtBF16AVX512(&dst[0], &src[0], n32)
+			}
+			cvtBF16Go(dst[n32*32:len(src)], src[n32*32:])
 		}
 	}
 	return l

@@ -71,28 +71,46 @@ func pairBF16(lo, hi float32) uint32 {
 }
 
 // gemmBF16T computes y[m×n] (+)= bf16(x)·bf16(w)ᵀ with the native kernel:
-// the same blocking as gemm, over k in pairs.
+// x is rounded once into rows of bf16 pairs (shared by all goroutines), then
+// the same blocking as gemm runs over k in pairs. Pairs are moved around as
+// float32 bit patterns by the float32 packing code, which copies bits.
 func gemmBF16T(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
+	k2 := (k + 1) / 2
+	xb := make([]uint16, m*2*k2)
+	parallelChunks(m, min(m, Threads()), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			l.cvtBF16(xb[i*2*k2:i*2*k2+k], x[i*k:(i+1)*k])
+		}
+	})
+	xp := unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2)
+	a := matA{f: xp, rs: k2, cs: 1}
 	t := Threads()
 	if nb := (n + l.nr - 1) / l.nr; nb >= 2*t || nb >= (m+l.mr-1)/l.mr {
 		parallelChunks(nb, min(t, nb), func(lo, hi int) {
 			j0, j1 := lo*l.nr, min(hi*l.nr, n)
-			gemmBF16Serial(l, m, j0, j1, k, x, w, y[j0:], n, acc)
+			gemmBF16Serial(l, m, j0, j1, k, a, w, y[j0:], n, acc)
 		})
 		return
 	}
 	mb := (m + l.mr - 1) / l.mr
 	parallelChunks(mb, min(t, mb), func(lo, hi int) {
 		i0, i1 := lo*l.mr, min(hi*l.mr, m)
-		gemmBF16Serial(l, i1-i0, 0, n, k, x[i0*k:], w, y[i0*n:], n, acc)
+		gemmBF16Serial(l, i1-i0, 0, n, k, a.shift(i0), w, y[i0*n:], n, acc)
 	})
+}
+
+// cvtBF16Go rounds src to bfloat16 into dst (len(dst) ≥ len(src)).
+func cvtBF16Go(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = F32ToBF16(v)
+	}
 }
 
 // bf16Bufs are one goroutine's packing buffers for the BF16 kernel.
 type bf16Bufs struct {
-	a, b []uint32
-	tile []float32
+	a, tile []float32
+	b       []uint32
 }
 
 var bf16Pool = sync.Pool{New: func() any { return new(bf16Bufs) }}
@@ -105,8 +123,8 @@ func growU32(s []uint32, n int) []uint32 {
 }
 
 // gemmBF16Serial computes columns [j0,j1) of y (y already offset to j0) on
-// one goroutine.
-func gemmBF16Serial(l *impl, m, j0, j1, k int, x []float32, w *Matrix, y []float32, ldy int, acc bool) {
+// one goroutine; a holds x as rows of bf16 pairs.
+func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, ldy int, acc bool) {
 	bufs := bf16Pool.Get().(*bf16Bufs)
 	defer bf16Pool.Put(bufs)
 	mr, nr := l.mr, l.nr
@@ -126,13 +144,14 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, x []float32, w *Matrix, y []float
 			for ic := 0; ic < m; ic += mcb {
 				mc := min(mcb, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
-				bufs.a = growU32(bufs.a, mcp*kc2)
-				packAPairs(bufs.a, x, k, ic, mc, pc, kc2, mr)
+				bufs.a = grow(bufs.a, mcp*kc2)
+				packA(l, bufs.a, a, ic, mc, pc, kc2, mr)
+				au := unsafe.Slice((*uint32)(unsafe.Pointer(&bufs.a[0])), len(bufs.a))
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc2 : (jr+nr)*kc2]
 					nv := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
-						ap := bufs.a[ir*kc2 : (ir+mr)*kc2]
+						ap := au[ir*kc2 : (ir+mr)*kc2]
 						mv := min(mr, mc-ir)
 						ct := y[(ic+ir)*ldy+jc+jr:]
 						if mv == mr && nv == nr {
@@ -153,31 +172,6 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, x []float32, w *Matrix, y []float
 						}
 					}
 				}
-			}
-		}
-	}
-}
-
-// packAPairs packs rows [i0,i0+mc) of x (row length k), pairs [q0,q0+kc2),
-// into MR-row panels of bf16 pairs, zero-padded.
-func packAPairs(dst []uint32, x []float32, k, i0, mc, q0, kc2, mr int) {
-	for ir := 0; ir < mc; ir += mr {
-		pan := dst[ir*kc2 : (ir+mr)*kc2]
-		mv := min(mr, mc-ir)
-		for r := 0; r < mv; r++ {
-			row := x[(i0+ir+r)*k : (i0+ir+r+1)*k]
-			for q := 0; q < kc2; q++ {
-				p := 2 * (q0 + q)
-				var hi float32
-				if p+1 < k {
-					hi = row[p+1]
-				}
-				pan[q*mr+r] = pairBF16(row[p], hi)
-			}
-		}
-		for r := mv; r < mr; r++ {
-			for q := 0; q < kc2; q++ {
-				pan[q*mr+r] = 0
 			}
 		}
 	}

@@ -184,3 +184,25 @@ store:
 	VMOVUPS Z23, 64(DI)
 	VZEROUPPER
 	RET
+
+// func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
+// dst[i] = bf16(src[i]) rounded to nearest even, for i < 32*n32.
+// VCVTNEPS2BF16 is emitted as bytes; like all AVX512_BF16 conversions it
+// treats denormal inputs as zero.
+TEXT ·cvtBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n32+16(FP), CX
+cvt:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z2
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xc8 // vcvtneps2bf16 zmm0, ymm1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xda // vcvtneps2bf16 zmm2, ymm3
+	VMOVDQU Y1, (DI)
+	VMOVDQU Y3, 32(DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ cvt
+	VZEROUPPER
+	RET

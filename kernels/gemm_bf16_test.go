@@ -63,3 +63,27 @@ func TestComputeString(t *testing.T) {
 		t.Fatal("Compute.String")
 	}
 }
+
+// TestCvtBF16Twin compares the assembly rounding with F32ToBF16 on normal
+// values, exact ties, infinities and NaN (denormals differ by design).
+func TestCvtBF16Twin(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		l := active.Load()
+		if l.cvtBF16 == nil {
+			t.Skip("no native bf16 conversion")
+		}
+		r := rand.New(rand.NewPCG(13, 14))
+		src := randF32(r, 1000)
+		src = append(src, 1+0x1p-8, 1+3*0x1p-8, -1-0x1p-8, float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 3.4e38, float32(math.NaN()))
+		got := make([]uint16, len(src))
+		want := make([]uint16, len(src))
+		l.cvtBF16(got, src)
+		cvtBF16Go(want, src)
+		for i := range src {
+			gn, wn := math.IsNaN(float64(BF16ToF32(got[i]))), math.IsNaN(float64(BF16ToF32(want[i])))
+			if gn != wn || (!gn && got[i] != want[i]) {
+				t.Fatalf("bf16(%g): asm %#04x, Go %#04x", src[i], got[i], want[i])
+			}
+		}
+	})
+}
