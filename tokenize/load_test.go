@@ -442,3 +442,35 @@ func TestConcurrentEncode(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestAddedNormalized: tokens with normalized: true match after NFC, the
+// others only in the raw text.
+func TestAddedNormalized(t *testing.T) {
+	vocab := map[string]any{}
+	for b := 0; b < 256; b++ {
+		vocab[toByteLevel(string([]byte{byte(b)}))] = b
+	}
+	added := []any{
+		map[string]any{"id": 256, "content": "\u00e9", "normalized": true},
+		map[string]any{"id": 257, "content": "\u00f1", "normalized": false},
+	}
+	data, _ := json.Marshal(map[string]any{"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}},
+		"added_tokens": added, "normalizer": map[string]any{"type": "NFC"}})
+	tok, err := parseJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   string
+		want []int
+	}{
+		{"e\u0301x", []int{256, 'x'}},
+		{"\u00e9", []int{256}},
+		{"\u00f1", []int{257}},
+		{"n\u0303", []int{0xC3, 0xB1}},
+	} {
+		if got := tok.Encode(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("Encode(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

@@ -90,13 +90,14 @@ func parseTiktoken(data []byte) (*Tokenizer, error) {
 	}
 	t.addedIDs = make(map[string]int)
 	base := len(t.pieces)
+	var list []addedToken
 	for i, s := range llama3Specials() {
 		id := base + i
 		t.pieces = append(t.pieces, s)
 		t.addedIDs[s] = id
-		t.added = append(t.added, addedToken{content: s, id: id})
+		list = append(list, addedToken{content: s, id: id})
 	}
-	t.finishAdded()
+	t.finishAdded(list)
 	sp, err := splitterFor(llama3Pattern)
 	if err != nil {
 		return nil, err

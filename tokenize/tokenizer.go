@@ -30,8 +30,8 @@ type Tokenizer struct {
 	ignoreMerges bool             // a pre-token found whole in vocab is one token
 	norms        []norm.Form      // normalizers, applied in order
 	stages       []stage          // pre-tokenizer chain
-	added        []addedToken     // sorted longest first
-	addedFirst   [256]bool        // first bytes of added tokens
+	added        addedSet         // added tokens matched in the raw text
+	addedNorm    addedSet         // added tokens with normalized: true, matched after normalization
 	addedIDs     map[string]int   // added token content -> id
 	prefix       []int            // post-processor ids before the sequence (BOS)
 	suffix       []int            // post-processor ids after it
@@ -57,11 +57,19 @@ type stage struct {
 	split       splitter
 }
 
-// addedToken is a token matched in the raw text before pre-tokenization.
+// addedToken is a token matched in the text before pre-tokenization.
 type addedToken struct {
 	content                   string
 	id                        int
 	lstrip, rstrip, singleWrd bool
+	normalized                bool
+}
+
+// addedSet is a list of added tokens, longest first (leftmost-longest
+// matching), with an index of their first bytes.
+type addedSet struct {
+	toks  []addedToken
+	first [256]bool
 }
 
 // Load reads the tokenizer in dir: tokenizer.json, or else Meta's tiktoken
@@ -234,19 +242,21 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	t.addedIDs = make(map[string]int)
+	var addedList []addedToken
 	for _, a := range f.AddedTokens {
 		if *a.Content == "" {
 			return nil, fmt.Errorf("added_tokens: id %d has empty content", *a.ID)
 		}
 		t.pieces[*a.ID] = *a.Content
 		t.addedIDs[*a.Content] = *a.ID
-		t.added = append(t.added, addedToken{content: *a.Content, id: *a.ID, lstrip: a.Lstrip, rstrip: a.Rstrip, singleWrd: a.SingleWord})
+		addedList = append(addedList, addedToken{content: *a.Content, id: *a.ID, lstrip: a.Lstrip, rstrip: a.Rstrip,
+			singleWrd: a.SingleWord, normalized: a.Normalized})
 	}
-	t.finishAdded()
 	var err error
 	if t.norms, err = parseNormalizer(f.Normalizer); err != nil {
 		return nil, fmt.Errorf("normalizer: %w", err)
 	}
+	t.finishAdded(addedList)
 	if t.stages, err = parsePreTokenizer(f.PreTokenizer); err != nil {
 		return nil, fmt.Errorf("pre_tokenizer: %w", err)
 	}
@@ -295,12 +305,18 @@ func (t *Tokenizer) parseMerges(raw json.RawMessage) error {
 
 func mustRaw(s string) string { r, _ := fromByteLevel(s); return r }
 
-// finishAdded sorts added tokens longest first (leftmost-longest matching)
-// and indexes their first bytes.
-func (t *Tokenizer) finishAdded() {
-	sort.SliceStable(t.added, func(i, j int) bool { return len(t.added[i].content) > len(t.added[j].content) })
-	for _, a := range t.added {
-		t.addedFirst[a.content[0]] = true
+// finishAdded files the added tokens into the raw and normalized sets,
+// longest first, and indexes their first bytes. Without a normalizer both
+// match the same text, so all go to the raw set.
+func (t *Tokenizer) finishAdded(list []addedToken) {
+	sort.SliceStable(list, func(i, j int) bool { return len(list[i].content) > len(list[j].content) })
+	for _, a := range list {
+		set := &t.added
+		if a.normalized && len(t.norms) > 0 {
+			set = &t.addedNorm
+		}
+		set.toks = append(set.toks, a)
+		set.first[a.content[0]] = true
 	}
 }
 
@@ -580,31 +596,37 @@ func (t *Tokenizer) appendEncode(ids []int, text string) []int {
 	if w == nil {
 		w = new(workspace)
 	}
-	start := 0
-	for i := 0; i < len(text); {
-		if !t.addedFirst[text[i]] {
-			i++
-			continue
-		}
-		a, s, e, ok := t.matchAdded(text, i, start)
-		if !ok {
-			i++
-			continue
-		}
-		ids = t.appendSegment(ids, text[start:s], w)
-		ids = append(ids, a.id)
-		start, i = e, e
-	}
-	ids = t.appendSegment(ids, text[start:], w)
+	ids = t.appendSplit(ids, text, &t.added, true, w)
 	t.pool.Put(w)
 	return ids
 }
 
-// matchAdded tries the added tokens at text[i]; on a match it returns the
-// token and the span [s, e) it consumes including stripped whitespace
-// (never before lo, the end of the previous match).
-func (t *Tokenizer) matchAdded(text string, i, lo int) (a addedToken, s, e int, ok bool) {
-	for _, a := range t.added {
+// appendSplit cuts text at the tokens of set and encodes the text between
+// them: normalized first if raw, else (already normalized) pre-tokenized.
+func (t *Tokenizer) appendSplit(ids []int, text string, set *addedSet, raw bool, w *workspace) []int {
+	start := 0
+	for i := 0; i < len(text); {
+		if !set.first[text[i]] {
+			i++
+			continue
+		}
+		a, s, e, ok := set.match(text, i, start)
+		if !ok {
+			i++
+			continue
+		}
+		ids = t.appendSegment(ids, text[start:s], raw, w)
+		ids = append(ids, a.id)
+		start, i = e, e
+	}
+	return t.appendSegment(ids, text[start:], raw, w)
+}
+
+// match tries the set's tokens at text[i]; on a match it returns the token
+// and the span [s, e) it consumes including stripped whitespace (never
+// before lo, the end of the previous match).
+func (set *addedSet) match(text string, i, lo int) (a addedToken, s, e int, ok bool) {
+	for _, a := range set.toks {
 		if !strings.HasPrefix(text[i:], a.content) {
 			continue
 		}
@@ -647,15 +669,20 @@ func isWordAfter(s string) bool {
 	return len(s) > 0 && isWordRune(r)
 }
 
-// appendSegment normalizes, pre-tokenizes and BPE-encodes text that holds
-// no added token.
-func (t *Tokenizer) appendSegment(ids []int, seg string, w *workspace) []int {
+// appendSegment normalizes (if raw), pre-tokenizes and BPE-encodes text
+// that holds no raw added token.
+func (t *Tokenizer) appendSegment(ids []int, seg string, raw bool, w *workspace) []int {
 	if seg == "" {
 		return ids
 	}
-	for _, f := range t.norms {
-		if !isASCII(seg) && !f.IsNormalString(seg) {
-			seg = f.String(seg)
+	if raw {
+		for _, f := range t.norms {
+			if !isASCII(seg) && !f.IsNormalString(seg) {
+				seg = f.String(seg)
+			}
+		}
+		if len(t.addedNorm.toks) > 0 {
+			return t.appendSplit(ids, seg, &t.addedNorm, false, w)
 		}
 	}
 	emit := func(piece string) { ids = t.appendWord(ids, piece, w) }
