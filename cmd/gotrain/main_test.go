@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the tests run the CLI as a separate process (to see its exit
+// code): with GOTRAIN_AS_CLI=1 the test binary is gotrain itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("GOTRAIN_AS_CLI") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// gotrain runs the CLI with args and returns its combined output and exit code.
+func gotrain(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "panic:") || strings.Contains(string(out), "goroutine ") {
+		t.Fatalf("gotrain %v panicked:\n%s", args, out)
+	}
+	return string(out), code
+}
+
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestScoreGolden runs `gotrain score` on the reference fixtures' token ids.
+func TestScoreGolden(t *testing.T) {
+	dir := filepath.Join("..", "..", "model", "testdata", "tiny-llama-f32")
+	golden, err := os.ReadFile(filepath.Join(dir, "golden.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	var want [][]float64
+	for _, line := range strings.Split(strings.TrimSpace(string(golden)), "\n") {
+		var c struct {
+			PromptIDs     []int     `json:"prompt_ids"`
+			CompletionIDs []int     `json:"completion_ids"`
+			Adapter       string    `json:"adapter"`
+			Logprobs      []float64 `json:"logprobs"`
+		}
+		json.Unmarshal([]byte(line), &c)
+		if c.Adapter != "adapter" {
+			continue
+		}
+		b, _ := json.Marshal(map[string]any{"prompt_ids": c.PromptIDs, "completion_ids": c.CompletionIDs})
+		in.Write(append(b, '\n'))
+		want = append(want, c.Logprobs)
+	}
+	tmp := t.TempDir()
+	data := writeFile(t, filepath.Join(tmp, "in.jsonl"), in.String())
+	out := filepath.Join(tmp, "out.jsonl")
+	if msg, code := gotrain(t, "score", "--base", dir, "--adapter", filepath.Join(dir, "adapter"), "--data", data, "--out", out); code != 0 {
+		t.Fatalf("score failed (%d): %s", code, msg)
+	}
+	f, _ := os.Open(out)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	i := 0
+	for ; sc.Scan(); i++ {
+		var o scoreOut
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			t.Fatal(err)
+		}
+		for p, v := range o.Logprobs {
+			if math.Abs(float64(v)-want[i][p]) > 1e-4 {
+				t.Errorf("line %d token %d: %v, reference %v", i+1, p, v, want[i][p])
+			}
+		}
+	}
+	if i != len(want) || i == 0 {
+		t.Fatalf("%d output lines, want %d", i, len(want))
+	}
+}
+
+// TestEndToEnd runs init-model, sft, predict and eval on a tiny model and a
+// few bundled SocSci210 rows, then resumes a finished run.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a tiny model with the full Qwen2.5 vocabulary")
+	}
+	tmp := t.TempDir()
+	m := filepath.Join(tmp, "model")
+	run := func(args ...string) string {
+		t.Helper()
+		out, code := gotrain(t, args...)
+		if code != 0 {
+			t.Fatalf("gotrain %v failed (%d):\n%s", args, code, out)
+		}
+		return out
+	}
+	run("init-model", "--arch", "qwen2", "--size", "tiny", "--out", m)
+	run("split", "--data", "sample", "--by", "study", "--train", filepath.Join(tmp, "train.jsonl"), "--eval", filepath.Join(tmp, "eval.jsonl"))
+	// a small slice of each side keeps the test fast
+	for _, side := range []string{"train", "eval"} {
+		p := filepath.Join(tmp, side+".jsonl")
+		b, _ := os.ReadFile(p)
+		lines := strings.SplitN(string(b), "\n", 25)
+		os.WriteFile(p, []byte(strings.Join(lines[:24], "\n")+"\n"), 0o644)
+	}
+	ad := filepath.Join(tmp, "adapter")
+	run("sft", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"), "--eval-data", filepath.Join(tmp, "eval.jsonl"),
+		"--out", ad, "--max-steps", "4", "--batch-size", "4", "--save-steps", "2", "--lr", "1e-3")
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "loss.svg", "checkpoint-2/trainer_state.json"} {
+		if _, err := os.Stat(filepath.Join(ad, f)); err != nil {
+			t.Errorf("sft output lacks %s", f)
+		}
+	}
+	pred := filepath.Join(tmp, "pred.jsonl")
+	run("predict", "--base", m, "--adapter", ad, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", pred)
+	out := run("eval", "--pred", pred, "--train", filepath.Join(tmp, "train.jsonl"), "--report", filepath.Join(tmp, "report"))
+	if !strings.Contains(out, "W1 macro") {
+		t.Errorf("eval printed no W1:\n%s", out)
+	}
+	// shards merged give the same metrics as one run
+	var shards []string
+	for i := 0; i < 2; i++ {
+		p := filepath.Join(tmp, "shard"+string(rune('0'+i))+".jsonl")
+		run("predict", "--base", m, "--adapter", ad, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", p, "--shard", string(rune('0'+i))+"/2")
+		shards = append(shards, p)
+	}
+	merged := run("eval", "--pred", strings.Join(shards, ","), "--train", filepath.Join(tmp, "train.jsonl"))
+	if firstLines(merged, 6) != firstLines(out, 6) {
+		t.Errorf("merged shards:\n%s\nunsharded:\n%s", merged, out)
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+// TestBadInput: each kind of bad input is a clear error and a non-zero exit code.
+func TestBadInput(t *testing.T) {
+	tmp := t.TempDir()
+	fixture := filepath.Join("..", "..", "model", "testdata", "tiny-llama-f32")
+	bad := writeFile(t, filepath.Join(tmp, "bad.jsonl"), "{\"prompt_ids\": [1,2], \"completion_ids\": [3]}\n{oops\n")
+	outOfRange := writeFile(t, filepath.Join(tmp, "range.jsonl"), "{\"prompt_ids\": [1], \"completion_ids\": [99999]}\n")
+	empty := writeFile(t, filepath.Join(tmp, "empty.jsonl"), "{\"prompt_ids\": [], \"completion_ids\": [3]}\n")
+	brokenModel := filepath.Join(tmp, "broken")
+	os.MkdirAll(brokenModel, 0o755)
+	writeFile(t, filepath.Join(brokenModel, "config.json"), "{")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"score", "--base", fixture, "--data", bad}, "bad.jsonl:2"},
+		{[]string{"score", "--base", fixture, "--data", outOfRange}, "range.jsonl:1"},
+		{[]string{"score", "--base", fixture, "--data", empty}, "prompt is empty"},
+		{[]string{"score", "--base", brokenModel, "--data", bad}, "config.json"},
+		{[]string{"score", "--base", filepath.Join(tmp, "nope"), "--data", bad}, "nope"},
+		{[]string{"score", "--base", fixture, "--adapter", filepath.Join(tmp, "nope"), "--data", bad}, "adapter"},
+		{[]string{"predict", "--base", fixture, "--data", bad, "--shard", "3/2"}, "--shard"},
+		{[]string{"init-model", "--arch", "gpt2", "--out", filepath.Join(tmp, "x")}, "gpt2"},
+		{[]string{"frobnicate"}, "unknown command"},
+	} {
+		out, code := gotrain(t, tc.args...)
+		if code == 0 {
+			t.Errorf("gotrain %v succeeded:\n%s", tc.args, out)
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("gotrain %v: message does not mention %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
