@@ -26,3 +26,18 @@ func swigluAVX512(out, gate, up *float32, n int)
 
 //go:noescape
 func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int)
+
+//go:noescape
+func sumSqAVX512(x *float32, n int) float32
+
+//go:noescape
+func dot3AVX512(a, b, c *float32, n int) float32
+
+//go:noescape
+func mulScaledAVX512(out, x, w *float32, n int, s float32)
+
+//go:noescape
+func rmsBackRowAVX512(dx, d, w, x *float32, n int, rs, k float32, acc bool)
+
+//go:noescape
+func mulAddScaledAVX512(acc, a, b *float32, n int, s float32)

@@ -500,3 +500,251 @@ dot_done:
 	VZEROUPPER
 	RET
 
+
+// TAILMASK sets K1 to the low CX bits (0 < CX < 16); clobbers AX.
+#define TAILMASK \
+	MOVQ  $1, AX; \
+	SHLQ  CX, AX; \
+	DECQ  AX; \
+	KMOVW AX, K1
+
+// HSUM0 leaves the sum of Z0's 16 lanes in X0; clobbers Y1.
+#define HSUM0 \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPS        Y1, Y0, Y0; \
+	VEXTRACTF128  $1, Y0, X1; \
+	VADDPS        X1, X0, X0; \
+	VHADDPS       X0, X0, X0; \
+	VHADDPS       X0, X0, X0
+
+// func sumSqAVX512(x *float32, n int) float32
+// Σ x[i]² over 64 float32 lanes.
+TEXT ·sumSqAVX512(SB), NOSPLIT, $0-20
+	MOVQ   x+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+ss_loop4:
+	CMPQ        CX, $64
+	JLT         ss_loop1
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VMOVUPS     128(SI), Z6
+	VMOVUPS     192(SI), Z7
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z5, Z5, Z1
+	VFMADD231PS Z6, Z6, Z2
+	VFMADD231PS Z7, Z7, Z3
+	ADDQ        $256, SI
+	SUBQ        $64, CX
+	JMP         ss_loop4
+
+ss_loop1:
+	CMPQ        CX, $16
+	JLT         ss_tail
+	VMOVUPS     (SI), Z4
+	VFMADD231PS Z4, Z4, Z0
+	ADDQ        $64, SI
+	SUBQ        $16, CX
+	JMP         ss_loop1
+
+ss_tail:
+	TESTQ       CX, CX
+	JZ          ss_done
+	TAILMASK
+	VMOVUPS.Z   (SI), K1, Z4
+	VFMADD231PS Z4, Z4, Z1
+
+ss_done:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	HSUM0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func dot3AVX512(a, b, c *float32, n int) float32
+// Σ (a[i]·b[i])·c[i].
+TEXT ·dot3AVX512(SB), NOSPLIT, $0-36
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DX
+	MOVQ   c+16(FP), R8
+	MOVQ   n+24(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+
+d3_loop2:
+	CMPQ        CX, $32
+	JLT         d3_loop1
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VMULPS      (DX), Z4, Z4
+	VMULPS      64(DX), Z5, Z5
+	VFMADD231PS (R8), Z4, Z0
+	VFMADD231PS 64(R8), Z5, Z1
+	ADDQ        $128, SI
+	ADDQ        $128, DX
+	ADDQ        $128, R8
+	SUBQ        $32, CX
+	JMP         d3_loop2
+
+d3_loop1:
+	CMPQ        CX, $16
+	JLT         d3_tail
+	VMOVUPS     (SI), Z4
+	VMULPS      (DX), Z4, Z4
+	VFMADD231PS (R8), Z4, Z0
+	ADDQ        $64, SI
+	ADDQ        $64, DX
+	ADDQ        $64, R8
+	SUBQ        $16, CX
+
+d3_tail:
+	TESTQ       CX, CX
+	JZ          d3_done
+	TAILMASK
+	VMOVUPS.Z   (SI), K1, Z4
+	VMOVUPS.Z   (DX), K1, Z5
+	VMOVUPS.Z   (R8), K1, Z6
+	VMULPS      Z5, Z4, Z4
+	VFMADD231PS Z6, Z4, Z1
+
+d3_done:
+	VADDPS Z1, Z0, Z0
+	HSUM0
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func mulScaledAVX512(out, x, w *float32, n int, s float32)
+// out[i] = (x[i]·s)·w[i]; out may alias x.
+TEXT ·mulScaledAVX512(SB), NOSPLIT, $0-36
+	MOVQ         out+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS s+32(FP), Z8
+
+ms_loop:
+	CMPQ    CX, $16
+	JLT     ms_tail
+	VMULPS  (SI), Z8, Z0
+	VMULPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     ms_loop
+
+ms_tail:
+	TESTQ     CX, CX
+	JZ        ms_done
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMULPS    Z8, Z0, Z0
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+ms_done:
+	VZEROUPPER
+	RET
+
+// func rmsBackRowAVX512(dx, d, w, x *float32, n int, rs, k float32, acc bool)
+// dx[i] (+)= (rs·d[i])·w[i] − k·x[i].
+TEXT ·rmsBackRowAVX512(SB), NOSPLIT, $0-49
+	MOVQ         dx+0(FP), DI
+	MOVQ         d+8(FP), SI
+	MOVQ         w+16(FP), DX
+	MOVQ         x+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS rs+40(FP), Z8
+	VBROADCASTSS k+44(FP), Z9
+	MOVBLZX      acc+48(FP), R9
+
+rb_loop:
+	CMPQ    CX, $16
+	JLT     rb_tail
+	VMULPS  (SI), Z8, Z0
+	VMULPS  (DX), Z0, Z0
+	VMULPS  (R8), Z9, Z1
+	VSUBPS  Z1, Z0, Z0
+	TESTQ   R9, R9
+	JZ      rb_store
+	VADDPS  (DI), Z0, Z0
+
+rb_store:
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, R8
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     rb_loop
+
+rb_tail:
+	TESTQ     CX, CX
+	JZ        rb_done
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMULPS    Z8, Z0, Z0
+	VMULPS    Z2, Z0, Z0
+	VMULPS    Z3, Z9, Z1
+	VSUBPS    Z1, Z0, Z0
+	TESTQ     R9, R9
+	JZ        rb_tstore
+	VMOVUPS.Z (DI), K1, Z4
+	VADDPS    Z4, Z0, Z0
+
+rb_tstore:
+	VMOVUPS Z0, K1, (DI)
+
+rb_done:
+	VZEROUPPER
+	RET
+
+// func mulAddScaledAVX512(acc, a, b *float32, n int, s float32)
+// acc[i] += (a[i]·b[i])·s.
+TEXT ·mulAddScaledAVX512(SB), NOSPLIT, $0-36
+	MOVQ         acc+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS s+32(FP), Z8
+
+ma_loop:
+	CMPQ    CX, $16
+	JLT     ma_tail
+	VMOVUPS (SI), Z0
+	VMULPS  (DX), Z0, Z0
+	VMULPS  Z8, Z0, Z0
+	VADDPS  (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     ma_loop
+
+ma_tail:
+	TESTQ     CX, CX
+	JZ        ma_done
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS.Z (DI), K1, Z2
+	VMULPS    Z1, Z0, Z0
+	VMULPS    Z8, Z0, Z0
+	VADDPS    Z2, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+ma_done:
+	VZEROUPPER
+	RET

@@ -25,3 +25,13 @@ func maxAVX512(x *float32, n int) float32 { panic(noAVX512) }
 func swigluAVX512(out, gate, up *float32, n int) { panic(noAVX512) }
 
 func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int) { panic(noAVX512) }
+
+func sumSqAVX512(x *float32, n int) float32 { panic(noAVX512) }
+
+func dot3AVX512(a, b, c *float32, n int) float32 { panic(noAVX512) }
+
+func mulScaledAVX512(out, x, w *float32, n int, s float32) { panic(noAVX512) }
+
+func rmsBackRowAVX512(dx, d, w, x *float32, n int, rs, k float32, acc bool) { panic(noAVX512) }
+
+func mulAddScaledAVX512(acc, a, b *float32, n int, s float32) { panic(noAVX512) }

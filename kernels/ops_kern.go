@@ -20,6 +20,16 @@ type opsKern struct {
 	expAffine func(dst, x []float32, a, b float32) float32
 	// maxf returns the largest element of a non-empty x.
 	maxf func(x []float32) float32
+	// sumSq returns Σ x[i]² and dot3 Σ (a[i]·b[i])·c[i], summed in float32
+	// (callers pass chunks of at most rmsChunk and add them in float64).
+	sumSq func(x []float32) float32
+	dot3  func(a, b, c []float32) float32
+	// mulScaled sets out[i] = (x[i]·s)·w[i]; out may alias x.
+	mulScaled func(out, x, w []float32, s float32)
+	// rmsBackRow sets (or with acc adds to) dx[i] the value (rs·d[i])·w[i] − k·x[i].
+	rmsBackRow func(dx, d, w, x []float32, rs, k float32, acc bool)
+	// mulAddScaled computes acc[i] += (a[i]·b[i])·s.
+	mulAddScaled func(acc, a, b []float32, s float32)
 	// swiglu and swigluBack are SwiGLU and SwiGLUBackward on one chunk
 	// (lengths already checked).
 	swiglu     func(out, gate, up []float32)
@@ -27,8 +37,20 @@ type opsKern struct {
 }
 
 var (
-	goOps  = opsKern{scores64Go, dotRowsGo, axpyRowsGo, expAffineGo, maxf, swigluGo, swigluBackGo}
-	avxOps = opsKern{scores64AVX, dotRowsAVX, axpyRowsAVX, expAffineAVX, maxAVX, swigluAVX, swigluBackAVX}
+	goOps = opsKern{
+		scores64: scores64Go, dotRows: dotRowsGo, axpyRows: axpyRowsGo,
+		expAffine: expAffineGo, maxf: maxf,
+		sumSq: sumSqGo, dot3: dot3Go, mulScaled: mulScaled,
+		rmsBackRow: rmsBackRowGo, mulAddScaled: mulAddScaledGo,
+		swiglu: swigluGo, swigluBack: swigluBackGo,
+	}
+	avxOps = opsKern{
+		scores64: scores64AVX, dotRows: dotRowsAVX, axpyRows: axpyRowsAVX,
+		expAffine: expAffineAVX, maxf: maxAVX,
+		sumSq: sumSqAVX, dot3: dot3AVX, mulScaled: mulScaledAVX,
+		rmsBackRow: rmsBackRowAVX, mulAddScaled: mulAddScaledAVX,
+		swiglu: swigluAVX, swigluBack: swigluBackAVX,
+	}
 )
 
 // opsKernels returns the kernels for the active dispatch level.
@@ -151,4 +173,47 @@ func scores64AVX(s, x, kt []float32) {
 	}
 	_ = kt[64*len(x)-1]
 	scores64AVX512(&s[0], &x[0], len(x), &kt[0])
+}
+
+func sumSqAVX(x []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	return sumSqAVX512(&x[0], len(x))
+}
+
+func dot3AVX(a, b, c []float32) float32 {
+	n := len(a)
+	if n == 0 {
+		return 0
+	}
+	_, _ = b[n-1], c[n-1]
+	return dot3AVX512(&a[0], &b[0], &c[0], n)
+}
+
+func mulScaledAVX(out, x, w []float32, s float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	_, _ = x[n-1], w[n-1]
+	mulScaledAVX512(&out[0], &x[0], &w[0], n, s)
+}
+
+func rmsBackRowAVX(dx, d, w, x []float32, rs, k float32, acc bool) {
+	n := len(dx)
+	if n == 0 {
+		return
+	}
+	_, _, _ = d[n-1], w[n-1], x[n-1]
+	rmsBackRowAVX512(&dx[0], &d[0], &w[0], &x[0], n, rs, k, acc)
+}
+
+func mulAddScaledAVX(acc, a, b []float32, s float32) {
+	n := len(acc)
+	if n == 0 {
+		return
+	}
+	_, _ = a[n-1], b[n-1]
+	mulAddScaledAVX512(&acc[0], &a[0], &b[0], n, s)
 }

@@ -4,8 +4,8 @@ import "math"
 
 // RMSNorm: out[r,:] = x[r,:] * rstd[r] * w[:], rstd[r] = 1/sqrt(mean(x[r,:]²)+eps).
 // x, out [rows×n], w [n]. rstd [rows] is written when non-nil (saved for
-// backward). out may alias x. The sum of squares is accumulated in float64 so
-// large hidden sizes lose nothing.
+// backward). out may alias x. The sum of squares is added up in float64 over
+// float32 chunks, so large hidden sizes lose nothing.
 func RMSNorm(out, x, w []float32, rows, n int, eps float32, rstd []float32) {
 	needLen("RMSNorm", "x", x, rows*n)
 	needLen("RMSNorm", "out", out, rows*n)
@@ -16,19 +16,26 @@ func RMSNorm(out, x, w []float32, rows, n int, eps float32, rstd []float32) {
 	if n == 0 {
 		return
 	}
+	k := opsKernels()
 	parallelFor(rows, 3*n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*n : (r+1)*n]
-			or := out[r*n : (r+1)*n]
-			ss := sumSquares(xr)
+			var ss float64
+			for c := 0; c < n; c += rmsChunk {
+				ss += float64(k.sumSq(xr[c:min(c+rmsChunk, n)]))
+			}
 			rs := float32(1 / math.Sqrt(ss/float64(n)+float64(eps)))
 			if rstd != nil {
 				rstd[r] = rs
 			}
-			mulScaled(or, xr, w, rs)
+			k.mulScaled(out[r*n:(r+1)*n], xr, w[:n], rs)
 		}
 	})
 }
+
+// rmsChunk is how many elements are summed in float32 before the partial sum
+// is added to a float64 total.
+const rmsChunk = 1024
 
 // RMSNormBackward: dx [rows×n] (+)= ∂L/∂x (overwritten unless accumulate),
 // dw [n] += ∂L/∂w when dw != nil, given dout [rows×n], the forward's input x,
@@ -47,41 +54,22 @@ func RMSNormBackward(dx, dw, dout, x, w, rstd []float32, rows, n int, accumulate
 	if n == 0 {
 		return
 	}
+	k := opsKernels()
+	w = w[:n]
 	parallelFor(rows, 6*n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*n : (r+1)*n]
 			dr := dout[r*n : (r+1)*n]
-			dxr := dx[r*n : (r+1)*n]
 			rs := rstd[r]
 			// Σ g·x̂ = rstd · Σ dout·w·x
 			var acc float64
-			c0, c1, c2, c3 := float32(0), float32(0), float32(0), float32(0)
-			i := 0
-			for ; i+4 <= n; i += 4 {
-				c0 += dr[i] * w[i] * xr[i]
-				c1 += dr[i+1] * w[i+1] * xr[i+1]
-				c2 += dr[i+2] * w[i+2] * xr[i+2]
-				c3 += dr[i+3] * w[i+3] * xr[i+3]
-				if i&255 == 252 { // flush to float64 every 256 elements
-					acc += float64((c0 + c1) + (c2 + c3))
-					c0, c1, c2, c3 = 0, 0, 0, 0
-				}
+			for c := 0; c < n; c += rmsChunk {
+				e := min(c+rmsChunk, n)
+				acc += float64(k.dot3(dr[c:e], w[c:e], xr[c:e]))
 			}
-			for ; i < n; i++ {
-				c0 += dr[i] * w[i] * xr[i]
-			}
-			acc += float64((c0 + c1) + (c2 + c3))
-			// dx = rstd·g − x·rstd³·mean(dout·w·x)
-			k := float32(acc/float64(n)) * rs * rs * rs
-			if accumulate {
-				for i := range dxr {
-					dxr[i] += rs*dr[i]*w[i] - k*xr[i]
-				}
-			} else {
-				for i := range dxr {
-					dxr[i] = rs*dr[i]*w[i] - k*xr[i]
-				}
-			}
+			// dx = rstd·dout·w − x·rstd³·mean(dout·w·x)
+			kk := float32(acc/float64(n)) * rs * rs * rs
+			k.rmsBackRow(dx[r*n:(r+1)*n], dr, w, xr, rs, kk, accumulate)
 		}
 	})
 	if dw == nil {
@@ -92,41 +80,47 @@ func RMSNormBackward(dx, dw, dout, x, w, rstd []float32, rows, n int, accumulate
 	parallelFor(n, 2*rows, func(lo, hi int) {
 		acc := make([]float32, hi-lo)
 		for r := 0; r < rows; r++ {
-			rs := rstd[r]
-			xr := x[r*n+lo : r*n+hi]
-			dr := dout[r*n+lo : r*n+hi]
-			for i := range acc {
-				acc[i] += dr[i] * xr[i] * rs
-			}
+			k.mulAddScaled(acc, dout[r*n+lo:r*n+hi], x[r*n+lo:r*n+hi], rstd[r])
 		}
 		Add(dw[lo:hi], acc)
 	})
 }
 
-// sumSquares returns Σ x² accumulated in float32 lanes flushed to float64.
-func sumSquares(x []float32) float64 {
-	var acc float64
+func sumSqGo(x []float32) float32 {
+	var s0, s1, s2, s3 float32
 	n := len(x)
-	for base := 0; base < n; base += 256 {
-		blk := x[base:min(base+256, n)]
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(blk); i += 4 {
-			b := blk[i : i+4 : i+4]
-			s0 += b[0] * b[0]
-			s1 += b[1] * b[1]
-			s2 += b[2] * b[2]
-			s3 += b[3] * b[3]
-		}
-		for ; i < len(blk); i++ {
-			s0 += blk[i] * blk[i]
-		}
-		acc += float64((s0 + s1) + (s2 + s3))
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		b := x[i : i+4 : i+4]
+		s0 += b[0] * b[0]
+		s1 += b[1] * b[1]
+		s2 += b[2] * b[2]
+		s3 += b[3] * b[3]
 	}
-	return acc
+	for ; i < n; i++ {
+		s0 += x[i] * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
-// mulScaled computes out[i] = x[i]·s·w[i]; out may alias x.
+func dot3Go(a, b, c []float32) float32 {
+	n := len(a)
+	b, c = b[:n], c[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += a[i] * b[i] * c[i]
+		s1 += a[i+1] * b[i+1] * c[i+1]
+		s2 += a[i+2] * b[i+2] * c[i+2]
+		s3 += a[i+3] * b[i+3] * c[i+3]
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * b[i] * c[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// mulScaled computes out[i] = (x[i]·s)·w[i]; out may alias x.
 func mulScaled(out, x, w []float32, s float32) {
 	n := len(out)
 	x = x[:n]
@@ -143,5 +137,27 @@ func mulScaled(out, x, w []float32, s float32) {
 	}
 	for ; i < n; i++ {
 		out[i] = x[i] * s * w[i]
+	}
+}
+
+func rmsBackRowGo(dx, d, w, x []float32, rs, k float32, acc bool) {
+	n := len(dx)
+	d, w, x = d[:n], w[:n], x[:n]
+	if acc {
+		for i := range dx {
+			dx[i] += rs*d[i]*w[i] - k*x[i]
+		}
+		return
+	}
+	for i := range dx {
+		dx[i] = rs*d[i]*w[i] - k*x[i]
+	}
+}
+
+func mulAddScaledGo(acc, a, b []float32, s float32) {
+	n := len(acc)
+	a, b = a[:n], b[:n]
+	for i := range acc {
+		acc[i] += a[i] * b[i] * s
 	}
 }
