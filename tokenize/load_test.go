@@ -319,7 +319,8 @@ func TestInvalidUTF8(t *testing.T) {
 // regexp2 running the real patterns, on random mixes of character classes.
 func TestSplitterMatchesRegexp2(t *testing.T) {
 	alphabet := []string{"a", "Z", "é", "e\u0301", "日", "ß", "1", "٣", "½", " ", "  ", "\t", "\n", "\r", "\r\n", "\u00a0", "\u3000", "\u2028",
-		"'", "'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t", ".", ",", "!", "😀", "\u200d", "-", "\"", "\x85", "\xff"}
+		"'", "'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t", ".", ",", "!", "😀", "\u200d", "-", "\"", "\x85", "\xff",
+		"\u0085", "\v", "\f", "\u1680", "\u200a", "\u205f", "\u0301", "_", "²", "Ⅻ", "'L", "'R", "'V", "'x"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 3000
 	if testing.Short() {
