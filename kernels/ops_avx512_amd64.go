@@ -41,3 +41,12 @@ func rmsBackRowAVX512(dx, d, w, x *float32, n int, rs, k float32, acc bool)
 
 //go:noescape
 func mulAddScaledAVX512(acc, a, b *float32, n int, s float32)
+
+//go:noescape
+func dotAVX512(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX512(y *float32, a float32, x *float32, n int)
+
+//go:noescape
+func scaleAVX512(x *float32, s float32, n int)

@@ -748,3 +748,115 @@ ma_tail:
 ma_done:
 	VZEROUPPER
 	RET
+
+// func dotAVX512(a, b *float32, n int) float32
+TEXT ·dotAVX512(SB), NOSPLIT, $0-28
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DX
+	MOVQ   n+16(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+dt_loop4:
+	CMPQ        CX, $64
+	JLT         dt_loop1
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VMOVUPS     128(SI), Z6
+	VMOVUPS     192(SI), Z7
+	VFMADD231PS (DX), Z4, Z0
+	VFMADD231PS 64(DX), Z5, Z1
+	VFMADD231PS 128(DX), Z6, Z2
+	VFMADD231PS 192(DX), Z7, Z3
+	ADDQ        $256, SI
+	ADDQ        $256, DX
+	SUBQ        $64, CX
+	JMP         dt_loop4
+
+dt_loop1:
+	CMPQ        CX, $16
+	JLT         dt_tail
+	VMOVUPS     (SI), Z4
+	VFMADD231PS (DX), Z4, Z0
+	ADDQ        $64, SI
+	ADDQ        $64, DX
+	SUBQ        $16, CX
+	JMP         dt_loop1
+
+dt_tail:
+	TESTQ       CX, CX
+	JZ          dt_done
+	TAILMASK
+	VMOVUPS.Z   (SI), K1, Z4
+	VMOVUPS.Z   (DX), K1, Z5
+	VFMADD231PS Z5, Z4, Z1
+
+dt_done:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	HSUM0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX512(y *float32, a float32, x *float32, n int)
+// y[i] += a·x[i] (a = 1 is Add).
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	VBROADCASTSS a+8(FP), Z8
+	MOVQ         x+16(FP), SI
+	MOVQ         n+24(FP), CX
+
+ax_loop:
+	CMPQ        CX, $16
+	JLT         ax_tail
+	VMOVUPS     (DI), Z0
+	VFMADD231PS (SI), Z8, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JMP         ax_loop
+
+ax_tail:
+	TESTQ       CX, CX
+	JZ          ax_done
+	TAILMASK
+	VMOVUPS.Z   (DI), K1, Z0
+	VMOVUPS.Z   (SI), K1, Z1
+	VFMADD231PS Z1, Z8, Z0
+	VMOVUPS     Z0, K1, (DI)
+
+ax_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(x *float32, s float32, n int)
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-24
+	MOVQ         x+0(FP), DI
+	VBROADCASTSS s+8(FP), Z8
+	MOVQ         n+16(FP), CX
+
+sl_loop:
+	CMPQ    CX, $16
+	JLT     sl_tail
+	VMULPS  (DI), Z8, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     sl_loop
+
+sl_tail:
+	TESTQ     CX, CX
+	JZ        sl_done
+	TAILMASK
+	VMOVUPS.Z (DI), K1, Z0
+	VMULPS    Z8, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+sl_done:
+	VZEROUPPER
+	RET

@@ -35,3 +35,9 @@ func mulScaledAVX512(out, x, w *float32, n int, s float32) { panic(noAVX512) }
 func rmsBackRowAVX512(dx, d, w, x *float32, n int, rs, k float32, acc bool) { panic(noAVX512) }
 
 func mulAddScaledAVX512(acc, a, b *float32, n int, s float32) { panic(noAVX512) }
+
+func dotAVX512(a, b *float32, n int) float32 { panic(noAVX512) }
+
+func axpyAVX512(y *float32, a float32, x *float32, n int) { panic(noAVX512) }
+
+func scaleAVX512(x *float32, s float32, n int) { panic(noAVX512) }

@@ -55,11 +55,15 @@ var (
 
 // opsKernels returns the kernels for the active dispatch level.
 func opsKernels() *opsKern {
-	if haveOpsAVX512 && Level() == "avx512" {
+	if useOpsAVX512() {
 		return &avxOps
 	}
 	return &goOps
 }
+
+// useOpsAVX512 reports whether the active level is avx512 (which the
+// dispatch code only offers when the CPU has AVX-512F).
+func useOpsAVX512() bool { return haveOpsAVX512 && Level() == "avx512" }
 
 func scores64Go(s, x, kt []float32) {
 	s = s[:64]

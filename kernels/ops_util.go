@@ -9,8 +9,39 @@ import (
 // the loops keep 8 independent accumulators: that breaks the add-latency chain
 // and lets the out-of-order core overlap iterations.
 
+// vecAVXMin is the length from which the exported vector helpers call the
+// assembly (below it the call and dispatch cost more than they save).
+const vecAVXMin = 32
+
 // Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long).
 func Dot(a, b []float32) float32 {
+	if n := len(a); n >= vecAVXMin && useOpsAVX512() {
+		_ = b[n-1]
+		return dotAVX512(&a[0], &b[0], n)
+	}
+	return dotGo(a, b)
+}
+
+// Add computes dst[i] += src[i] over len(dst) elements.
+func Add(dst, src []float32) {
+	if n := len(dst); n >= vecAVXMin && useOpsAVX512() {
+		_ = src[n-1]
+		axpyAVX512(&dst[0], 1, &src[0], n)
+		return
+	}
+	addGo(dst, src)
+}
+
+// Scale computes x[i] *= s.
+func Scale(x []float32, s float32) {
+	if n := len(x); n >= vecAVXMin && useOpsAVX512() {
+		scaleAVX512(&x[0], s, n)
+		return
+	}
+	scaleGo(x, s)
+}
+
+func dotGo(a, b []float32) float32 {
 	n := len(a)
 	b = b[:n]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
@@ -33,8 +64,7 @@ func Dot(a, b []float32) float32 {
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
-// Add computes dst[i] += src[i] over len(dst) elements.
-func Add(dst, src []float32) {
+func addGo(dst, src []float32) {
 	n := len(dst)
 	src = src[:n]
 	i := 0
@@ -55,8 +85,7 @@ func Add(dst, src []float32) {
 	}
 }
 
-// Scale computes x[i] *= s.
-func Scale(x []float32, s float32) {
+func scaleGo(x []float32, s float32) {
 	n := len(x)
 	i := 0
 	for ; i+8 <= n; i += 8 {

@@ -114,8 +114,12 @@ func TestExpf(t *testing.T) {
 }
 
 func TestVectorHelpers(t *testing.T) {
+	eachLevel(t, testVectorHelpers)
+}
+
+func testVectorHelpers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n <= 67; n++ {
+	for n := 0; n <= 300; n += 1 + n/16 {
 		a, b := randVec(rng, n, 1), randVec(rng, n, 1)
 		var want float64
 		for i := range a {
