@@ -155,7 +155,6 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 		for pc := 0; pc < k; pc += l.kc {
 			kc := min(l.kc, k-pc)
 			bufs.b = grow(bufs.b, ncp*kc)
-			packB(l, bufs.b, b, pc, kc, jc, nc)
 			accum := acc || pc > 0
 			for ic := 0; ic < m; ic += mcb {
 				mc := min(mcb, m-ic)
@@ -165,6 +164,11 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
 					nv := min(nr, nc-jr)
+					if ic == 0 {
+						// Pack each B micro-panel just before its first use,
+						// so it is still in L1 for the first block of A.
+						packB(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
+					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := bufs.a[ir*kc : (ir+mr)*kc]
 						mv := min(mr, mc-ir)

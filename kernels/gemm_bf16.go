@@ -139,7 +139,6 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, l
 		for pc := 0; pc < k2; pc += kcb {
 			kc2 := min(kcb, k2-pc)
 			bufs.b = growU32(bufs.b, ncp*kc2)
-			packBPairsT(l, bufs.b, w, j0+jc, nc, pc, kc2)
 			accum := acc || pc > 0
 			for ic := 0; ic < m; ic += mcb {
 				mc := min(mcb, m-ic)
@@ -150,6 +149,11 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, l
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc2 : (jr+nr)*kc2]
 					nv := min(nr, nc-jr)
+					if ic == 0 {
+						// Pack each B micro-panel just before its first use,
+						// so it is still in L1 for the first block of A.
+						packBPairsT(l, bufs.b[jr*kc2:], w, j0+jc+jr, nv, pc, kc2)
+					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := au[ir*kc2 : (ir+mr)*kc2]
 						mv := min(mr, mc-ir)
