@@ -2,7 +2,8 @@
 
 #include "textflag.h"
 
-// AVX2+FMA GEMM microkernels and packing.
+// AVX2+FMA GEMM microkernel, 8×8 transposing pack and GEMV kernels, fully
+// unrolled (written with a throwaway script; edit consistently).
 
 // func kern6x16AVX2(kc int, a, b, c *float32, ldc int, acc int)
 TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-48
