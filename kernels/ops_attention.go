@@ -186,7 +186,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	// row is then updated once per batch, its gradient held in registers.
 	const attnRB = 16
 	parallelFor(Hkv*nkb, 1<<20, func(lo, hi int) {
-		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
+		ktb := make([]float32, D*attnKB) // this item's K block, transposed
+		vtb := make([]float32, D*attnKB)
 		s := make([]float32, attnKB)
 		dp := make([]float32, attnKB)
 		pT := make([]float32, attnKB*attnRB)  // [key × row]
@@ -197,10 +198,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 			g := it / nkb
 			b := zigzag(it%nkb, nkb)
 			b0, b1 := b*attnKB, min(S, (b+1)*attnKB)
-			kt.reset()
-			vt.reset()
-			ktb := kt.get(b, k, S, Hkv, g, D)
-			vtb := vt.get(b, v, S, Hkv, g, D)
+			transposeBlock(ktb, k, b, S, Hkv, g, D)
+			transposeBlock(vtb, v, b, S, Hkv, g, D)
 			nr := 0
 			flush := func() {
 				for j := b0; j < b1; j++ {
@@ -277,14 +276,20 @@ func (c *tBlocks) get(b int, m []float32, S, Hkv, g, D int) []float32 {
 	blk := c.t[b*D*attnKB : (b+1)*D*attnKB]
 	if c.stamp[b] != c.cur {
 		c.stamp[b] = c.cur
-		j0, j1 := b*attnKB, min(S, (b+1)*attnKB)
-		for j := j0; j < j1; j++ {
-			for d, x := range m[(j*Hkv+g)*D : (j*Hkv+g+1)*D] {
-				blk[d*attnKB+j-j0] = x
-			}
-		}
+		transposeBlock(blk, m, b, S, Hkv, g, D)
 	}
 	return blk
+}
+
+// transposeBlock writes keys [64b, 64b+64) ∩ [0,S) of kv head g of
+// m [S × Hkv × D] into blk [D × 64].
+func transposeBlock(blk, m []float32, b, S, Hkv, g, D int) {
+	j0, j1 := b*attnKB, min(S, (b+1)*attnKB)
+	for j := j0; j < j1; j++ {
+		for d, x := range m[(j*Hkv+g)*D : (j*Hkv+g+1)*D] {
+			blk[d*attnKB+j-j0] = x
+		}
+	}
 }
 
 // zigzag maps 0,1,2,3,… to 0,n−1,1,n−2,…: with causal masks the cost of a
