@@ -101,6 +101,30 @@ func (enc *Encoder) EncodeAll(rows []Example, skipBad bool) ([]Encoded, []error,
 // that is a prefix of another, like 1 and 10, is not counted twice). Tokens
 // that every answer starts with are moved into the prompt.
 func (enc *Encoder) Continuations(r *Example, answers []string) (prompt []int, conts [][]int, err error) {
+	if prompt, conts, err = enc.continuations(r, answers); err != nil {
+		return nil, nil, err
+	}
+	// move the answers' common leading tokens into the prompt
+	common := len(conts[0]) - 1
+	for _, c := range conts[1:] {
+		n := 0
+		for n < min(common, len(c)-1) && c[n] == conts[0][n] {
+			n++
+		}
+		common = n
+	}
+	if len(conts) == 1 {
+		common = 0
+	}
+	prompt = append(prompt, conts[0][:common]...)
+	for i := range conts {
+		conts[i] = conts[i][common:]
+	}
+	return prompt, conts, nil
+}
+
+// continuations encodes the prompt and the answers that follow it.
+func (enc *Encoder) continuations(r *Example, answers []string) (prompt []int, conts [][]int, err error) {
 	if len(answers) == 0 {
 		return nil, nil, fmt.Errorf("%s: no answers to score", r.Where())
 	}
@@ -134,22 +158,6 @@ func (enc *Encoder) Continuations(r *Example, answers []string) (prompt []int, c
 	if len(prompt) == 0 {
 		return nil, nil, fmt.Errorf("%s: the prompt is empty", r.Where())
 	}
-	// move the answers' common leading tokens into the prompt
-	common := len(conts[0]) - 1
-	for _, c := range conts[1:] {
-		n := 0
-		for n < min(common, len(c)-1) && c[n] == conts[0][n] {
-			n++
-		}
-		common = n
-	}
-	if len(conts) == 1 {
-		common = 0
-	}
-	prompt = append(prompt, conts[0][:common]...)
-	for i := range conts {
-		conts[i] = conts[i][common:]
-	}
 	return prompt, conts, nil
 }
 
@@ -171,4 +179,25 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// EncodedPair is a tokenized preference pair.
+type EncodedPair struct {
+	Prompt, Chosen, Rejected []int
+	Source                   string
+}
+
+// EncodePair tokenizes a preference pair: the prompt as for prediction and
+// each answer as the tokens that follow it (end-of-turn included). Unlike
+// Continuations it keeps tokens the answers share in the answers, so that
+// their log-probabilities are those of the full responses, as TRL computes.
+func (enc *Encoder) EncodePair(p *Pair) (EncodedPair, error) {
+	prompt, conts, err := enc.continuations(&p.Example, []string{p.Chosen, p.Rejected})
+	if err != nil {
+		return EncodedPair{}, err
+	}
+	if enc.MaxLen > 0 && len(prompt)+max(len(conts[0]), len(conts[1])) > enc.MaxLen {
+		return EncodedPair{}, fmt.Errorf("%s: %d tokens, longer than --max-len %d", p.Where(), len(prompt)+max(len(conts[0]), len(conts[1])), enc.MaxLen)
+	}
+	return EncodedPair{Prompt: prompt, Chosen: conts[0], Rejected: conts[1], Source: p.Where()}, nil
 }

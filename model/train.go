@@ -32,6 +32,41 @@ func (b *TrainBatch) AddSequence(tokens []int, weights []float32) {
 	}
 }
 
+// AddShared appends a prompt shared by several continuations, computing the
+// prompt once: its tokens but the last go in once; each continuation becomes a
+// branch made of the last prompt token and the continuation's tokens, which
+// attends to the shared rows and to its own earlier tokens. weights[k][j] is
+// the loss weight of predicting conts[k][j]. It returns, per continuation, the
+// batch positions whose targets are its tokens.
+func (b *TrainBatch) AddShared(prompt []int, conts [][]int, weights [][]float32) [][]int {
+	P := len(prompt)
+	start := b.Len()
+	for p, tok := range prompt[:P-1] {
+		b.Add(tok, p, start, start+p+1, 0, 0)
+		b.Targets = append(b.Targets, -1)
+		b.Weights = append(b.Weights, 0)
+	}
+	shared := b.Len()
+	rows := make([][]int, len(conts))
+	for k, c := range conts {
+		branch := b.Len()
+		toks := append([]int{prompt[P-1]}, c[:len(c)-1]...)
+		for j, tok := range toks {
+			b.Add(tok, P-1+j, start, shared, branch, branch+j+1)
+			b.Targets = append(b.Targets, int32(c[j]))
+			b.Weights = append(b.Weights, weights[k][j])
+			rows[k] = append(rows[k], b.Len()-1)
+		}
+	}
+	return rows
+}
+
+// Objective turns the log-probabilities of a batch's targets (in batch
+// order, one per position with a target) into a loss and its gradient with
+// respect to each of them. It lets a loss depend on whole-sequence
+// log-probabilities, as DPO's does.
+type Objective func(logp []float32) (loss float64, dlogp []float32)
+
 // TrainOptions are the per-step settings of LossAndGrad.
 type TrainOptions struct {
 	Dropout float32 // LoRA dropout probability
@@ -59,6 +94,13 @@ func (a *Adapter) ZerosLike() *Adapter {
 // stays frozen. Activations are checkpointed per layer: only each layer's
 // input is kept, and the layer is recomputed during the backward pass.
 func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (float64, error) {
+	return m.Backprop(b, ad, g, opt, nil)
+}
+
+// Backprop is LossAndGrad with the loss given by obj over the log-probs of
+// the batch's targets (the positions with Targets ≥ 0); with obj nil the loss
+// is the weighted cross-entropy of LossAndGrad. It returns the loss.
+func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Objective) (float64, error) {
 	c := &m.Config
 	T, H, V := b.Len(), c.Hidden, c.VocabSize
 	if len(b.Targets) != T || len(b.Weights) != T {
@@ -69,7 +111,7 @@ func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (fl
 	}
 	var rows []int // positions with a loss
 	for t, tg := range b.Targets {
-		if tg >= 0 && b.Weights[t] != 0 {
+		if tg >= 0 && (obj != nil || b.Weights[t] != 0) {
 			if int(tg) >= V {
 				return 0, fmt.Errorf("model: target token id %d outside the vocabulary [0,%d)", tg, V)
 			}
@@ -93,29 +135,9 @@ func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (fl
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
 	dx := make([]float32, T*H)
-	xr := make([]float32, logitRows*H)
-	xn := make([]float32, logitRows*H)
-	dxn := make([]float32, logitRows*H)
-	dxr := make([]float32, logitRows*H)
-	rstd := make([]float32, logitRows)
-	logits := make([]float32, logitRows*V)
-	targets := make([]int32, logitRows)
-	weights := make([]float32, logitRows)
-	var loss float64
-	for r0 := 0; r0 < len(rows); r0 += logitRows {
-		n := min(logitRows, len(rows)-r0)
-		for i, t := range rows[r0 : r0+n] {
-			copy(xr[i*H:(i+1)*H], x[t*H:(t+1)*H])
-			targets[i], weights[i] = b.Targets[t], b.Weights[t]
-		}
-		kernels.RMSNorm(xn[:n*H], xr[:n*H], m.Norm, n, H, float32(c.RMSNormEps), rstd[:n])
-		m.Logits(logits[:n*V], xn[:n*H], n)
-		loss += kernels.CrossEntropyGrad(logits[:n*V], n, V, targets[:n], weights[:n])
-		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
-		kernels.RMSNormBackward(dxr[:n*H], nil, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
-		for i, t := range rows[r0 : r0+n] {
-			copy(dx[t*H:(t+1)*H], dxr[i*H:(i+1)*H])
-		}
+	loss, err := m.headBackward(x, dx, rows, b, obj)
+	if err != nil {
+		return 0, err
 	}
 	// backward through the layers, recomputing each one's activations (st
 	// still holds the last layer's from the forward pass)
@@ -126,6 +148,67 @@ func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (fl
 			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
+	}
+	return loss, nil
+}
+
+// headBackward computes the loss of the target rows from the residual stream
+// x [T × H] through the final norm and the LM head, and writes the loss's
+// gradient with respect to those rows of x into dx. Logits are made a few
+// rows at a time; with an objective they are made twice, once for the
+// log-probs it needs and once for the gradient.
+func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective) (float64, error) {
+	c := &m.Config
+	H, V := c.Hidden, c.VocabSize
+	xr := make([]float32, logitRows*H)
+	xn := make([]float32, logitRows*H)
+	dxn := make([]float32, logitRows*H)
+	dxr := make([]float32, logitRows*H)
+	rstd := make([]float32, logitRows)
+	logits := make([]float32, logitRows*V)
+	targets := make([]int32, logitRows)
+	scale := make([]float32, len(rows))
+	chunk := func(r0, n int) {
+		for i, t := range rows[r0 : r0+n] {
+			copy(xr[i*H:(i+1)*H], x[t*H:(t+1)*H])
+			targets[i] = b.Targets[t]
+		}
+		kernels.RMSNorm(xn[:n*H], xr[:n*H], m.Norm, n, H, float32(c.RMSNormEps), rstd[:n])
+		m.Logits(logits[:n*V], xn[:n*H], n)
+	}
+	var loss float64
+	if obj == nil {
+		for i, t := range rows {
+			scale[i] = b.Weights[t]
+		}
+	} else {
+		lp := make([]float32, len(rows))
+		for r0 := 0; r0 < len(rows); r0 += logitRows {
+			n := min(logitRows, len(rows)-r0)
+			chunk(r0, n)
+			kernels.LogProbs(lp[r0:r0+n], logits[:n*V], n, V, targets[:n])
+		}
+		var dlp []float32
+		loss, dlp = obj(lp)
+		if len(dlp) != len(rows) {
+			return 0, fmt.Errorf("model: objective returned %d gradients for %d targets", len(dlp), len(rows))
+		}
+		for i, d := range dlp {
+			scale[i] = -d // CrossEntropyGrad differentiates −log p
+		}
+	}
+	for r0 := 0; r0 < len(rows); r0 += logitRows {
+		n := min(logitRows, len(rows)-r0)
+		chunk(r0, n)
+		l := kernels.CrossEntropyGrad(logits[:n*V], n, V, targets[:n], scale[r0:r0+n])
+		if obj == nil {
+			loss += l
+		}
+		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
+		kernels.RMSNormBackward(dxr[:n*H], nil, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
+		for i, t := range rows[r0 : r0+n] {
+			copy(dx[t*H:(t+1)*H], dxr[i*H:(i+1)*H])
+		}
 	}
 	return loss, nil
 }

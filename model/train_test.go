@@ -165,3 +165,98 @@ func TestGradFiniteDifference(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedPromptAndObjective: a prompt shared by two continuations
+// (AddShared) with an objective over their log-probs gives the same loss and
+// gradients as the continuations packed as separate sequences with the
+// objective's weights.
+func TestSharedPromptAndObjective(t *testing.T) {
+	m, err := Load(writeSmall(t, Llama, "f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ad := randomAdapter(t, m, "q", "k", "v", "o", "gate", "up", "down")
+	rng := rand.New(rand.NewPCG(2, 3))
+	prompt := randomTokens(rng, 9, m.Config.VocabSize)
+	conts := [][]int{randomTokens(rng, 3, m.Config.VocabSize), randomTokens(rng, 1, m.Config.VocabSize)}
+	// objective: loss = −log σ(Σ lp(chosen) − Σ lp(rejected)), rows in batch order
+	var shared TrainBatch
+	ones := [][]float32{{1, 1, 1}, {1}}
+	rows := shared.AddShared(prompt, conts, ones)
+	owner := map[int]int{}
+	for k, rs := range rows {
+		for _, r := range rs {
+			owner[r] = k
+		}
+	}
+	var order []int // continuation of each target, in batch order
+	for tpos, tg := range shared.Targets {
+		if tg >= 0 {
+			order = append(order, owner[tpos])
+		}
+	}
+	obj := func(lp []float32) (float64, []float32) {
+		var s [2]float64
+		for i, v := range lp {
+			s[order[i]] += float64(v)
+		}
+		h := s[0] - s[1]
+		sig := 1 / (1 + math.Exp(-h))
+		d := make([]float32, len(lp))
+		for i := range lp {
+			if order[i] == 0 {
+				d[i] = float32(-(1 - sig))
+			} else {
+				d[i] = float32(1 - sig)
+			}
+		}
+		return -math.Log(sig), d
+	}
+	g1 := ad.ZerosLike()
+	loss1, err := m.Backprop(&shared, ad, g1, TrainOptions{}, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lpSum [2]float64
+	seqs := []Sequence{{Tokens: append(append([]int{}, prompt...), conts[0]...), From: len(prompt)},
+		{Tokens: append(append([]int{}, prompt...), conts[1]...), From: len(prompt)}}
+	lps, _ := m.Score(seqs, ad)
+	for k := range lps {
+		for _, v := range lps[k] {
+			lpSum[k] += float64(v)
+		}
+	}
+	h := lpSum[0] - lpSum[1]
+	sig := 1 / (1 + math.Exp(-h))
+	if math.Abs(loss1+math.Log(sig)) > 1e-5 {
+		t.Errorf("shared-prompt loss %v, separate %v", loss1, -math.Log(sig))
+	}
+	// the same through separate sequences with weights −dloss/dlp: the loss
+	// Σ w·(−log p) has gradient −w with respect to log p
+	var sep TrainBatch
+	for k, c := range conts {
+		toks := append(append([]int{}, prompt...), c...)
+		w := make([]float32, len(toks))
+		for j := range c {
+			w[len(prompt)+j] = float32(1 - sig)
+			if k == 1 {
+				w[len(prompt)+j] = -float32(1 - sig)
+			}
+		}
+		sep.AddSequence(toks, w)
+	}
+	g2 := ad.ZerosLike()
+	if _, err := m.LossAndGrad(&sep, ad, g2, TrainOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, a := g1.Params()
+	_, b := g2.Params()
+	for i := range a {
+		for j := range a[i] {
+			if d := math.Abs(float64(a[i][j] - b[i][j])); d > 1e-5*max(1, math.Abs(float64(b[i][j]))) {
+				t.Fatalf("param %d [%d]: shared %v, separate %v", i, j, a[i][j], b[i][j])
+			}
+		}
+	}
+}

@@ -28,18 +28,9 @@ type trainerState struct {
 func (t *Trainer) fingerprint() string {
 	h := fnv.New64a()
 	c := t.cfg
-	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g %d|", c.BatchSize, c.GradAccum, t.sched.TotalSteps, c.Optim, c.Seed,
-		c.Dropout, c.Scheduler, c.LR, c.WarmupRatio, c.MaxGradNorm, len(t.train))
-	for _, e := range t.train {
-		for p, tok := range e.Tokens {
-			m := 0
-			if e.Mask[p] {
-				m = 1
-			}
-			fmt.Fprintf(h, "%d.%d,", tok, m)
-		}
-		h.Write([]byte{';'})
-	}
+	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g|", c.BatchSize, c.GradAccum, t.sched.TotalSteps, c.Optim, c.Seed,
+		c.Dropout, c.Scheduler, c.LR, c.WarmupRatio, c.MaxGradNorm)
+	t.task.fingerprint(h)
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 

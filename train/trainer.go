@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -56,6 +58,9 @@ type StepInfo struct {
 	Tokens       int      `json:"tokens"`
 	TokensPerSec float64  `json:"tokens_per_s"`
 	EvalLoss     *float64 `json:"eval_loss,omitempty"`
+	// Metrics holds a task's own numbers under TRL's names (DPO:
+	// "rewards/chosen", "rewards/accuracies", ...; "eval_" prefixed on eval).
+	Metrics map[string]float64 `json:"-"`
 }
 
 // Trainer finetunes a LoRA adapter on a frozen base model.
@@ -63,25 +68,31 @@ type Trainer struct {
 	m            *model.Model
 	ad           *model.Adapter
 	cfg          Config
-	train, eval  []Example
+	task         task
 	opt          Optimizer
 	sched        Schedule
 	step         int // finished steps
 	stepsPerEpoc int
 }
 
+// task is what a Trainer optimises: SFT examples or DPO pairs.
+type task interface {
+	// size is the number of training items.
+	size() int
+	// accumulate runs the items idx (one micro-batch) of a step whose whole
+	// batch is global forward and backward, adding the gradient of the
+	// step's loss to g; it returns the micro-batch's share of the loss, the
+	// tokens it processed, and metrics to sum over the step.
+	accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (loss float64, tokens int, metrics map[string]float64, err error)
+	// eval returns the held-out loss and metrics, or ok false without an eval set.
+	eval(t *Trainer) (loss float64, metrics map[string]float64, ok bool, err error)
+	// fingerprint writes what the data order and the losses depend on.
+	fingerprint(w io.Writer)
+}
+
 // New checks the configuration and data and returns a trainer that will
 // update ad in place.
 func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
-	if len(trainSet) == 0 {
-		return nil, fmt.Errorf("train: no training examples")
-	}
-	if cfg.BatchSize <= 0 || cfg.GradAccum <= 0 {
-		return nil, fmt.Errorf("train: batch size %d and gradient accumulation %d must be positive", cfg.BatchSize, cfg.GradAccum)
-	}
-	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
-		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
-	}
 	for _, set := range [][]Example{trainSet, evalSet} {
 		for i := range set {
 			e := &set[i]
@@ -90,7 +101,20 @@ func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Exam
 			}
 		}
 	}
-	t := &Trainer{m: m, ad: ad, cfg: cfg, train: trainSet, eval: evalSet}
+	return newTrainer(m, ad, cfg, &sftTask{train: trainSet, held: evalSet})
+}
+
+func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Trainer, error) {
+	if tk.size() == 0 {
+		return nil, fmt.Errorf("train: no training examples")
+	}
+	if cfg.BatchSize <= 0 || cfg.GradAccum <= 0 {
+		return nil, fmt.Errorf("train: batch size %d and gradient accumulation %d must be positive", cfg.BatchSize, cfg.GradAccum)
+	}
+	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
+		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
+	}
+	t := &Trainer{m: m, ad: ad, cfg: cfg, task: tk}
 	switch cfg.Optim {
 	case "adamw", "":
 		t.opt = NewAdamW(cfg.WeightDecay)
@@ -100,7 +124,7 @@ func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Exam
 		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", cfg.Optim)
 	}
 	global := cfg.BatchSize * cfg.GradAccum
-	t.stepsPerEpoc = (len(trainSet) + global - 1) / global
+	t.stepsPerEpoc = (tk.size() + global - 1) / global
 	total := cfg.MaxSteps
 	if total <= 0 {
 		total = max(1, cfg.Epochs) * t.stepsPerEpoc
@@ -122,7 +146,7 @@ func (t *Trainer) Step() int { return t.step }
 // permutation seeded by (seed, epoch), so any step's data is known from s alone.
 func (t *Trainer) batch(s int) []int {
 	epoch, i := s/t.stepsPerEpoc, s%t.stepsPerEpoc
-	perm := make([]int, len(t.train))
+	perm := make([]int, t.task.size())
 	for j := range perm {
 		perm[j] = j
 	}
@@ -136,47 +160,41 @@ func (t *Trainer) batch(s int) []int {
 func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
 	start := time.Now()
 	idx := t.batch(s)
-	n := 0
-	for _, i := range idx {
-		n += t.train[i].Targets()
-	}
 	_, gs := grads.Params()
 	for _, g := range gs {
 		clear(g)
 	}
 	var loss float64
 	tokens := 0
+	metrics := map[string]float64{}
 	for micro := 0; micro*t.cfg.BatchSize < len(idx); micro++ {
-		var b model.TrainBatch
-		for _, i := range idx[micro*t.cfg.BatchSize : min((micro+1)*t.cfg.BatchSize, len(idx))] {
-			e := &t.train[i]
-			w := make([]float32, len(e.Tokens))
-			for p := 1; p < len(w); p++ {
-				if e.Mask[p] {
-					w[p] = 1 / float32(n)
-				}
-			}
-			b.AddSequence(e.Tokens, w)
-			tokens += len(e.Tokens)
-		}
-		seed := mix(t.cfg.Seed, uint64(s), uint64(micro))
-		l, err := t.m.LossAndGrad(&b, t.ad, grads, model.TrainOptions{Dropout: t.cfg.Dropout, Seed: seed})
+		part := idx[micro*t.cfg.BatchSize : min((micro+1)*t.cfg.BatchSize, len(idx))]
+		opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(micro))}
+		l, n, ms, err := t.task.accumulate(t, idx, part, grads, opt)
 		if err != nil {
 			return StepInfo{}, err
 		}
 		loss += l
+		tokens += n
+		for k, v := range ms {
+			metrics[k] += v
+		}
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return StepInfo{}, fmt.Errorf("train: step %d: loss is %v", s+1, loss)
 	}
 	norm := ClipGradNorm(gs, t.cfg.MaxGradNorm)
 	lr := t.sched.At(s)
 	_, ps := t.ad.Params()
 	t.opt.Step(ps, gs, lr)
 	t.step = s + 1
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return StepInfo{}, fmt.Errorf("train: step %d: loss is %v", s+1, loss)
-	}
 	el := time.Since(start).Seconds()
-	return StepInfo{Step: s + 1, TotalSteps: t.sched.TotalSteps, Epoch: float64(s+1) / float64(t.stepsPerEpoc),
-		Loss: loss, LR: lr, GradNorm: norm, Tokens: tokens, TokensPerSec: float64(tokens) / el}, nil
+	info := StepInfo{Step: s + 1, TotalSteps: t.sched.TotalSteps, Epoch: float64(s+1) / float64(t.stepsPerEpoc),
+		Loss: loss, LR: lr, GradNorm: norm, Tokens: tokens, TokensPerSec: float64(tokens) / el}
+	if len(metrics) > 0 {
+		info.Metrics = metrics
+	}
+	return info, nil
 }
 
 // mix derives a seed from several numbers.
@@ -187,11 +205,6 @@ func mix(v ...uint64) uint64 {
 		h ^= h >> 29
 	}
 	return h
-}
-
-// EvalLoss is the mean token cross-entropy of the eval set's completion tokens.
-func (t *Trainer) EvalLoss() (float64, error) {
-	return MeanLoss(t.m, t.ad, t.eval)
 }
 
 // MeanLoss is the mean token cross-entropy over the loss tokens of examples.
@@ -237,12 +250,20 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
 			return err
 		}
 		last := info.Step == t.sched.TotalSteps
-		if len(t.eval) > 0 && (last || t.cfg.EvalSteps > 0 && info.Step%t.cfg.EvalSteps == 0) {
-			el, err := t.EvalLoss()
+		if last || t.cfg.EvalSteps > 0 && info.Step%t.cfg.EvalSteps == 0 {
+			el, ms, ok, err := t.task.eval(t)
 			if err != nil {
 				return err
 			}
-			info.EvalLoss = &el
+			if ok {
+				info.EvalLoss = &el
+				for k, v := range ms {
+					if info.Metrics == nil {
+						info.Metrics = map[string]float64{}
+					}
+					info.Metrics["eval_"+k] = v
+				}
+			}
 		}
 		if t.cfg.OutDir != "" {
 			if err := appendMetrics(t.cfg.OutDir, info); err != nil {
@@ -256,6 +277,96 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
 		}
 		if onStep != nil {
 			onStep(info)
+		}
+	}
+	return nil
+}
+
+// sftTask is supervised finetuning: the mean token cross-entropy over the
+// completion tokens of each step's whole batch.
+type sftTask struct {
+	train, held []Example
+}
+
+func (k *sftTask) size() int { return len(k.train) }
+
+func (k *sftTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (float64, int, map[string]float64, error) {
+	n := 0
+	for _, i := range global {
+		n += k.train[i].Targets()
+	}
+	var b model.TrainBatch
+	for _, i := range idx {
+		e := &k.train[i]
+		w := make([]float32, len(e.Tokens))
+		for p := 1; p < len(w); p++ {
+			if e.Mask[p] {
+				w[p] = 1 / float32(n)
+			}
+		}
+		b.AddSequence(e.Tokens, w)
+	}
+	loss, err := t.m.LossAndGrad(&b, t.ad, g, opt)
+	return loss, b.Len(), nil, err
+}
+
+func (k *sftTask) eval(t *Trainer) (float64, map[string]float64, bool, error) {
+	if len(k.held) == 0 {
+		return 0, nil, false, nil
+	}
+	l, err := MeanLoss(t.m, t.ad, k.held)
+	return l, nil, true, err
+}
+
+func (k *sftTask) fingerprint(w io.Writer) {
+	fmt.Fprintf(w, "sft %d|", len(k.train))
+	for _, e := range k.train {
+		for p, tok := range e.Tokens {
+			m := 0
+			if e.Mask[p] {
+				m = 1
+			}
+			fmt.Fprintf(w, "%d.%d,", tok, m)
+		}
+		w.Write([]byte{';'})
+	}
+}
+
+// MarshalJSON writes the step's fields and its Metrics flat, under their names.
+func (s StepInfo) MarshalJSON() ([]byte, error) {
+	type plain StepInfo
+	b, err := json.Marshal(plain(s))
+	if err != nil || len(s.Metrics) == 0 {
+		return b, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range s.Metrics {
+		m[k] = v
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown numeric fields go to Metrics.
+func (s *StepInfo) UnmarshalJSON(b []byte) error {
+	type plain StepInfo
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	known := map[string]bool{"step": true, "total_steps": true, "epoch": true, "loss": true, "lr": true,
+		"grad_norm": true, "tokens": true, "tokens_per_s": true, "eval_loss": true}
+	for k, v := range m {
+		if f, ok := v.(float64); ok && !known[k] {
+			if s.Metrics == nil {
+				s.Metrics = map[string]float64{}
+			}
+			s.Metrics[k] = f
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ func commands() []command {
 		{"init-model", "write a random-weight checkpoint in Hugging Face layout", runInitModel},
 		{"score", "teacher-forced log-probabilities of completions", runScore},
 		{"sft", "LoRA supervised finetuning", runSFT},
+		{"dpo", "preference finetuning (DPO, IPO) on pairs or contrastive SocSci210 pairs", runDPO},
 		{"predict", "answer-option distributions for survey rows", runPredict},
 		{"eval", "the paper's metrics for predictions, against baselines", runEval},
 		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},

@@ -14,11 +14,11 @@ import (
 // stepReporter shows training progress: a progress bar on a terminal, plain
 // log lines (at most one every 10 s, plus eval results and the last step)
 // otherwise, because a bar's \r frames make a mess of log files.
-func stepReporter(total, start int) func(train.StepInfo) {
+func stepReporter(name string, total, start int) func(train.StepInfo) {
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar := progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("sft"),
+			progressbar.OptionSetDescription(name),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionClearOnFinish())
@@ -44,6 +44,11 @@ func stepReporter(total, start int) func(train.StepInfo) {
 			s.Step, total, s.Loss, s.LR, s.GradNorm, s.TokensPerSec, eta)
 		if s.EvalLoss != nil {
 			line += fmt.Sprintf("  eval_loss %.4f", *s.EvalLoss)
+		}
+		for _, k := range []string{"rewards/accuracies", "rewards/margins", "eval_rewards/accuracies"} {
+			if v, ok := s.Metrics[k]; ok {
+				line += fmt.Sprintf("  %s %.3f", k, v)
+			}
 		}
 		fmt.Fprintln(os.Stderr, line)
 	}

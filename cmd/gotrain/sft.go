@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,19 +18,33 @@ import (
 	"github.com/gotrain/gotrain/train"
 )
 
-func runSFT(args []string) error {
-	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
-	base := fs.String("base", "", "base model directory")
-	dataPath := fs.String("data", "", "training data: alpaca, prompt/completion or chat JSONL (.gz ok)")
-	evalPath := fs.String("eval-data", "", "held-out data for a periodic eval loss")
-	out := fs.String("out", "", "output directory for the adapter, checkpoints, metrics.jsonl and loss.svg")
-	r := fs.Int("lora-r", 16, "LoRA rank")
-	alpha := fs.Float64("lora-alpha", 32, "LoRA alpha")
-	dropout := fs.Float64("lora-dropout", 0.05, "LoRA dropout")
-	rslora := fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
-	targets := fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
-	initAdapter := fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
-	cfg := train.DefaultConfig()
+// trainFlags are the flags sft and dpo share.
+type trainFlags struct {
+	base, dataPath, evalPath, out *string
+	r                             *int
+	alpha, dropout                *float64
+	rslora                        *bool
+	targets, initAdapter          *string
+	maxLen                        *int
+	noChat, skipBad               *bool
+	template, resume              *string
+	cfg                           train.Config
+}
+
+func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
+	f := &trainFlags{cfg: train.DefaultConfig()}
+	f.cfg.LR = lr
+	f.base = fs.String("base", "", "base model directory")
+	f.dataPath = fs.String("data", "", "training data file (.gz ok)")
+	f.evalPath = fs.String("eval-data", "", "held-out data for periodic eval metrics")
+	f.out = fs.String("out", "", "output directory for the adapter, checkpoints, metrics.jsonl and loss.svg")
+	f.r = fs.Int("lora-r", 16, "LoRA rank")
+	f.alpha = fs.Float64("lora-alpha", 32, "LoRA alpha")
+	f.dropout = fs.Float64("lora-dropout", 0.05, "LoRA dropout")
+	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
+	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
+	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
+	cfg := &f.cfg
 	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw or sgd")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay")
@@ -42,61 +57,55 @@ func runSFT(args []string) error {
 	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimizer steps (overrides --epochs)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of data order, adapter init and dropout")
 	fs.IntVar(&cfg.SaveSteps, "save-steps", 0, "checkpoint every N steps")
-	fs.IntVar(&cfg.EvalSteps, "eval-steps", 0, "eval loss every N steps (default: at the end)")
+	fs.IntVar(&cfg.EvalSteps, "eval-steps", 0, "eval every N steps (default: at the end)")
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
-	maxLen := fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
-	noChat := fs.Bool("no-chat", false, "train on plain prompt+completion text instead of the chat template")
-	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
-	skipBad := fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
-	resume := fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *base == "" || *dataPath == "" || *out == "" {
-		return fmt.Errorf("--base, --data and --out are required")
-	}
-	cfg.Dropout, cfg.OutDir = float32(*dropout), *out
+	f.maxLen = fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
+	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
+	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
+	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
+	return f
+}
 
-	m, err := model.Load(*base)
-	if err != nil {
-		return err
+// setup checks the required flags and loads the model, the encoder and the
+// adapter to train (fresh, or --init-adapter).
+func (f *trainFlags) setup() (*model.Model, *data.Encoder, *model.Adapter, error) {
+	if *f.base == "" || *f.dataPath == "" || *f.out == "" {
+		return nil, nil, nil, fmt.Errorf("--base, --data and --out are required")
 	}
-	defer m.Close()
-	enc, err := newEncoder(*base, *noChat, *template, *maxLen)
+	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	m, err := model.Load(*f.base)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	trainSet, err := readExamples(enc, *dataPath, *skipBad)
+	enc, err := newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
 	if err != nil {
-		return err
-	}
-	var evalSet []train.Example
-	if *evalPath != "" {
-		if evalSet, err = readExamples(enc, *evalPath, *skipBad); err != nil {
-			return err
-		}
+		m.Close()
+		return nil, nil, nil, err
 	}
 	var ad *model.Adapter
-	if *initAdapter != "" {
-		if ad, err = m.LoadAdapter(*initAdapter); err != nil {
-			return err
+	if *f.initAdapter != "" {
+		if ad, err = m.LoadAdapter(*f.initAdapter); err == nil {
+			ad.Config.LoraDropout = *f.dropout
 		}
-		ad.Config.LoraDropout = *dropout
 	} else {
-		ad, err = m.NewAdapter(model.AdapterConfig{R: *r, LoraAlpha: *alpha, LoraDropout: *dropout,
-			UseRSLoRA: *rslora, TargetModules: strings.Split(*targets, ",")}, cfg.Seed)
-		if err != nil {
-			return err
-		}
+		ad, err = m.NewAdapter(model.AdapterConfig{R: *f.r, LoraAlpha: *f.alpha, LoraDropout: *f.dropout,
+			UseRSLoRA: *f.rslora, TargetModules: strings.Split(*f.targets, ",")}, f.cfg.Seed)
 	}
-	tr, err := train.New(m, ad, cfg, trainSet, evalSet)
 	if err != nil {
-		return err
+		m.Close()
+		return nil, nil, nil, err
 	}
-	if *resume != "" {
-		dir := *resume
+	return m, enc, ad, nil
+}
+
+// run resumes if asked, trains with a progress display, Ctrl-C handling and
+// checkpoints, and writes the adapter, loss plot and summary.
+func (f *trainFlags) run(tr *train.Trainer, name string) error {
+	if *f.resume != "" {
+		dir := *f.resume
 		if dir == "auto" {
-			dir = train.LatestCheckpoint(*out)
+			dir = train.LatestCheckpoint(*f.out)
 		}
 		if dir != "" {
 			if err := tr.Resume(dir); err != nil {
@@ -105,12 +114,10 @@ func runSFT(args []string) error {
 			fmt.Fprintf(os.Stderr, "resumed from %s at step %d\n", dir, tr.Step())
 		}
 	}
-	fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %d×%d examples, LoRA r=%d on %s\n",
-		len(trainSet), len(evalSet), tr.TotalSteps(), cfg.BatchSize, cfg.GradAccum, ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
-	err = tr.Run(ctx, stepReporter(tr.TotalSteps(), tr.Step()))
+	err := tr.Run(ctx, stepReporter(name, tr.TotalSteps(), tr.Step()))
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(os.Stderr, "%v; continue with --resume auto\n", err)
 		return err
@@ -118,7 +125,37 @@ func runSFT(args []string) error {
 	if err != nil {
 		return err
 	}
-	return finishTraining(tr, *base, *out, time.Since(began))
+	return finishTraining(tr, *f.base, *f.out, time.Since(began))
+}
+
+func runSFT(args []string) error {
+	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
+	f := addTrainFlags(fs, 1e-4)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, enc, ad, err := f.setup()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad)
+	if err != nil {
+		return err
+	}
+	var evalSet []data.Encoded
+	if *f.evalPath != "" {
+		if evalSet, err = readExamples(enc, *f.evalPath, *f.skipBad); err != nil {
+			return err
+		}
+	}
+	tr, err := train.New(m, ad, f.cfg, trainSet, evalSet)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %d×%d examples, LoRA r=%d on %s\n",
+		len(trainSet), len(evalSet), tr.TotalSteps(), f.cfg.BatchSize, f.cfg.GradAccum, ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	return f.run(tr, "sft")
 }
 
 // finishTraining writes the adapter and the loss plot and prints a summary.
