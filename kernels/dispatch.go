@@ -25,6 +25,10 @@ type impl struct {
 	gemvX    int
 	gemv     func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int)
 	gemvBF16 func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int)
+	// gemv1 computes out[c] = x · w row c for one row of x, c < 4 (nil:
+	// use gemv with padding).
+	gemv1     func(out []float32, x []float32, w []float32, ldw, k16 int)
+	gemv1BF16 func(out []float32, x []float32, w []uint16, ldw, k16 int)
 	// kernBF16 is the BF16-compute tile kernel over bf16 pairs (nil when the
 	// CPU lacks AVX512_BF16).
 	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)

@@ -30,6 +30,12 @@ func gemv4x4AVX512(out, x *float32, ldx int, w *float32, ldw, k16 int)
 func gemv4x4BF16AVX512(out, x *float32, ldx int, w *uint16, ldw, k16 int)
 
 //go:noescape
+func gemv1x4AVX512(out, x *float32, w *float32, ldw, k16 int)
+
+//go:noescape
+func gemv1x4BF16AVX512(out, x *float32, w *uint16, ldw, k16 int)
+
+//go:noescape
 func gemv2x4AVX2(out, x *float32, ldx int, w *float32, ldw, k16 int)
 
 //go:noescape
@@ -74,6 +80,26 @@ func avx512Impl() *impl {
 			_ = x[3*ldx+k16*16-1]
 			_ = w[3*ldw+k16*16-1]
 			gemv4x4BF16AVX512(&out[0], &x[0], ldx, &w[0], ldw, k16)
+		},
+		gemv1: func(out []float32, x []float32, w []float32, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:4])
+				return
+			}
+			_ = out[3]
+			_ = x[k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv1x4AVX512(&out[0], &x[0], &w[0], ldw, k16)
+		},
+		gemv1BF16: func(out []float32, x []float32, w []uint16, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:4])
+				return
+			}
+			_ = out[3]
+			_ = x[k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv1x4BF16AVX512(&out[0], &x[0], &w[0], ldw, k16)
 		},
 	}
 	if cpu.X86.HasAVX512BF16 {

@@ -306,6 +306,14 @@ func TestKernelTwins(t *testing.T) {
 			l.gemvBF16(o1, x, ldx, w.BF16, ldw, k16)
 			gemvBF16Go(o2, x, ldx, w.BF16, ldw, k16)
 			near(t, "gemvBF16", o1[:4*l.gemvX], o2[:4*l.gemvX])
+			if l.gemv1 != nil {
+				l.gemv1(o1, x, wf, ldw, k16)
+				gemvGo(o2, x, ldx, wf, ldw, k16)
+				near(t, "gemv1", o1[:4], o2[:4])
+				l.gemv1BF16(o1, x, w.BF16, ldw, k16)
+				gemvBF16Go(o2, x, ldx, w.BF16, ldw, k16)
+				near(t, "gemv1BF16", o1[:4], o2[:4])
+			}
 		}
 	})
 }

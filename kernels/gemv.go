@@ -9,6 +9,10 @@ const gemvMaxM = 8
 func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
 	gx := l.gemvX
+	one := m == 1 && l.gemv1 != nil
+	if one {
+		gx = 1 // a single token: no padded rows of x
+	}
 	mp := (m + gx - 1) / gx * gx
 	xp := x
 	if mp != m {
@@ -26,7 +30,13 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 			j0 := jb * 4
 			nv := min(4, n-j0)
 			for g := 0; g < mp; g += gx {
-				if nv == 4 {
+				if nv == 4 && one {
+					if w.DType == BF16 {
+						l.gemv1BF16(out[:], xp, w.BF16[j0*k:], k, k16)
+					} else {
+						l.gemv1(out[:], xp, w.F32[j0*k:], k, k16)
+					}
+				} else if nv == 4 {
 					if w.DType == BF16 {
 						l.gemvBF16(out[:], xp[g*k:], k, w.BF16[j0*k:], k, k16)
 					} else {
