@@ -314,3 +314,37 @@ func TestPredictorMatchesScore(t *testing.T) {
 		t.Error("no prompt tokens were reused from the cache")
 	}
 }
+
+// TestMerge: a merged checkpoint scores like base + adapter (exactly up to
+// float32 rounding for F32 weights, within BF16 rounding for BF16).
+func TestMerge(t *testing.T) {
+	for _, tc := range []struct {
+		dtype string
+		tol   float64
+	}{{"f32", 1e-4}, {"bf16", 5e-2}} {
+		m, err := Load(writeSmall(t, Llama, tc.dtype))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad := randomAdapter(t, m, "q", "v", "gate", "down")
+		dir := t.TempDir()
+		if err := m.Merge(ad, dir); err != nil {
+			t.Fatal(err)
+		}
+		mm, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks := randomTokens(rand.New(rand.NewPCG(1, 1)), 20, m.Config.VocabSize)
+		seq := []Sequence{{Tokens: toks, From: 1}}
+		want, _ := m.Score(seq, ad)
+		got, _ := mm.Score(seq, nil)
+		for i := range want[0] {
+			if d := math.Abs(float64(got[0][i] - want[0][i])); d > tc.tol {
+				t.Errorf("%s: token %d: merged %v, adapter %v", tc.dtype, i, got[0][i], want[0][i])
+			}
+		}
+		mm.Close()
+		m.Close()
+	}
+}

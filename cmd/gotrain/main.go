@@ -20,6 +20,7 @@ func commands() []command {
 		{"score", "teacher-forced log-probabilities of completions", runScore},
 		{"sft", "LoRA supervised finetuning", runSFT},
 		{"dpo", "preference finetuning (DPO, IPO) on pairs or contrastive SocSci210 pairs", runDPO},
+		{"merge", "write base + LoRA adapter as one checkpoint", runMerge},
 		{"predict", "answer-option distributions for survey rows", runPredict},
 		{"eval", "the paper's metrics for predictions, against baselines", runEval},
 		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},
