@@ -9,6 +9,7 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short ./model/... ./train ./predict
 
 demo: build
 	./scripts/demo.sh
