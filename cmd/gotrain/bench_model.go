@@ -10,8 +10,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/predict"
+	"github.com/gotrain/gotrain/tokenize"
 )
 
 // runBenchModel runs the whole-model benchmarks: prefill, decode and a LoRA
@@ -29,6 +32,7 @@ func runBenchModel(name string, args []string) error {
 	reps := fs.Int("reps", 3, "measured repetitions (median reported)")
 	rank := fs.Int("lora-r", 16, "LoRA rank (train)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,8 +130,94 @@ func runBenchModel(name string, args []string) error {
 		}
 		med := median(times)
 		result["seconds"], result["tokens_per_s"], result["batch"] = med, float64(*batch**tokens)/med, *batch
+	case "predict":
+		// SocSci210 sample rows: exact option distributions with prefix
+		// sharing and KV reuse, against scoring every option as a separate
+		// full sequence.
+		rows, err := data.SampleRows()
+		if err != nil {
+			return err
+		}
+		rows = rows[:min(*nrows, len(rows))]
+		tok, err := tokenize.LoadBundled(map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[m.Config.Arch])
+		if err != nil {
+			return err
+		}
+		tmpl, err := tok.ChatTemplate("")
+		if err != nil {
+			return err
+		}
+		enc := &data.Encoder{Tok: tok, Template: tmpl}
+		p := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 101})
+		start := time.Now()
+		res, err := p.Rows(rows, nil)
+		if err != nil {
+			return err
+		}
+		shared := time.Since(start).Seconds()
+		start = time.Now()
+		for i := range rows {
+			if res[i].Probs == nil {
+				continue
+			}
+			answers := make([]string, len(res[i].Options.Values))
+			for k, v := range res[i].Options.Values {
+				answers[k] = data.FormatResponse(float64(v))
+			}
+			prompt, conts, err := enc.Continuations(&rows[i], answers)
+			if err != nil {
+				return err
+			}
+			for _, c := range conts {
+				if _, err := m.Score([]model.Sequence{{Tokens: append(append([]int{}, prompt...), c...), From: len(prompt)}}, nil); err != nil {
+					return err
+				}
+			}
+		}
+		naive := time.Since(start).Seconds()
+		result["rows"], result["rows_per_s"], result["naive_rows_per_s"] = len(rows), float64(len(rows))/shared, float64(len(rows))/naive
+		result["speedup"], result["reused_prompt_tokens"], result["computed_prompt_tokens"] = naive/shared, p.Reused, p.Computed
+	case "dpo":
+		// a DPO step's forward and backward with the prompt computed once per
+		// pair, against chosen and rejected as two separate sequences
+		ad, err := m.NewAdapter(model.AdapterConfig{R: *rank, LoraAlpha: float64(2 * *rank),
+			TargetModules: []string{"q", "k", "v", "o", "gate", "up", "down"}}, 1)
+		if err != nil {
+			return err
+		}
+		var shared, separate model.TrainBatch
+		for s := 0; s < *batch; s++ {
+			prompt := make([]int, *tokens)
+			for i := range prompt {
+				prompt[i] = rng.IntN(m.Config.VocabSize)
+			}
+			chosen, rejected := []int{rng.IntN(1000), rng.IntN(1000), 2}, []int{rng.IntN(1000), rng.IntN(1000), 2}
+			w := []float32{1, 1, 1}
+			shared.AddShared(prompt, [][]int{chosen, rejected}, [][]float32{w, w})
+			for _, c := range [][]int{chosen, rejected} {
+				toks := append(append([]int{}, prompt...), c...)
+				ws := make([]float32, len(toks))
+				for i := len(prompt); i < len(toks); i++ {
+					ws[i] = 1
+				}
+				separate.AddSequence(toks, ws)
+			}
+		}
+		g := ad.ZerosLike()
+		var secs [2]float64
+		for k, b := range []*model.TrainBatch{&shared, &separate} {
+			start := time.Now()
+			for r := 0; r < *reps; r++ {
+				if _, err := m.LossAndGrad(b, ad, g, model.TrainOptions{}); err != nil {
+					return err
+				}
+			}
+			secs[k] = time.Since(start).Seconds() / float64(*reps)
+		}
+		result["pairs"], result["pairs_per_s"], result["separate_pairs_per_s"] = *batch, float64(*batch)/secs[0], float64(*batch)/secs[1]
+		result["speedup"] = secs[1] / secs[0]
 	default:
-		return fmt.Errorf("unknown benchmark %q (want gemm, peak, bandwidth, prefill, decode or train)", name)
+		return fmt.Errorf("unknown benchmark %q (want gemm, peak, bandwidth, prefill, decode, train, predict or dpo)", name)
 	}
 	result["peak_rss_gib"] = peakRSSGiB()
 	b, _ := json.Marshal(result)
