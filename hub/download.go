@@ -1,0 +1,532 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxAttempts is how often one file's download is tried when the connection
+// breaks; each retry resumes where the last one stopped.
+const maxAttempts = 5
+
+// client talks to one Hub endpoint.
+type client struct {
+	opt  Options
+	http *http.Client
+}
+
+func newClient(opt Options) *client {
+	// No overall timeout: a 15 GB shard takes long. The context cancels.
+	return &client{opt: opt, http: &http.Client{}}
+}
+
+// sibling is one file of the API's "siblings" list (with ?blobs=true).
+type sibling struct {
+	Name   string `json:"rfilename"`
+	Size   int64  `json:"size"`
+	BlobID string `json:"blobId"`
+	LFS    *struct {
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	} `json:"lfs"`
+}
+
+// modelInfo is the part of GET /api/models/{repo}/revision/{rev} that we use.
+type modelInfo struct {
+	SHA      string    `json:"sha"`
+	Siblings []sibling `json:"siblings"`
+}
+
+// request builds a request with the token and a user agent.
+func (c *client) request(ctx context.Context, method, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %s %s: %w", method, u, err)
+	}
+	req.Header.Set("User-Agent", "gotrain-hub/1")
+	if c.opt.Token != "" {
+		// net/http drops Authorization on redirects to another host (the CDN).
+		req.Header.Set("Authorization", "Bearer "+c.opt.Token)
+	}
+	return req, nil
+}
+
+// statusError turns a failed response into an error naming the URL and, for
+// 401/403/404, wrapping ErrUnauthorized or ErrNotFound with advice.
+func (c *client) statusError(resp *http.Response, repo, what string) error {
+	u := resp.Request.URL.String()
+	code := resp.Header.Get("X-Error-Code")
+	msg := resp.Header.Get("X-Error-Message")
+	if msg == "" {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &body) == nil && body.Error != "" {
+			msg = body.Error
+		}
+	}
+	if msg != "" {
+		msg = " (" + msg + ")"
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound && code == "":
+		return fmt.Errorf("hub: GET %s: %w: no %s in %s, or no such repo%s", u, ErrNotFound, what, repo, msg)
+	case code == "RepoNotFound":
+		hint := ""
+		if c.opt.Token == "" {
+			hint = "; if it is private, set HF_TOKEN"
+		}
+		return fmt.Errorf("hub: GET %s: %w: no repo %s%s%s", u, ErrNotFound, repo, hint, msg)
+	case code == "RevisionNotFound":
+		return fmt.Errorf("hub: GET %s: %w: no such revision of %s%s", u, ErrNotFound, repo, msg)
+	case code == "EntryNotFound":
+		return fmt.Errorf("hub: GET %s: %w: no %s in %s%s", u, ErrNotFound, what, repo, msg)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		if c.opt.Token == "" {
+			return fmt.Errorf("hub: GET %s: HTTP %d: %w: %s is gated or private: accept its license on %s/%s and set HF_TOKEN%s",
+				u, resp.StatusCode, ErrUnauthorized, repo, c.opt.Endpoint, repo, msg)
+		}
+		return fmt.Errorf("hub: GET %s: HTTP %d: %w: your token has no access to %s: accept its license on %s/%s or check HF_TOKEN%s",
+			u, resp.StatusCode, ErrUnauthorized, repo, c.opt.Endpoint, repo, msg)
+	}
+	return fmt.Errorf("hub: GET %s: HTTP %s%s", u, resp.Status, msg)
+}
+
+// info fetches the commit and file list of repo at rev.
+func (c *client) info(ctx context.Context, repo, rev string) (*modelInfo, error) {
+	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", c.opt.Endpoint, repo, url.PathEscape(rev))
+	req, err := c.request(ctx, http.MethodGet, u)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err) // *url.Error names the method and URL
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, c.statusError(resp, repo, "revision "+rev)
+	}
+	var info modelInfo
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&info); err != nil {
+		return nil, fmt.Errorf("hub: GET %s: bad JSON: %w", u, err)
+	}
+	if !isCommit(info.SHA) {
+		return nil, fmt.Errorf("hub: GET %s: no commit hash in the answer (sha %q)", u, info.SHA)
+	}
+	return &info, nil
+}
+
+// resolveURL is where a file of a commit is downloaded from.
+func (c *client) resolveURL(repo, commit, file string) string {
+	segs := strings.Split(file, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return fmt.Sprintf("%s/%s/resolve/%s/%s", c.opt.Endpoint, repo, commit, strings.Join(segs, "/"))
+}
+
+// snapshot downloads the selected files of repo at rev into repoDir and
+// returns the snapshot directory.
+func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (string, error) {
+	info, err := c.info(ctx, repo, rev)
+	if err != nil {
+		return "", err
+	}
+	var sel []sibling
+	have := map[string]bool{}
+	for _, s := range info.Siblings {
+		have[s.Name] = true
+		for _, p := range c.opt.Files {
+			ok, err := path.Match(p, s.Name)
+			if err != nil {
+				return "", fmt.Errorf("hub: bad file pattern %q: %w", p, err)
+			}
+			if ok {
+				sel = append(sel, s)
+				break
+			}
+		}
+	}
+	if !have["config.json"] && !have["adapter_config.json"] {
+		return "", fmt.Errorf("hub: %s@%s has no config.json or adapter_config.json: not a model or adapter repo", repo, rev)
+	}
+	if sameFiles(c.opt.Files, DefaultFiles) {
+		weights := false
+		for _, s := range sel {
+			weights = weights || strings.HasSuffix(s.Name, ".safetensors")
+		}
+		if !weights {
+			return "", fmt.Errorf("hub: %s@%s: %w: no *.safetensors weights in the repo (gotrain reads no .bin/.pth)", repo, rev, ErrNotFound)
+		}
+	}
+	snap := filepath.Join(repoDir, "snapshots", info.SHA)
+	// Small files first, so the index is there to be checked before the shards.
+	sortBySize(sel)
+	for _, s := range sel {
+		if err := c.fetchFile(ctx, repo, info.SHA, repoDir, s); err != nil {
+			return "", err
+		}
+		if s.Name == "model.safetensors.index.json" {
+			b, err := os.ReadFile(filepath.Join(snap, s.Name))
+			if err != nil {
+				return "", fmt.Errorf("hub: %w", err)
+			}
+			files, err := indexFiles(b)
+			if err != nil {
+				return "", fmt.Errorf("hub: %s@%s: %s: %w", repo, rev, s.Name, err)
+			}
+			for _, f := range files {
+				if !have[f] {
+					return "", fmt.Errorf("hub: %s@%s: %w: %s lists %s, which the repo lacks", repo, rev, ErrNotFound, s.Name, f)
+				}
+			}
+		}
+	}
+	if err := writeRef(repoDir, rev, info.SHA); err != nil {
+		return "", err
+	}
+	if err := CheckSnapshot(snap); err != nil && sameFiles(c.opt.Files, DefaultFiles) {
+		return "", fmt.Errorf("hub: %s@%s: %w", repo, rev, err)
+	}
+	return snap, nil
+}
+
+func sameFiles(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sortBySize orders files by size, smallest first (stable: names break ties).
+func sortBySize(s []sibling) {
+	size := func(x sibling) int64 {
+		if x.LFS != nil {
+			return x.LFS.Size
+		}
+		return x.Size
+	}
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && size(s[j]) < size(s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// want is what a downloaded blob must match.
+type want struct {
+	size   int64  // -1: unknown
+	sha256 string // LFS files: hex sha256 of the content
+	gitOID string // other files: git blob id, sha1("blob <size>\x00" + content)
+}
+
+// fetchFile makes snapshots/<commit>/<file> point at a complete blob,
+// downloading the blob unless it is already cached.
+func (c *client) fetchFile(ctx context.Context, repo, commit, repoDir string, s sibling) error {
+	pointer := filepath.Join(repoDir, "snapshots", commit, filepath.FromSlash(s.Name))
+	if _, err := os.Stat(pointer); err == nil {
+		return nil
+	}
+	u := c.resolveURL(repo, commit, s.Name)
+	w := want{size: -1}
+	var etag string
+	switch {
+	case s.LFS != nil && s.LFS.SHA256 != "":
+		etag, w.sha256, w.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
+	case s.BlobID != "":
+		etag, w.gitOID, w.size = s.BlobID, s.BlobID, s.Size
+	default:
+		// The listing lacks blob ids: ask the file's headers, as huggingface_hub does.
+		m, err := c.head(ctx, u, repo, s.Name)
+		if err != nil {
+			return err
+		}
+		etag, w.size = m.etag, m.size
+		if m.lfs {
+			w.sha256 = m.etag
+		} else {
+			w.gitOID = m.etag
+		}
+	}
+	if etag == "" || strings.ContainsAny(etag, `/\`) || strings.Contains(etag, "..") {
+		return fmt.Errorf("hub: %s: bad etag %q", u, etag)
+	}
+	if !isHex(w.sha256) {
+		w.sha256 = "" // not a sha256 (e.g. an S3 etag): check the size only
+	}
+	if !isCommit(w.gitOID) {
+		w.gitOID = ""
+	}
+	blob := filepath.Join(repoDir, "blobs", etag)
+	if _, err := os.Stat(blob); err != nil {
+		unlock, err := lockFile(filepath.Join(filepath.Dir(repoDir), ".locks", filepath.Base(repoDir), etag+".lock"))
+		if err != nil {
+			return err
+		}
+		err = c.fetchBlob(ctx, repo, u, s.Name, blob, w)
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return linkPointer(blob, pointer)
+}
+
+func isHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// meta is what a HEAD on a resolve URL tells.
+type meta struct {
+	etag string
+	size int64
+	lfs  bool
+}
+
+// head reads a file's etag and size like huggingface_hub's get_hf_file_metadata:
+// relative redirects (renamed repos) are followed, a redirect to another host
+// (the CDN) is not, because the Hub's own headers are on the redirect.
+func (c *client) head(ctx context.Context, u, repo, file string) (meta, error) {
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for range 10 {
+		req, err := c.request(ctx, http.MethodHead, u)
+		if err != nil {
+			return meta{}, err
+		}
+		req.Header.Set("Accept-Encoding", "identity")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return meta{}, fmt.Errorf("hub: %w", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			raw, err := url.Parse(resp.Header.Get("Location"))
+			if err != nil || resp.Header.Get("Location") == "" {
+				return meta{}, fmt.Errorf("hub: HEAD %s: redirect without a valid Location", u)
+			}
+			if raw.Host == "" { // relative: a renamed repo on the Hub itself
+				u = resp.Request.URL.ResolveReference(raw).String()
+				continue
+			}
+		} else if resp.StatusCode != http.StatusOK {
+			return meta{}, c.statusError(resp, repo, "file "+file)
+		}
+		m := meta{etag: resp.Header.Get("X-Linked-Etag"), size: -1}
+		if m.etag != "" {
+			m.lfs = true
+		} else {
+			m.etag = resp.Header.Get("ETag")
+		}
+		m.etag = strings.Trim(strings.TrimPrefix(m.etag, "W/"), `"`)
+		sz := resp.Header.Get("X-Linked-Size")
+		if sz == "" {
+			sz = resp.Header.Get("Content-Length")
+		}
+		if n, err := strconv.ParseInt(sz, 10, 64); err == nil {
+			m.size = n
+		}
+		if m.etag == "" {
+			return meta{}, fmt.Errorf("hub: HEAD %s: no ETag header", u)
+		}
+		return m, nil
+	}
+	return meta{}, fmt.Errorf("hub: HEAD %s: too many redirects", u)
+}
+
+// retryable marks an error after which a download may be resumed.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// fetchBlob downloads u into blob via blob+".incomplete", resuming what an
+// earlier attempt (or process) left there, and renames it into place only
+// once its size and hash are right.
+func (c *client) fetchBlob(ctx context.Context, repo, u, file, blob string, w want) error {
+	if _, err := os.Stat(blob); err == nil {
+		return nil // another process finished it while we waited for the lock
+	}
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	inc := blob + ".incomplete"
+	for attempt := 1; ; attempt++ {
+		err := c.fetchOnce(ctx, repo, u, file, inc, w)
+		if err == nil {
+			break
+		}
+		var r retryable
+		if !errors.As(err, &r) || attempt == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hub: %s: %w", u, ctx.Err())
+		case <-time.After(c.opt.retryWait * time.Duration(attempt)):
+		}
+	}
+	if err := os.Rename(inc, blob); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	return nil
+}
+
+// fetchOnce is one attempt of fetchBlob.
+func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w want) error {
+	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	n := st.Size()
+	if w.size >= 0 && n > w.size {
+		n = 0 // longer than the file can be: start over
+	}
+	var h hash.Hash
+	newHash := func() {
+		switch {
+		case w.sha256 != "":
+			h = sha256.New()
+		case w.gitOID != "" && w.size >= 0:
+			h = sha1.New()
+			fmt.Fprintf(h, "blob %d\x00", w.size)
+		default:
+			h = nil
+		}
+	}
+	newHash()
+	if n > 0 && h != nil {
+		// Hash what is already there, so the final check covers the whole file.
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
+			return fmt.Errorf("hub: %s: %w", inc, err)
+		}
+	}
+	if w.size < 0 || n < w.size {
+		req, err := c.request(ctx, http.MethodGet, u)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", n))
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("hub: %w", err)
+			}
+			return retryable{fmt.Errorf("hub: %w", err)}
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusPartialContent && n > 0:
+			if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", n)) {
+				return fmt.Errorf("hub: GET %s: asked for bytes %d- but got Content-Range %q", u, n, resp.Header.Get("Content-Range"))
+			}
+		case resp.StatusCode == http.StatusOK:
+			n = 0 // no Range support: start over
+			newHash()
+		case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+			f.Truncate(0)
+			return retryable{fmt.Errorf("hub: GET %s: range %d- not satisfiable; starting over", u, n)}
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+			return retryable{fmt.Errorf("hub: GET %s: HTTP %s", u, resp.Status)}
+		default:
+			return c.statusError(resp, repo, "file "+file)
+		}
+		if err := f.Truncate(n); err != nil {
+			return fmt.Errorf("hub: %s: %w", inc, err)
+		}
+		if _, err := f.Seek(n, io.SeekStart); err != nil {
+			return fmt.Errorf("hub: %s: %w", inc, err)
+		}
+		total := w.size
+		if total < 0 && resp.ContentLength >= 0 {
+			total = n + resp.ContentLength
+			if w.gitOID != "" && h == nil && n == 0 {
+				w.size = total
+				newHash()
+			}
+		}
+		dst := []io.Writer{f}
+		if h != nil {
+			dst = append(dst, h)
+		}
+		if c.opt.Progress != nil {
+			dst = append(dst, &progress{fn: c.opt.Progress, file: file, done: n, total: total})
+			c.opt.Progress(file, n, total)
+		}
+		copied, err := io.CopyBuffer(io.MultiWriter(dst...), resp.Body, make([]byte, 1<<20))
+		n += copied
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) || ctx.Err() != nil {
+				return fmt.Errorf("hub: %s: %w", inc, err) // disk full or cancelled: do not retry
+			}
+			return retryable{fmt.Errorf("hub: GET %s: connection broke after %d bytes: %w", u, n, err)}
+		}
+		if resp.ContentLength >= 0 && copied < resp.ContentLength {
+			return retryable{fmt.Errorf("hub: GET %s: body ended after %d bytes", u, n)}
+		}
+	}
+	if w.size >= 0 && n != w.size {
+		f.Close()
+		os.Remove(inc)
+		return fmt.Errorf("hub: %s: %w: got %d bytes, want %d", u, ErrChecksum, n, w.size)
+	}
+	if h != nil {
+		got := hex.EncodeToString(h.Sum(nil))
+		if exp := w.sha256 + w.gitOID; got != exp {
+			f.Close()
+			os.Remove(inc)
+			return fmt.Errorf("hub: %s: %w: content hashes to %s, want %s", u, ErrChecksum, got, exp)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("hub: %s: %w", inc, err)
+	}
+	return f.Close()
+}
+
+// progress reports bytes written through it.
+type progress struct {
+	fn          func(file string, done, total int64)
+	file        string
+	done, total int64
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.done += int64(len(b))
+	p.fn(p.file, p.done, p.total)
+	return len(b), nil
+}
