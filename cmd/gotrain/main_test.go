@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the tests run the CLI as a separate process (to see its exit
@@ -186,4 +188,87 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("gotrain %v: message does not mention %q:\n%s", tc.args, tc.want, out)
 		}
 	}
+}
+
+// TestSFTBadLinesAndInterrupt: bad training lines are fatal with file:line by
+// default and skipped with --skip-bad; SIGINT saves a checkpoint that
+// --resume auto continues to the end.
+func TestSFTBadLinesAndInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a tiny model with the full Qwen2.5 vocabulary")
+	}
+	tmp := t.TempDir()
+	m := filepath.Join(tmp, "model")
+	if out, code := gotrain(t, "init-model", "--size", "tiny", "--out", m); code != 0 {
+		t.Fatal(out)
+	}
+	good := `{"instruction": "Say a number.", "input": "", "output": "Response: 3"}`
+	bad := strings.Join([]string{good, `{"instruction": "x", "output": ""}`, `not json`, `{"instruction": "y"}`,
+		`{"instruction": "` + strings.Repeat("long ", 200) + `", "output": "Response: 1"}`, good}, "\n") + "\n"
+	data := writeFile(t, filepath.Join(tmp, "bad.jsonl"), bad)
+	args := []string{"sft", "--base", m, "--data", data, "--out", filepath.Join(tmp, "a"), "--max-steps", "1", "--max-len", "120"}
+	out, code := gotrain(t, args...)
+	if code == 0 || !strings.Contains(out, "bad.jsonl:2") {
+		t.Errorf("bad line not fatal with file:line (exit %d):\n%s", code, out)
+	}
+	out, code = gotrain(t, append(args, "--skip-bad")...)
+	if code != 0 {
+		t.Fatalf("--skip-bad failed:\n%s", out)
+	}
+	for _, line := range []string{"bad.jsonl:2", "bad.jsonl:3", "bad.jsonl:4", "bad.jsonl:5"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("--skip-bad does not report %s:\n%s", line, out)
+		}
+	}
+
+	// interrupt a long run, then resume it
+	var lines []string
+	for i := 0; i < 40; i++ {
+		lines = append(lines, fmt.Sprintf(`{"instruction": "Pick %d.", "input": "", "output": "Response: %d"}`, i, i%5+1))
+	}
+	data = writeFile(t, filepath.Join(tmp, "train.jsonl"), strings.Join(lines, "\n")+"\n")
+	outDir := filepath.Join(tmp, "run")
+	args = []string{"sft", "--base", m, "--data", data, "--out", outDir, "--max-steps", "120", "--batch-size", "2"}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ { // wait until a few steps are done
+		time.Sleep(100 * time.Millisecond)
+		if b, err := os.ReadFile(filepath.Join(outDir, "metrics.jsonl")); err == nil && strings.Count(string(b), "\n") >= 3 {
+			break
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(buf.String(), "interrupted") {
+		t.Fatalf("interrupted run: %v\n%s", err, buf.String())
+	}
+	ck := latestCheckpoint(t, outDir)
+	if ck == "" {
+		t.Fatalf("no checkpoint after SIGINT:\n%s", buf.String())
+	}
+	out, code = gotrain(t, append(args, "--resume", "auto")...)
+	if code != 0 || !strings.Contains(out, "resumed from "+ck) {
+		t.Fatalf("resume failed (%d):\n%s", code, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(outDir, "metrics.jsonl"))
+	if n := strings.Count(string(b), "\n"); n != 120 {
+		t.Errorf("metrics.jsonl has %d lines after resume, want 120", n)
+	}
+}
+
+func latestCheckpoint(t *testing.T, dir string) string {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	last := ""
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "checkpoint-") {
+			last = filepath.Join(dir, e.Name())
+		}
+	}
+	return last
 }
