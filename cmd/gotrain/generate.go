@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/tokenize"
+)
+
+// stopList collects repeated --stop flags.
+type stopList []string
+
+func (s *stopList) String() string { return strings.Join(*s, ",") }
+
+func (s *stopList) Set(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty stop string")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+func runGenerate(args []string) error {
+	return generate(args, os.Stdout)
+}
+
+// generate runs `gotrain generate`, writing the completion (or JSONL with
+// --data) to stdout.
+func generate(args []string, stdout io.Writer) error {
+	fs := newFlags("generate", "--base DIR (--prompt TEXT | --data FILE.jsonl) [--adapter DIR] [--chat] [--temperature 0.7] [--top-p 0.9] [--top-k 0] [--seed 1] [--max-new-tokens 256] [--stop STR]...")
+	base := fs.String("base", "", "model directory (config.json, *.safetensors, tokenizer)")
+	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
+	prompt := fs.String("prompt", "", "prompt text; the completion is streamed to stdout")
+	dataPath := fs.String("data", "", `input JSONL of {"prompt": ...}; writes JSONL {"prompt", "completion"}`)
+	outPath := fs.String("out", "", "output JSONL for --data (default stdout)")
+	chat := fs.Bool("chat", false, "wrap the prompt in the model's chat template as a user turn (with the generation prompt)")
+	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (implies --chat; default: detect)")
+	temperature := fs.Float64("temperature", 0.7, "sampling temperature (0: greedy)")
+	topP := fs.Float64("top-p", 0.9, "nucleus: keep the most likely tokens up to this probability mass (1: all)")
+	topK := fs.Int("top-k", 0, "keep only the k most likely tokens (0: all)")
+	seed := fs.Uint64("seed", 1, "sampling seed (each --data line gets its own stream)")
+	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per prompt")
+	var stops stopList
+	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case *base == "":
+		return fmt.Errorf("--base is required")
+	case (*prompt == "") == (*dataPath == ""):
+		return fmt.Errorf("give exactly one of --prompt and --data")
+	case *outPath != "" && *dataPath == "":
+		return fmt.Errorf("--out goes with --data (--prompt streams to stdout)")
+	case *temperature < 0:
+		return fmt.Errorf("--temperature %v: must be ≥ 0", *temperature)
+	case *topP <= 0 || *topP > 1:
+		return fmt.Errorf("--top-p %v: want 0 < p ≤ 1", *topP)
+	case *topK < 0:
+		return fmt.Errorf("--top-k %d: must be ≥ 0", *topK)
+	case *maxNew < 1:
+		return fmt.Errorf("--max-new-tokens %d: must be ≥ 1", *maxNew)
+	}
+	var in []string
+	if *dataPath != "" {
+		var err error
+		if in, err = readPrompts(*dataPath); err != nil {
+			return err
+		}
+	}
+	m, ad, err := loadModel(*base, *adapterDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tok, err := tokenize.Load(*base)
+	if err != nil {
+		return err
+	}
+	var tmpl *tokenize.Template
+	if *chat || *template != "" {
+		if tmpl, err = tok.ChatTemplate(*template); err != nil {
+			return err
+		}
+	}
+	g := generator{m: m, ad: ad, tok: tok, tmpl: tmpl, stops: stops,
+		s: model.Sampling{Temperature: *temperature, TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Stop: tok.EOS()}}
+	if *dataPath == "" {
+		w := bufio.NewWriter(stdout)
+		_, err := g.run(*prompt, rand.New(rand.NewPCG(*seed, 0)), w)
+		if err == nil {
+			_, err = w.WriteString("\n")
+		}
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+		return err
+	}
+	return writeOutputTo(stdout, *outPath, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for i, p := range in {
+			out, err := g.run(p, rand.New(rand.NewPCG(*seed, uint64(i))), nil)
+			if err != nil {
+				return fmt.Errorf("%s: prompt %d: %w", *dataPath, i+1, err)
+			}
+			if err := enc.Encode(map[string]string{"prompt": p, "completion": out}); err != nil {
+				return err
+			}
+			if f, ok := w.(interface{ Flush() error }); ok {
+				f.Flush() // a line at a time, so a long run shows progress
+			}
+		}
+		return nil
+	})
+}
+
+// writeOutputTo is writeOutput with stdout replaceable (for tests).
+func writeOutputTo(stdout io.Writer, path string, write func(io.Writer) error) error {
+	if path != "" {
+		return writeOutput(path, write)
+	}
+	w := bufio.NewWriter(stdout)
+	err := write(w)
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// readPrompts reads the "prompt" of every line of a JSONL file.
+func readPrompts(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []string
+	for line := 1; sc.Scan(); line++ {
+		if len(strings.TrimSpace(sc.Text())) == 0 {
+			continue
+		}
+		var r struct {
+			Prompt *string `json:"prompt"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: invalid JSON: %w", path, line, err)
+		}
+		if r.Prompt == nil || *r.Prompt == "" {
+			return nil, fmt.Errorf("%s:%d: no \"prompt\" (or it is empty)", path, line)
+		}
+		out = append(out, *r.Prompt)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no prompts", path)
+	}
+	return out, nil
+}
+
+// generator decodes completions of prompts with one model and settings.
+type generator struct {
+	m     *model.Model
+	ad    *model.Adapter
+	tok   *tokenize.Tokenizer
+	tmpl  *tokenize.Template // nil: the prompt as plain text
+	s     model.Sampling
+	stops []string
+}
+
+// run generates a completion of prompt, streaming its text to w (if not
+// nil) as it is decoded, and returns the whole completion (up to a stop
+// string, EOS or the token limit).
+func (g *generator) run(prompt string, rng *rand.Rand, w io.Writer) (string, error) {
+	var ids []int
+	if g.tmpl != nil {
+		var err error
+		if ids, _, err = g.tok.EncodeChat(g.tmpl, []tokenize.Message{{Role: "user", Content: prompt}}, true); err != nil {
+			return "", err
+		}
+	} else {
+		ids = g.tok.EncodeSpecial(prompt) // with the BOS a base Llama expects
+	}
+	st := streamer{w: w, stops: g.stops}
+	_, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {
+		return st.add(g.tok.Decode([]int{id}))
+	})
+	if ferr := st.finish(); err == nil {
+		err = ferr
+	}
+	return st.text(), err
+}
+
+// streamer turns generated token pieces (raw bytes, possibly splitting a
+// UTF-8 character) into text: it writes only complete characters, holds back
+// a tail that could be the start of a stop string, and cuts the text where a
+// stop string appears.
+type streamer struct {
+	w       io.Writer // may be nil
+	stops   []string
+	buf     []byte // everything generated so far
+	written int    // bytes of buf already written to w
+	stopped bool   // a stop string was found; buf ends before it
+	err     error  // first write error
+}
+
+// add appends a token's bytes and writes what is safe to show; it returns
+// false once generation should stop.
+func (s *streamer) add(piece string) bool {
+	if s.stopped {
+		return false
+	}
+	from := len(s.buf)
+	s.buf = append(s.buf, piece...)
+	for _, stop := range s.stops {
+		// a stop string found now ends within the new bytes
+		lo := min(max(0, from-len(stop)+1), len(s.buf))
+		if i := strings.Index(string(s.buf[lo:]), stop); i >= 0 {
+			s.buf = s.buf[:lo+i]
+			s.stopped = true
+		}
+	}
+	if s.stopped {
+		s.flush(len(s.buf))
+		return false
+	}
+	safe := completeUTF8(s.buf)
+	for _, stop := range s.stops {
+		safe = min(safe, len(s.buf)-stopPrefix(s.buf, stop))
+	}
+	s.flush(safe)
+	return s.err == nil
+}
+
+// finish writes whatever was held back (an incomplete character at the very
+// end is written as its bytes).
+func (s *streamer) finish() error {
+	s.flush(len(s.buf))
+	return s.err
+}
+
+func (s *streamer) text() string { return string(s.buf) }
+
+func (s *streamer) flush(upto int) {
+	if upto <= s.written {
+		return
+	}
+	if s.w != nil && s.err == nil {
+		_, s.err = s.w.Write(s.buf[s.written:upto])
+		if f, ok := s.w.(interface{ Flush() error }); ok && s.err == nil {
+			s.err = f.Flush()
+		}
+	}
+	s.written = upto
+}
+
+// completeUTF8 returns the length of the longest prefix of b that does not
+// end inside a UTF-8 character (invalid bytes count as complete).
+func completeUTF8(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return i
+			}
+			return len(b)
+		}
+	}
+	return len(b)
+}
+
+// stopPrefix returns the length of the longest suffix of b that is a proper
+// prefix of stop (the bytes that may yet become stop).
+func stopPrefix(b []byte, stop string) int {
+	for k := min(len(stop)-1, len(b)); k > 0; k-- {
+		if string(b[len(b)-k:]) == stop[:k] {
+			return k
+		}
+	}
+	return 0
+}

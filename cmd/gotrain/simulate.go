@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/predict"
+)
+
+func runSimulate(args []string) error {
+	return simulate(args, os.Stdout)
+}
+
+// simulate runs `gotrain simulate`, printing the table to stdout.
+func simulate(args []string, stdout io.Writer) error {
+	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json]")
+	base := fs.String("base", "", "base model directory")
+	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
+	specPath := fs.String("experiment", "", `experiment spec (JSON): {"name", "conditions": [{"name", "stimulus"}...], "control", "outcome": {"question", "options"}}`)
+	personasPath := fs.String("personas", "sample", `participant profiles: a participants.json file (.gz ok) or "sample" (the bundled 1,000)`)
+	n := fs.Int("n", 500, "personas drawn from the pool (0: all)")
+	seed := fs.Uint64("seed", 1, "seed of the persona draw and the bootstrap")
+	bootstrap := fs.Int("bootstrap", 1000, "bootstrap resamples of personas for the effects' 95% CIs (0: none)")
+	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
+	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
+	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *base == "" || *specPath == "" {
+		return fmt.Errorf("--base and --experiment are required")
+	}
+	if *n < 0 || *bootstrap < 0 {
+		return fmt.Errorf("--n and --bootstrap must be ≥ 0")
+	}
+	exp, err := predict.LoadExperiment(*specPath)
+	if err != nil {
+		return err
+	}
+	var pool []data.Persona
+	if *personasPath == "sample" {
+		pool, err = data.SamplePersonas()
+	} else {
+		pool, err = data.ReadPersonas(*personasPath)
+	}
+	if err != nil {
+		return err
+	}
+	if len(pool) == 0 {
+		return fmt.Errorf("%s: no personas", *personasPath)
+	}
+	m, ad, err := loadModel(*base, *adapterDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	enc, err := newEncoder(*base, *noChat, *template, 0)
+	if err != nil {
+		return err
+	}
+	// Ctrl-C stops between chunks of personas
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	p := predict.New(m, ad, enc, predict.Sampling{})
+	began := time.Now()
+	last := began
+	res, err := predict.Simulate(ctx, p, exp, pool, predict.SimOptions{N: *n, Seed: *seed, Bootstrap: *bootstrap,
+		Progress: func(done, total int) {
+			if now := time.Now(); now.Sub(last) > 10*time.Second || done == total {
+				last = now
+				fmt.Fprintf(os.Stderr, "simulate: %d/%d rows (%.1f rows/s)\n", done, total, float64(done)/now.Sub(began).Seconds())
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	took := time.Since(began)
+	if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "simulated %d personas × %d conditions in %s; prompt tokens: %d computed, %d reused from the KV cache\n",
+		res.Personas, len(res.Conditions), took.Round(time.Millisecond), res.Computed, res.Reused)
+	if *outPath == "" {
+		return nil
+	}
+	return writeOutput(*outPath, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(res)
+	})
+}
