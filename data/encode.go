@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gotrain/gotrain/tokenize"
 )
@@ -200,4 +201,18 @@ func (enc *Encoder) EncodePair(p *Pair) (EncodedPair, error) {
 		return EncodedPair{}, fmt.Errorf("%s: %d tokens, longer than --max-len %d", p.Where(), len(prompt)+max(len(conts[0]), len(conts[1])), enc.MaxLen)
 	}
 	return EncodedPair{Prompt: prompt, Chosen: conts[0], Rejected: conts[1], Source: p.Where()}, nil
+}
+
+// UseReasoningTargets makes each row's target its reasoning text followed by
+// the response (the paper's reasoning-augmented SFT) instead of the response
+// alone. A row without reasoning is an error naming it.
+func UseReasoningTargets(rows []Example) error {
+	for i := range rows {
+		r := &rows[i]
+		if strings.TrimSpace(r.Reasoning) == "" {
+			return &LineError{File: r.File, Line: r.Line, Err: fmt.Errorf("--target reasoning: the row has no reasoning text")}
+		}
+		r.Output = strings.TrimSpace(r.Reasoning) + "\n\n" + r.Output
+	}
+	return nil
 }

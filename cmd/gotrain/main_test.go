@@ -272,3 +272,29 @@ func latestCheckpoint(t *testing.T, dir string) string {
 	}
 	return last
 }
+
+// TestNativeRowsReasoning: native SocSci210 rows train directly, with the
+// reasoning text as part of the target under --target reasoning.
+func TestNativeRowsReasoning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a tiny model with the full Qwen2.5 vocabulary")
+	}
+	tmp := t.TempDir()
+	m := filepath.Join(tmp, "model")
+	if out, code := gotrain(t, "init-model", "--size", "tiny", "--out", m); code != 0 {
+		t.Fatal(out)
+	}
+	row := func(id int, reasoning string) string {
+		return fmt.Sprintf(`{"sample_id": "s%d", "participant": %d, "demographic": {"age": 40, "sex": "Male"}, "stimuli": "You read a text and then were asked: “Do you agree?” Only return an integer from 1 to 5.", "reasoning": %q, "response": %d, "condition_num": 1, "task_num": 0, "study_id": "abcde"}`, id, id, reasoning, id%5+1)
+	}
+	good := writeFile(t, filepath.Join(tmp, "native.jsonl"), row(1, "They lean towards agreeing.")+"\n"+row(2, "Mild disagreement is likely.")+"\n")
+	out, code := gotrain(t, "sft", "--base", m, "--data", good, "--out", filepath.Join(tmp, "a"), "--max-steps", "1", "--target", "reasoning")
+	if code != 0 {
+		t.Fatalf("sft --target reasoning on native rows failed:\n%s", out)
+	}
+	bad := writeFile(t, filepath.Join(tmp, "noreason.jsonl"), row(1, "fine")+"\n"+row(2, "")+"\n")
+	out, code = gotrain(t, "sft", "--base", m, "--data", bad, "--out", filepath.Join(tmp, "b"), "--max-steps", "1", "--target", "reasoning")
+	if code == 0 || !strings.Contains(out, "noreason.jsonl:2") {
+		t.Errorf("a row without reasoning was not reported (%d):\n%s", code, out)
+	}
+}

@@ -131,21 +131,25 @@ func (f *trainFlags) run(tr *train.Trainer, name string) error {
 func runSFT(args []string) error {
 	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
 	f := addTrainFlags(fs, 1e-4)
+	target := fs.String("target", "answer", "what native SocSci210 rows teach: answer (the response) or reasoning (reasoning text, then the response)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *target != "answer" && *target != "reasoning" {
+		return fmt.Errorf("--target %q: want answer or reasoning", *target)
 	}
 	m, enc, ad, err := f.setup()
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad)
+	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad, *target == "reasoning")
 	if err != nil {
 		return err
 	}
 	var evalSet []data.Encoded
 	if *f.evalPath != "" {
-		if evalSet, err = readExamples(enc, *f.evalPath, *f.skipBad); err != nil {
+		if evalSet, err = readExamples(enc, *f.evalPath, *f.skipBad, *target == "reasoning"); err != nil {
 			return err
 		}
 	}
@@ -199,11 +203,16 @@ func newEncoder(base string, noChat bool, template string, maxLen int) (*data.En
 }
 
 // readExamples reads and encodes a data file, reporting skipped lines.
-func readExamples(enc *data.Encoder, path string, skipBad bool) ([]data.Encoded, error) {
+func readExamples(enc *data.Encoder, path string, skipBad, reasoning bool) ([]data.Encoded, error) {
 	var rep data.ReadReport
 	rows, err := data.ReadSFT(path, data.ReadOptions{SkipBad: skipBad, Report: &rep})
 	if err != nil {
 		return nil, err
+	}
+	if reasoning {
+		if err := data.UseReasoningTargets(rows); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range rep.Skipped {
 		fmt.Fprintf(os.Stderr, "skipped %v\n", e)
