@@ -118,7 +118,19 @@ TEXT ·transpose8AVX2(SB), NOSPLIT, $0-40
 	LEAQ (R8)(R8*2), R10
 	LEAQ (SI)(R8*4), R11
 	MOVQ nblk+32(FP), CX
+	// AX, BX: the next 8 rows, prefetched while these are transposed (their
+	// streams are short, 1 KiB, so the hardware prefetcher starts too late).
+	LEAQ (R11)(R8*4), AX
+	LEAQ (AX)(R8*4), BX
 tloop:
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R8*1)
+	PREFETCHT0 (AX)(R8*2)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 (BX)
+	PREFETCHT0 (BX)(R8*1)
+	PREFETCHT0 (BX)(R8*2)
+	PREFETCHT0 (BX)(R10*1)
 	VMOVUPS (SI), Y0
 	VMOVUPS (SI)(R8*1), Y1
 	VMOVUPS (SI)(R8*2), Y2
@@ -161,6 +173,8 @@ tloop:
 	VMOVUPS Y14, (R13)(R9*2)
 	VMOVUPS Y15, (R13)(R12*1)
 	LEAQ (R13)(R9*4), DI
+	ADDQ $32, AX
+	ADDQ $32, BX
 	ADDQ $32, SI
 	ADDQ $32, R11
 	DECQ CX
@@ -181,7 +195,19 @@ TEXT ·transpose8BF16AVX2(SB), NOSPLIT, $0-40
 	LEAQ (R8)(R8*2), R10
 	LEAQ (SI)(R8*4), R11
 	MOVQ nblk+32(FP), CX
+	// AX, BX: the next 8 rows, prefetched while these are transposed (their
+	// streams are short, 1 KiB, so the hardware prefetcher starts too late).
+	LEAQ (R11)(R8*4), AX
+	LEAQ (AX)(R8*4), BX
 tloop:
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R8*1)
+	PREFETCHT0 (AX)(R8*2)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 (BX)
+	PREFETCHT0 (BX)(R8*1)
+	PREFETCHT0 (BX)(R8*2)
+	PREFETCHT0 (BX)(R10*1)
 	VPMOVZXWD (SI), Y0
 	VPSLLD $16, Y0, Y0
 	VPMOVZXWD (SI)(R8*1), Y1
@@ -232,6 +258,8 @@ tloop:
 	VMOVUPS Y14, (R13)(R9*2)
 	VMOVUPS Y15, (R13)(R12*1)
 	LEAQ (R13)(R9*4), DI
+	ADDQ $16, AX
+	ADDQ $16, BX
 	ADDQ $16, SI
 	ADDQ $16, R11
 	DECQ CX
