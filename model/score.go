@@ -7,11 +7,17 @@ import (
 )
 
 // Sequence is a token sequence whose tokens from From on are scored, each
-// given all tokens before it (teacher forcing). From must be ≥ 1.
+// given all tokens before it (teacher forcing). From must be ≥ 1. With a Mask,
+// only the tokens p ≥ From with Mask[p] are scored (the LM head, the costly
+// part for a large vocabulary, runs only for them).
 type Sequence struct {
 	Tokens []int
 	From   int
+	Mask   []bool
 }
+
+// scored reports whether token p of the sequence is scored.
+func (s *Sequence) scored(p int) bool { return p >= s.From && (s.Mask == nil || s.Mask[p]) }
 
 // scoreBatchTokens bounds the tokens packed into one forward call, and
 // logitRows the rows of logits materialised at once ([rows × Vocab] floats).
@@ -21,7 +27,7 @@ const (
 )
 
 // Score returns, for every sequence, the natural-log probabilities of its
-// tokens Tokens[From:]. Sequences are packed into shared forward calls (each
+// tokens Tokens[From:] (only the masked ones, in order, with a Mask). Sequences are packed into shared forward calls (each
 // attends only to itself). ad may be nil.
 func (m *Model) Score(seqs []Sequence, ad *Adapter) ([][]float32, error) {
 	out := make([][]float32, len(seqs))
@@ -37,6 +43,9 @@ func (m *Model) Score(seqs []Sequence, ad *Adapter) ([][]float32, error) {
 			if s.From < 1 || s.From > len(s.Tokens) {
 				return nil, fmt.Errorf("model: sequence %d: From = %d outside [1,%d]", j, s.From, len(s.Tokens))
 			}
+			if s.Mask != nil && len(s.Mask) != len(s.Tokens) {
+				return nil, fmt.Errorf("model: sequence %d: mask of %d for %d tokens", j, len(s.Mask), len(s.Tokens))
+			}
 			if j > i && b.Len()+len(s.Tokens) > scoreBatchTokens {
 				break
 			}
@@ -45,8 +54,10 @@ func (m *Model) Score(seqs []Sequence, ad *Adapter) ([][]float32, error) {
 				b.Add(tok, p, start, start+p+1, 0, 0)
 			}
 			for p := s.From; p < len(s.Tokens); p++ {
-				want = append(want, start+p-1)
-				targets = append(targets, int32(s.Tokens[p]))
+				if s.scored(p) {
+					want = append(want, start+p-1)
+					targets = append(targets, int32(s.Tokens[p]))
+				}
 			}
 		}
 		c.Truncate(0)
@@ -56,7 +67,12 @@ func (m *Model) Score(seqs []Sequence, ad *Adapter) ([][]float32, error) {
 		}
 		lp := m.logProbs(hidden, targets)
 		for k := i; k < j; k++ {
-			n := len(seqs[k].Tokens) - seqs[k].From
+			n := 0
+			for p := range seqs[k].Tokens {
+				if seqs[k].scored(p) {
+					n++
+				}
+			}
 			out[k], lp = lp[:n:n], lp[n:]
 		}
 		i = j

@@ -211,7 +211,7 @@ func mix(v ...uint64) uint64 {
 func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, error) {
 	seqs := make([]model.Sequence, len(examples))
 	for i, e := range examples {
-		seqs[i] = model.Sequence{Tokens: e.Tokens, From: 1}
+		seqs[i] = model.Sequence{Tokens: e.Tokens, From: 1, Mask: e.Mask}
 	}
 	lps, err := m.Score(seqs, ad)
 	if err != nil {
@@ -219,12 +219,10 @@ func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, e
 	}
 	var sum float64
 	n := 0
-	for i, e := range examples {
-		for p := 1; p < len(e.Tokens); p++ {
-			if e.Mask[p] {
-				sum -= float64(lps[i][p-1])
-				n++
-			}
+	for _, lp := range lps {
+		for _, v := range lp {
+			sum -= float64(v)
+			n++
 		}
 	}
 	if n == 0 {
