@@ -20,6 +20,9 @@ type impl struct {
 	// block: dst[p*ldd+r] = src[r*lds+p] for r<8, p<8*nblk.
 	packBT8     func(dst []float32, ldd int, src []float32, lds, nblk int)
 	packBT8BF16 func(dst []float32, ldd int, src []uint16, lds, nblk int)
+	// widenBF16 widens rows of bfloat16: dst[r*ldd+j] = src[r*lds+j] for
+	// r < rows, j < 8*n8.
+	widenBF16 func(dst []float32, ldd int, src []uint16, lds, rows, n8 int)
 	// gemv computes out[r*4+c] = x row r · w row c for gemvX rows of x and
 	// 4 rows of w, over k16*16 columns (k16 ≥ 0); strides in elements.
 	gemvX    int

@@ -253,7 +253,15 @@ func packB(l *impl, dst []float32, b matB, p0, kc, j0, nc int) {
 		nv := min(nr, nc-jr)
 		if b.cs == 1 {
 			// Rows of b are contiguous: copy (widen) NR values per p.
-			for p := 0; p < kc; p++ {
+			p := 0
+			if b.h != nil && nv >= 8 {
+				off := p0*b.rs + j0 + jr
+				l.widenBF16(pan, nr, b.h[off:], b.rs, kc, nv/8)
+				if nv%8 == 0 {
+					p = kc
+				}
+			}
+			for ; p < kc; p++ {
 				off := (p0+p)*b.rs + j0 + jr
 				d := pan[p*nr : p*nr+nv]
 				if b.h != nil {

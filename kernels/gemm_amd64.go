@@ -24,6 +24,9 @@ func transpose8AVX2(dst *float32, ldd int, src *float32, lds, nblk int)
 func transpose8BF16AVX2(dst *float32, ldd int, src *uint16, lds, nblk int)
 
 //go:noescape
+func widenBF16AVX2(dst *float32, ldd int, src *uint16, lds, rows, n8 int)
+
+//go:noescape
 func gemv4x4AVX512(out, x *float32, ldx int, w *float32, ldw, k16 int)
 
 //go:noescape
@@ -60,6 +63,7 @@ func avx512Impl() *impl {
 		},
 		packBT8:     packBT8AVX2,
 		packBT8BF16: packBT8BF16AVX2,
+		widenBF16:   widenBF16AVX2Go,
 		gemvX:       4,
 		gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
 			if k16 == 0 {
@@ -132,6 +136,7 @@ var avx2Impl = &impl{
 	},
 	packBT8:     packBT8AVX2,
 	packBT8BF16: packBT8BF16AVX2,
+	widenBF16:   widenBF16AVX2Go,
 	gemvX:       2,
 	gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
 		if k16 == 0 {
@@ -194,4 +199,13 @@ func readSum(level string, buf []float32) float32 {
 	}
 	n64 := len(buf) / 64
 	return readSumAVX512(&buf[0], n64) + readSumGo(buf[n64*64:])
+}
+
+func widenBF16AVX2Go(dst []float32, ldd int, src []uint16, lds, rows, n8 int) {
+	if rows <= 0 || n8 <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*ldd+8*n8-1]
+	_ = src[(rows-1)*lds+8*n8-1]
+	widenBF16AVX2(&dst[0], ldd, &src[0], lds, rows, n8)
 }

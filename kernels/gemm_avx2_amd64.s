@@ -501,3 +501,33 @@ peak:
 	JNZ peak
 	VZEROUPPER
 	RET
+
+// func widenBF16AVX2(dst *float32, ldd int, src *uint16, lds, rows, n8 int)
+// dst[r*ldd+j] = float32(src[r*lds+j]) for r < rows, j < 8*n8 (rows, n8 ≥ 1).
+TEXT ·widenBF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R9
+	SHLQ $2, R9
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R8
+	SHLQ $1, R8
+	MOVQ rows+32(FP), DX
+	MOVQ n8+40(FP), R10
+wrow:
+	MOVQ R10, CX
+	XORQ AX, AX
+	XORQ BX, BX
+wcol:
+	VPMOVZXWD (SI)(AX*1), Y0
+	VPSLLD $16, Y0, Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ $16, AX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ wcol
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ DX
+	JNZ wrow
+	VZEROUPPER
+	RET

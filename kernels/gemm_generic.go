@@ -10,6 +10,7 @@ var genericImpl = &impl{
 	kern:        kernGo,
 	packBT8:     packBT8Go,
 	packBT8BF16: packBT8BF16Go,
+	widenBF16:   widenBF16Go,
 	gemvX:       4,
 	gemv:        gemvGo,
 	gemvBF16:    gemvBF16Go,
@@ -92,6 +93,16 @@ func gemvBF16Go(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int) {
 				s += v * BF16ToF32(wr[p])
 			}
 			out[r*4+c] = s
+		}
+	}
+}
+
+// widenBF16Go: dst[r*ldd+j] = src[r*lds+j] widened, r < rows, j < 8*n8.
+func widenBF16Go(dst []float32, ldd int, src []uint16, lds, rows, n8 int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*ldd : r*ldd+8*n8]
+		for j, v := range src[r*lds : r*lds+8*n8] {
+			d[j] = BF16ToF32(v)
 		}
 	}
 }

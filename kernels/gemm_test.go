@@ -291,6 +291,15 @@ func TestKernelTwins(t *testing.T) {
 			packBT8BF16Go(d2, ldd, h, lds, nblk)
 			eqF32(t, "packBT8BF16", d1, d2)
 		}
+		for _, n8 := range []int{1, 4} {
+			lds, ldd, rows := 8*n8+3, 8*n8+5, 7
+			w := randMatrix(r, rows, lds, BF16)
+			d1 := make([]float32, rows*ldd)
+			d2 := make([]float32, rows*ldd)
+			l.widenBF16(d1, ldd, w.BF16, lds, rows, n8)
+			widenBF16Go(d2, ldd, w.BF16, lds, rows, n8)
+			eqF32(t, "widenBF16", d1, d2)
+		}
 		for _, k16 := range []int{1, 5} {
 			ldx, ldw := 16*k16+3, 16*k16+1
 			x := randF32(r, 4*ldx)
