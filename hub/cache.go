@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,8 +142,8 @@ func linkPointer(blob, pointer string) error {
 	if err != nil {
 		return fmt.Errorf("hub: link %s: %w", pointer, err)
 	}
-	tmp := pointer + ".tmp-link"
-	os.Remove(tmp)
+	// A unique temporary name: other goroutines or processes may link the same file.
+	tmp := fmt.Sprintf("%s.tmp-%d-%x", pointer, os.Getpid(), rand.Uint64())
 	if err := os.Symlink(rel, tmp); err != nil {
 		if err := os.Link(blob, tmp); err != nil {
 			return fmt.Errorf("hub: link %s → %s: %w", pointer, blob, err)

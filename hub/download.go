@@ -30,9 +30,42 @@ type client struct {
 	http *http.Client
 }
 
+// stallTimeout is how long a download may receive nothing before it is
+// dropped and resumed.
+const stallTimeout = 60 * time.Second
+
 func newClient(opt Options) *client {
-	// No overall timeout: a 15 GB shard takes long. The context cancels.
-	return &client{opt: opt, http: &http.Client{}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = stallTimeout
+	// No overall timeout: a 15 GB shard takes long. The context cancels, and
+	// stallTimeout catches a connection that stops sending.
+	return &client{opt: opt, http: &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return fmt.Errorf("stopped after 10 redirects")
+			}
+			// Like huggingface_hub, send the token to the Hub only, never to the
+			// CDN: a presigned URL with an Authorization header is rejected, and
+			// net/http would forward it to subdomains such as cdn-lfs.huggingface.co.
+			if req.URL.Host != via[0].URL.Host {
+				req.Header.Del("Authorization")
+			}
+			return nil
+		},
+	}}
+}
+
+// stallReader cancels its request when no bytes arrive for stallTimeout.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.timer.Reset(stallTimeout)
+	return n, err
 }
 
 // sibling is one file of the API's "siblings" list (with ?blobs=true).
@@ -433,7 +466,13 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 		}
 	}
 	if w.size < 0 || n < w.size {
-		req, err := c.request(ctx, http.MethodGet, u)
+		reqCtx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer := time.AfterFunc(stallTimeout, func() {
+			cancel(fmt.Errorf("no data for %v", stallTimeout))
+		})
+		defer timer.Stop()
+		req, err := c.request(reqCtx, http.MethodGet, u)
 		if err != nil {
 			return err
 		}
@@ -486,8 +525,11 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 			dst = append(dst, &progress{fn: c.opt.Progress, file: file, done: n, total: total})
 			c.opt.Progress(file, n, total)
 		}
-		copied, err := io.CopyBuffer(io.MultiWriter(dst...), resp.Body, make([]byte, 1<<20))
+		copied, err := io.CopyBuffer(io.MultiWriter(dst...), &stallReader{resp.Body, timer}, make([]byte, 1<<20))
 		n += copied
+		if err != nil && context.Cause(reqCtx) != nil && ctx.Err() == nil {
+			err = context.Cause(reqCtx) // stalled: say so rather than "context canceled"
+		}
 		if err != nil {
 			var pe *os.PathError
 			if errors.As(err, &pe) || ctx.Err() != nil {

@@ -37,7 +37,8 @@ type fakeRepo struct {
 //	GET  /cdn/{sha256}                            (Range-capable)
 type fakeHub struct {
 	t       *testing.T
-	srv     *httptest.Server
+	srv     *httptest.Server // the Hub
+	cdn     *httptest.Server // another host, where LFS files redirect to
 	token   string
 	noBlobs bool // answer the API without blobId/lfs, forcing HEAD requests
 
@@ -52,7 +53,9 @@ type fakeHub struct {
 func newFakeHub(t *testing.T) *fakeHub {
 	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cutOnce: map[string]bool{}, corrupt: map[string]bool{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	h.cdn = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
+	t.Cleanup(h.cdn.Close)
 	return h
 }
 
@@ -215,7 +218,7 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Linked-Etag", `"`+sha256hex(f.data)+`"`)
 			w.Header().Set("X-Linked-Size", fmt.Sprint(len(f.data)))
 			w.Header().Set("ETag", `"cdn-etag"`)
-			w.Header().Set("Location", h.srv.URL+"/cdn/"+sha256hex(f.data)+"?X-Amz-Signature=x")
+			w.Header().Set("Location", h.cdn.URL+"/cdn/"+sha256hex(f.data)+"?X-Amz-Signature=x")
 			w.WriteHeader(http.StatusFound)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -440,6 +441,22 @@ func TestGatedRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLayout(t, opt.Cache, "meta-llama/Llama-3.2-1B-Instruct", "main", commit, files, shardedWant)
+	// The token goes to the Hub, never to the CDN.
+	cdn := 0
+	for i, r := range h.requests {
+		switch {
+		case strings.Contains(r, "/cdn/"):
+			cdn++
+			if h.auth[i] != "" {
+				t.Errorf("%s: sent Authorization %q to the CDN", r, h.auth[i])
+			}
+		case strings.Contains(r, "/resolve/") && h.auth[i] != "Bearer hf_secret":
+			t.Errorf("%s: Authorization %q", r, h.auth[i])
+		}
+	}
+	if cdn == 0 {
+		t.Errorf("no CDN requests")
+	}
 	if filepath.Base(dir) != commit {
 		t.Errorf("dir %s", dir)
 	}
@@ -538,5 +555,40 @@ func TestDefaults(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", xdg)
 	if o := (Options{}).withDefaults(); o.Cache != filepath.Join(xdg, "huggingface", "hub") {
 		t.Errorf("XDG default: %s", o.Cache)
+	}
+}
+
+// TestConcurrentResolve: two downloads of one repo into one cache share the
+// work through the blob locks; each blob is fetched once.
+func TestConcurrentResolve(t *testing.T) {
+	clearEnv(t)
+	h := newFakeHub(t)
+	files := shardedModel()
+	commit := h.addCommit("Org/Tiny-Model", "main", files)
+	opt := testOpts(t, h)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Resolve(context.Background(), "Org/Tiny-Model", opt)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkLayout(t, opt.Cache, "Org/Tiny-Model", "main", commit, files, shardedWant)
+	for _, name := range shardedWant {
+		n := h.count("GET /Org/Tiny-Model/resolve/" + commit + "/" + name)
+		if files[name].lfs {
+			n = h.count("GET /cdn/" + sha256hex(files[name].data))
+		}
+		if n != 1 {
+			t.Errorf("%s fetched %d times, want 1", name, n)
+		}
 	}
 }
