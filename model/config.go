@@ -26,10 +26,12 @@ type UnsupportedError struct {
 	Field, Value, Why string
 }
 
+// Error names the field, its value and why it is refused.
 func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("config field %q = %s: %s", e.Field, e.Value, e.Why)
 }
 
+// Unwrap makes errors.Is(err, ErrUnsupported) hold.
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 
 // RopeScaling is the "llama3" rope_scaling of Llama 3.1 and 3.2.

@@ -19,6 +19,7 @@ import (
 // Module names one of the seven linear layers of a decoder block.
 type Module int
 
+// The seven adapted modules, in PEFT key order within a layer.
 const (
 	ModQ Module = iota
 	ModK
@@ -36,6 +37,7 @@ var moduleNames = [NumModules]string{"q_proj", "k_proj", "v_proj", "o_proj", "ga
 // modulePaths are the modules' paths inside a decoder layer.
 var modulePaths = [NumModules]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
 
+// String is the module's PEFT name ("q_proj", ...).
 func (m Module) String() string { return moduleNames[m] }
 
 // peftPrefix is PEFT's key prefix of a LoRA module's tensors.

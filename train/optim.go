@@ -17,6 +17,7 @@ type Optimizer interface {
 // SGD is plain stochastic gradient descent: p −= lr·g.
 type SGD struct{}
 
+// Step subtracts lr·g from every parameter.
 func (SGD) Step(params, grads [][]float32, lr float64) {
 	for i, p := range params {
 		for j, g := range grads[i] {
@@ -25,7 +26,10 @@ func (SGD) Step(params, grads [][]float32, lr float64) {
 	}
 }
 
-func (SGD) State() map[string][]float32         { return nil }
+// State is empty: SGD keeps no state.
+func (SGD) State() map[string][]float32 { return nil }
+
+// SetState accepts the empty state.
 func (SGD) SetState(map[string][]float32) error { return nil }
 
 // AdamW is torch.optim.AdamW (decoupled weight decay), HF's default optimiser.
@@ -41,6 +45,7 @@ func NewAdamW(weightDecay float64) *AdamW {
 	return &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: weightDecay}
 }
 
+// Step applies one AdamW update with bias correction.
 func (o *AdamW) Step(params, grads [][]float32, lr float64) {
 	if o.m == nil {
 		o.m, o.v = make([][]float32, len(params)), make([][]float32, len(params))
@@ -67,6 +72,7 @@ func (o *AdamW) Step(params, grads [][]float32, lr float64) {
 	}
 }
 
+// State returns the step count and both moment estimates (aliased, not copied).
 func (o *AdamW) State() map[string][]float32 {
 	s := map[string][]float32{"step": {float32(o.t)}}
 	for i := range o.m {
@@ -76,6 +82,7 @@ func (o *AdamW) State() map[string][]float32 {
 	return s
 }
 
+// SetState restores what State returned (copying it).
 func (o *AdamW) SetState(s map[string][]float32) error {
 	st, ok := s["step"]
 	if !ok || len(st) != 1 {
