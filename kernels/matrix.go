@@ -10,6 +10,7 @@ const (
 	BF16              // bfloat16, the upper 16 bits of a float32
 )
 
+// String names the dtype as safetensors does.
 func (d DType) String() string {
 	switch d {
 	case F32:
