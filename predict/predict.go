@@ -5,6 +5,7 @@
 package predict
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -58,6 +59,12 @@ func New(m *model.Model, ad *model.Adapter, enc *data.Encoder, s Sampling) *Pred
 // text) are computed once; results come back in input order. progress, if
 // not nil, is called after each row.
 func (p *Predictor) Rows(rows []data.Example, progress func(done int)) ([]Result, error) {
+	return p.RowsContext(context.Background(), rows, progress)
+}
+
+// RowsContext is Rows that stops between rows when ctx is cancelled,
+// returning ctx's error.
+func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progress func(done int)) ([]Result, error) {
 	type job struct {
 		i      int
 		prompt []int
@@ -89,6 +96,9 @@ func (p *Predictor) Rows(rows []data.Example, progress func(done int)) ([]Result
 	mp := p.m.NewPredictor(p.ad)
 	done := 0
 	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		lp, err := mp.ContinuationLogProbs(j.prompt, j.conts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
@@ -109,6 +119,9 @@ func (p *Predictor) Rows(rows []data.Example, progress func(done int)) ([]Result
 	}
 	p.Reused, p.Computed = mp.Reused, mp.Computed
 	for _, i := range open {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if p.s.Samples > 0 {
 			s, err := p.sampleRow(&rows[i], uint64(i))
 			if err != nil {
