@@ -92,6 +92,8 @@ func (c *client) request(ctx context.Context, method, u string) (*http.Request, 
 		return nil, fmt.Errorf("hub: %s %s: %w", method, u, err)
 	}
 	req.Header.Set("User-Agent", "gotrain-hub/1")
+	// No transparent gzip: byte ranges and sizes must refer to the file itself.
+	req.Header.Set("Accept-Encoding", "identity")
 	if c.opt.Token != "" {
 		// net/http drops Authorization on redirects to another host (the CDN).
 		req.Header.Set("Authorization", "Bearer "+c.opt.Token)
@@ -273,6 +275,7 @@ type want struct {
 	size   int64  // -1: unknown
 	sha256 string // LFS files: hex sha256 of the content
 	gitOID string // other files: git blob id, sha1("blob <size>\x00" + content)
+	commit string // the commit asked for; the Hub's X-Repo-Commit must match
 }
 
 // fetchFile makes snapshots/<commit>/<file> point at a complete blob,
@@ -283,7 +286,7 @@ func (c *client) fetchFile(ctx context.Context, repo, commit, repoDir string, s 
 		return nil
 	}
 	u := c.resolveURL(repo, commit, s.Name)
-	w := want{size: -1}
+	w := want{size: -1, commit: commit}
 	var etag string
 	switch {
 	case s.LFS != nil && s.LFS.SHA256 != "":
@@ -353,7 +356,6 @@ func (c *client) head(ctx context.Context, u, repo, file string) (meta, error) {
 		if err != nil {
 			return meta{}, err
 		}
-		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := hc.Do(req)
 		if err != nil {
 			return meta{}, fmt.Errorf("hub: %w", err)
@@ -370,6 +372,9 @@ func (c *client) head(ctx context.Context, u, repo, file string) (meta, error) {
 			}
 		} else if resp.StatusCode != http.StatusOK {
 			return meta{}, c.statusError(resp, repo, "file "+file)
+		}
+		if rc := resp.Header.Get("X-Repo-Commit"); rc == "" {
+			return meta{}, fmt.Errorf("hub: HEAD %s: no X-Repo-Commit header: not a Hugging Face Hub?", u)
 		}
 		m := meta{etag: resp.Header.Get("X-Linked-Etag"), size: -1}
 		if m.etag != "" {
@@ -503,6 +508,9 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 		default:
 			return c.statusError(resp, repo, "file "+file)
 		}
+		if rc := resp.Header.Get("X-Repo-Commit"); rc != "" && rc != w.commit {
+			return fmt.Errorf("hub: GET %s: answered for commit %s, not %s", u, rc, w.commit)
+		}
 		if err := f.Truncate(n); err != nil {
 			return fmt.Errorf("hub: %s: %w", inc, err)
 		}
@@ -525,6 +533,11 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 			dst = append(dst, &progress{fn: c.opt.Progress, file: file, done: n, total: total})
 			c.opt.Progress(file, n, total)
 		}
+		where := u
+		if final := resp.Request.URL; final.String() != u {
+			// Name the CDN too, without its long signed query.
+			where += " (via " + final.Scheme + "://" + final.Host + final.Path + ")"
+		}
 		copied, err := io.CopyBuffer(io.MultiWriter(dst...), &stallReader{resp.Body, timer}, make([]byte, 1<<20))
 		n += copied
 		if err != nil && context.Cause(reqCtx) != nil && ctx.Err() == nil {
@@ -535,10 +548,10 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 			if errors.As(err, &pe) || ctx.Err() != nil {
 				return fmt.Errorf("hub: %s: %w", inc, err) // disk full or cancelled: do not retry
 			}
-			return retryable{fmt.Errorf("hub: GET %s: connection broke after %d bytes: %w", u, n, err)}
+			return retryable{fmt.Errorf("hub: GET %s: connection broke after %d bytes: %w", where, n, err)}
 		}
 		if resp.ContentLength >= 0 && copied < resp.ContentLength {
-			return retryable{fmt.Errorf("hub: GET %s: body ended after %d bytes", u, n)}
+			return retryable{fmt.Errorf("hub: GET %s: body ended after %d bytes", where, n)}
 		}
 	}
 	if w.size >= 0 && n != w.size {

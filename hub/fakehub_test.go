@@ -44,14 +44,14 @@ type fakeHub struct {
 
 	mu       sync.Mutex
 	repos    map[string]*fakeRepo
-	cutOnce  map[string]bool // path → cut the body halfway on the next GET
+	cuts     map[string]int  // path → how many more GETs to cut halfway through the body
 	corrupt  map[string]bool // path → serve flipped bytes
 	requests []string        // "METHOD path [range]"
 	auth     []string        // Authorization headers seen
 }
 
 func newFakeHub(t *testing.T) *fakeHub {
-	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cutOnce: map[string]bool{}, corrupt: map[string]bool{}}
+	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cuts: map[string]int{}, corrupt: map[string]bool{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	h.cdn = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
@@ -234,11 +234,20 @@ func (h *fakeHub) serveFile(w http.ResponseWriter, r *http.Request, name string,
 		data = bytes.Clone(data)
 		data[len(data)/2] ^= 0xff
 	}
-	if r.Method == http.MethodGet && h.cutOnce[name] && r.Header.Get("Range") == "" {
-		delete(h.cutOnce, name)
-		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(data[:len(data)/2])
+	if r.Method == http.MethodGet && h.cuts[name] > 0 {
+		h.cuts[name]--
+		start := 0
+		if rg := r.Header.Get("Range"); rg != "" {
+			fmt.Sscanf(rg, "bytes=%d-", &start)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(data)-1, len(data)))
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)-start))
+		if start > 0 {
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.WriteHeader(http.StatusOK)
+		}
+		w.Write(data[start : start+(len(data)-start)/2])
 		w.(http.Flusher).Flush()
 		return // fewer bytes than Content-Length: the server closes the connection
 	}

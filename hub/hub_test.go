@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -239,8 +240,8 @@ func TestResumeInterruptedDownload(t *testing.T) {
 	h := newFakeHub(t)
 	files := shardedModel()
 	commit := h.addCommit("Org/Tiny-Model", "main", files)
-	h.cutOnce["model-00002-of-00002.safetensors"] = true // CDN file: LFS
-	h.cutOnce["tokenizer.json"] = true                   // served by resolve itself
+	h.cuts["model-00002-of-00002.safetensors"] = 1 // CDN file: LFS
+	h.cuts["tokenizer.json"] = 1                   // served by resolve itself
 	opt := testOpts(t, h)
 	if _, err := Resolve(context.Background(), "Org/Tiny-Model", opt); err != nil {
 		t.Fatal(err)
@@ -591,4 +592,78 @@ func TestConcurrentResolve(t *testing.T) {
 			t.Errorf("%s fetched %d times, want 1", name, n)
 		}
 	}
+}
+
+// TestGiveUpAfterRetries: a connection that keeps breaking fails with the URL
+// named, leaves only the resumable .incomplete file, and the next run resumes.
+func TestGiveUpAfterRetries(t *testing.T) {
+	clearEnv(t)
+	h := newFakeHub(t)
+	files := shardedModel()
+	commit := h.addCommit("Org/Tiny-Model", "main", files)
+	shard := files["model-00002-of-00002.safetensors"].data
+	h.cuts["model-00002-of-00002.safetensors"] = 100
+	opt := testOpts(t, h)
+	_, err := Resolve(context.Background(), "Org/Tiny-Model", opt)
+	if err == nil || !strings.Contains(err.Error(), h.cdn.URL+"/cdn/"+sha256hex(shard)) {
+		t.Fatalf("err %v, want one naming the CDN URL", err)
+	}
+	t.Log(err)
+	if n := h.count("/cdn/" + sha256hex(shard)); n != maxAttempts {
+		t.Errorf("%d attempts, want %d", n, maxAttempts)
+	}
+	blob := filepath.Join(opt.Cache, "models--Org--Tiny-Model", "blobs", sha256hex(shard))
+	if _, err := os.Stat(blob); err == nil {
+		t.Errorf("partial file under its final name")
+	}
+	st, err := os.Stat(blob + ".incomplete")
+	if err != nil || st.Size() == 0 || st.Size() >= int64(len(shard)) {
+		t.Fatalf("incomplete file: %v, %v", st, err)
+	}
+	h.cuts = map[string]int{}
+	if _, err := Resolve(context.Background(), "Org/Tiny-Model", opt); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, opt.Cache, "Org/Tiny-Model", "main", commit, files, shardedWant)
+	if h.count(fmt.Sprintf("/cdn/%s bytes=%d-", sha256hex(shard), st.Size())) != 1 {
+		t.Errorf("did not resume at %d: %v", st.Size(), h.requests)
+	}
+}
+
+func TestAdapterRepo(t *testing.T) {
+	clearEnv(t)
+	h := newFakeHub(t)
+	files := map[string]*fakeFile{
+		"adapter_config.json":       {data: []byte(`{"peft_type":"LORA","r":8}`)},
+		"adapter_model.safetensors": {data: randBytes(4, 900), lfs: true},
+		"README.md":                 {data: []byte("card")},
+		"training_args.bin":         {data: []byte("x"), lfs: true},
+	}
+	commit := h.addCommit("someone/qwen-lora", "main", files)
+	opt := testOpts(t, h)
+	dir, err := Resolve(context.Background(), "someone/qwen-lora", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, opt.Cache, "someone/qwen-lora", "main", commit, files, []string{"adapter_config.json", "adapter_model.safetensors"})
+	opt.Offline = true
+	if got, err := Resolve(context.Background(), "someone/qwen-lora", opt); err != nil || got != dir {
+		t.Errorf("offline: %q, %v", got, err)
+	}
+}
+
+// FuzzParseRef: no input panics, and accepted ones are well-formed repo ids.
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"Qwen/Qwen2.5-0.5B-Instruct@main", "qwen2.5-7b", "a/b/c", "@", "x@refs/pr/1", "--/..", "é/ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		repo, rev, err := ParseRef(ref)
+		if err != nil {
+			return
+		}
+		if strings.Count(repo, "/") > 1 || strings.Contains(repo, "--") || strings.Contains(repo, "..") || rev == "" {
+			t.Errorf("ParseRef(%q) = %q, %q", ref, repo, rev)
+		}
+	})
 }
