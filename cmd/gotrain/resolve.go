@@ -43,6 +43,19 @@ func resolveFlags(refs ...*string) error {
 	return nil
 }
 
+// baseModelName is what an adapter trained on ref records as
+// base_model_name_or_path: the repo id for a Hub reference or alias (so PEFT
+// can load the base by name), the path itself for a directory.
+func baseModelName(ref string) string {
+	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+		return ref
+	}
+	if repo, _, err := hub.ParseRef(ref); err == nil {
+		return repo
+	}
+	return ref
+}
+
 // resolveWith resolves ref with opt, reporting download progress on stderr;
 // Ctrl-C cancels the download and leaves it resumable.
 func resolveWith(ref string, opt hub.Options) (string, error) {
