@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gotrain/gotrain/model"
@@ -94,6 +95,11 @@ func generate(args []string, stdout io.Writer) error {
 	}
 	g := generator{m: m, ad: ad, tok: tok, tmpl: tmpl, stops: stops,
 		s: model.Sampling{Temperature: *temperature, TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Stop: tok.EOS()}}
+	began := time.Now()
+	defer func() {
+		took := time.Since(began)
+		fmt.Fprintf(os.Stderr, "generated %d tokens in %s (%.1f tokens/s)\n", g.tokens, took.Round(time.Millisecond), float64(g.tokens)/took.Seconds())
+	}()
 	if *dataPath == "" {
 		w := bufio.NewWriter(stdout)
 		_, err := g.run(*prompt, rand.New(rand.NewPCG(*seed, 0)), w)
@@ -113,7 +119,11 @@ func generate(args []string, stdout io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s: prompt %d: %w", *dataPath, i+1, err)
 			}
-			if err := enc.Encode(map[string]string{"prompt": p, "completion": out}); err != nil {
+			rec := struct {
+				Prompt     string `json:"prompt"`
+				Completion string `json:"completion"`
+			}{p, out}
+			if err := enc.Encode(&rec); err != nil {
 				return err
 			}
 			if f, ok := w.(interface{ Flush() error }); ok {
@@ -179,6 +189,8 @@ type generator struct {
 	tmpl  *tokenize.Template // nil: the prompt as plain text
 	s     model.Sampling
 	stops []string
+	// Tokens counts the tokens generated so far (stop tokens excluded).
+	tokens int
 }
 
 // run generates a completion of prompt, streaming its text to w (if not
@@ -195,9 +207,10 @@ func (g *generator) run(prompt string, rng *rand.Rand, w io.Writer) (string, err
 		ids = g.tok.EncodeSpecial(prompt) // with the BOS a base Llama expects
 	}
 	st := streamer{w: w, stops: g.stops}
-	_, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {
+	gen, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {
 		return st.add(g.tok.Decode([]int{id}))
 	})
+	g.tokens += len(gen)
 	if ferr := st.finish(); err == nil {
 		err = ferr
 	}
