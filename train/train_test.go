@@ -259,3 +259,24 @@ func TestLossFalls(t *testing.T) {
 	}
 	t.Logf("loss %.3f → %.3f over %d steps", before, after, cfg.MaxSteps)
 }
+
+// TestOutDirLocked: a second run into a directory in use is refused.
+func TestOutDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := smallModel(t)
+	ad, _ := m.NewAdapter(model.AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"q"}}, 1)
+	cfg := DefaultConfig()
+	cfg.MaxSteps, cfg.OutDir = 1, dir
+	tr, _ := New(m, ad, cfg, randomExamples(2, m.Config.VocabSize, 1), nil)
+	if err := tr.Run(context.Background(), nil); err == nil {
+		t.Error("a run into a locked directory was accepted")
+	}
+	unlock()
+	if err := tr.Run(context.Background(), nil); err != nil {
+		t.Errorf("after unlocking: %v", err)
+	}
+}

@@ -235,6 +235,13 @@ func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, e
 // Checkpoints go to cfg.OutDir every SaveSteps; when ctx is cancelled the
 // current step finishes, a checkpoint is saved and ErrInterrupted returned.
 func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
+	if t.cfg.OutDir != "" {
+		unlock, err := lockDir(t.cfg.OutDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	grads := t.ad.ZerosLike()
 	for s := t.step; s < t.sched.TotalSteps; s++ {
 		if ctx.Err() != nil {
