@@ -25,8 +25,9 @@ type matB struct {
 }
 
 // MatMulT computes y[m×n] (+)= x[m×k] · wᵀ where w is [n×k] (the forward of a
-// linear layer). With accumulate false y is overwritten. For m ≤ 8 it streams
-// w once (GEMV), split across the pool by rows of w.
+// linear layer). With accumulate false y is overwritten. For m ≤ 8 (decoding)
+// it streams w once (GEMV), split across the pool by rows of w; for n ≤ 32
+// (a LoRA down-projection) it also uses the unpacked dot-product kernels.
 func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulT y", y, m*n)
@@ -35,7 +36,7 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	if m <= gemvMaxM && k > 0 {
+	if (m <= gemvMaxM || n <= gemvMaxN) && k > 0 {
 		gemvT(active.Load(), y, x, m, w, accumulate)
 		return
 	}

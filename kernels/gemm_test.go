@@ -201,7 +201,7 @@ func TestMatMulThreads(t *testing.T) {
 	for _, th := range []int{1, 3, 5} {
 		SetThreads(th)
 		forEachLevel(t, func(t *testing.T) {
-			for _, sh := range [][3]int{{1, 67, 33}, {5, 130, 70}, {37, 100, 45}, {100, 9, 40}, {130, 300, 17}} {
+			for _, sh := range [][3]int{{1, 67, 33}, {5, 130, 70}, {37, 100, 45}, {100, 9, 40}, {130, 300, 17}, {513, 16, 300}, {66, 32, 35}} {
 				testT(t, r, sh[0], sh[1], sh[2], F32, th == 3)
 				testN(t, r, sh[0], sh[1], sh[2], BF16, th == 3)
 				testTN(t, r, sh[0], sh[1], sh[2], th != 3)
