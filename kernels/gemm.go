@@ -45,7 +45,8 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 }
 
 // MatMulN computes dx[m×k] (+)= dy[m×n] · w where w is [n×k] (the input
-// gradient of a linear layer).
+// gradient of a linear layer). For k ≤ 32 it multiplies by a transposed copy
+// of the (then small) w with the dot-product kernels.
 func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulN dx", dx, m*k)
@@ -54,8 +55,35 @@ func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
 	if m <= 0 || k <= 0 {
 		return
 	}
+	if k <= gemvMaxN && n > 0 {
+		// Few input features (a LoRA up-projection): dx = dy·w is a
+		// dot product of dy's rows with wᵀ's rows; wᵀ is small.
+		gemvT(active.Load(), dx, dy, m, transposeSmall(w), accumulate)
+		return
+	}
 	b := matB{f: w.F32, h: w.BF16, rs: k, cs: 1}
 	gemm(active.Load(), m, k, n, matA{dy, n, 1}, b, dx, k, accumulate)
+}
+
+// transposeSmall returns wᵀ [Cols×Rows] in w's dtype.
+func transposeSmall(w *Matrix) *Matrix {
+	n, k := w.Rows, w.Cols
+	if w.DType == BF16 {
+		t := make([]uint16, n*k)
+		for j := 0; j < n; j++ {
+			for p, v := range w.BF16[j*k : (j+1)*k] {
+				t[p*n+j] = v
+			}
+		}
+		return NewBF16(k, n, t)
+	}
+	t := make([]float32, n*k)
+	for j := 0; j < n; j++ {
+		for p, v := range w.F32[j*k : (j+1)*k] {
+			t[p*n+j] = v
+		}
+	}
+	return NewF32(k, n, t)
 }
 
 // MatMulTN computes dw[n×k] (+)= dyᵀ · x where dy is [m×n] and x is [m×k]
