@@ -39,6 +39,9 @@ func runBenchModel(name string, args []string) error {
 	if *threads > 0 {
 		kernels.SetThreads(*threads)
 	}
+	if err := resolveFlags(base); err != nil {
+		return err
+	}
 	dir := *base
 	if dir == "" {
 		var err error

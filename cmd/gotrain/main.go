@@ -19,6 +19,7 @@ func commands() []command {
 		{"init-model", "write a random-weight checkpoint in Hugging Face layout", runInitModel},
 		{"score", "teacher-forced log-probabilities of completions", runScore},
 		{"sft", "LoRA supervised finetuning", runSFT},
+		{"download", "fetch a model or adapter into the Hugging Face cache", runDownload},
 		{"dpo", "preference finetuning (DPO, IPO) on pairs or contrastive SocSci210 pairs", runDPO},
 		{"merge", "write base + LoRA adapter as one checkpoint", runMerge},
 		{"predict", "answer-option distributions for survey rows", runPredict},

@@ -4,7 +4,7 @@ import "fmt"
 
 func runMerge(args []string) error {
 	fs := newFlags("merge", "--base DIR --adapter DIR --out DIR")
-	base := fs.String("base", "", "base model directory")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	out := fs.String("out", "", "directory for the merged checkpoint (the base's dtype)")
 	if err := fs.Parse(args); err != nil {
@@ -12,6 +12,9 @@ func runMerge(args []string) error {
 	}
 	if *base == "" || *adapterDir == "" || *out == "" {
 		return fmt.Errorf("--base, --adapter and --out are required")
+	}
+	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
 	}
 	m, ad, err := loadModel(*base, *adapterDir)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 func runPredict(args []string) error {
 	fs := newFlags("predict", "--base DIR --data FILE [--adapter DIR] [--out FILE] [flags]")
-	base := fs.String("base", "", "base model directory")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	dataPath := fs.String("data", "", "rows to predict: alpaca or SocSci210 JSONL (.gz ok)")
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
@@ -34,6 +34,9 @@ func runPredict(args []string) error {
 	}
 	if *base == "" || *dataPath == "" {
 		return fmt.Errorf("--base and --data are required")
+	}
+	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
 	}
 	shardI, shardN, err := parseShard(*shard)
 	if err != nil {

@@ -31,7 +31,7 @@ const scoreGroup = 64
 
 func runScore(args []string) error {
 	fs := newFlags("score", "--base DIR --data FILE.jsonl [--adapter DIR] [--out FILE.jsonl] [--chat]")
-	base := fs.String("base", "", "model directory (config.json, *.safetensors, tokenizer.json)")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	dataPath := fs.String("data", "", `input JSONL: {"prompt": ..., "completion": ...} (or "prompt_ids"/"completion_ids")`)
 	outPath := fs.String("out", "", "output JSONL (default stdout)")
@@ -42,6 +42,9 @@ func runScore(args []string) error {
 	}
 	if *base == "" || *dataPath == "" {
 		return fmt.Errorf("--base and --data are required")
+	}
+	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
 	}
 	m, ad, err := loadModel(*base, *adapterDir)
 	if err != nil {

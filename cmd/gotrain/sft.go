@@ -29,12 +29,13 @@ type trainFlags struct {
 	noChat, skipBad               *bool
 	template, resume              *string
 	cfg                           train.Config
+	baseName                      string // what the adapter records as its base: the repo id or the directory given
 }
 
 func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f := &trainFlags{cfg: train.DefaultConfig()}
 	f.cfg.LR = lr
-	f.base = fs.String("base", "", "base model directory")
+	f.base = fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	f.dataPath = fs.String("data", "", "training data file (.gz ok)")
 	f.evalPath = fs.String("eval-data", "", "held-out data for periodic eval metrics")
 	f.out = fs.String("out", "", "output directory for the adapter, checkpoints, metrics.jsonl and loss.svg")
@@ -74,6 +75,10 @@ func (f *trainFlags) setup() (*model.Model, *data.Encoder, *model.Adapter, error
 		return nil, nil, nil, fmt.Errorf("--base, --data and --out are required")
 	}
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	f.baseName = baseModelName(*f.base)
+	if err := resolveFlags(f.base, f.initAdapter); err != nil {
+		return nil, nil, nil, err
+	}
 	m, err := model.Load(*f.base)
 	if err != nil {
 		return nil, nil, nil, err
@@ -125,7 +130,7 @@ func (f *trainFlags) run(tr *train.Trainer, name string) error {
 	if err != nil {
 		return err
 	}
-	return finishTraining(tr, *f.base, *f.out, time.Since(began))
+	return finishTraining(tr, f.baseName, *f.out, time.Since(began))
 }
 
 func runSFT(args []string) error {

@@ -67,9 +67,13 @@ func simulate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Ctrl-C stops between chunks of personas
+	// Ctrl-C stops between chunks of personas; a second one kills at once
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	p := predict.New(m, ad, enc, predict.Sampling{})
 	began := time.Now()
 	last := began
