@@ -331,8 +331,10 @@ type Effect struct {
 
 // simChunk is how many personas are predicted per call to Rows: all their
 // conditions go together, so a persona's demographics prefix is computed once
-// and cancellation is checked between chunks.
-const simChunk = 16
+// and cancellation is checked between chunks. Small, so that a cancelled run
+// on a large model stops soon; each chunk recomputes only the shared
+// instruction prefix.
+const simChunk = 8
 
 // Simulate predicts every drawn persona's answer distribution in every
 // condition and compares each condition with the control. personas is the
