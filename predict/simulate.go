@@ -367,7 +367,7 @@ func Simulate(ctx context.Context, p *Predictor, exp *Experiment, personas []dat
 	}
 	for lo := 0; lo < N; lo += simChunk {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("simulate: %w", err)
+			return nil, fmt.Errorf("simulate: stopped after %d of %d personas: %w", lo, N, err)
 		}
 		hi := min(lo+simChunk, N)
 		rows := make([]data.Example, 0, (hi-lo)*C)
