@@ -175,7 +175,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"score", "--base", fixture, "--data", empty}, "prompt is empty"},
 		{[]string{"score", "--base", brokenModel, "--data", bad}, "config.json"},
 		{[]string{"score", "--base", filepath.Join(tmp, "nope"), "--data", bad}, "nope"},
-		{[]string{"score", "--base", fixture, "--adapter", filepath.Join(tmp, "nope"), "--data", bad}, "adapter"},
+		{[]string{"score", "--base", fixture, "--adapter", filepath.Join(tmp, "nope"), "--data", bad}, "no such directory"},
 		{[]string{"predict", "--base", fixture, "--data", bad, "--shard", "3/2"}, "--shard"},
 		{[]string{"init-model", "--arch", "gpt2", "--out", filepath.Join(tmp, "x")}, "gpt2"},
 		{[]string{"frobnicate"}, "unknown command"},
