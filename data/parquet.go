@@ -1,11 +1,18 @@
 package data
 
 // SocSci210's native Parquet files (flat columns plus the optional
-// `demographic` struct) are decoded by github.com/parquet-go/parquet-go; this
-// file only turns each row into the JSON object a JSONL row would be, so both
-// go through the same checks. Row groups are read a batch of rows at a time,
-// so a multi-GB file is never held in memory. Repeated columns (lists) and
-// INT96 are a clear error, as they never occur in SocSci210.
+// `demographic` struct) are decoded by github.com/parquet-go/parquet-go
+// (every codec and encoding it supports: SNAPPY, GZIP, ZSTD, LZ4, BROTLI,
+// dictionary and DELTA values, data pages v1 and v2); this file only turns
+// each row into the JSON object a JSONL row would be, so both go through the
+// same checks. Row groups are read a batch of rows at a time, so a multi-GB
+// file is never held in memory. Repeated columns (lists) and INT96 are a
+// clear error, as they never occur in SocSci210.
+//
+// Corrupt files are errors, never panics (library panics are recovered),
+// but the library sizes some buffers from counts inside a page before
+// checking them, so a damaged or hostile file can cost far more memory
+// and time than its size.
 
 import (
 	"bytes"
@@ -16,6 +23,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -170,14 +178,14 @@ func parquetColumns(root *parquet.Column) ([]pqColumn, error) {
 	walk = func(c *parquet.Column, path []string, levels []int, def int) error {
 		for _, ch := range c.Columns() {
 			name := ch.Name()
+			p := append(append([]string(nil), path...), name)
 			if ch.Repeated() {
-				return fmt.Errorf("column %q is repeated (lists are not supported)", name)
+				return fmt.Errorf("column %q is repeated (lists are not supported)", strings.Join(p, "."))
 			}
 			d := def
 			if ch.Optional() {
 				d++
 			}
-			p := append(append([]string(nil), path...), name)
 			l := append(append([]int(nil), levels...), d)
 			if !ch.Leaf() {
 				if err := walk(ch, p, l, d); err != nil {
@@ -187,10 +195,10 @@ func parquetColumns(root *parquet.Column) ([]pqColumn, error) {
 			}
 			k := ch.Type().Kind()
 			if k == parquet.Int96 {
-				return fmt.Errorf("column %q: unsupported physical type INT96", name)
+				return fmt.Errorf("column %q: unsupported physical type INT96", strings.Join(p, "."))
 			}
 			if ch.Index() != len(cols) {
-				return fmt.Errorf("column %q: leaf index %d, want %d", name, ch.Index(), len(cols))
+				return fmt.Errorf("column %q: leaf index %d, want %d", strings.Join(p, "."), ch.Index(), len(cols))
 			}
 			cols = append(cols, pqColumn{path: p, levels: l, kind: k})
 		}
