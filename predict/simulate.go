@@ -255,15 +255,17 @@ func (e *Experiment) Scenario(c int) string {
 	return s + " and then were asked: “" + e.Question + "” " + e.Format
 }
 
-// Row returns the alpaca row persona p would be shown in condition c (the
-// options attached as data, so that they need not be re-parsed). Experiment
-// must have been validated.
+// Row returns the alpaca row persona p would be shown in condition c, with
+// the options and the condition's name as extra fields (so the options need
+// not be re-parsed, and a written row says where it came from). The
+// experiment must have been validated.
 func (e *Experiment) Row(c int, p *data.Persona) data.Example {
 	instr := e.Instruction
 	if instr == "" {
 		instr = data.DefaultInstruction
 	}
 	opts, _ := json.Marshal(e.Options)
+	cond, _ := json.Marshal(e.Conditions[c].Name)
 	return data.Example{
 		File:         fmt.Sprintf("%s/%s", e.Name, e.Conditions[c].Name),
 		Line:         p.ParticipantID,
@@ -274,7 +276,7 @@ func (e *Experiment) Row(c int, p *data.Persona) data.Example {
 		ConditionNum: c,
 		TaskNum:      0,
 		Participant:  p.ParticipantID,
-		Extra:        map[string]json.RawMessage{"options": opts},
+		Extra:        map[string]json.RawMessage{"options": opts, "condition": cond},
 	}
 }
 
@@ -426,6 +428,17 @@ func Simulate(ctx context.Context, p *Predictor, exp *Experiment, personas []dat
 		}
 	}
 	return res, nil
+}
+
+// DrawPersonas returns the n personas of pool that Simulate draws with seed,
+// in pool order (the whole pool when n is 0 or ≥ len(pool)).
+func DrawPersonas(pool []data.Persona, n int, seed uint64) []data.Persona {
+	idx := drawPersonas(len(pool), n, seed)
+	out := make([]data.Persona, len(idx))
+	for k, i := range idx {
+		out[k] = pool[i]
+	}
+	return out
 }
 
 // drawPersonas returns n distinct indices of a pool of size pool, drawn with

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,7 +177,8 @@ func TestGenerateSimulateTiny(t *testing.T) {
 		spec := filepath.Join("..", "..", "examples", "experiment.json")
 		out := filepath.Join(tmp, "sim.json")
 		var table bytes.Buffer
-		if err := simulate([]string{"--base", m, "--experiment", spec, "--n", "6", "--bootstrap", "100", "--out", out}, &table); err != nil {
+		rows := filepath.Join(tmp, "rows.jsonl")
+		if err := simulate([]string{"--base", m, "--experiment", spec, "--n", "6", "--bootstrap", "100", "--out", out, "--rows", rows}, &table); err != nil {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"neutral (control)", "gain", "loss", "P(7)"} {
@@ -194,6 +196,49 @@ func TestGenerateSimulateTiny(t *testing.T) {
 		}
 		if res.Personas != 6 || len(res.Conditions) != 3 || res.Conditions[2].Effect == nil || res.Conditions[2].Effect.CI == nil {
 			t.Errorf("result %s", b)
+		}
+		// `gotrain predict` on the written rows gives every persona's distribution
+		// (the alpaca reader wants an answer: give each row a placeholder)
+		rb, _ := os.ReadFile(rows)
+		labeled := writeFile(t, filepath.Join(tmp, "rows-labeled.jsonl"), strings.ReplaceAll(string(rb), `"output":""`, `"output":"Response: 1"`))
+		pred := filepath.Join(tmp, "rows-pred.jsonl")
+		if err := runPredict([]string{"--base", m, "--data", labeled, "--out", pred}); err != nil {
+			t.Fatal(err)
+		}
+		pb, _ := os.ReadFile(pred)
+		lines := strings.Split(strings.TrimSpace(string(pb)), "\n")
+		if len(lines) != 18 {
+			t.Fatalf("%d predicted rows, want 18", len(lines))
+		}
+		for _, line := range lines {
+			var r struct {
+				Participant int       `json:"participant"`
+				Condition   string    `json:"condition"`
+				Options     []int     `json:"options"`
+				Probs       []float64 `json:"probs"`
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			var mean float64
+			for k, p := range r.Probs {
+				mean += p * float64(r.Options[k])
+			}
+			j := -1
+			for i, id := range res.Participants {
+				if id == r.Participant {
+					j = i
+				}
+			}
+			c := -1
+			for i, cr := range res.Conditions {
+				if cr.Name == r.Condition {
+					c = i
+				}
+			}
+			if j < 0 || c < 0 || math.Abs(res.Conditions[c].PersonaMeans[j]-mean) > 1e-5 {
+				t.Errorf("predict on row %s: mean %v; simulate: participant %d condition %d", line[:min(80, len(line))], mean, j, c)
+			}
 		}
 		// a participants file instead of the bundled pool
 		pp := writeFile(t, filepath.Join(tmp, "participants.json"), `[{"participant_id": 3, "age": 40, "sex": "Female", "party_id": "Independent"}]`)

@@ -19,7 +19,7 @@ func runSimulate(args []string) error {
 
 // simulate runs `gotrain simulate`, printing the table to stdout.
 func simulate(args []string, stdout io.Writer) error {
-	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json]")
+	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json] [--rows rows.jsonl]")
 	base := fs.String("base", "", "base model directory")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	specPath := fs.String("experiment", "", `experiment spec (JSON): {"name", "conditions": [{"name", "stimulus"}...], "control", "outcome": {"question", "options"}}`)
@@ -27,6 +27,7 @@ func simulate(args []string, stdout io.Writer) error {
 	n := fs.Int("n", 500, "personas drawn from the pool (0: all)")
 	seed := fs.Uint64("seed", 1, "seed of the persona draw and the bootstrap")
 	bootstrap := fs.Int("bootstrap", 1000, "bootstrap resamples of personas for the effects' 95% CIs (0: none)")
+	rowsPath := fs.String("rows", "", "also write the rows predicted (alpaca JSONL with options, condition, participant) to this file")
 	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
@@ -57,6 +58,25 @@ func simulate(args []string, stdout io.Writer) error {
 	}
 	if len(pool) == 0 {
 		return fmt.Errorf("%s: no personas", *personasPath)
+	}
+	if *rowsPath != "" {
+		err := writeOutput(*rowsPath, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
+			drawn := predict.DrawPersonas(pool, *n, *seed)
+			for i := range drawn {
+				for c := range exp.Conditions {
+					r := exp.Row(c, &drawn[i])
+					if err := enc.Encode(r.Record()); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	m, ad, err := loadModel(*base, *adapterDir)
 	if err != nil {
