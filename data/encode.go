@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gotrain/gotrain/tokenize"
@@ -140,7 +141,7 @@ func (enc *Encoder) continuations(r *Example, answers []string) (prompt []int, c
 				return nil, nil, fmt.Errorf("%s: %w", r.Where(), err)
 			}
 			s := spans[len(spans)-1]
-			if s.Start != len(prompt) || !equalInts(full[:s.Start], prompt) {
+			if s.Start != len(prompt) || !slices.Equal(full[:s.Start], prompt) {
 				return nil, nil, fmt.Errorf("%s: template %s renders the answer's context differently from the generation prompt", r.Where(), enc.Template.Name)
 			}
 			conts = append(conts, full[s.Start:s.End])
@@ -168,18 +169,6 @@ func chatMessages(conv []Message) []tokenize.Message {
 		msgs[i] = tokenize.Message{Role: m.Role, Content: m.Content}
 	}
 	return msgs
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // EncodedPair is a tokenized preference pair.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -41,7 +42,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			got, err := m.Score(seqs[w], ad)
-			if err != nil || !equalF32(got[0], want[w][0]) {
+			if err != nil || !slices.Equal(got[0], want[w][0]) {
 				errs <- "concurrent Score differs"
 			}
 		}()
@@ -58,7 +59,7 @@ func TestConcurrentUse(t *testing.T) {
 			l, err := m.LossAndGrad(&b, ad, g, TrainOptions{})
 			_, gp := g.Params()
 			_, wp := g0.Params()
-			if err != nil || l != wantLoss || !equalF32(gp[0], wp[0]) {
+			if err != nil || l != wantLoss || !slices.Equal(gp[0], wp[0]) {
 				errs <- "concurrent LossAndGrad differs"
 			}
 		}()
@@ -76,16 +77,4 @@ func ones(n int) []float32 {
 		w[i] = 1
 	}
 	return w
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
@@ -132,7 +133,7 @@ func (l *loader) get(name string, shape ...int) *safetensors.Tensor {
 		l.err = fmt.Errorf("tensor %q is missing", name)
 		return nil
 	}
-	if !sameShape(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		l.err = fmt.Errorf("tensor %q has shape %v, the config needs %v: %w", name, t.Shape, shape, ErrShape)
 		return nil
 	}
@@ -189,22 +190,4 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 		lin.B = l.vector(prefix+".bias", out)
 	}
 	return lin
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// exists reports whether path exists (used for optional files).
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
