@@ -36,7 +36,7 @@ func runGenerate(args []string) error {
 // --data) to stdout.
 func generate(args []string, stdout io.Writer) error {
 	fs := newFlags("generate", "--base DIR (--prompt TEXT | --data FILE.jsonl) [--adapter DIR] [--chat] [--temperature 0.7] [--top-p 0.9] [--top-k 0] [--seed 1] [--max-new-tokens 256] [--stop STR]...")
-	base := fs.String("base", "", "model directory (config.json, *.safetensors, tokenizer)")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	prompt := fs.String("prompt", "", "prompt text; the completion is streamed to stdout")
 	dataPath := fs.String("data", "", `input JSONL of {"prompt": ...}; writes JSONL {"prompt", "completion"}`)
@@ -70,6 +70,9 @@ func generate(args []string, stdout io.Writer) error {
 		return fmt.Errorf("--top-k %d: must be ≥ 0", *topK)
 	case *maxNew < 1:
 		return fmt.Errorf("--max-new-tokens %d: must be ≥ 1", *maxNew)
+	}
+	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
 	}
 	var in []string
 	if *dataPath != "" {

@@ -20,7 +20,7 @@ func runSimulate(args []string) error {
 // simulate runs `gotrain simulate`, printing the table to stdout.
 func simulate(args []string, stdout io.Writer) error {
 	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json] [--rows rows.jsonl]")
-	base := fs.String("base", "", "base model directory")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	specPath := fs.String("experiment", "", `experiment spec (JSON): {"name", "conditions": [{"name", "stimulus"}...], "control", "outcome": {"question", "options"}}`)
 	personasPath := fs.String("personas", "sample", `participant profiles: a participants.json file (.gz ok) or "sample" (the bundled 1,000)`)
@@ -39,6 +39,9 @@ func simulate(args []string, stdout io.Writer) error {
 	}
 	if *base == "" || *specPath == "" {
 		return fmt.Errorf("--base and --experiment are required")
+	}
+	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
 	}
 	if *n < 0 || *bootstrap < 0 {
 		return fmt.Errorf("--n and --bootstrap must be ≥ 0")
