@@ -24,6 +24,8 @@ func commands() []command {
 		{"merge", "write base + LoRA adapter as one checkpoint", runMerge},
 		{"predict", "answer-option distributions for survey rows", runPredict},
 		{"eval", "the paper's metrics for predictions, against baselines", runEval},
+		{"simulate", "screen an experiment: predicted outcome distributions and effects per condition over sampled personas", runSimulate},
+		{"generate", "decode text with the KV cache (streamed, or JSONL for --data)", runGenerate},
 		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},
 		{"tokenize", "encode JSONL strings to token ids (or --decode)", runTokenize},
 		{"bench", "benchmarks: bench gemm | bench peak | bench prefill", runBench},
