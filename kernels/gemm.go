@@ -29,6 +29,10 @@ type matB struct {
 // it streams w once (GEMV), split across the pool by rows of w; for n ≤ 32
 // (a LoRA down-projection) it also uses the unpacked dot-product kernels.
 func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
+	if w.IsQuantized() {
+		quantMatMulT(y, x, m, w, accumulate) // quant.go
+		return
+	}
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulT y", y, m*n)
 	checkLen("MatMulT x", x, m*k)
@@ -48,6 +52,10 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 // gradient of a linear layer). For k ≤ 32 it multiplies by a transposed copy
 // of the (then small) w with the dot-product kernels.
 func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
+	if w.IsQuantized() {
+		quantMatMulN(dx, dy, m, w, accumulate) // quant.go
+		return
+	}
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulN dx", dx, m*k)
 	checkLen("MatMulN dy", dy, m*n)

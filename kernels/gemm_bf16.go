@@ -30,7 +30,7 @@ func (c Compute) String() string {
 // MatMulTCompute is MatMulT with a choice of compute mode. ComputeF32 is
 // exactly MatMulT.
 func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute) {
-	if c != ComputeBF16 {
+	if c != ComputeBF16 || w.IsQuantized() { // quantized weights: float32 math on dequantized panels
 		MatMulT(y, x, m, w, accumulate)
 		return
 	}

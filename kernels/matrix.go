@@ -8,6 +8,8 @@ type DType uint8
 const (
 	F32  DType = iota // float32
 	BF16              // bfloat16, the upper 16 bits of a float32
+	Q8                // int8 in blocks of 32 along Cols, one float32 scale each (quant.go)
+	NF4               // 4-bit NormalFloat in blocks of 64 along Cols (quant.go)
 )
 
 // String names the dtype as safetensors does.
@@ -17,6 +19,10 @@ func (d DType) String() string {
 		return "F32"
 	case BF16:
 		return "BF16"
+	case Q8:
+		return "Q8"
+	case NF4:
+		return "NF4"
 	}
 	return fmt.Sprintf("DType(%d)", d)
 }
@@ -28,6 +34,8 @@ type Matrix struct {
 	DType      DType
 	F32        []float32
 	BF16       []uint16
+	// Quantized storage (DType Q8 or NF4), see quant.go.
+	Quant *QuantData
 }
 
 // NewF32 wraps a float32 slice as a Matrix without copying.
@@ -50,5 +58,7 @@ func (w *Matrix) Row(dst []float32, i int) {
 		for j, v := range src {
 			dst[j] = BF16ToF32(v)
 		}
+	case Q8, NF4:
+		w.Quant.dequantRange(dst[:w.Cols], w.DType, w.Cols, i, 0, w.Cols)
 	}
 }

@@ -1,0 +1,393 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Quantized frozen weights. A [Rows × Cols] matrix is quantized along Cols
+// (the input features, the dot-product direction of y = x·Wᵀ) in blocks that
+// never cross a row, so row i's blocks are Quant.Scales[i*nb : (i+1)*nb] with
+// nb = ceil(Cols/block); the last block of a row may be short.
+//
+//   - Q8 (like ggml Q8_0): int8 values, scale = absmax/127 per block of 32.
+//   - NF4 (QLoRA): 4-bit codes into the NormalFloat codebook nf4Table, two
+//     per byte (low nibble = even column), rows padded to a whole byte,
+//     scale = absmax per block of 64. Optional double quantization stores the
+//     scales as int8 around their mean with one float32 per 256 scales.
+//
+// The matmuls never widen the whole matrix: MatMulT/MatMulN dequantize one
+// cache-sized panel of rows (or columns) at a time into float32 and run the
+// active level's packed GEMM microkernel on it; for m ≤ 8 rows are
+// dequantized one at a time into an L1 buffer and dotted with x, so decoding
+// streams the quantized bytes once.
+
+// Block sizes along Cols.
+const (
+	Q8Block    = 32
+	NF4Block   = 64
+	DQBlock    = 256 // scales per float32 in NF4 double quantization
+	quantPanel = 64 << 10
+)
+
+// nf4Table is the NormalFloat4 codebook of QLoRA (bitsandbytes
+// functional.py, get_4bit_type("nf4")): quantiles of N(0,1) scaled to
+// [-1, 1] with an exact zero.
+var nf4Table = [16]float32{
+	-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+	-0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+	0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+	0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+}
+
+// NF4Table returns a copy of the NF4 codebook.
+func NF4Table() [16]float32 { return nf4Table }
+
+// QuantData is the storage of a Q8 or NF4 matrix.
+type QuantData struct {
+	// Q8: Rows*Cols int8 values stored as bytes. NF4: Rows*((Cols+1)/2)
+	// bytes, two codes each.
+	Q []byte
+	// Scales holds one float32 per block (nil when double-quantized).
+	Scales []float32
+	// Double quantization (NF4): block b's scale is
+	// float32(QScales[b])*DQScales[b/DQBlock] + DQMean.
+	QScales  []int8
+	DQScales []float32
+	DQMean   float32
+}
+
+// quantBlock is the block size of a quantized dtype.
+func quantBlock(d DType) int {
+	if d == Q8 {
+		return Q8Block
+	}
+	return NF4Block
+}
+
+// QuantBlocks reports the number of blocks per row of a cols-wide matrix.
+func QuantBlocks(d DType, cols int) int {
+	b := quantBlock(d)
+	return (cols + b - 1) / b
+}
+
+// QuantRowBytes reports the bytes of quantized values in one row.
+func QuantRowBytes(d DType, cols int) int {
+	if d == Q8 {
+		return cols
+	}
+	return (cols + 1) / 2
+}
+
+// IsQuantized reports whether w is stored as Q8 or NF4.
+func (w *Matrix) IsQuantized() bool { return w.DType == Q8 || w.DType == NF4 }
+
+// scale returns the scale of block b (a flat index over all rows).
+func (q *QuantData) scale(b int) float32 {
+	if q.Scales != nil {
+		return q.Scales[b]
+	}
+	return float32(q.QScales[b])*q.DQScales[b/DQBlock] + q.DQMean
+}
+
+// Validate checks that w's quantized buffers have the lengths its shape
+// needs (for matrices read from a file).
+func (w *Matrix) Validate() error {
+	if !w.IsQuantized() {
+		return nil
+	}
+	q := w.Quant
+	if q == nil {
+		return fmt.Errorf("kernels: %s matrix without quantized data", w.DType)
+	}
+	nb := w.Rows * QuantBlocks(w.DType, w.Cols)
+	if len(q.Q) != w.Rows*QuantRowBytes(w.DType, w.Cols) {
+		return fmt.Errorf("kernels: %s [%d×%d]: %d value bytes, want %d", w.DType, w.Rows, w.Cols, len(q.Q), w.Rows*QuantRowBytes(w.DType, w.Cols))
+	}
+	if q.Scales != nil {
+		if len(q.Scales) != nb {
+			return fmt.Errorf("kernels: %s [%d×%d]: %d scales, want %d", w.DType, w.Rows, w.Cols, len(q.Scales), nb)
+		}
+		return nil
+	}
+	if w.DType != NF4 || len(q.QScales) != nb || len(q.DQScales) != (nb+DQBlock-1)/DQBlock {
+		return fmt.Errorf("kernels: %s [%d×%d]: bad double-quantized scales (%d, %d)", w.DType, w.Rows, w.Cols, len(q.QScales), len(q.DQScales))
+	}
+	return nil
+}
+
+// QuantizeQ8 quantizes an F32 or BF16 matrix to Q8, in parallel over rows.
+func QuantizeQ8(w *Matrix) *Matrix {
+	n, k := w.Rows, w.Cols
+	nb := QuantBlocks(Q8, k)
+	q := &QuantData{Q: make([]byte, n*k), Scales: make([]float32, n*nb)}
+	Parallel(n, func(lo, hi int) {
+		row := make([]float32, k)
+		for i := lo; i < hi; i++ {
+			w.Row(row, i)
+			for b := 0; b < nb; b++ {
+				p0, p1 := b*Q8Block, min((b+1)*Q8Block, k)
+				var amax float32
+				for _, v := range row[p0:p1] {
+					amax = max(amax, abs32(v))
+				}
+				s := amax / 127
+				q.Scales[i*nb+b] = s
+				inv := float32(0)
+				if s > 0 {
+					inv = 1 / s
+				}
+				dst := q.Q[i*k+p0 : i*k+p1]
+				for p, v := range row[p0:p1] {
+					r := math.RoundToEven(float64(v * inv))
+					dst[p] = byte(int8(max(-127, min(127, r))))
+				}
+			}
+		}
+	})
+	return &Matrix{Rows: n, Cols: k, DType: Q8, Quant: q}
+}
+
+// QuantizeNF4 quantizes an F32 or BF16 matrix to NF4, in parallel over rows;
+// double also quantizes the block scales (QLoRA's double quantization).
+func QuantizeNF4(w *Matrix, double bool) *Matrix {
+	n, k := w.Rows, w.Cols
+	nb := QuantBlocks(NF4, k)
+	rb := QuantRowBytes(NF4, k)
+	q := &QuantData{Q: make([]byte, n*rb), Scales: make([]float32, n*nb)}
+	Parallel(n, func(lo, hi int) {
+		row := make([]float32, k+1) // +1: an odd row's padding code is 0 → 7 (zero)
+		for i := lo; i < hi; i++ {
+			w.Row(row[:k], i)
+			row[k] = 0
+			for b := 0; b < nb; b++ {
+				p0, p1 := b*NF4Block, min((b+1)*NF4Block, k)
+				var amax float32
+				for _, v := range row[p0:p1] {
+					amax = max(amax, abs32(v))
+				}
+				q.Scales[i*nb+b] = amax
+				inv := float32(0)
+				if amax > 0 {
+					inv = 1 / amax
+				}
+				for p := p0; p < p1; p += 2 {
+					lo := nf4Code(row[p] * inv)
+					hi := byte(7)
+					if p+1 < p1 {
+						hi = nf4Code(row[p+1] * inv)
+					}
+					q.Q[i*rb+p/2] = lo | hi<<4
+				}
+			}
+		}
+	})
+	if double {
+		doubleQuantize(q)
+	}
+	return &Matrix{Rows: n, Cols: k, DType: NF4, Quant: q}
+}
+
+// nf4Code returns the index of the codebook value nearest v (v in [-1, 1]).
+func nf4Code(v float32) byte {
+	// Midpoints between neighbours; the table is sorted.
+	var c byte
+	for c < 15 && v > (nf4Table[c]+nf4Table[c+1])/2 {
+		c++
+	}
+	return c
+}
+
+// doubleQuantize replaces q.Scales by int8 codes around their mean, one
+// float32 scale per DQBlock codes. (bitsandbytes uses an 8-bit dynamic
+// float code; symmetric int8 gives the same 8 bits per scale.)
+func doubleQuantize(q *QuantData) {
+	s := q.Scales
+	var mean float64
+	for _, v := range s {
+		mean += float64(v)
+	}
+	if len(s) > 0 {
+		mean /= float64(len(s))
+	}
+	q.DQMean = float32(mean)
+	q.QScales = make([]int8, len(s))
+	q.DQScales = make([]float32, (len(s)+DQBlock-1)/DQBlock)
+	for b := range q.DQScales {
+		blk := s[b*DQBlock : min((b+1)*DQBlock, len(s))]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, abs32(v-q.DQMean))
+		}
+		sc := amax / 127
+		q.DQScales[b] = sc
+		for j, v := range blk {
+			var c float64
+			if sc > 0 {
+				c = math.RoundToEven(float64((v - q.DQMean) / sc))
+			}
+			q.QScales[b*DQBlock+j] = int8(max(-127, min(127, c)))
+		}
+	}
+	q.Scales = nil
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// Dequantize returns w as a new F32 matrix (a copy for F32 and BF16 too).
+// It is for tests and references; the matmuls never call it.
+func (w *Matrix) Dequantize() *Matrix {
+	out := make([]float32, w.Rows*w.Cols)
+	Parallel(w.Rows, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			w.Row(out[i*w.Cols:(i+1)*w.Cols], i)
+		}
+	})
+	return NewF32(w.Rows, w.Cols, out)
+}
+
+// dequantRange widens row i, columns [p0,p1) of a k-column matrix into dst
+// (len ≥ p1-p0). p0 must be a multiple of the block size.
+func (q *QuantData) dequantRange(dst []float32, d DType, k, i, p0, p1 int) {
+	bs := quantBlock(d)
+	nb := (k + bs - 1) / bs
+	for p := p0; p < p1; p += bs {
+		e := min(p+bs, p1)
+		s := q.scale(i*nb + p/bs)
+		out := dst[p-p0 : e-p0]
+		if d == Q8 {
+			dequantQ8(out, q.Q[i*k+p:i*k+e], s)
+		} else {
+			rb := (k + 1) / 2
+			dequantNF4(out, q.Q[i*rb+p/2:i*rb+(e+1)/2], s)
+		}
+	}
+}
+
+// dequantQ8Go writes dst[j] = int8(src[j])*s.
+func dequantQ8Go(dst []float32, src []byte, s float32) {
+	src = src[:len(dst)]
+	for j, v := range src {
+		dst[j] = float32(int8(v)) * s
+	}
+}
+
+// dequantNF4Go writes dst[j] = nf4Table[code j]*s; codes two per byte of src.
+func dequantNF4Go(dst []float32, src []byte, s float32) {
+	var t [16]float32
+	for c, v := range nf4Table {
+		t[c] = v * s
+	}
+	n := len(dst)
+	for j := 0; j+1 < n; j += 2 {
+		b := src[j/2]
+		dst[j] = t[b&15]
+		dst[j+1] = t[b>>4]
+	}
+	if n%2 == 1 {
+		dst[n-1] = t[src[n/2]&15]
+	}
+}
+
+// panelPool recycles the float32 panels quantized matmuls dequantize into.
+var panelPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// quantMatMulT is MatMulT for a quantized w.
+func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
+	n, k := w.Rows, w.Cols
+	checkLen("MatMulT y", y, m*n)
+	checkLen("MatMulT x", x, m*k)
+	if err := w.Validate(); err != nil {
+		panic(err.Error())
+	}
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k == 0 {
+		if !acc {
+			clear(y[:m*n])
+		}
+		return
+	}
+	l := active.Load()
+	t := Threads()
+	if m <= gemvMaxM {
+		// Decoding: one row of w at a time into an L1 buffer, dotted with
+		// each row of x; the quantized bytes are read once.
+		parallelChunks(n, min(n, 4*t), func(lo, hi int) {
+			bp := panelPool.Get().(*[]float32)
+			buf := grow(*bp, k)
+			for j := lo; j < hi; j++ {
+				w.Quant.dequantRange(buf, w.DType, k, j, 0, k)
+				for i := 0; i < m; i++ {
+					s := Dot(x[i*k:(i+1)*k], buf)
+					if acc {
+						y[i*n+j] += s
+					} else {
+						y[i*n+j] = s
+					}
+				}
+			}
+			*bp = buf
+			panelPool.Put(bp)
+		})
+		return
+	}
+	// Panels of pr rows of w (a multiple of the tile width, about
+	// quantPanel floats), each dequantized once and multiplied by all of x.
+	pr := max(l.nr, quantPanel/k/l.nr*l.nr)
+	np := (n + pr - 1) / pr
+	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
+		bp := panelPool.Get().(*[]float32)
+		buf := grow(*bp, pr*k)
+		for pi := lo; pi < hi; pi++ {
+			j0, j1 := pi*pr, min((pi+1)*pr, n)
+			for j := j0; j < j1; j++ {
+				w.Quant.dequantRange(buf[(j-j0)*k:], w.DType, k, j, 0, k)
+			}
+			gemmSerial(l, m, j1-j0, k, matA{x, k, 1}, matB{f: buf, rs: 1, cs: k}, y[j0:], n, acc)
+		}
+		*bp = buf
+		panelPool.Put(bp)
+	})
+}
+
+// quantMatMulN is MatMulN for a quantized w: dx[m×k] (+)= dy[m×n]·w. It
+// splits the columns of w into block-aligned panels, each dequantized
+// (all n rows) once.
+func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc bool) {
+	n, k := w.Rows, w.Cols
+	checkLen("MatMulN dx", dx, m*k)
+	checkLen("MatMulN dy", dy, m*n)
+	if err := w.Validate(); err != nil {
+		panic(err.Error())
+	}
+	if m <= 0 || k <= 0 {
+		return
+	}
+	if n == 0 {
+		if !acc {
+			clear(dx[:m*k])
+		}
+		return
+	}
+	l := active.Load()
+	t := Threads()
+	pc := max(NF4Block, quantPanel/n/NF4Block*NF4Block) // panel columns, block-aligned
+	np := (k + pc - 1) / pc
+	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
+		bp := panelPool.Get().(*[]float32)
+		buf := grow(*bp, n*pc)
+		for pi := lo; pi < hi; pi++ {
+			p0, p1 := pi*pc, min((pi+1)*pc, k)
+			kw := p1 - p0
+			for j := 0; j < n; j++ {
+				w.Quant.dequantRange(buf[j*kw:(j+1)*kw], w.DType, k, j, p0, p1)
+			}
+			gemmSerial(l, m, kw, n, matA{dy, n, 1}, matB{f: buf, rs: kw, cs: 1}, dx[p0:], k, acc)
+		}
+		*bp = buf
+		panelPool.Put(bp)
+	})
+}
