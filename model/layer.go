@@ -22,6 +22,7 @@ type layerState struct {
 	gate, up, h  []float32             // [T × I]
 	lu           [NumModules][]float32 // [T × r] scaled LoRA inner activations (training)
 	tmp          []float32             // LoRA scratch [T × max(r, In)]
+	xd, dz       []float32             // LoRA scratch: the dropped-out input [T × In], dz [T × r]
 	// dropout applied to LoRA inputs (training): probability and the seed of
 	// its masks, which are regenerated, not stored.
 	dropout float32
@@ -159,7 +160,8 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	lr, gr := la[mod], lg[mod]
 	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
 	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
-	dz := make([]float32, T*lr.R)
+	st.dz = grow(st.dz, T*lr.R)
+	dz := st.dz
 	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
 	kernels.Scale(dz, lr.Scale)
 	xd := st.dropped(x, mod, lr.In)
@@ -171,33 +173,38 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	kernels.Add(dx[:T*lr.In], dxd)
 }
 
-// dropped returns x with LoRA dropout applied (a scratch copy), or x itself
-// when dropout is off.
+// dropped returns x with LoRA dropout applied, in a scratch buffer valid
+// until the next call, or x itself when dropout is off.
 func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
 	if st.dropout == 0 {
 		return x
 	}
-	xd := make([]float32, st.T*in)
-	copy(xd, x[:st.T*in])
-	st.applyDropout(xd, mod)
-	return xd
+	st.xd = grow(st.xd, st.T*in)
+	copy(st.xd, x[:st.T*in])
+	st.applyDropout(st.xd, mod)
+	return st.xd
 }
 
 // applyDropout multiplies v by the dropout mask of (layer, module) scaled by
 // 1/(1−p). The mask comes from a hash of (seed, layer, module, index), so the
-// forward, its recomputation and the backward all see the same mask.
+// forward, its recomputation and the backward all see the same mask; each
+// 64-bit hash gives four 16-bit lanes, so p is applied in steps of 2⁻¹⁶.
 func (st *layerState) applyDropout(v []float32, mod Module) {
 	if st.dropout == 0 {
 		return
 	}
 	keep := 1 / (1 - st.dropout)
-	threshold := uint64(float64(st.dropout) * (1 << 53))
+	threshold := uint64(float64(st.dropout)*(1<<16) + 0.5)
 	base := st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
-	for i := range v {
-		if splitmix(base+uint64(i))>>11 < threshold {
-			v[i] = 0
-		} else {
-			v[i] *= keep
+	for i := 0; i < len(v); i += 4 {
+		h := splitmix(base + uint64(i/4))
+		for j := i; j < min(i+4, len(v)); j++ {
+			if h&0xffff < threshold {
+				v[j] = 0
+			} else {
+				v[j] *= keep
+			}
+			h >>= 16
 		}
 	}
 }

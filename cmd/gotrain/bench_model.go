@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ func runBenchModel(name string, args []string) error {
 	rank := fs.Int("lora-r", 16, "LoRA rank (train)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +56,17 @@ func runBenchModel(name string, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	prompt := make([]int, *tokens)
 	for i := range prompt {
