@@ -43,12 +43,19 @@ type Model struct {
 	rope    *kernels.RoPETable
 	ropeLen int // positions the RoPE table covers
 	ckpt    *safetensors.Checkpoint
+	qcache  *safetensors.File // the mapped quantized-weight cache (quant.go), or nil
 }
 
 // Load opens the checkpoint in dir (config.json plus model.safetensors or a
 // sharded index). Weights stay memory-mapped in their stored dtype; F16
 // tensors are widened to float32 copies because the kernels read F32 and BF16.
 func Load(dir string) (*Model, error) {
+	return LoadWith(dir, LoadOptions{})
+}
+
+// LoadWith is Load with options; opt.Quantize quantizes the frozen linear
+// weights (quant.go).
+func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -63,11 +70,18 @@ func Load(dir string) (*Model, error) {
 		return nil, fmt.Errorf("model: %s: %w", dir, err)
 	}
 	m.Dir = dir
+	if err := m.quantize(opt); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("model: %s: %w", dir, err)
+	}
 	return m, nil
 }
 
 // Close releases the memory-mapped weights. The model must not be used after.
 func (m *Model) Close() error {
+	if m.qcache != nil {
+		m.qcache.Close()
+	}
 	if m.ckpt == nil {
 		return nil
 	}

@@ -1,0 +1,263 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/gotrain/gotrain/kernels"
+	"github.com/gotrain/gotrain/model/safetensors"
+)
+
+// LoadOptions are the options of LoadWith. The zero value is Load.
+type LoadOptions struct {
+	// Quantize is "" (keep the stored dtype), "int8" (Q8, blocks of 32),
+	// "nf4" (QLoRA NormalFloat4, blocks of 64) or "nf4-dq" (NF4 with double
+	// quantization of the block scales). Only the seven linear weights of
+	// each layer are quantized; embedding, norms and LM head stay as stored,
+	// as in QLoRA.
+	Quantize string
+	// CacheDir overrides where the quantized cache is looked for and
+	// written when the checkpoint directory is read-only (default
+	// os.UserCacheDir()/gotrain). Tests set it.
+	CacheDir string
+	// NoCache skips reading and writing the quantized cache.
+	NoCache bool
+}
+
+// QuantizeKinds lists the accepted LoadOptions.Quantize values.
+var QuantizeKinds = []string{"int8", "nf4", "nf4-dq"}
+
+// qcacheFormat marks a gotrain quantized cache in its metadata.
+const qcacheFormat = "gotrain-qcache-v1"
+
+// quantizeMatrix quantizes w to kind.
+func quantizeMatrix(w *kernels.Matrix, kind string) *kernels.Matrix {
+	switch kind {
+	case "int8":
+		return kernels.QuantizeQ8(w)
+	case "nf4":
+		return kernels.QuantizeNF4(w, false)
+	default: // "nf4-dq"
+		return kernels.QuantizeNF4(w, true)
+	}
+}
+
+// linears returns pointers to every quantizable weight with its tensor name.
+func (m *Model) linears() ([]string, []**kernels.Matrix) {
+	var names []string
+	var ws []**kernels.Matrix
+	for i := range m.Layers {
+		L := &m.Layers[i]
+		p := fmt.Sprintf("model.layers.%d.", i)
+		for _, e := range []struct {
+			n string
+			w **kernels.Matrix
+		}{
+			{"self_attn.q_proj", &L.Q.W}, {"self_attn.k_proj", &L.K.W}, {"self_attn.v_proj", &L.V.W},
+			{"self_attn.o_proj", &L.O.W}, {"mlp.gate_proj", &L.Gate.W}, {"mlp.up_proj", &L.Up.W},
+			{"mlp.down_proj", &L.Down.W},
+		} {
+			names = append(names, p+e.n+".weight")
+			ws = append(ws, e.w)
+		}
+	}
+	return names, ws
+}
+
+// quantize applies opt.Quantize to the loaded model: from the cache when a
+// valid one exists, else by converting and then writing the cache.
+func (m *Model) quantize(opt LoadOptions) error {
+	kind := opt.Quantize
+	if kind == "" {
+		return nil
+	}
+	if !slices.Contains(QuantizeKinds, kind) {
+		return fmt.Errorf("--quantize %q: want one of %s", kind, strings.Join(QuantizeKinds, ", "))
+	}
+	names, ws := m.linears()
+	if opt.NoCache || m.Dir == "" {
+		for _, w := range ws {
+			*w = quantizeMatrix(*w, kind)
+		}
+		return nil
+	}
+	key, err := checkpointKey(m.Dir)
+	if err != nil {
+		return err
+	}
+	paths := qcachePaths(m.Dir, kind, opt.CacheDir)
+	for _, p := range paths {
+		if f, err := openQCache(p, key, kind); err == nil {
+			if err := m.useQCache(f, names, ws); err != nil {
+				f.Close()
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			m.qcache = f
+			return nil
+		}
+	}
+	for _, w := range ws {
+		*w = quantizeMatrix(*w, kind)
+	}
+	tensors := qcacheTensors(names, ws)
+	meta := map[string]string{"format": qcacheFormat, "kind": kind, "key": key}
+	for _, p := range paths {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			continue
+		}
+		if err := safetensors.Write(p, tensors, meta); err == nil {
+			return nil
+		}
+	}
+	// No writable place: the quantized weights still work, only uncached.
+	return nil
+}
+
+// QCachePath returns where the quantized cache of dir is written first
+// (beside the checkpoint).
+func QCachePath(dir, kind string) string {
+	return filepath.Join(dir, "gotrain-"+kind+".qcache.safetensors")
+}
+
+// qcachePaths lists the cache locations in order: beside the checkpoint,
+// then under the user cache directory (named by the checkpoint's absolute
+// path, for read-only checkpoint directories).
+func qcachePaths(dir, kind, cacheDir string) []string {
+	paths := []string{QCachePath(dir, kind)}
+	if cacheDir == "" {
+		if c, err := os.UserCacheDir(); err == nil {
+			cacheDir = filepath.Join(c, "gotrain")
+		}
+	}
+	if cacheDir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			abs = dir
+		}
+		h := sha256.Sum256([]byte(abs))
+		paths = append(paths, filepath.Join(cacheDir, hex.EncodeToString(h[:8])+"-gotrain-"+kind+".qcache.safetensors"))
+	}
+	return paths
+}
+
+// checkpointKey identifies the checkpoint's contents by the names, sizes and
+// modification times of its weight and config files: a changed checkpoint
+// gets a new key and is re-quantized.
+func checkpointKey(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range ents { // ReadDir sorts by name
+		n := e.Name()
+		if strings.HasSuffix(n, ".qcache.safetensors") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		if !strings.HasSuffix(n, ".safetensors") && n != safetensors.IndexFileName && n != "config.json" {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\n", n, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// openQCache opens path if it is a cache of kind with the given key.
+func openQCache(path, key, kind string) (*safetensors.File, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	md := f.Metadata()
+	if md["format"] != qcacheFormat || md["kind"] != kind || md["key"] != key {
+		f.Close()
+		return nil, errors.New("stale quantized cache")
+	}
+	return f, nil
+}
+
+// qcacheTensors lays out the quantized matrices as safetensors tensors:
+// <name>.q (U8 [Rows × row bytes]), then <name>.scales (F32 [Rows × blocks])
+// or, double-quantized, <name>.qscales (I8), <name>.dqscales (F32) and
+// <name>.dqmean (F32 [1]).
+func qcacheTensors(names []string, ws []**kernels.Matrix) []safetensors.Tensor {
+	var ts []safetensors.Tensor
+	for i, n := range names {
+		w := *ws[i]
+		q := w.Quant
+		nb := kernels.QuantBlocks(w.DType, w.Cols)
+		ts = append(ts, safetensors.Tensor{Name: n + ".q", DType: "U8", Shape: []int{w.Rows, kernels.QuantRowBytes(w.DType, w.Cols)}, Data: q.Q})
+		if q.Scales != nil {
+			ts = append(ts, safetensors.Tensor{Name: n + ".scales", DType: safetensors.F32, Shape: []int{w.Rows, nb}, Data: safetensors.BytesOfF32(q.Scales)})
+			continue
+		}
+		ts = append(ts,
+			safetensors.Tensor{Name: n + ".qscales", DType: "I8", Shape: []int{len(q.QScales)}, Data: unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q.QScales))), len(q.QScales))},
+			safetensors.Tensor{Name: n + ".dqscales", DType: safetensors.F32, Shape: []int{len(q.DQScales)}, Data: safetensors.BytesOfF32(q.DQScales)},
+			safetensors.Tensor{Name: n + ".dqmean", DType: safetensors.F32, Shape: []int{1}, Data: safetensors.BytesOfF32([]float32{q.DQMean})})
+	}
+	return ts
+}
+
+// useQCache points the linear weights at the mapped cache f, checking every
+// tensor's shape against the model's.
+func (m *Model) useQCache(f *safetensors.File, names []string, ws []**kernels.Matrix) error {
+	dt := kernels.Q8
+	if md := f.Metadata(); md["kind"] != "int8" {
+		dt = kernels.NF4
+	}
+	out := make([]*kernels.Matrix, len(ws))
+	for i, n := range names {
+		rows, cols := (*ws[i]).Rows, (*ws[i]).Cols
+		q := &kernels.QuantData{}
+		t, ok := f.Tensor(n + ".q")
+		if !ok || t.DType != "U8" {
+			return fmt.Errorf("tensor %q missing or not U8", n+".q")
+		}
+		q.Q = t.Data
+		if t, ok := f.Tensor(n + ".scales"); ok {
+			v, err := t.F32()
+			if err != nil {
+				return err
+			}
+			q.Scales = v
+		} else {
+			qs, ok1 := f.Tensor(n + ".qscales")
+			dq, ok2 := f.Tensor(n + ".dqscales")
+			mean, ok3 := f.Tensor(n + ".dqmean")
+			if !ok1 || !ok2 || !ok3 || qs.DType != "I8" {
+				return fmt.Errorf("tensor %q: scales missing", n)
+			}
+			var err error
+			if q.DQScales, err = dq.F32(); err != nil {
+				return err
+			}
+			mv, err := mean.ToF32()
+			if err != nil || len(mv) != 1 {
+				return fmt.Errorf("tensor %q: bad dqmean", n+".dqmean")
+			}
+			q.DQMean = mv[0]
+			q.QScales = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(qs.Data))), len(qs.Data))
+		}
+		w := &kernels.Matrix{Rows: rows, Cols: cols, DType: dt, Quant: q}
+		if err := w.Validate(); err != nil {
+			return fmt.Errorf("tensor %q: %w", n, err)
+		}
+		out[i] = w
+	}
+	for i, w := range out {
+		*ws[i] = w
+	}
+	return nil
+}
