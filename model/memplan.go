@@ -1,0 +1,252 @@
+package model
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// PlanInput describes a run for PlanMemory.
+type PlanInput struct {
+	// WeightDType is the stored dtype of the checkpoint: "F32", "BF16" or
+	// "F16" ("" means the config's torch_dtype, else BF16). F16 is widened
+	// to float32 at load.
+	WeightDType string
+	// Quantize is LoadOptions.Quantize ("", "int8", "nf4", "nf4-dq").
+	Quantize string
+	// LoRARank and LoRATargets (PEFT module names, nil = all seven) size
+	// the adapter; rank 0 means no adapter (inference).
+	LoRARank    int
+	LoRATargets []string
+	// Optimizer is "adamw" (gradients + 2 moments), "sgd" (gradients only)
+	// or "" (no training: no gradients, no activations kept).
+	Optimizer string
+	// BatchTokens is the number of tokens in one LossAndGrad call (or one
+	// forward chunk in inference).
+	BatchTokens int
+	// NoCheckpointing estimates keeping every layer's activations instead
+	// of gotrain's per-layer checkpointing (only layer inputs kept, each
+	// layer recomputed in the backward pass).
+	NoCheckpointing bool
+	// KVTokens is the KV cache capacity in tokens (generation, scoring).
+	KVTokens int
+	// Threads is the kernel worker count (packing buffers); 0 = 2.
+	Threads int
+}
+
+// PlanPart is one line of a Plan.
+type PlanPart struct {
+	Name  string
+	Bytes int64
+}
+
+// Plan is an estimate of a run's resident memory, by part.
+type Plan struct {
+	Parts []PlanPart
+	Total int64
+}
+
+// runtimeBytes is the fixed cost of the Go runtime, the binary and small
+// buffers, measured as the RSS of an idle gotrain process (about 20 MB)
+// plus slack.
+const runtimeBytes = 32 << 20
+
+// PlanMemory estimates the resident memory of a run of cfg. Weights count
+// in full (memory-mapped pages become resident as the forward touches
+// them); activations follow layerState and Backprop; the Go heap's garbage
+// between collections is budgeted at one more set of activations.
+func PlanMemory(cfg *Config, p PlanInput) Plan {
+	var pl Plan
+	add := func(name string, b int64) {
+		if b != 0 {
+			pl.Parts = append(pl.Parts, PlanPart{name, b})
+			pl.Total += b
+		}
+	}
+	H, I, L, V := int64(cfg.Hidden), int64(cfg.Intermediate), int64(cfg.Layers), int64(cfg.VocabSize)
+	qw, kvw := int64(cfg.Heads*cfg.HeadDim), int64(cfg.KVHeads*cfg.HeadDim)
+	dt := strings.ToUpper(p.WeightDType)
+	if dt == "" {
+		switch cfg.TorchDType {
+		case "float32":
+			dt = "F32"
+		case "float16":
+			dt = "F16"
+		default:
+			dt = "BF16"
+		}
+	}
+	elem := int64(2)
+	if dt == "F32" || dt == "F16" {
+		elem = 4 // F16 is widened to a float32 copy
+	}
+	// Embedding and LM head as stored.
+	emb := V * H * elem
+	if !cfg.TieEmbeddings {
+		emb *= 2
+	}
+	add("embedding + LM head ("+dt+")", emb)
+	// The seven linears of every layer: [out × in] pairs.
+	shapes := [NumModules][2]int64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
+	var lin int64
+	for _, s := range shapes {
+		lin += quantBytes(s[0], s[1], p.Quantize, elem)
+	}
+	name := "linear weights (" + dt + ")"
+	if p.Quantize != "" {
+		name = "linear weights (" + p.Quantize + ")"
+	}
+	add(name, L*lin)
+	// Norms and biases are float32 heap copies.
+	small := (2*L + 1) * H
+	if cfg.QKVBias {
+		small += L * (qw + 2*kvw)
+	}
+	add("norms + biases (F32)", small*4)
+
+	// LoRA adapter: A [r × in] and B [out × r] per targeted module.
+	var loraParams int64
+	if r := int64(p.LoRARank); r > 0 {
+		for mod, s := range shapes {
+			if targeted(p.LoRATargets, Module(mod)) {
+				loraParams += r * (s[0] + s[1])
+			}
+		}
+		loraParams *= L
+		add("LoRA adapter (F32)", loraParams*4)
+	}
+	T := int64(p.BatchTokens)
+	switch p.Optimizer {
+	case "adamw":
+		add("LoRA grads + AdamW moments", 3*loraParams*4)
+	case "sgd":
+		add("LoRA grads", loraParams*4)
+	}
+	r := int64(p.LoRARank)
+	if p.Optimizer != "" && T > 0 {
+		// Backprop: every layer's input [T × H] plus dx and a work copy.
+		kept := (L + 3) * T * H
+		// One train layerState: xn1, xn2, xmid, dxn [T × H]; q, att, dq,
+		// datt [T × qw]; k, v, dk, dv [T × kvw]; gate, up, h, dgate, dup
+		// [T × I]; rstd ×2, lse; LoRA: lu [7 × T × r], tmp, xd, dz.
+		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + int64(cfg.Heads))
+		st += T * (int64(NumModules)*r + max(r, I) + max(H, I, qw) + r)
+		layers := kept + st
+		if p.NoCheckpointing {
+			layers = (L+3)*T*H + L*st
+		}
+		add("activations (F32)", layers*4)
+		// The LM head works logitRows rows at a time.
+		add("LM head chunk", (logitRows*V+4*logitRows*H)*4)
+		// Backprop allocates its buffers per call: in a training loop the
+		// next step's allocations sit beside the last step's garbage until
+		// the collector runs (GOGC 100 lets the heap reach twice the live
+		// size), measured at about one more set.
+		add("heap garbage (GOGC)", layers*4)
+	} else if T > 0 {
+		// Inference chunk: residual, xn, q, att, k, v, gate, up and logits
+		// of the rows scored.
+		add("activations (F32)", T*(2*H+2*qw+2*kvw+2*I)*4+logitRows*V*4)
+	}
+	if p.KVTokens > 0 {
+		add("KV cache (F32)", int64(p.KVTokens)*L*2*kvw*4)
+	}
+	th := int64(p.Threads)
+	if th <= 0 {
+		th = 2
+	}
+	// Per-thread GEMM packing (KC×MC A block, KC×NC B panel) plus a
+	// dequantized panel for quantized weights.
+	// B panels are KC × min(NC, widest output) (the LM head's vocabulary).
+	pack := th * (256*240 + 256*min(8192, max(V, I, H, qw))) * 4
+	if p.Quantize != "" {
+		pack += th * 4 * (64 << 10) * 4
+	}
+	add("GEMM buffers", pack)
+	add("Go runtime + binary", runtimeBytes)
+	return pl
+}
+
+// quantBytes is the size of an [n × k] weight quantized as kind (elem bytes
+// per value when not quantized).
+func quantBytes(n, k int64, kind string, elem int64) int64 {
+	switch kind {
+	case "int8":
+		return n*k + n*((k+31)/32)*4
+	case "nf4":
+		return n*((k+1)/2) + n*((k+63)/64)*4
+	case "nf4-dq":
+		nb := n * ((k + 63) / 64)
+		return n*((k+1)/2) + nb + (nb+255)/256*4 + 4
+	}
+	return n * k * elem
+}
+
+// targeted reports whether mod is among targets (PEFT names; nil = all).
+func targeted(targets []string, mod Module) bool {
+	if len(targets) == 0 {
+		return true
+	}
+	for _, t := range targets {
+		if t == mod.String() || t == strings.TrimSuffix(mod.String(), "_proj") || t == "all-linear" {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the plan as a short table, largest parts first is not
+// implied: parts keep the order above.
+func (p Plan) String() string {
+	var b strings.Builder
+	for _, part := range p.Parts {
+		fmt.Fprintf(&b, "  %-32s %10s\n", part.Name, FormatBytes(part.Bytes))
+	}
+	fmt.Fprintf(&b, "  %-32s %10s\n", "total", FormatBytes(p.Total))
+	return b.String()
+}
+
+// FormatBytes renders n as "812.0 MiB" / "14.20 GiB".
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Available returns the memory available for a new process (MemAvailable
+// of /proc/meminfo, in bytes), or -1 when unknown (not Linux).
+func Available() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	return parseMemAvailable(f)
+}
+
+// parseMemAvailable reads "MemAvailable:  123456 kB" from a meminfo file.
+func parseMemAvailable(r interface{ Read([]byte) (int, error) }) int64 {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return -1
+			}
+			if len(f) >= 3 && f[2] == "kB" {
+				v *= 1024
+			}
+			return v
+		}
+	}
+	return -1
+}
