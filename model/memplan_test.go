@@ -31,11 +31,11 @@ func TestPlanMemory14B(t *testing.T) {
 	t.Logf("Qwen2.5-14B nf4:\n%s", nf)
 	t.Logf("Qwen2.5-14B int8: total %s", FormatBytes(i8.Total))
 	// The BF16 weights alone are 29.5 GB (27.5 GiB).
-	if bf.Total < 27<<30 || bf.Total > 32<<30 {
-		t.Errorf("BF16 14B plan %s, want about 28-30 GiB", FormatBytes(bf.Total))
+	if bf.Total < 27<<30 || bf.Total > 34<<30 {
+		t.Errorf("BF16 14B plan %s, want 27-34 GiB", FormatBytes(bf.Total))
 	}
-	if nf.Total > 14<<30 || nf.Total >= i8.Total || i8.Total >= bf.Total {
-		t.Errorf("plans not ordered nf4 %s < int8 %s < bf16 %s (nf4 < 14 GiB)", FormatBytes(nf.Total), FormatBytes(i8.Total), FormatBytes(bf.Total))
+	if nf.Total > 16<<30 || nf.Total >= i8.Total || i8.Total >= bf.Total {
+		t.Errorf("plans not ordered nf4 %s < int8 %s < bf16 %s (nf4 < 16 GiB)", FormatBytes(nf.Total), FormatBytes(i8.Total), FormatBytes(bf.Total))
 	}
 	var sum int64
 	for _, p := range nf.Parts {
