@@ -46,6 +46,17 @@ type PlanPart struct {
 type Plan struct {
 	Parts []PlanPart
 	Total int64
+	Input PlanInput // what the plan was made for
+	cfg   *Config
+}
+
+// Replan is the plan for the same model with another input (for
+// suggestions: "with --quantize nf4 it would need ...").
+func (p Plan) Replan(in PlanInput) Plan {
+	if p.cfg == nil {
+		return Plan{Input: in}
+	}
+	return PlanMemory(p.cfg, in)
 }
 
 // runtimeBytes is the fixed cost of the Go runtime, the binary and small
@@ -58,7 +69,7 @@ const runtimeBytes = 32 << 20
 // them); activations follow layerState and Backprop; the Go heap's garbage
 // between collections is budgeted at one more set of activations.
 func PlanMemory(cfg *Config, p PlanInput) Plan {
-	var pl Plan
+	pl := Plan{Input: p, cfg: cfg}
 	add := func(name string, b int64) {
 		if b != 0 {
 			pl.Parts = append(pl.Parts, PlanPart{name, b})

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gotrain/gotrain/model"
+)
+
+// addQuantizeFlag registers --quantize, the frozen base's weight format.
+func addQuantizeFlag(fs *flag.FlagSet) *string {
+	return fs.String("quantize", "", "quantize the frozen base's linear weights at load: "+
+		strings.Join(model.QuantizeKinds, ", ")+
+		" (QLoRA-style; the result is cached beside the checkpoint as gotrain-<kind>.qcache.safetensors)")
+}
+
+// checkMemory refuses a run whose estimated resident memory exceeds what
+// the machine has available, suggesting what would fit. It passes when the
+// available memory is unknown or GOTRAIN_NO_MEMCHECK=1.
+func checkMemory(plan model.Plan) error {
+	if os.Getenv("GOTRAIN_NO_MEMCHECK") == "1" {
+		return nil
+	}
+	return checkMemoryAvail(plan, model.Available())
+}
+
+// checkMemoryAvail is checkMemory against avail bytes (-1: unknown).
+func checkMemoryAvail(plan model.Plan, avail int64) error {
+	if avail < 0 || plan.Total <= avail {
+		return nil
+	}
+	var tips []string
+	in := plan.Input
+	if !strings.HasPrefix(in.Quantize, "nf4") {
+		alt := in
+		alt.Quantize = "nf4"
+		p := plan.Replan(alt)
+		tips = append(tips, fmt.Sprintf("--quantize nf4 (needs %s)", model.FormatBytes(p.Total)))
+	}
+	if in.BatchTokens > 1 && in.Optimizer != "" {
+		alt := in
+		alt.BatchTokens /= 2
+		p := plan.Replan(alt)
+		tips = append(tips, fmt.Sprintf("a smaller --batch-size or --max-len (half the tokens needs %s)", model.FormatBytes(p.Total)))
+	}
+	if in.KVTokens > 0 {
+		tips = append(tips, "fewer cached tokens (a shorter context)")
+	}
+	msg := fmt.Sprintf("the run needs about %s but only %s is available:\n%s",
+		model.FormatBytes(plan.Total), model.FormatBytes(avail), plan)
+	if len(tips) > 0 {
+		msg += "try " + strings.Join(tips, ", or ") + "; "
+	}
+	msg += "set GOTRAIN_NO_MEMCHECK=1 to run anyway"
+	return fmt.Errorf("%s", msg)
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/gotrain/gotrain/model"
+)
+
+func TestCheckMemory(t *testing.T) {
+	c, err := model.ConfigFor(model.Qwen2, "0.5b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := model.PlanInput{WeightDType: "BF16", LoRARank: 16, Optimizer: "adamw", BatchTokens: 4096}
+	p := model.PlanMemory(c, in)
+	if err := checkMemoryAvail(p, p.Total); err != nil {
+		t.Fatalf("fits exactly, refused: %v", err)
+	}
+	if err := checkMemoryAvail(p, -1); err != nil {
+		t.Fatalf("unknown availability refused: %v", err)
+	}
+	err = checkMemoryAvail(p, p.Total/2)
+	if err == nil {
+		t.Fatal("over budget accepted")
+	}
+	for _, want := range []string{"--quantize nf4", "--batch-size", "total"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q:\n%v", want, err)
+		}
+	}
+	in.Quantize = "nf4"
+	err = checkMemoryAvail(model.PlanMemory(c, in), 1)
+	if err == nil || strings.Contains(err.Error(), "--quantize") {
+		t.Errorf("nf4 plan should not suggest --quantize: %v", err)
+	}
+}
+
+func TestQuantizeFlag(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	q := addQuantizeFlag(fs)
+	if err := fs.Parse([]string{"--quantize", "nf4"}); err != nil || *q != "nf4" {
+		t.Fatalf("parse: %v %q", err, *q)
+	}
+}
