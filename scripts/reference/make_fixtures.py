@@ -209,9 +209,11 @@ def write_adapter(d, cfg, tensors):
 
 def make_model(out, name, cfgd, store_dtype, adapters, gen, report):
     d = os.path.join(out, name)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
+    # Other fixtures live beside ours (e.g. the DPO ones): replace only what this script writes.
+    for sub in list(adapters) + ["sgd-step"]:
+        if os.path.isdir(os.path.join(d, sub)):
+            shutil.rmtree(os.path.join(d, sub))
+    os.makedirs(d, exist_ok=True)
     c = rm.Config(cfgd)
     rm.write_json(os.path.join(d, "config.json"), cfgd)
     W = init_weights(c, gen, store_dtype)
