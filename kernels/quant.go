@@ -290,6 +290,78 @@ func dequantNF4Go(dst []float32, src []byte, s float32) {
 	}
 }
 
+// rowScales returns the nb block scales of row j (a view of Scales, or
+// decoded into buf when double-quantized).
+func (q *QuantData) rowScales(buf []float32, j, nb int) []float32 {
+	if q.Scales != nil {
+		return q.Scales[j*nb : (j+1)*nb]
+	}
+	for b := range buf[:nb] {
+		buf[b] = q.scale(j*nb + b)
+	}
+	return buf[:nb]
+}
+
+// rowDot returns x · row j of a k-column quantized matrix with block
+// scales sc: whole blocks by dotQ8/dotNF4, the short last block in Go.
+func (q *QuantData) rowDot(x []float32, d DType, k, j int, sc []float32) float32 {
+	bs := quantBlock(d)
+	full := k / bs
+	var row []byte
+	var sum float32
+	if d == Q8 {
+		row = q.Q[j*k : (j+1)*k]
+		sum = dotQ8(x, row, sc, full)
+	} else {
+		rb := (k + 1) / 2
+		row = q.Q[j*rb : (j+1)*rb]
+		sum = dotNF4(x, row, sc, full)
+	}
+	if t := full * bs; t < k {
+		var tail [NF4Block]float32
+		tv := tail[:k-t]
+		if d == Q8 {
+			dequantQ8Go(tv, row[t:], sc[full])
+		} else {
+			dequantNF4Go(tv, row[t/2:], sc[full])
+		}
+		for p, v := range tv {
+			sum += x[t+p] * v
+		}
+	}
+	return sum
+}
+
+// dotQ8Go is the pure-Go dotQ8: Σ_b s[b]·Σ_{j<32} x·int8(q) over nblk
+// whole blocks.
+func dotQ8Go(x []float32, q []byte, s []float32, nblk int) float32 {
+	var sum float32
+	for b := 0; b < nblk; b++ {
+		xb, qb := x[b*Q8Block:(b+1)*Q8Block], q[b*Q8Block:(b+1)*Q8Block]
+		var d float32
+		for p, v := range qb {
+			d += xb[p] * float32(int8(v))
+		}
+		sum += d * s[b]
+	}
+	return sum
+}
+
+// dotNF4Go is the pure-Go dotNF4: Σ_b s[b]·Σ_{j<64} x·nf4[code] over nblk
+// whole blocks (32 bytes each, low nibble first).
+func dotNF4Go(x []float32, q []byte, s []float32, nblk int) float32 {
+	var sum float32
+	for b := 0; b < nblk; b++ {
+		xb, qb := x[b*NF4Block:(b+1)*NF4Block], q[b*NF4Block/2:(b+1)*NF4Block/2]
+		var d float32
+		for p, v := range qb {
+			d += xb[2*p]*nf4Table[v&15] + xb[2*p+1]*nf4Table[v>>4]
+		}
+		sum += d * s[b]
+	}
+	return sum
+}
+
 // panelPool recycles the float32 panels quantized matmuls dequantize into.
 var panelPool = sync.Pool{New: func() any { return new([]float32) }}
 
@@ -313,15 +385,16 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
 	l := active.Load()
 	t := Threads()
 	if m <= gemvMaxM {
-		// Decoding: one row of w at a time into an L1 buffer, dotted with
-		// each row of x; the quantized bytes are read once.
+		// Decoding: each row of w is dotted with the rows of x straight
+		// from its quantized bytes (dequantized in registers), so the
+		// weights stream through once.
+		nb := QuantBlocks(w.DType, k)
 		parallelChunks(n, min(n, 4*t), func(lo, hi int) {
-			bp := panelPool.Get().(*[]float32)
-			buf := grow(*bp, k)
+			sbuf := make([]float32, nb)
 			for j := lo; j < hi; j++ {
-				w.Quant.dequantRange(buf, w.DType, k, j, 0, k)
+				sc := w.Quant.rowScales(sbuf, j, nb)
 				for i := 0; i < m; i++ {
-					s := Dot(x[i*k:(i+1)*k], buf)
+					s := w.Quant.rowDot(x[i*k:(i+1)*k], w.DType, k, j, sc)
 					if acc {
 						y[i*n+j] += s
 					} else {
@@ -329,8 +402,6 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
 					}
 				}
 			}
-			*bp = buf
-			panelPool.Put(bp)
 		})
 		return
 	}

@@ -258,3 +258,32 @@ func TestNF4Table(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantDotTwins compares the fused block dot products of the active
+// level with the pure-Go twins (to float32 rounding: the sums are ordered
+// differently).
+func TestQuantDotTwins(t *testing.T) {
+	quantForLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, nblk := range []int{1, 2, 3, 7, 30} {
+			x := quantRand(r, nblk*NF4Block)
+			q := make([]byte, nblk*NF4Block)
+			for i := range q {
+				q[i] = byte(r.Uint32())
+			}
+			s := quantRand(r, nblk)
+			for _, c := range []struct {
+				name     string
+				got, ref float32
+				mag      float64
+			}{
+				{"q8", dotQ8(x, q, s, nblk), dotQ8Go(x, q, s, nblk), 127 * float64(nblk*Q8Block)},
+				{"nf4", dotNF4(x, q, s, nblk), dotNF4Go(x, q, s, nblk), float64(nblk * NF4Block)},
+			} {
+				if d := math.Abs(float64(c.got - c.ref)); d > 1e-5*c.mag {
+					t.Fatalf("%s nblk=%d: %g vs Go %g", c.name, nblk, c.got, c.ref)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,78 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkQuantMatMulT times MatMulT on Qwen2.5-0.5B's linear shapes
+// (n×k) for BF16 and the quantized formats: GFLOP/s at m = 512 (training
+// and prefill), and at m = 1 (decoding) also GB/s of weight bytes read.
+//
+//	go test -run - -bench QuantMatMulT ./kernels/
+func BenchmarkQuantMatMulT(b *testing.B) {
+	shapes := [][2]int{{896, 896}, {4864, 896}, {896, 4864}}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, s := range shapes {
+		n, k := s[0], s[1]
+		f := quantRand(r, n*k)
+		h := make([]uint16, n*k)
+		for i, v := range f {
+			h[i] = F32ToBF16(v)
+		}
+		bf := NewBF16(n, k, h)
+		ws := map[string]*Matrix{"bf16": bf, "q8": QuantizeQ8(bf), "nf4": QuantizeNF4(bf, false), "nf4dq": QuantizeNF4(bf, true)}
+		for _, m := range []int{512, 1} {
+			x := quantRand(r, m*k)
+			y := make([]float32, m*n)
+			for _, name := range []string{"bf16", "q8", "nf4", "nf4dq"} {
+				w := ws[name]
+				b.Run(fmt.Sprintf("%s/m=%d/%dx%d", name, m, n, k), func(b *testing.B) {
+					for b.Loop() {
+						MatMulT(y, x, m, w, false)
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(2*float64(m*n*k)/sec/1e9, "GFLOP/s")
+					if m == 1 {
+						b.ReportMetric(float64(weightBytes(w))/sec/1e9, "GB/s")
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkQuantMatMulN times the backward input gradient at m = 512.
+func BenchmarkQuantMatMulN(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	n, k, m := 4864, 896, 512
+	f := quantRand(r, n*k)
+	h := make([]uint16, n*k)
+	for i, v := range f {
+		h[i] = F32ToBF16(v)
+	}
+	bf := NewBF16(n, k, h)
+	dy := quantRand(r, m*n)
+	dx := make([]float32, m*k)
+	for _, w := range []*Matrix{bf, QuantizeQ8(bf), QuantizeNF4(bf, false)} {
+		b.Run(fmt.Sprintf("%s/m=%d/%dx%d", w.DType, m, n, k), func(b *testing.B) {
+			for b.Loop() {
+				MatMulN(dx, dy, m, w, false)
+			}
+			b.ReportMetric(2*float64(m*n*k)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// weightBytes is the storage a matmul reads for w.
+func weightBytes(w *Matrix) int {
+	switch w.DType {
+	case F32:
+		return 4 * len(w.F32)
+	case BF16:
+		return 2 * len(w.BF16)
+	}
+	q := w.Quant
+	return len(q.Q) + 4*len(q.Scales) + len(q.QScales) + 4*len(q.DQScales)
+}
