@@ -28,7 +28,7 @@ const (
 	Q8Block    = 32
 	NF4Block   = 64
 	DQBlock    = 256 // scales per float32 in NF4 double quantization
-	quantPanel = 64 << 10
+	quantPanel = 512 << 10 // floats in a dequantized panel (2 MiB, like a packed B panel)
 )
 
 // nf4Table is the NormalFloat4 codebook of QLoRA (bitsandbytes
@@ -296,8 +296,9 @@ func (q *QuantData) rowScales(buf []float32, j, nb int) []float32 {
 	if q.Scales != nil {
 		return q.Scales[j*nb : (j+1)*nb]
 	}
-	for b := range buf[:nb] {
-		buf[b] = q.scale(j*nb + b)
+	qs := q.QScales[j*nb : (j+1)*nb]
+	for b, c := range qs {
+		buf[b] = float32(c)*q.DQScales[(j*nb+b)/DQBlock] + q.DQMean
 	}
 	return buf[:nb]
 }
@@ -407,7 +408,8 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
 	}
 	// Panels of pr rows of w (a multiple of the tile width, about
 	// quantPanel floats), each dequantized once and multiplied by all of x.
-	pr := max(l.nr, quantPanel/k/l.nr*l.nr)
+	// Big panels matter: gemmSerial repacks x for every panel.
+	pr := max(l.nr, min(quantPanel/k, (n+2*t-1)/(2*t))/l.nr*l.nr)
 	np := (n + pr - 1) / pr
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
 		bp := panelPool.Get().(*[]float32)
@@ -445,7 +447,8 @@ func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc bool) {
 	}
 	l := active.Load()
 	t := Threads()
-	pc := max(NF4Block, quantPanel/n/NF4Block*NF4Block) // panel columns, block-aligned
+	// Panel columns, block-aligned; big panels since dy is repacked per panel.
+	pc := max(NF4Block, min(quantPanel/n, (k+2*t-1)/(2*t))/NF4Block*NF4Block)
 	np := (k + pc - 1) / pc
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
 		bp := panelPool.Get().(*[]float32)
