@@ -27,7 +27,7 @@ import (
 const (
 	Q8Block    = 32
 	NF4Block   = 64
-	DQBlock    = 256 // scales per float32 in NF4 double quantization
+	DQBlock    = 256       // scales per float32 in NF4 double quantization
 	quantPanel = 512 << 10 // floats in a dequantized panel (2 MiB, like a packed B panel)
 )
 
