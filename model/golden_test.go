@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 type goldenCase struct {
@@ -95,5 +97,37 @@ func TestGoldenLogprobs(t *testing.T) {
 			}
 			t.Logf("%d cases, max |Δ logprob| = %.2e (tolerance %.0e)", len(cases), worst, tc.tol)
 		})
+	}
+}
+
+// TestGoldenBF16Compute: with BF16 compute (activations rounded to bfloat16)
+// log-probabilities stay within BF16 rounding of the float64 reference.
+func TestGoldenBF16Compute(t *testing.T) {
+	if !kernels.HasBF16Compute() {
+		t.Log("no native BF16 dot product: the emulated path is tested")
+	}
+	dir := filepath.Join("testdata", "tiny-llama-f32")
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.SetCompute(kernels.ComputeBF16)
+	worst := 0.0
+	for _, c := range readGolden(t, filepath.Join(dir, "golden.jsonl")) {
+		if c.Adapter != "" {
+			continue
+		}
+		lp, err := m.Score([]Sequence{{Tokens: append(append([]int{}, c.PromptIDs...), c.CompletionIDs...), From: len(c.PromptIDs)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range c.Logprobs {
+			worst = max(worst, math.Abs(float64(lp[0][p])-want))
+		}
+	}
+	t.Logf("BF16 compute: max |Δ logprob| = %.2e", worst)
+	if worst > 0.1 { // bfloat16 keeps 8 bits: ~0.4% per activation
+		t.Errorf("BF16 compute: max |Δ logprob| = %.2e, want ≤ 0.1", worst)
 	}
 }

@@ -124,7 +124,7 @@ func (a *Adapter) layer(l int) *[NumModules]*LoRA {
 // the LoRA inner activation u = scale·A·dropout(x) for the backward.
 func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
 	T := st.T
-	kernels.MatMulT(y, x, T, lin.W, accumulate)
+	kernels.MatMulTCompute(y, x, T, lin.W, accumulate, m.compute)
 	if lin.B != nil {
 		n := len(lin.B)
 		for t := 0; t < T; t++ {

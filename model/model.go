@@ -40,6 +40,7 @@ type Model struct {
 	Layers  []Layer
 	Norm    []float32       // [Hidden]
 	LMHead  *kernels.Matrix // [Vocab × Hidden]; the Embed matrix when tied
+	compute kernels.Compute // matmul precision of the forward pass, see SetCompute
 	rope    *kernels.RoPETable
 	ropeLen int // positions the RoPE table covers
 	ckpt    *safetensors.Checkpoint
@@ -76,6 +77,13 @@ func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 	}
 	return m, nil
 }
+
+// SetCompute chooses the precision of the forward pass's matrix multiplies:
+// kernels.ComputeF32 (the default, exact) or kernels.ComputeBF16, which rounds
+// activations to bfloat16 and accumulates in float32 as PyTorch autocast
+// does, about twice as fast on CPUs with AVX512_BF16. Backward passes stay
+// float32. Call it before the model is used, not concurrently with use.
+func (m *Model) SetCompute(c kernels.Compute) { m.compute = c }
 
 // Close releases the memory-mapped weights. The model must not be used after.
 func (m *Model) Close() error {

@@ -35,6 +35,7 @@ func runBenchModel(name string, args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs here")
+	compute := addComputeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +57,9 @@ func runBenchModel(name string, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := setCompute(m, *compute); err != nil {
+		return err
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -72,7 +76,7 @@ func runBenchModel(name string, args []string) error {
 	for i := range prompt {
 		prompt[i] = rng.IntN(m.Config.VocabSize)
 	}
-	result := map[string]any{"bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
+	result := map[string]any{"compute": *compute, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
 	var times []float64
 	switch name {
 	case "prefill":
@@ -220,6 +224,9 @@ func runBenchModel(name string, args []string) error {
 			}
 		}
 		g := ad.ZerosLike()
+		if _, err := m.LossAndGrad(&shared, ad, g, model.TrainOptions{}); err != nil { // warm-up
+			return err
+		}
 		var secs [2]float64
 		for k, b := range []*model.TrainBatch{&shared, &separate} {
 			start := time.Now()

@@ -29,6 +29,7 @@ func runPredict(args []string) error {
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
 	maxOptions := fs.Int("max-options", 101, "rows with more answer options than this (open numeric ranges) are sampled instead of scored exactly")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
+	compute := addComputeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +59,9 @@ func runPredict(args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := setCompute(m, *compute); err != nil {
+		return err
+	}
 	enc, err := newEncoder(*base, *noChat, *template, 0)
 	if err != nil {
 		return err
