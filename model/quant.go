@@ -96,8 +96,8 @@ func (m *Model) quantize(opt LoadOptions) error {
 	for _, p := range paths {
 		if f, err := openQCache(p, key, kind); err == nil {
 			if err := m.useQCache(f, names, ws); err != nil {
-				f.Close()
-				return fmt.Errorf("%s: %w", p, err)
+				f.Close() // a damaged cache: quantize again and overwrite it
+				continue
 			}
 			m.qcache = f
 			return nil
@@ -113,6 +113,16 @@ func (m *Model) quantize(opt LoadOptions) error {
 			continue
 		}
 		if err := safetensors.Write(p, tensors, meta); err == nil {
+			// Switch to the mapped file, so the first run holds the same
+			// (file-backed, reclaimable) pages as later ones and the heap
+			// copies can go.
+			if f, err := openQCache(p, key, kind); err == nil {
+				if m.useQCache(f, names, ws) == nil {
+					m.qcache = f
+				} else {
+					f.Close()
+				}
+			}
 			return nil
 		}
 	}

@@ -103,9 +103,16 @@ func TestQuantLogprobs(t *testing.T) {
 func TestQuantCache(t *testing.T) {
 	dir := copyTiny(t, "tiny-qwen2-bf16")
 	for _, kind := range QuantizeKinds {
-		m1 := loadQ(t, dir, LoadOptions{Quantize: kind, CacheDir: t.TempDir()})
+		m1 := loadQ(t, dir, LoadOptions{Quantize: kind, CacheDir: t.TempDir(), NoCache: true})
 		if m1.qcache != nil {
-			t.Fatalf("%s: first load claims a cache", kind)
+			t.Fatalf("%s: NoCache load claims a cache", kind)
+		}
+		if _, err := os.Stat(QCachePath(dir, kind)); err == nil {
+			t.Fatalf("%s: NoCache load wrote a cache", kind)
+		}
+		m0 := loadQ(t, dir, LoadOptions{Quantize: kind, CacheDir: t.TempDir()})
+		if m0.qcache == nil {
+			t.Fatalf("%s: first load did not switch to the written cache", kind)
 		}
 		p := QCachePath(dir, kind)
 		st1, err := os.Stat(p)
@@ -127,9 +134,13 @@ func TestQuantCache(t *testing.T) {
 		if err := os.Chtimes(filepath.Join(dir, "model.safetensors"), later, later); err != nil {
 			t.Fatal(err)
 		}
-		m3 := loadQ(t, dir, LoadOptions{Quantize: kind})
-		if m3.qcache != nil {
-			t.Fatalf("%s: stale cache used after the checkpoint changed", kind)
+		st3, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loadQ(t, dir, LoadOptions{Quantize: kind})
+		if st4, err := os.Stat(p); err != nil || os.SameFile(st3, st4) {
+			t.Fatalf("%s: stale cache not rewritten after the checkpoint changed (%v)", kind, err)
 		}
 		if m4 := loadQ(t, dir, LoadOptions{Quantize: kind}); m4.qcache == nil {
 			t.Fatalf("%s: rebuilt cache not used", kind)
@@ -148,6 +159,15 @@ func TestQuantCache(t *testing.T) {
 	}
 	if m := loadQ(t, dir2, LoadOptions{Quantize: "nf4", CacheDir: cache}); m.qcache == nil {
 		t.Fatal("fallback cache not used")
+	}
+	// A damaged cache (truncated) is rebuilt, not an error.
+	p := QCachePath(dir, "int8")
+	if err := os.Truncate(p, 100); err != nil {
+		t.Fatal(err)
+	}
+	loadQ(t, dir, LoadOptions{Quantize: "int8"})
+	if m := loadQ(t, dir, LoadOptions{Quantize: "int8"}); m.qcache == nil {
+		t.Fatal("damaged cache not rebuilt")
 	}
 	if _, err := LoadWith(dir2, LoadOptions{Quantize: "int4"}); err == nil {
 		t.Fatal("unknown --quantize accepted")
