@@ -17,11 +17,13 @@ import (
 //     scale = absmax per block of 64. Optional double quantization stores the
 //     scales as int8 around their mean with one float32 per 256 scales.
 //
-// The matmuls never widen the whole matrix: MatMulT/MatMulN dequantize one
-// cache-sized panel of rows (or columns) at a time into float32 and run the
-// active level's packed GEMM microkernel on it; for m ≤ 8 rows are
-// dequantized one at a time into an L1 buffer and dotted with x, so decoding
-// streams the quantized bytes once.
+// The matmuls never widen the whole matrix: for m > 8 MatMulT/MatMulN
+// dequantize one panel of rows (or columns) of about 2 MiB at a time into
+// float32 (AVX-512 or Go, dequantQ8/dequantNF4) and run the active level's
+// packed GEMM microkernel on it. For m ≤ 8 (decoding) each row of w is
+// dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
+// dequantizes in registers; Go twin), so the weights stream through once.
+// AVX2 and generic levels use the Go twins for the quantized parts.
 
 // Block sizes along Cols.
 const (
