@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gotrain/gotrain/model"
@@ -14,6 +15,28 @@ func addQuantizeFlag(fs *flag.FlagSet) *string {
 	return fs.String("quantize", "", "quantize the frozen base's linear weights at load: "+
 		strings.Join(model.QuantizeKinds, ", ")+
 		" (QLoRA-style; the result is cached beside the checkpoint as gotrain-<kind>.qcache.safetensors)")
+}
+
+// planRun builds the memory plan of a run on the checkpoint in dir from its
+// config.json alone (before loading): LoRA rank and comma-separated targets
+// (rank 0: inference), optimizer ("" for inference), tokens per
+// LossAndGrad call (batch size × max length; twice that for DPO's pairs),
+// and KV cache tokens.
+func planRun(dir, quantize string, rank int, targets, optim string, batchTokens, kvTokens int) (model.Plan, error) {
+	cfg, err := model.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return model.Plan{}, err
+	}
+	var ts []string
+	for _, t := range strings.Split(targets, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			ts = append(ts, t)
+		}
+	}
+	return model.PlanMemory(cfg, model.PlanInput{
+		Quantize: quantize, LoRARank: rank, LoRATargets: ts, Optimizer: optim,
+		BatchTokens: batchTokens, KVTokens: kvTokens,
+	}), nil
 }
 
 // checkMemory refuses a run whose estimated resident memory exceeds what

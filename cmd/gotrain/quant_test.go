@@ -44,3 +44,16 @@ func TestQuantizeFlag(t *testing.T) {
 		t.Fatalf("parse: %v %q", err, *q)
 	}
 }
+
+func TestPlanRun(t *testing.T) {
+	p, err := planRun("../../model/testdata/tiny-qwen2-bf16", "nf4", 8, "q, v", "adamw", 256, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total <= 0 || p.Input.Quantize != "nf4" || len(p.Input.LoRATargets) != 2 {
+		t.Fatalf("plan %+v", p)
+	}
+	if _, err := planRun(t.TempDir(), "", 0, "", "", 0, 0); err == nil {
+		t.Fatal("missing config.json accepted")
+	}
+}
