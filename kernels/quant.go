@@ -191,11 +191,33 @@ func QuantizeNF4(w *Matrix, double bool) *Matrix {
 	return &Matrix{Rows: n, Cols: k, DType: NF4, Quant: q}
 }
 
-// nf4Code returns the index of the codebook value nearest v (v in [-1, 1]).
+// nf4Mid are the midpoints between neighbouring codebook values.
+var nf4Mid = func() (m [15]float32) {
+	for c := range m {
+		m[c] = (nf4Table[c] + nf4Table[c+1]) / 2
+	}
+	return m
+}()
+
+// nf4Lut[b] is a lower bound of the code of every v in bin b of [-1, 1]
+// (256 bins, narrower than the gaps between midpoints, so nf4Code's scan
+// takes at most one step, rarely two).
+var nf4Lut = func() (t [256]uint8) {
+	for b := range t {
+		edge := float32(b)/128 - 1 - 1e-4 // a margin for rounding in nf4Code
+		for t[b] < 15 && edge > nf4Mid[t[b]] {
+			t[b]++
+		}
+	}
+	return t
+}()
+
+// nf4Code returns the index of the codebook value nearest v (v in [-1, 1]):
+// the number of midpoints below v.
 func nf4Code(v float32) byte {
-	// Midpoints between neighbours; the table is sorted.
-	var c byte
-	for c < 15 && v > (nf4Table[c]+nf4Table[c+1])/2 {
+	b := int((v + 1) * 128)
+	c := nf4Lut[min(max(b, 0), 255)]
+	for c < 15 && v > nf4Mid[c] {
 		c++
 	}
 	return c

@@ -76,3 +76,22 @@ func weightBytes(w *Matrix) int {
 	q := w.Quant
 	return len(q.Q) + 4*len(q.Scales) + len(q.QScales) + 4*len(q.DQScales)
 }
+
+// BenchmarkQuantize times quantizing a 4864×896 BF16 matrix (values/s).
+func BenchmarkQuantize(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	n, k := 4864, 896
+	h := make([]uint16, n*k)
+	for i, v := range quantRand(r, n*k) {
+		h[i] = F32ToBF16(v)
+	}
+	w := NewBF16(n, k, h)
+	for _, f := range quantFormats {
+		b.Run(f.name, func(b *testing.B) {
+			for b.Loop() {
+				f.q(w)
+			}
+			b.ReportMetric(float64(n*k*b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
+		})
+	}
+}

@@ -257,6 +257,22 @@ func TestNF4Table(t *testing.T) {
 			t.Fatalf("nf4Code(table[%d]) = %d", c, got)
 		}
 	}
+	// The binary search agrees with a linear scan of the midpoints,
+	// including exactly on them.
+	r := rand.New(rand.NewPCG(17, 18))
+	vals := append([]float32{}, nf4Mid[:]...)
+	for range 10000 {
+		vals = append(vals, float32(r.Float64()*2.2-1.1))
+	}
+	for _, v := range vals {
+		want := byte(0)
+		for want < 15 && v > nf4Mid[want] {
+			want++
+		}
+		if got := nf4Code(v); got != want {
+			t.Fatalf("nf4Code(%g) = %d, linear scan %d", v, got, want)
+		}
+	}
 }
 
 // TestQuantDotTwins compares the fused block dot products of the active
