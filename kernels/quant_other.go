@@ -2,10 +2,8 @@
 
 package kernels
 
-func quantAVX512() bool { return false }
-
-func dequantQ8AVX512Go(dst []float32, src []byte, s float32)  { dequantQ8Go(dst, src, s) }
-func dequantNF4AVX512Go(dst []float32, src []byte, s float32) { dequantNF4Go(dst, src, s) }
+func dequantQ8SIMD(dst []float32, src []byte, s float32)  { dequantQ8Go(dst, src, s) }
+func dequantNF4SIMD(dst []float32, src []byte, s float32) { dequantNF4Go(dst, src, s) }
 
 func dotQ8(x []float32, q []byte, s []float32, nblk int) float32  { return dotQ8Go(x, q, s, nblk) }
 func dotNF4(x []float32, q []byte, s []float32, nblk int) float32 { return dotNF4Go(x, q, s, nblk) }

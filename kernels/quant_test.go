@@ -159,28 +159,30 @@ func TestQuantEmpty(t *testing.T) {
 // TestDequantTwins compares the block dequantizers of the active (SIMD)
 // level with the pure-Go ones, bit for bit.
 func TestDequantTwins(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 63, 64} {
-		src := make([]byte, n)
-		for i := range src {
-			src[i] = byte(r.Uint32())
-		}
-		a, b := make([]float32, n), make([]float32, n)
-		dequantQ8(a, src, 0.37)
-		dequantQ8Go(b, src, 0.37)
-		for i := range a {
-			if a[i] != b[i] {
-				t.Fatalf("Q8 n=%d [%d]: %g vs Go %g", n, i, a[i], b[i])
+	quantForLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64} {
+			src := make([]byte, n)
+			for i := range src {
+				src[i] = byte(r.Uint32())
+			}
+			a, b := make([]float32, n), make([]float32, n)
+			dequantQ8(a, src, 0.37)
+			dequantQ8Go(b, src, 0.37)
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("Q8 n=%d [%d]: %g vs Go %g", n, i, a[i], b[i])
+				}
+			}
+			dequantNF4(a, src[:(n+1)/2], 1.7)
+			dequantNF4Go(b, src[:(n+1)/2], 1.7)
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("NF4 n=%d [%d]: %g vs Go %g", n, i, a[i], b[i])
+				}
 			}
 		}
-		dequantNF4(a, src[:(n+1)/2], 1.7)
-		dequantNF4Go(b, src[:(n+1)/2], 1.7)
-		for i := range a {
-			if a[i] != b[i] {
-				t.Fatalf("NF4 n=%d [%d]: %g vs Go %g", n, i, a[i], b[i])
-			}
-		}
-	}
+	})
 }
 
 // TestQuantError measures the RMS relative error ‖Ŵ−W‖/‖W‖ on Gaussian
