@@ -22,8 +22,8 @@ import (
 // float32 (AVX-512 or Go, dequantQ8/dequantNF4) and run the active level's
 // packed GEMM microkernel on it. For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
-// dequantizes in registers; Go twin), so the weights stream through once.
-// AVX2 and generic levels use the Go twins for the quantized parts.
+// dequantizes in registers), so the weights stream through once. Every
+// routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
 
 // Block sizes along Cols.
 const (
