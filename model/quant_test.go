@@ -88,6 +88,15 @@ func TestQuantLogprobs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// BF16 compute does not apply to quantized weights: same result.
+			m.SetCompute(kernels.ComputeBF16)
+			got2, err := m.Score(seqs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := meanAbsDelta(got, got2); d > 1e-3 {
+				t.Errorf("%s %s: BF16 compute changed the quantized model's logprobs by %g", name, kind, d)
+			}
 			d := meanAbsDelta(got, ref)
 			t.Logf("%s %s: mean |Δ logprob| %.5f", name, kind, d)
 			if d > bound[kind] || d == 0 {
