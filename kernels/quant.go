@@ -30,7 +30,7 @@ const (
 	Q8Block    = 32
 	NF4Block   = 64
 	DQBlock    = 256       // scales per float32 in NF4 double quantization
-	quantPanel = 512 << 10 // floats in a dequantized panel (2 MiB, like a packed B panel)
+	quantPanel = 2 << 20 // floats in a dequantized panel (8 MiB, like a packed B panel)
 )
 
 // nf4Table is the NormalFloat4 codebook of QLoRA (bitsandbytes
