@@ -173,7 +173,7 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	// B panels are KC × min(NC, widest output) (the LM head's vocabulary).
 	pack := th * (256*240 + 256*min(8192, max(V, I, H, qw))) * 4
 	if p.Quantize != "" {
-		pack += th * (2 << 20) * 4 // kernels.quantPanel floats each
+		pack += th * min(2<<20, I*H) * 4 // kernels.quantPanel floats at most
 	}
 	add("GEMM buffers", pack)
 	add("Go runtime + binary", runtimeBytes)
