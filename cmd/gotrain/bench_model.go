@@ -36,6 +36,7 @@ func runBenchModel(name string, args []string) error {
 	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs here")
 	compute := addComputeFlag(fs)
+	quantize := addQuantizeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 	}
-	m, err := model.Load(dir)
+	m, err := model.LoadWith(dir, model.LoadOptions{Quantize: *quantize})
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func runBenchModel(name string, args []string) error {
 	for i := range prompt {
 		prompt[i] = rng.IntN(m.Config.VocabSize)
 	}
-	result := map[string]any{"compute": *compute, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
+	result := map[string]any{"compute": *compute, "quantize": *quantize, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
 	var times []float64
 	switch name {
 	case "prefill":

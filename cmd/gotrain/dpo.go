@@ -19,11 +19,10 @@ func runDPO(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, enc, ad, err := f.setup()
+	enc, err := f.setup()
 	if err != nil {
 		return err
 	}
-	defer m.Close()
 	load := func(path string) ([]train.Pair, error) {
 		var pairs []data.Pair
 		switch *pairsFrom {
@@ -67,6 +66,15 @@ func runDPO(args []string) error {
 			return err
 		}
 	}
+	longest := 0 // a pair's prompt, chosen and rejected answers are one packed sequence
+	for _, p := range pairs {
+		longest = max(longest, len(p.Prompt)+len(p.Chosen)+len(p.Rejected))
+	}
+	m, ad, err := f.load(longest)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	fmt.Fprintf(os.Stderr, "dpo: computing reference log-probabilities of %d pairs once\n", len(pairs)+len(evalPairs))
 	tr, err := train.NewDPO(m, ad, f.cfg, train.DPOConfig{Beta: *beta, LabelSmoothing: *smoothing, Loss: *lossType}, pairs, evalPairs)
 	if err != nil {

@@ -50,6 +50,7 @@ func generate(args []string, stdout io.Writer) error {
 	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per prompt")
 	var stops stopList
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
+	quantize := addQuantizeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func generate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize)
 	if err != nil {
 		return err
 	}

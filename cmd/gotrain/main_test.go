@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gotrain/gotrain/tokenize"
 )
 
 // TestMain lets the tests run the CLI as a separate process (to see its exit
@@ -296,5 +298,25 @@ func TestNativeRowsReasoning(t *testing.T) {
 	out, code = gotrain(t, "sft", "--base", m, "--data", bad, "--out", filepath.Join(tmp, "b"), "--max-steps", "1", "--target", "reasoning")
 	if code == 0 || !strings.Contains(out, "noreason.jsonl:2") {
 		t.Errorf("a row without reasoning was not reported (%d):\n%s", code, out)
+	}
+}
+
+// TestMemoryRefusal: a run that cannot fit is refused before any weight is
+// read, with a plan and a suggestion (a 14B config without weights here).
+func TestMemoryRefusal(t *testing.T) {
+	tmp := t.TempDir()
+	if err := tokenize.WriteBundled(tmp, "qwen2.5"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(tmp, "config.json"), `{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+		"vocab_size": 152064, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 48,
+		"num_attention_heads": 40, "num_key_value_heads": 8, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+		"tie_word_embeddings": false, "torch_dtype": "bfloat16"}`)
+	data := writeFile(t, filepath.Join(tmp, "d.jsonl"), `{"instruction": "`+strings.Repeat("word ", 900)+`", "output": "Response: 1"}`+"\n")
+	cmd := exec.Command(os.Args[0], "sft", "--base", tmp, "--data", data, "--out", filepath.Join(tmp, "o"), "--batch-size", "16")
+	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--quantize nf4") || !strings.Contains(string(out), "total") {
+		t.Fatalf("a 14B BF16 run with 16 × 900-token batches was not refused with a plan:\n%s", out)
 	}
 }

@@ -30,6 +30,7 @@ func runPredict(args []string) error {
 	maxOptions := fs.Int("max-options", 101, "rows with more answer options than this (open numeric ranges) are sampled instead of scored exactly")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
 	compute := addComputeFlag(fs)
+	quantize := addQuantizeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runPredict(args []string) error {
 	if shardN > 1 {
 		rows = shardRows(rows, shardI, shardN)
 	}
-	m, ad, err := loadModel(*base, *adapterDir)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ func runScore(args []string) error {
 	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	compute := addComputeFlag(fs)
+	quantize := addQuantizeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func runScore(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
-	m, ad, err := loadModel(*base, *adapterDir)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize)
 	if err != nil {
 		return err
 	}
@@ -149,8 +150,16 @@ func runScore(args []string) error {
 }
 
 // loadModel loads a base model and, when adapterDir is set, a LoRA adapter.
-func loadModel(base, adapterDir string) (*model.Model, *model.Adapter, error) {
-	m, err := model.Load(base)
+func loadModel(base, adapterDir, quantize string) (*model.Model, *model.Adapter, error) {
+	// inference holds one chunk of activations and a KV cache: plan for 2,048 tokens of each
+	plan, err := planRun(base, quantize, 0, "", "", 2048, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkMemory(plan); err != nil {
+		return nil, nil, err
+	}
+	m, err := model.LoadWith(base, model.LoadOptions{Quantize: quantize})
 	if err != nil {
 		return nil, nil, err
 	}

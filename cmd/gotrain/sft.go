@@ -27,7 +27,7 @@ type trainFlags struct {
 	targets, initAdapter          *string
 	maxLen                        *int
 	noChat, skipBad               *bool
-	template, resume              *string
+	template, resume, quantize    *string
 	cfg                           train.Config
 	baseName                      string // what the adapter records as its base: the repo id or the directory given
 }
@@ -64,29 +64,40 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
 	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
+	f.quantize = addQuantizeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
 	return f
 }
 
-// setup checks the required flags and loads the model, the encoder and the
-// adapter to train (fresh, or --init-adapter).
-func (f *trainFlags) setup() (*model.Model, *data.Encoder, *model.Adapter, error) {
+// setup checks the required flags, resolves the model references and
+// returns the encoder of the base's tokenizer; the model is loaded later by
+// load, once the data says how large a batch gets.
+func (f *trainFlags) setup() (*data.Encoder, error) {
 	if *f.base == "" || *f.dataPath == "" || *f.out == "" {
-		return nil, nil, nil, fmt.Errorf("--base, --data and --out are required")
+		return nil, fmt.Errorf("--base, --data and --out are required")
 	}
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
 	f.baseName = baseModelName(*f.base)
 	if err := resolveFlags(f.base, f.initAdapter); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	m, err := model.Load(*f.base)
+	return newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+}
+
+// load checks the memory plan for micro-batches of the given longest
+// sequence length and loads the model and the adapter to train (fresh, or
+// --init-adapter): a run that cannot fit is refused before anything is loaded.
+func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
+	plan, err := planRun(*f.base, *f.quantize, *f.r, *f.targets, f.cfg.Optim, f.cfg.BatchSize*longest, 0)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	enc, err := newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+	if err := checkMemory(plan); err != nil {
+		return nil, nil, err
+	}
+	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
-		m.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var ad *model.Adapter
 	if *f.initAdapter != "" {
@@ -99,9 +110,9 @@ func (f *trainFlags) setup() (*model.Model, *data.Encoder, *model.Adapter, error
 	}
 	if err != nil {
 		m.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return m, enc, ad, nil
+	return m, ad, nil
 }
 
 // run resumes if asked, trains with a progress display, Ctrl-C handling and
@@ -143,11 +154,10 @@ func runSFT(args []string) error {
 	if *target != "answer" && *target != "reasoning" {
 		return fmt.Errorf("--target %q: want answer or reasoning", *target)
 	}
-	m, enc, ad, err := f.setup()
+	enc, err := f.setup()
 	if err != nil {
 		return err
 	}
-	defer m.Close()
 	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad, *target == "reasoning")
 	if err != nil {
 		return err
@@ -158,6 +168,15 @@ func runSFT(args []string) error {
 			return err
 		}
 	}
+	longest := 0
+	for _, e := range trainSet {
+		longest = max(longest, len(e.Tokens))
+	}
+	m, ad, err := f.load(longest)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	tr, err := train.New(m, ad, f.cfg, trainSet, evalSet)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func simulate(args []string, stdout io.Writer) error {
 	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	quantize := addQuantizeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func simulate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize)
 	if err != nil {
 		return err
 	}
