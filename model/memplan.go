@@ -2,6 +2,7 @@ package model
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -260,4 +261,30 @@ func parseMemAvailable(r interface{ Read([]byte) (int, error) }) int64 {
 		}
 	}
 	return -1
+}
+
+// ErrOutOfMemory marks a run whose memory plan exceeds the available memory.
+var ErrOutOfMemory = errors.New("not enough memory")
+
+// MemoryError is a refused memory plan: errors.Is(err, ErrOutOfMemory).
+type MemoryError struct {
+	Plan      Plan
+	Available int64
+}
+
+// Error gives the need and what is available.
+func (e *MemoryError) Error() string {
+	return fmt.Sprintf("the run needs about %s but only %s is available", FormatBytes(e.Plan.Total), FormatBytes(e.Available))
+}
+
+// Unwrap makes errors.Is(err, ErrOutOfMemory) hold.
+func (e *MemoryError) Unwrap() error { return ErrOutOfMemory }
+
+// Check returns a *MemoryError when the plan needs more than avail bytes
+// (avail < 0, unknown, passes).
+func (p Plan) Check(avail int64) error {
+	if avail < 0 || p.Total <= avail {
+		return nil
+	}
+	return &MemoryError{Plan: p, Available: avail}
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -141,5 +142,17 @@ func TestPlanMemoryMeasured(t *testing.T) {
 		if rel < -0.25 || rel > 0.25 {
 			t.Errorf("quantize=%q: plan %s vs measured %s (%+.0f%%)", quant, FormatBytes(est), FormatBytes(peak), 100*rel)
 		}
+	}
+}
+
+func TestPlanCheckTypedError(t *testing.T) {
+	p := Plan{Total: 10 << 30}
+	if p.Check(-1) != nil || p.Check(20<<30) != nil {
+		t.Error("a fitting or unknown-memory plan was refused")
+	}
+	err := p.Check(4 << 30)
+	var me *MemoryError
+	if !errors.Is(err, ErrOutOfMemory) || !errors.As(err, &me) || me.Available != 4<<30 {
+		t.Errorf("refusal is not a *MemoryError wrapping ErrOutOfMemory: %v", err)
 	}
 }

@@ -51,7 +51,8 @@ func checkMemory(plan model.Plan) error {
 
 // checkMemoryAvail is checkMemory against avail bytes (-1: unknown).
 func checkMemoryAvail(plan model.Plan, avail int64) error {
-	if avail < 0 || plan.Total <= avail {
+	refused := plan.Check(avail)
+	if refused == nil {
 		return nil
 	}
 	var tips []string
@@ -71,11 +72,10 @@ func checkMemoryAvail(plan model.Plan, avail int64) error {
 	if in.KVTokens > 0 {
 		tips = append(tips, "fewer cached tokens (a shorter context)")
 	}
-	msg := fmt.Sprintf("the run needs about %s but only %s is available:\n%s",
-		model.FormatBytes(plan.Total), model.FormatBytes(avail), plan)
+	msg := fmt.Sprintf(":\n%s", plan)
 	if len(tips) > 0 {
 		msg += "try " + strings.Join(tips, ", or ") + "; "
 	}
 	msg += "set GOTRAIN_NO_MEMCHECK=1 to run anyway"
-	return fmt.Errorf("%s", msg)
+	return fmt.Errorf("%w%s", refused, msg)
 }
