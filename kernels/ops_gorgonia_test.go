@@ -1,16 +1,10 @@
-//go:build gorgonia
-
 // Cross-check of the fused ops' backward passes against gorgonia's autodiff
-// (float64), chained as in a transformer block: masked GQA attention, and
-// RMSNorm → SwiGLU → weighted cross-entropy. Not part of the normal build: it
-// needs gorgonia, which go.mod does not carry. To run it, in a scratch clone:
-//
-//	go get gorgonia.org/gorgonia@v0.9.18 gorgonia.org/tensor@v0.9.24 go4.org/unsafe/assume-no-moving-gc@latest
-//	go test -tags gorgonia -run Gorgonia -v ./kernels
-//
-// (the assume-no-moving-gc upgrade is needed on Go 1.26). Note: gorgonia
-// v0.9.18's InverseSqrt has a wrong gradient, so rstd is built from Inverse
-// and Sqrt; and broadcasts are written as products with ones.
+// (float64), an independent oracle, chained as in a transformer block:
+// masked GQA attention, and RMSNorm → SwiGLU → weighted cross-entropy.
+// gorgonia is pinned (v0.9.18, tensor v0.9.24) and go4.org/unsafe/
+// assume-no-moving-gc upgraded in go.mod, without which it panics on Go 1.26.
+// Note: gorgonia v0.9.18's InverseSqrt has a wrong gradient, so rstd is built
+// from Inverse and Sqrt; broadcasts are written as products with ones.
 package kernels_test
 
 import (
