@@ -36,3 +36,21 @@ func ExampleW1() {
 	fmt.Println(data.W1([]float64{1, 0, 0}, []float64{0, 0, 1}, []float64{0, 0.5, 1}))
 	// Output: 1
 }
+
+// Reading the paper's metrics for predictions: W1 per cell, per study and
+// macro, with the uniform and training-prior baselines beside the model.
+func ExampleEvaluate() {
+	row := func(cond int, answer float64) data.Example {
+		return data.Example{StudyID: "abcde", ConditionNum: cond, Output: data.FormatResponse(answer), Response: answer, HasResponse: true,
+			Input: "Demographics: Age: 40\n\nScenario: You read a text and then were asked: “Agree?” Only return an integer from 1 to 3."}
+	}
+	train := []data.Example{row(1, 3), row(1, 3), row(2, 1)}
+	rows := []data.Example{row(1, 3), row(1, 2), row(2, 1)}
+	probs := [][]float64{{0.1, 0.2, 0.7}, {0.1, 0.6, 0.3}, {0.8, 0.1, 0.1}}
+	rep := data.Evaluate(data.Predictions(rows, probs), data.NewPrior(train), "")
+	fmt.Printf("cells %d, macro W1: model %.3f, uniform %.3f, prior %.3f\n", len(rep.Cells), rep.MacroW1.Model, rep.MacroW1.Uniform, rep.MacroW1.Prior)
+	fmt.Printf("accuracy: model %.3f, uniform %.3f\n", rep.Individual.Accuracy.Model, rep.Individual.Accuracy.Uniform)
+	// Output:
+	// cells 2, macro W1: model 0.100, uniform 0.375, prior 0.458
+	// accuracy: model 1.000, uniform 0.500
+}
