@@ -29,7 +29,7 @@ import (
 const (
 	Q8Block    = 32
 	NF4Block   = 64
-	DQBlock    = 256       // scales per float32 in NF4 double quantization
+	DQBlock    = 256     // scales per float32 in NF4 double quantization
 	quantPanel = 2 << 20 // floats in a dequantized panel (8 MiB, like a packed B panel)
 )
 
