@@ -11,6 +11,11 @@ import (
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
+// randomShardBytes is the largest shard WriteRandom writes: a checkpoint
+// larger than this is written shard by shard, never held whole in memory.
+// A variable so that tests can shard small checkpoints.
+var randomShardBytes int64 = 4 << 30
+
 // InitOptions describes a random-weight checkpoint.
 type InitOptions struct {
 	Arch  Arch   // Qwen2 or Llama
@@ -20,11 +25,12 @@ type InitOptions struct {
 }
 
 // Sizes lists the shapes InitCheckpoint knows, smallest first.
-var Sizes = []string{"tiny", "small", "0.5b"}
+var Sizes = []string{"tiny", "small", "0.5b", "14b"}
 
 // ConfigFor returns the config of a random checkpoint. Vocabularies are the
 // real tokenizers' (Qwen2.5: 151936 rows, Llama 3: 128256) so the bundled
-// tokenizer files work with it. "0.5b" is Qwen2.5-0.5B's shape.
+// tokenizer files work with it. "0.5b" and "14b" are Qwen2.5-0.5B's and
+// Qwen2.5-14B's shapes (the Llama variants share the layer shapes).
 func ConfigFor(arch Arch, size string) (*Config, error) {
 	c := &Config{Arch: arch, RMSNormEps: 1e-6, MaxPositions: 32768, BOSTokenID: -1}
 	switch size {
@@ -34,6 +40,8 @@ func ConfigFor(arch Arch, size string) (*Config, error) {
 		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 256, 4, 8, 2, 704
 	case "0.5b":
 		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 896, 24, 14, 2, 4864
+	case "14b":
+		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 5120, 48, 40, 8, 13824
 	default:
 		return nil, fmt.Errorf("model: unknown size %q (want one of %v)", size, Sizes)
 	}
@@ -42,6 +50,9 @@ func ConfigFor(arch Arch, size string) (*Config, error) {
 	case Qwen2:
 		c.VocabSize, c.RopeTheta, c.TieEmbeddings, c.QKVBias = 151936, 1e6, true, true
 		c.BOSTokenID, c.EOSTokenIDs = 151643, []int{151645}
+		if size == "14b" { // Qwen2.5-14B: a padded vocabulary and an untied head
+			c.VocabSize, c.TieEmbeddings = 152064, false
+		}
 	case Llama:
 		c.VocabSize, c.RopeTheta, c.RMSNormEps = 128256, 500000, 1e-5
 		c.RopeScaling = &RopeScaling{Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 8192}
@@ -130,8 +141,19 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 		return fmt.Errorf("model: unknown dtype %q (want bf16 or f32)", dtype)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	var ts []safetensors.Tensor
+	// Tensors are described first and generated in that order later, one
+	// shard at a time, so a checkpoint larger than memory can be written.
+	type spec struct {
+		name  string
+		fill  func(int) float32
+		shape []int
+	}
+	var specs []spec
 	add := func(name string, fill func(int) float32, shape ...int) {
+		specs = append(specs, spec{name, fill, shape})
+	}
+	gen := func(sp spec) safetensors.Tensor {
+		name, fill, shape := sp.name, sp.fill, sp.shape
 		n := 1
 		for _, d := range shape {
 			n *= d
@@ -148,7 +170,7 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 		} else {
 			t.Data = safetensors.BytesOfF32(v)
 		}
-		ts = append(ts, t)
+		return t
 	}
 	normal := func(int) float32 { return float32(rng.NormFloat64() * 0.02) }
 	one := func(int) float32 { return 1 }
@@ -189,8 +211,50 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
-		return fmt.Errorf("model: %w", err)
+	// shards of at most randomShardBytes, in generation order
+	var shards [][]spec
+	var cur []spec
+	var curBytes, total int64
+	for _, sp := range specs {
+		n := int64(dt.Size())
+		for _, d := range sp.shape {
+			n *= int64(d)
+		}
+		if len(cur) > 0 && curBytes+n > randomShardBytes {
+			shards, cur, curBytes = append(shards, cur), nil, 0
+		}
+		cur, curBytes, total = append(cur, sp), curBytes+n, total+n
+	}
+	shards = append(shards, cur)
+	meta := map[string]string{"format": "pt"}
+	if len(shards) == 1 {
+		ts := make([]safetensors.Tensor, len(specs))
+		for i, sp := range specs {
+			ts[i] = gen(sp)
+		}
+		if err := safetensors.Write(filepath.Join(dir, safetensors.SingleFileName), ts, meta); err != nil {
+			return fmt.Errorf("model: %w", err)
+		}
+	} else {
+		weightMap := map[string]string{}
+		for k, sh := range shards {
+			file := fmt.Sprintf("model-%05d-of-%05d.safetensors", k+1, len(shards))
+			ts := make([]safetensors.Tensor, len(sh))
+			for i, sp := range sh {
+				ts[i] = gen(sp)
+				weightMap[sp.name] = file
+			}
+			if err := safetensors.Write(filepath.Join(dir, file), ts, meta); err != nil {
+				return fmt.Errorf("model: %w", err)
+			}
+		}
+		idx, err := json.MarshalIndent(map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("model: %w", err)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, safetensors.IndexFileName), append(idx, '\n')); err != nil {
+			return err
+		}
 	}
 	cj, err := c.MarshalHF()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -346,5 +347,41 @@ func TestMerge(t *testing.T) {
 		}
 		mm.Close()
 		m.Close()
+	}
+}
+
+// TestWriteRandomSharded: a checkpoint written shard by shard loads through
+// its index and computes exactly what the single-file one does.
+func TestWriteRandomSharded(t *testing.T) {
+	single, sharded := t.TempDir(), t.TempDir()
+	if err := WriteRandom(single, smallConfig(Llama), "bf16", 3); err != nil {
+		t.Fatal(err)
+	}
+	old := randomShardBytes
+	randomShardBytes = 20 << 10
+	err := WriteRandom(sharded, smallConfig(Llama), "bf16", 3)
+	randomShardBytes = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(sharded, "model.safetensors.index.json")); err != nil {
+		t.Fatal("no index written")
+	}
+	toks := randomTokens(rand.New(rand.NewPCG(2, 2)), 10, 300)
+	var got [2][]float32
+	for i, dir := range []string{single, sharded} {
+		m, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp, err := m.Score([]Sequence{{Tokens: toks, From: 1}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = lp[0]
+		m.Close()
+	}
+	if !slices.Equal(got[0], got[1]) {
+		t.Errorf("sharded checkpoint scores %v, single file %v", got[1], got[0])
 	}
 }

@@ -10,7 +10,7 @@ import (
 func runInitModel(args []string) error {
 	fs := newFlags("init-model", "--out DIR [--arch qwen2|llama] [--size tiny|small|0.5b] [--dtype bf16|f32] [--seed N]")
 	arch := fs.String("arch", "qwen2", "architecture: qwen2 (Qwen2.5 tokenizer) or llama (Llama 3 tokenizer)")
-	size := fs.String("size", "tiny", "shape: tiny, small or 0.5b (Qwen2.5-0.5B's shape)")
+	size := fs.String("size", "tiny", "shape: tiny, small, 0.5b or 14b (Qwen2.5-0.5B's and Qwen2.5-14B's shapes)")
 	dtype := fs.String("dtype", "bf16", "weight dtype: bf16 or f32")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output directory (required)")
