@@ -95,6 +95,7 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 	if err := checkMemory(plan); err != nil {
 		return nil, nil, err
 	}
+	fmt.Fprintf(os.Stderr, "memory plan (available %s):\n%s", model.FormatBytes(model.Available()), plan)
 	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
 		return nil, nil, err
