@@ -94,12 +94,14 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	if dt == "F32" || dt == "F16" {
 		elem = 4 // F16 is widened to a float32 copy
 	}
-	// Embedding and LM head as stored.
+	// The LM head is read whole every step; an untied embedding is memory-
+	// mapped and only the rows of the tokens looked up become resident
+	// (F16 is widened to a full copy, so it counts whole).
 	emb := V * H * elem
-	if !cfg.TieEmbeddings {
+	if !cfg.TieEmbeddings && dt == "F16" {
 		emb *= 2
 	}
-	add("embedding + LM head ("+dt+")", emb)
+	add("LM head (+ tied embedding) ("+dt+")", emb)
 	// The seven linears of every layer: [out × in] pairs.
 	shapes := [NumModules][2]int64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
 	var lin int64
