@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/gotrain/gotrain/data"
-	"github.com/gotrain/gotrain/model"
-	"github.com/gotrain/gotrain/tokenize"
 )
 
 const validSpec = `{
@@ -227,31 +225,12 @@ func TestDrawPersonas(t *testing.T) {
 	}
 }
 
-// tinyPredictor writes a random tiny Qwen2 checkpoint (the full Qwen2.5
-// vocabulary, ~20 MB) and returns a predictor over it with the chat template.
+// tinyPredictor returns a predictor with the chat template over tinyQwen's
+// random model.
 func tinyPredictor(t *testing.T) *Predictor {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := model.InitCheckpoint(dir, model.InitOptions{Arch: model.Qwen2, Size: "tiny", DType: "bf16", Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tokenize.WriteBundled(dir, "qwen2.5"); err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	tok, err := tokenize.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := tok.ChatTemplate("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return New(m, nil, &data.Encoder{Tok: tok, Template: tp}, Sampling{MaxOptions: 101})
+	m, enc := tinyQwen(t)
+	return New(m, nil, enc, Sampling{MaxOptions: 101})
 }
 
 // TestSimulateTiny runs a three-condition experiment end to end on a random
