@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,7 +203,7 @@ func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (strin
 	if !have["config.json"] && !have["adapter_config.json"] {
 		return "", fmt.Errorf("hub: %s@%s has no config.json or adapter_config.json: not a model or adapter repo", repo, rev)
 	}
-	if sameFiles(c.opt.Files, DefaultFiles) {
+	if slices.Equal(c.opt.Files, DefaultFiles) {
 		weights := false
 		for _, s := range sel {
 			weights = weights || strings.HasSuffix(s.Name, ".safetensors")
@@ -237,22 +238,10 @@ func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (strin
 	if err := writeRef(repoDir, rev, info.SHA); err != nil {
 		return "", err
 	}
-	if err := CheckSnapshot(snap); err != nil && sameFiles(c.opt.Files, DefaultFiles) {
+	if err := CheckSnapshot(snap); err != nil && slices.Equal(c.opt.Files, DefaultFiles) {
 		return "", fmt.Errorf("hub: %s@%s: %w", repo, rev, err)
 	}
 	return snap, nil
-}
-
-func sameFiles(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // sortBySize orders files by size, smallest first (stable: names break ties).

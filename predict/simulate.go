@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,7 +136,7 @@ func (e *Experiment) Validate() error {
 		if err != nil {
 			return fmt.Errorf("outcome.options: %w", err)
 		}
-		if hasStated && !equalInts(o.Values, stated.Values) {
+		if hasStated && !slices.Equal(o.Values, stated.Values) {
 			return fmt.Errorf("outcome.options %v disagree with the question's answer format %q (%v)", o.Values, format, stated.Values)
 		}
 		if format == "" {
@@ -232,18 +233,6 @@ func quoteLabel(l string) string {
 		return "“" + l + "”"
 	}
 	return "'" + l + "'"
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Scenario returns condition c's scenario text as SocSci210 rows write it:

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -91,12 +92,12 @@ func TestExperimentOptions(t *testing.T) {
 			if err := e.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if !equalInts(e.Options.Values, tc.values) || e.Format != tc.format {
+			if !slices.Equal(e.Options.Values, tc.values) || e.Format != tc.format {
 				t.Errorf("options %v format %q, want %v %q", e.Options.Values, e.Format, tc.values, tc.format)
 			}
 			// a written sentence states the same options when it can
 			if tc.name != "gaps" {
-				if o, ok := data.ParseOptions(e.Format); !ok || !equalInts(o.Values, tc.values) {
+				if o, ok := data.ParseOptions(e.Format); !ok || !slices.Equal(o.Values, tc.values) {
 					t.Errorf("ParseOptions(%q) = %v %v", e.Format, o.Values, ok)
 				}
 			}
@@ -144,7 +145,7 @@ func TestRowMatchesDev(t *testing.T) {
 		if got.Input != r.Input || got.Instruction != r.Instruction {
 			t.Fatalf("%s:\n got %q\nwant %q", r.Where(), got.Input, r.Input)
 		}
-		if o, _ := got.Options(); !equalInts(o.Values, e.Options.Values) {
+		if o, _ := got.Options(); !slices.Equal(o.Values, e.Options.Values) {
 			t.Fatalf("row options %v, want %v", o.Values, e.Options.Values)
 		}
 		checked++
@@ -210,7 +211,7 @@ func TestDrawPersonas(t *testing.T) {
 	a := drawPersonas(100, 10, 3)
 	b := drawPersonas(100, 10, 3)
 	c := drawPersonas(100, 10, 4)
-	if len(a) != 10 || !equalInts(a, b) || equalInts(a, c) || !sort.IntsAreSorted(a) {
+	if len(a) != 10 || !slices.Equal(a, b) || slices.Equal(a, c) || !sort.IntsAreSorted(a) {
 		t.Errorf("draws %v %v %v", a, b, c)
 	}
 	seen := map[int]bool{}
