@@ -14,6 +14,8 @@ import (
 
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // Module names one of the seven linear layers of a decoder block.
@@ -342,25 +344,7 @@ func (a *Adapter) Save(dir string) error {
 
 // writeFileAtomic writes data to a temporary file beside path and renames it.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("model: writing %s: %w", path, err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // bundledFS holds gzip-compressed copies of Qwen2.5's and Llama 3's
@@ -86,24 +88,8 @@ func WriteBundled(dir, name string) error {
 // writeFileAtomic writes data to a temporary file in path's directory and
 // renames it over path.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("tokenize: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenize: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gotrain/gotrain/internal/atomicfile"
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
@@ -205,11 +206,10 @@ func truncateMetrics(dir string, step int) error {
 			keep.WriteByte('\n')
 		}
 	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, keep.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(p, keep.Bytes()); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	return os.Rename(tmp, p)
+	return nil
 }
 
 // ReadMetrics reads a metrics.jsonl written by Run.

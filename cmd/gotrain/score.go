@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/gotrain/gotrain/internal/atomicfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
@@ -185,25 +185,7 @@ func writeOutput(path string, write func(io.Writer) error) error {
 		}
 		return w.Flush()
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".gotrain-out-*")
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	err = write(w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(path, write)
 }
 
 // addComputeFlag registers --compute; setCompute applies it to a loaded model.

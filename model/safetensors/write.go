@@ -1,16 +1,18 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // Write writes tensors and metadata to path as one .safetensors file. Like
@@ -29,7 +31,7 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	err = writeAtomic(path, func(w *bufio.Writer) error {
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		var lenBuf [8]byte
 		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
 		w.Write(lenBuf[:])
@@ -122,49 +124,6 @@ func buildHeader(tensors []Tensor, metadata map[string]string) ([]byte, []int, e
 	return b.Bytes(), order, nil
 }
 
-// writeAtomic writes path through fill into a temporary file in the same
-// directory, syncs it and renames it over path.
-func writeAtomic(path string, fill func(w *bufio.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err = fill(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // persist the rename; best effort
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // WriteSharded writes tensors to dir (created if needed) as a Hugging Face
 // sharded checkpoint:
 // model-00001-of-0000N.safetensors ... plus model.safetensors.index.json.
@@ -222,7 +181,7 @@ func WriteSharded(dir string, tensors []Tensor, maxShardBytes int64) error {
 	}
 	js = append(js, '\n')
 	path := filepath.Join(dir, IndexFileName)
-	if err := writeAtomic(path, func(w *bufio.Writer) error { _, err := w.Write(js); return err }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(js); return err }); err != nil {
 		return fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	return nil
