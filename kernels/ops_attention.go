@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // KeySpan is a half-open range [Lo, Hi) of key rows.
@@ -46,6 +47,7 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 	ko := opsKernels()
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt := newTBlocks(nkb, D)
+		defer kt.release()
 		s := make([]float32, attnKB)
 		acc := make([]float32, D)
 		qs := make([]float32, D)
@@ -143,6 +145,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	// Pass 1: dq, one writer per (t, h).
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
+		defer kt.release()
+		defer vt.release()
 		s := make([]float32, attnKB)
 		dp := make([]float32, attnKB)
 		for it := lo; it < hi; it++ {
@@ -261,17 +265,33 @@ type tBlocks struct {
 	nkb, D int
 }
 
-// newTBlocks makes an empty cache; memory is allocated on first use.
-func newTBlocks(nkb, D int) *tBlocks { return &tBlocks{nkb: nkb, D: D} }
+// tBlocksPool keeps caches between calls: a training step calls attention
+// hundreds of times, and S×D floats per call and thread were most of the
+// garbage it left.
+var tBlocksPool sync.Pool
+
+// newTBlocks returns an empty cache, pooled; memory is allocated on first use.
+func newTBlocks(nkb, D int) *tBlocks {
+	c, _ := tBlocksPool.Get().(*tBlocks)
+	if c == nil {
+		c = new(tBlocks)
+	}
+	c.nkb, c.D = nkb, D
+	return c
+}
+
+// release returns c to the pool.
+func (c *tBlocks) release() { tBlocksPool.Put(c) }
 
 // reset invalidates every block (a new work item, maybe another kv head).
+// cur only grows, so stamps left from an earlier call never match.
 func (c *tBlocks) reset() { c.cur++ }
 
 // get returns block b of kv head g of m [S × Hkv × D], transposed.
 func (c *tBlocks) get(b int, m []float32, S, Hkv, g, D int) []float32 {
-	if c.t == nil {
-		c.t = make([]float32, c.nkb*c.D*attnKB)
-		c.stamp = make([]int, c.nkb)
+	if n := c.nkb * c.D * attnKB; len(c.t) < n || len(c.stamp) < c.nkb {
+		c.t = make([]float32, n)
+		c.stamp = make([]int, c.nkb) // zeros: cur ≥ 1 after the first reset
 	}
 	blk := c.t[b*D*attnKB : (b+1)*D*attnKB]
 	if c.stamp[b] != c.cur {

@@ -28,6 +28,9 @@ type layerState struct {
 	dropout float32
 	seed    uint64
 	layer   int
+	// recompute: the layer's output is already saved (backward's
+	// recomputation), so the down projection's base matmul is skipped.
+	recompute bool
 	// backward:
 	dxn, dq, datt, dk, dv, dgate, dup []float32
 }
@@ -79,6 +82,10 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	m.linear(st.gate, st.xn2, &L.Gate, la, ModGate, false, st)
 	m.linear(st.up, st.xn2, &L.Up, la, ModUp, false, st)
 	kernels.SwiGLU(st.h, st.gate, st.up)
+	if st.recompute {
+		st.loraInner(st.h, la, ModDown) // the backward needs the LoRA's inner activation only
+		return
+	}
 	m.linear(x, st.h, &L.Down, la, ModDown, true, st)
 }
 
@@ -137,16 +144,28 @@ func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod M
 	lr := la[mod]
 	var u []float32
 	if st.train {
-		st.lu[mod] = grow(st.lu[mod], T*lr.R)
-		u = st.lu[mod]
-		x = st.dropped(x, mod, lr.In)
+		u = st.loraInner(x, la, mod)
 	} else {
 		st.tmp = grow(st.tmp, T*lr.R)
 		u = st.tmp
+		kernels.MatMulT(u, x, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+		kernels.Scale(u, lr.Scale)
 	}
-	kernels.MatMulT(u, x, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
-	kernels.Scale(u, lr.Scale)
 	kernels.MatMulT(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+}
+
+// loraInner computes and keeps, for the backward, the LoRA inner activation
+// u = scale·A·dropout(x) [T × r] of module mod (training), if it has a LoRA.
+func (st *layerState) loraInner(x []float32, la *[NumModules]*LoRA, mod Module) []float32 {
+	if la == nil || la[mod] == nil {
+		return nil
+	}
+	lr := la[mod]
+	st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
+	u := st.lu[mod]
+	kernels.MatMulT(u, st.dropped(x, mod, lr.In), st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	kernels.Scale(u, lr.Scale)
+	return u
 }
 
 // linearBackward computes dx (+)= dy·W + LoRA's input gradient for T rows of
@@ -196,17 +215,21 @@ func (st *layerState) applyDropout(v []float32, mod Module) {
 	keep := 1 / (1 - st.dropout)
 	threshold := uint64(float64(st.dropout)*(1<<16) + 0.5)
 	base := st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
-	for i := 0; i < len(v); i += 4 {
-		h := splitmix(base + uint64(i/4))
-		for j := i; j < min(i+4, len(v)); j++ {
-			if h&0xffff < threshold {
-				v[j] = 0
-			} else {
-				v[j] *= keep
+	// Over groups of four values, one hash each; on all cores, since it
+	// is a tenth of a training step's work.
+	kernels.Parallel((len(v)+3)/4, func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			h := splitmix(base + uint64(g))
+			for j := 4 * g; j < min(4*g+4, len(v)); j++ {
+				if h&0xffff < threshold {
+					v[j] = 0
+				} else {
+					v[j] *= keep
+				}
+				h >>= 16
 			}
-			h >>= 16
 		}
-	}
+	})
 }
 
 // splitmix is SplitMix64's output function: a fast, well-mixed hash.

@@ -67,8 +67,8 @@ const runtimeBytes = 32 << 20
 
 // PlanMemory estimates the resident memory of a run of cfg. Weights count
 // in full (memory-mapped pages become resident as the forward touches
-// them); activations follow layerState and Backprop; the Go heap's garbage
-// between collections is budgeted at one more set of activations.
+// them); activations follow layerState and Backprop, whose buffers are kept
+// from one step to the next (so a training loop leaves little garbage).
 func PlanMemory(cfg *Config, p PlanInput) Plan {
 	pl := Plan{Input: p, cfg: cfg}
 	add := func(name string, b int64) {
@@ -154,11 +154,6 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("activations (F32)", layers*4)
 		// The LM head works logitRows rows at a time.
 		add("LM head chunk", (logitRows*V+4*logitRows*H)*4)
-		// Backprop allocates its buffers per call: in a training loop the
-		// next step's allocations sit beside the last step's garbage until
-		// the collector runs (GOGC 100 lets the heap reach twice the live
-		// size), measured at about one more set.
-		add("heap garbage (GOGC)", layers*4)
 	} else if T > 0 {
 		// Inference chunk: residual, xn, q, att, k, v, gate, up and logits
 		// of the rows scored.

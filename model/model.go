@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
@@ -44,7 +45,8 @@ type Model struct {
 	rope    *kernels.RoPETable
 	ropeLen int // positions the RoPE table covers
 	ckpt    *safetensors.Checkpoint
-	qcache  *safetensors.File // the mapped quantized-weight cache (quant.go), or nil
+	qcache  *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
+	scratch atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
 }
 
 // Load opens the checkpoint in dir (config.json plus model.safetensors or a

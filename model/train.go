@@ -118,30 +118,40 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 			rows = append(rows, t)
 		}
 	}
-	st := &layerState{train: true, dropout: opt.Dropout, seed: opt.Seed}
+	sc := m.scratch.Swap(nil) // concurrent calls each get their own
+	if sc == nil {
+		sc = &trainScratch{xs: make([][]float32, c.Layers+1)}
+	}
+	defer m.scratch.Store(sc)
+	st := &sc.st
+	st.train, st.dropout, st.seed, st.recompute = true, opt.Dropout, opt.Seed, false
 	st.size(c, T)
 	pos, spans := b.Pos, b.Spans
 	// forward, keeping each layer's input
-	xs := make([][]float32, c.Layers+1)
-	xs[0] = make([]float32, T*H)
+	xs := sc.xs
+	xs[0] = grow(xs[0], T*H)
 	for t, tok := range b.Tokens {
 		m.Embed.Row(xs[0][t*H:(t+1)*H], int(tok))
 	}
 	for l := range m.Layers {
-		xs[l+1] = make([]float32, T*H)
+		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
 		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
-	dx := make([]float32, T*H)
-	loss, err := m.headBackward(x, dx, rows, b, obj)
+	sc.dx = grow(sc.dx, T*H)
+	dx := sc.dx
+	clear(dx) // the head writes the target rows only
+	loss, err := m.headBackward(x, dx, rows, b, obj, &sc.head)
 	if err != nil {
 		return 0, err
 	}
 	// backward through the layers, recomputing each one's activations (st
 	// still holds the last layer's from the forward pass)
-	xw := make([]float32, T*H)
+	sc.xw = grow(sc.xw, T*H)
+	xw := sc.xw
+	st.recompute = true
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
@@ -152,22 +162,33 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	return loss, nil
 }
 
+// trainScratch holds Backprop's buffers between calls.
+type trainScratch struct {
+	st     layerState
+	xs     [][]float32 // each layer's input [T × H], and the last one's output
+	dx, xw []float32   // [T × H]
+	head   headScratch
+}
+
+// headScratch holds headBackward's buffers.
+type headScratch struct {
+	xr, xn, dxn, dxr, rstd, logits, scale []float32
+}
+
 // headBackward computes the loss of the target rows from the residual stream
 // x [T × H] through the final norm and the LM head, and writes the loss's
 // gradient with respect to those rows of x into dx. Logits are made a few
 // rows at a time; with an objective they are made twice, once for the
 // log-probs it needs and once for the gradient.
-func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective) (float64, error) {
+func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective, hs *headScratch) (float64, error) {
 	c := &m.Config
 	H, V := c.Hidden, c.VocabSize
-	xr := make([]float32, logitRows*H)
-	xn := make([]float32, logitRows*H)
-	dxn := make([]float32, logitRows*H)
-	dxr := make([]float32, logitRows*H)
-	rstd := make([]float32, logitRows)
-	logits := make([]float32, logitRows*V)
+	hs.xr, hs.xn = grow(hs.xr, logitRows*H), grow(hs.xn, logitRows*H)
+	hs.dxn, hs.dxr = grow(hs.dxn, logitRows*H), grow(hs.dxr, logitRows*H)
+	hs.rstd, hs.logits = grow(hs.rstd, logitRows), grow(hs.logits, logitRows*V)
+	hs.scale = grow(hs.scale, len(rows))
+	xr, xn, dxn, dxr, rstd, logits, scale := hs.xr, hs.xn, hs.dxn, hs.dxr, hs.rstd, hs.logits, hs.scale
 	targets := make([]int32, logitRows)
-	scale := make([]float32, len(rows))
 	chunk := func(r0, n int) {
 		for i, t := range rows[r0 : r0+n] {
 			copy(xr[i*H:(i+1)*H], x[t*H:(t+1)*H])
