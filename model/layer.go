@@ -13,23 +13,24 @@ type layerState struct {
 	train bool
 	T     int
 	// forward, shapes for T tokens:
-	xn1, xn2     []float32             // [T × H] normed inputs of attention and MLP
-	rstd1, rstd2 []float32             // [T] (training)
-	q, att       []float32             // [T × Hq·D] roped queries, attention output
-	lse          []float32             // [T × Hq] (training)
-	k, v         []float32             // [T × Hkv·D] this batch's keys and values (training)
-	xmid         []float32             // [T × H] residual after attention (training)
-	gate, up, h  []float32             // [T × I]
-	lu           [NumModules][]float32 // [T × r] scaled LoRA inner activations (training)
-	tmp          []float32             // LoRA scratch [T × max(r, In)]
-	xd, dz       []float32             // LoRA scratch: the dropped-out input [T × In], dz [T × r]
+	xn1, xn2     []float32              // [T × H] normed inputs of attention and MLP
+	rstd1, rstd2 []float32              // [T] (training)
+	q, att       []float32              // [T × Hq·D] roped queries, attention output
+	lse          []float32              // [T × Hq] (training)
+	k, v         []float32              // [T × Hkv·D] this batch's keys and values (training)
+	xmid         []float32              // [T × H] residual after attention (training)
+	gate, up, h  []float32              // [T × I]
+	lu           *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
+	tmp          []float32              // LoRA scratch [T × max(r, In)]
+	xd, dz       []float32              // LoRA scratch: the dropped-out input [T × In], dz [T × r]
 	// dropout applied to LoRA inputs (training): probability and the seed of
 	// its masks, which are regenerated, not stored.
 	dropout float32
 	seed    uint64
 	layer   int
-	// recompute: the layer's output is already saved (backward's
-	// recomputation), so the down projection's base matmul is skipped.
+	// recompute: the backward's recomputation. The layer's output and the
+	// LoRA inner activations are kept from the forward, so the down
+	// projection and the LoRA A projections (with their dropout) are skipped.
 	recompute bool
 	// backward:
 	dxn, dq, datt, dk, dv, dgate, dup []float32
@@ -83,7 +84,6 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	m.linear(st.up, st.xn2, &L.Up, la, ModUp, false, st)
 	kernels.SwiGLU(st.h, st.gate, st.up)
 	if st.recompute {
-		st.loraInner(st.h, la, ModDown) // the backward needs the LoRA's inner activation only
 		return
 	}
 	m.linear(x, st.h, &L.Down, la, ModDown, true, st)
@@ -155,12 +155,13 @@ func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod M
 }
 
 // loraInner computes and keeps, for the backward, the LoRA inner activation
-// u = scale·A·dropout(x) [T × r] of module mod (training), if it has a LoRA.
+// u = scale·A·dropout(x) [T × r] of module mod (training); the
+// recomputation finds it kept.
 func (st *layerState) loraInner(x []float32, la *[NumModules]*LoRA, mod Module) []float32 {
-	if la == nil || la[mod] == nil {
-		return nil
-	}
 	lr := la[mod]
+	if st.recompute {
+		return st.lu[mod]
+	}
 	st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
 	u := st.lu[mod]
 	kernels.MatMulT(u, st.dropped(x, mod, lr.In), st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)

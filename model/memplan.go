@@ -140,20 +140,21 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	}
 	r := int64(p.LoRARank)
 	if p.Optimizer != "" && T > 0 {
-		// Backprop: every layer's input [T × H] plus dx and a work copy.
-		kept := (L + 3) * T * H
+		// Backprop: every layer's input [T × H] plus dx and a work copy, and
+		// every layer's LoRA inner activations [7 × T × r].
+		kept := (L+3)*T*H + L*T*int64(NumModules)*r
 		// One train layerState: xn1, xn2, xmid, dxn [T × H]; q, att, dq,
 		// datt [T × qw]; k, v, dk, dv [T × kvw]; gate, up, h, dgate, dup
-		// [T × I]; rstd ×2, lse; LoRA: lu [7 × T × r], tmp, xd, dz.
+		// [T × I]; rstd ×2, lse; LoRA: tmp, xd, dz.
 		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + int64(cfg.Heads))
-		st += T * (int64(NumModules)*r + max(r, I) + max(H, I, qw) + r)
+		st += T * (max(r, I) + max(H, I, qw) + r)
 		layers := kept + st
 		if p.NoCheckpointing {
 			layers = (L+3)*T*H + L*st
 		}
 		add("activations (F32)", layers*4)
-		// The LM head works logitRows rows at a time.
-		add("LM head chunk", (logitRows*V+4*logitRows*H)*4)
+		// The LM head works headRows rows at a time.
+		add("LM head chunk", (headRows*V+4*headRows*H)*4)
 	} else if T > 0 {
 		// Inference chunk: residual, xn, q, att, k, v, gate, up and logits
 		// of the rows scored.

@@ -120,7 +120,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	}
 	sc := m.scratch.Swap(nil) // concurrent calls each get their own
 	if sc == nil {
-		sc = &trainScratch{xs: make([][]float32, c.Layers+1)}
+		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers)}
 	}
 	defer m.scratch.Store(sc)
 	st := &sc.st
@@ -136,6 +136,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	for l := range m.Layers {
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
+		st.lu = &sc.lu[l]
 		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
@@ -155,6 +156,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
+			st.lu = &sc.lu[l]
 			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
@@ -162,11 +164,17 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	return loss, nil
 }
 
+// headRows is how many rows of logits the training head makes at once: the
+// LM head's weights are packed for the GEMM once per chunk, and 64 rows
+// did not pay for it.
+const headRows = 256
+
 // trainScratch holds Backprop's buffers between calls.
 type trainScratch struct {
 	st     layerState
-	xs     [][]float32 // each layer's input [T × H], and the last one's output
-	dx, xw []float32   // [T × H]
+	xs     [][]float32             // each layer's input [T × H], and the last one's output
+	lu     [][NumModules][]float32 // each layer's LoRA inner activations [T × r]
+	dx, xw []float32               // [T × H]
 	head   headScratch
 }
 
@@ -183,12 +191,12 @@ type headScratch struct {
 func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective, hs *headScratch) (float64, error) {
 	c := &m.Config
 	H, V := c.Hidden, c.VocabSize
-	hs.xr, hs.xn = grow(hs.xr, logitRows*H), grow(hs.xn, logitRows*H)
-	hs.dxn, hs.dxr = grow(hs.dxn, logitRows*H), grow(hs.dxr, logitRows*H)
-	hs.rstd, hs.logits = grow(hs.rstd, logitRows), grow(hs.logits, logitRows*V)
+	hs.xr, hs.xn = grow(hs.xr, headRows*H), grow(hs.xn, headRows*H)
+	hs.dxn, hs.dxr = grow(hs.dxn, headRows*H), grow(hs.dxr, headRows*H)
+	hs.rstd, hs.logits = grow(hs.rstd, headRows), grow(hs.logits, headRows*V)
 	hs.scale = grow(hs.scale, len(rows))
 	xr, xn, dxn, dxr, rstd, logits, scale := hs.xr, hs.xn, hs.dxn, hs.dxr, hs.rstd, hs.logits, hs.scale
-	targets := make([]int32, logitRows)
+	targets := make([]int32, headRows)
 	chunk := func(r0, n int) {
 		for i, t := range rows[r0 : r0+n] {
 			copy(xr[i*H:(i+1)*H], x[t*H:(t+1)*H])
@@ -204,8 +212,8 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 		}
 	} else {
 		lp := make([]float32, len(rows))
-		for r0 := 0; r0 < len(rows); r0 += logitRows {
-			n := min(logitRows, len(rows)-r0)
+		for r0 := 0; r0 < len(rows); r0 += headRows {
+			n := min(headRows, len(rows)-r0)
 			chunk(r0, n)
 			kernels.LogProbs(lp[r0:r0+n], logits[:n*V], n, V, targets[:n])
 		}
@@ -218,8 +226,8 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 			scale[i] = -d // CrossEntropyGrad differentiates −log p
 		}
 	}
-	for r0 := 0; r0 < len(rows); r0 += logitRows {
-		n := min(logitRows, len(rows)-r0)
+	for r0 := 0; r0 < len(rows); r0 += headRows {
+		n := min(headRows, len(rows)-r0)
 		chunk(r0, n)
 		l := kernels.CrossEntropyGrad(logits[:n*V], n, V, targets[:n], scale[r0:r0+n])
 		if obj == nil {

@@ -140,17 +140,31 @@ func runBenchModel(name string, args []string) error {
 			}
 			b.AddSequence(toks, w)
 		}
+		var cpu float64
 		for r := 0; r <= *reps; r++ {
-			start := time.Now()
+			start, c0 := time.Now(), cpuSeconds()
 			if _, err := m.LossAndGrad(&b, ad, g, model.TrainOptions{Dropout: 0.05, Seed: uint64(r)}); err != nil {
 				return err
 			}
 			if r > 0 {
 				times = append(times, time.Since(start).Seconds())
+				cpu += cpuSeconds() - c0
 			}
 		}
 		med := median(times)
-		result["seconds"], result["tokens_per_s"], result["batch"] = med, float64(*batch**tokens)/med, *batch
+		ntok := float64(*batch * *tokens)
+		// Matmul work of a step: the layers' forward, their recomputation
+		// without the down projection, the input gradients, and the LM
+		// head forward and backward (attention and LoRA left out).
+		cfg := &m.Config
+		qkv := cfg.Hidden * (cfg.Heads + 2*cfg.KVHeads) * cfg.HeadDim
+		layer := float64(qkv + cfg.Heads*cfg.HeadDim*cfg.Hidden + 3*cfg.Hidden*cfg.Intermediate)
+		down := float64(cfg.Hidden * cfg.Intermediate)
+		head := float64(cfg.VocabSize * cfg.Hidden)
+		flops := 2 * ntok * (float64(cfg.Layers)*(3*layer-down) + 2*head)
+		cpuStep := cpu / float64(len(times)) / float64(kernels.Threads())
+		result["seconds"], result["tokens_per_s"], result["batch"] = med, ntok/med, *batch
+		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, ntok/cpuStep, flops/cpuStep/1e9
 	case "predict":
 		// SocSci210 sample rows: exact option distributions with prefix
 		// sharing and KV reuse, against scoring every option as a separate
