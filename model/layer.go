@@ -219,14 +219,22 @@ func (st *layerState) applyDropout(v []float32, mod Module) {
 	// Over groups of four values, one hash each; on all cores, since it
 	// is a tenth of a training step's work.
 	kernels.Parallel((len(v)+3)/4, func(lo, hi int) {
+		// factor[1] for a dropped value: the top bit of h16 − threshold
+		// (branch-free; a 5% branch mispredicts too often).
+		factor := [2]float32{keep, 0}
 		for g := lo; g < hi; g++ {
 			h := splitmix(base + uint64(g))
-			for j := 4 * g; j < min(4*g+4, len(v)); j++ {
-				if h&0xffff < threshold {
-					v[j] = 0
-				} else {
-					v[j] *= keep
-				}
+			if j := 4 * g; j+4 <= len(v) {
+				w := v[j : j+4 : j+4]
+				w[0] *= factor[(h&0xffff-threshold)>>63]
+				w[1] *= factor[(h>>16&0xffff-threshold)>>63]
+				w[2] *= factor[(h>>32&0xffff-threshold)>>63]
+				w[3] *= factor[(h>>48-threshold)>>63]
+				continue
+			}
+			for j := 4 * g; j < len(v); j++ {
+				w := &v[j]
+				*w *= factor[(h&0xffff-threshold)>>63]
 				h >>= 16
 			}
 		}
