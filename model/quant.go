@@ -83,9 +83,7 @@ func (m *Model) quantize(opt LoadOptions) error {
 	}
 	names, ws := m.linears()
 	if opt.NoCache || m.Dir == "" {
-		for _, w := range ws {
-			*w = quantizeMatrix(*w, kind)
-		}
+		m.quantizeAll(names, ws, kind)
 		return nil
 	}
 	key, err := checkpointKey(m.Dir)
@@ -103,9 +101,7 @@ func (m *Model) quantize(opt LoadOptions) error {
 			return nil
 		}
 	}
-	for _, w := range ws {
-		*w = quantizeMatrix(*w, kind)
-	}
+	m.quantizeAll(names, ws, kind)
 	tensors := qcacheTensors(names, ws)
 	meta := map[string]string{"format": qcacheFormat, "kind": kind, "key": key}
 	for _, p := range paths {
@@ -128,6 +124,18 @@ func (m *Model) quantize(opt LoadOptions) error {
 	}
 	// No writable place: the quantized weights still work, only uncached.
 	return nil
+}
+
+// quantizeAll quantizes every linear weight, releasing each one's mapped
+// BF16 pages as soon as it is converted: the first run of a 14B model would
+// otherwise hold all 29.5 GB it read in its resident set beside the result.
+func (m *Model) quantizeAll(names []string, ws []**kernels.Matrix, kind string) {
+	for i, w := range ws {
+		*w = quantizeMatrix(*w, kind)
+		if m.ckpt != nil {
+			m.ckpt.Evict(names[i])
+		}
+	}
 }
 
 // QCachePath returns where the quantized cache of dir is written first

@@ -138,6 +138,14 @@ func parseIndex(raw []byte) (map[string]string, error) {
 	return weightMap, nil
 }
 
+// Evict releases tensor name's mapped pages from the resident set: see
+// File.Evict.
+func (c *Checkpoint) Evict(name string) {
+	if f, ok := c.tensors[name]; ok {
+		f.Evict(name)
+	}
+}
+
 // Close unmaps every file of the checkpoint.
 func (c *Checkpoint) Close() error {
 	var first error

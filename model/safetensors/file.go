@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"unsafe"
 )
 
 // File is one opened .safetensors file. Its tensors' Data slices point into
@@ -98,6 +99,23 @@ func (f *File) Close() error {
 		}
 	}
 	return nil
+}
+
+// Evict tells the operating system that tensor name's data will not be
+// read again, so its memory-mapped pages leave the process's resident set
+// (they stay in the page cache, and a later read faults them back in). Pages
+// it shares with neighbouring tensors go too and come back the same way. It
+// does nothing for files read into memory or for an unknown name.
+func (f *File) Evict(name string) {
+	i, ok := f.index[name]
+	if !ok || !f.mapped || len(f.tensors[i].Data) == 0 {
+		return
+	}
+	d := f.tensors[i].Data
+	off := int(uintptr(unsafe.Pointer(&d[0])) - uintptr(unsafe.Pointer(&f.buf[0])))
+	page := os.Getpagesize()
+	lo, hi := off/page*page, min(len(f.buf), (off+len(d)+page-1)/page*page)
+	dropPages(f.buf[lo:hi])
 }
 
 // Path returns the file name given to Open.

@@ -19,3 +19,7 @@ func mapFile(fd *os.File, size int) ([]byte, bool, error) {
 }
 
 func unmapFile(b []byte) error { return unix.Munmap(b) }
+
+// dropPages releases the page-aligned mapped range b from the resident set
+// (MADV_DONTNEED on a shared file mapping keeps the data in the page cache).
+func dropPages(b []byte) { _ = unix.Madvise(b, unix.MADV_DONTNEED) }
