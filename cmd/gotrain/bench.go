@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/gotrain/gotrain/kernels"
@@ -66,15 +65,6 @@ func timeRuns(minTime time.Duration, f func()) (ts []float64, cpu float64) {
 	cpu = (cpuSeconds() - c0) / float64(len(ts))
 	sort.Float64s(ts)
 	return ts, cpu
-}
-
-// cpuSeconds is the process's user+system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // perCPU returns work/(cpu/threads): the rate with every thread on a core.

@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/gotrain/gotrain/data"
@@ -290,11 +288,3 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// peakRSSGiB is the process's peak resident set size.
-func peakRSSGiB() float64 {
-	var ru syscall.Rusage
-	if runtime.GOOS != "linux" || syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / (1 << 20) // KiB on Linux
-}
