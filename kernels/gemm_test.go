@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -357,5 +358,34 @@ func FuzzMatMulT(f *testing.F) {
 			dt = BF16
 		}
 		testT(t, r, int(m%80)+1, int(n%80)+1, int(k%80), dt, acc)
+	})
+}
+
+// TestMatMulTGroup: the fused one-token GEMVs equal MatMulT on each matrix
+// (bit for bit: the same kernels on the same rows), for awkward row counts
+// and k, and the unfused path for more rows or BF16 compute.
+func TestMatMulTGroup(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 9))
+		for _, k := range []int{1, 15, 16, 33, 67, 896} {
+			for _, m := range []int{1, 2} {
+				for _, dt := range []DType{F32, BF16} {
+					ws := []*Matrix{randMatrix(r, 1+r.IntN(67), k, dt), randMatrix(r, 3, k, dt), randMatrix(r, 4+r.IntN(40), k, dt)}
+					x := randF32(r, m*k)
+					ys := make([][]float32, len(ws))
+					for i, w := range ws {
+						ys[i] = make([]float32, m*w.Rows)
+					}
+					MatMulTGroup(ys, x, m, ws, ComputeF32)
+					for i, w := range ws {
+						want := make([]float32, m*w.Rows)
+						MatMulT(want, x, m, w, false)
+						if !slices.Equal(ys[i], want) {
+							t.Fatalf("k=%d m=%d %s matrix %d: group %v, MatMulT %v", k, m, dt, i, ys[i][:min(4, len(want))], want[:min(4, len(want))])
+						}
+					}
+				}
+			}
+		}
 	})
 }

@@ -15,11 +15,12 @@ const gemvMaxN = 32
 // too few rows to share.
 func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
-	gx := l.gemvX
-	one := m == 1 && l.gemv1 != nil
-	if one {
-		gx = 1 // a single token: no padded rows of x
+	if m == 1 && l.gemv1 != nil {
+		nb := (n + 3) / 4
+		parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
+		return
 	}
+	gx := l.gemvX
 	ng := (m + gx - 1) / gx // groups of x rows; the last may be short
 	var xpad []float32      // the short last group, zero-padded
 	if m%gx != 0 {
@@ -44,10 +45,6 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 				switch {
 				case nv < 4:
 					clear(out[:])
-				case one && w.DType == BF16:
-					l.gemv1BF16(out[:], xg, w.BF16[j0*k:], k, k16)
-				case one:
-					l.gemv1(out[:], xg, w.F32[j0*k:], k, k16)
 				case w.DType == BF16:
 					l.gemvBF16(out[:], xg, k, w.BF16[j0*k:], k, k16)
 				default:
@@ -93,4 +90,80 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 		return
 	}
 	parallelChunks(ng, min(ng, 4*t), func(lo, hi int) { block(0, nb, lo, hi) })
+}
+
+// gemv1Rows computes y[j] (+)= x·(row j of w) for one row of x and the rows
+// of w in groups [jb0, jb1) of four (the last group may be short).
+func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
+	n, k := w.Rows, w.Cols
+	k16 := k / 16
+	var out [4]float32
+	for jb := jb0; jb < jb1; jb++ {
+		j0 := jb * 4
+		nv := min(4, n-j0)
+		p0 := k16 * 16 // the k tail, or whole dots for a short group
+		switch {
+		case nv < 4:
+			clear(out[:])
+			p0 = 0
+		case w.DType == BF16:
+			l.gemv1BF16(out[:], x, w.BF16[j0*k:], k, k16)
+		default:
+			l.gemv1(out[:], x, w.F32[j0*k:], k, k16)
+		}
+		for c := range nv {
+			s := out[c]
+			if w.DType == BF16 {
+				for p, v := range w.BF16[(j0+c)*k+p0 : (j0+c+1)*k] {
+					s += x[p0+p] * BF16ToF32(v)
+				}
+			} else {
+				for p, v := range w.F32[(j0+c)*k+p0 : (j0+c+1)*k] {
+					s += x[p0+p] * v
+				}
+			}
+			if acc {
+				y[j0+c] += s
+			} else {
+				y[j0+c] = s
+			}
+		}
+	}
+}
+
+// MatMulTGroup computes ys[i] = x·ws[i]ᵀ for weights that read the same
+// input x [m × k], such as a layer's q, k and v projections. For one row of
+// x (decoding) the GEMVs run as a single job of the worker pool over all
+// their rows: a call's start and tail cost the short ones more than their
+// share of the memory stream. Otherwise it is MatMulTCompute on each.
+func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
+	l := active.Load()
+	fused := m == 1 && l.gemv1 != nil && c == ComputeF32 && len(ys) == len(ws)
+	for _, w := range ws {
+		fused = fused && !w.IsQuantized() && w.Cols == ws[0].Cols
+	}
+	if !fused {
+		for i, w := range ws {
+			MatMulTCompute(ys[i], x, m, w, false, c)
+		}
+		return
+	}
+	var start [8]int // first block of each matrix, within the group's blocks
+	if len(ws) >= len(start) {
+		panic("kernels: MatMulTGroup takes at most 7 matrices")
+	}
+	for i, w := range ws {
+		checkLen("MatMulTGroup y", ys[i], w.Rows)
+		checkW("MatMulTGroup", w)
+		start[i+1] = start[i] + (w.Rows+3)/4
+	}
+	checkLen("MatMulTGroup x", x, ws[0].Cols)
+	nb := start[len(ws)]
+	parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) {
+		for i, w := range ws {
+			if a, b := max(lo, start[i]), min(hi, start[i+1]); a < b {
+				gemv1Rows(l, ys[i], x, w, a-start[i], b-start[i], false)
+			}
+		}
+	})
 }

@@ -68,9 +68,7 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	st.layer = l
 	// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
 	kernels.RMSNorm(st.xn1, x, L.AttnNorm, T, H, eps, st.rstd1)
-	m.linear(st.q, st.xn1, &L.Q, la, ModQ, false, st)
-	m.linear(K, st.xn1, &L.K, la, ModK, false, st)
-	m.linear(V, st.xn1, &L.V, la, ModV, false, st)
+	m.linearGroup(st.xn1, [][]float32{st.q, K, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
 	m.rope.Apply(st.q, T, c.Heads, D, pos)
 	m.rope.Apply(K, T, c.KVHeads, D, pos)
 	kernels.Attention(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans)
@@ -80,8 +78,7 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	}
 	// MLP: x += Down·(silu(Gate·xn2) ⊙ Up·xn2)
 	kernels.RMSNorm(st.xn2, x, L.MLPNorm, T, H, eps, st.rstd2)
-	m.linear(st.gate, st.xn2, &L.Gate, la, ModGate, false, st)
-	m.linear(st.up, st.xn2, &L.Up, la, ModUp, false, st)
+	m.linearGroup(st.xn2, [][]float32{st.gate, st.up}, []*Linear{&L.Gate, &L.Up}, []Module{ModGate, ModUp}, la, st)
 	kernels.SwiGLU(st.h, st.gate, st.up)
 	if st.recompute {
 		return
@@ -130,8 +127,27 @@ func (a *Adapter) layer(l int) *[NumModules]*LoRA {
 // linear computes y (+)= x·Wᵀ + b + LoRA for T rows. In training it keeps
 // the LoRA inner activation u = scale·A·dropout(x) for the backward.
 func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
+	kernels.MatMulTCompute(y, x, st.T, lin.W, accumulate, m.compute)
+	m.linearRest(y, x, lin, la, mod, st)
+}
+
+// linearGroup is linear (without accumulation) for layers that read the
+// same input x; their base matmuls go to the kernels together, which makes
+// one pool job of them when decoding.
+func (m *Model) linearGroup(x []float32, ys [][]float32, lins []*Linear, mods []Module, la *[NumModules]*LoRA, st *layerState) {
+	var ws [3]*kernels.Matrix
+	for i, lin := range lins {
+		ws[i] = lin.W
+	}
+	kernels.MatMulTGroup(ys, x, st.T, ws[:len(lins)], m.compute)
+	for i, lin := range lins {
+		m.linearRest(ys[i], x, lin, la, mods[i], st)
+	}
+}
+
+// linearRest adds the bias and the LoRA term to y = x·Wᵀ.
+func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod Module, st *layerState) {
 	T := st.T
-	kernels.MatMulTCompute(y, x, T, lin.W, accumulate, m.compute)
 	if lin.B != nil {
 		n := len(lin.B)
 		for t := 0; t < T; t++ {
