@@ -40,12 +40,13 @@ type Model struct {
 	Embed   *kernels.Matrix // [Vocab × Hidden]
 	Layers  []Layer
 	Norm    []float32       // [Hidden]
-	LMHead  *kernels.Matrix // [Vocab × Hidden]; the Embed matrix when tied
+	LMHead  *kernels.Matrix // [Vocab × Hidden]; when tied, the Embed weights (copied by moveResident)
 	compute kernels.Compute // matmul precision of the forward pass, see SetCompute
 	rope    *kernels.RoPETable
 	ropeLen int // positions the RoPE table covers
 	ckpt    *safetensors.Checkpoint
 	qcache  *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
+	resident []byte // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
 	scratch atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
 }
 
@@ -77,7 +78,40 @@ func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("model: %s: %w", dir, err)
 	}
+	m.moveResident()
 	return m, nil
+}
+
+// moveResident copies the BF16 weights the matmuls stream (linear layers
+// not quantized, and the LM head) out of the file mapping: see makeResident.
+// The embedding stays mapped (it is read a row at a time). If the copy
+// cannot be made, the weights stay where they are.
+func (m *Model) moveResident() {
+	names, ws := m.linears()
+	var keepNames []string
+	var keep []**kernels.Matrix
+	for i, w := range ws {
+		if (*w).DType == kernels.BF16 && !(*w).IsQuantized() {
+			keepNames, keep = append(keepNames, names[i]), append(keep, w)
+		}
+	}
+	if m.LMHead.DType == kernels.BF16 && m.LMHead != m.Embed {
+		keepNames, keep = append(keepNames, "lm_head.weight"), append(keep, &m.LMHead)
+	} else if m.LMHead.DType == kernels.BF16 {
+		// Tied: the embedding keeps the mapped copy, whose pages the copy
+		// touched are released (rows fault back in as they are looked up).
+		head := *m.LMHead
+		m.LMHead = &head
+		keepNames, keep = append(keepNames, "model.embed_tokens.weight"), append(keep, &m.LMHead)
+	}
+	buf, err := makeResident(keep, func(i, lo, hi int) {
+		if m.ckpt != nil {
+			m.ckpt.EvictRange(keepNames[i], lo, hi)
+		}
+	})
+	if err == nil {
+		m.resident = buf
+	}
 }
 
 // SetCompute chooses the precision of the forward pass's matrix multiplies:
@@ -91,6 +125,10 @@ func (m *Model) SetCompute(c kernels.Compute) { m.compute = c }
 func (m *Model) Close() error {
 	if m.qcache != nil {
 		m.qcache.Close()
+	}
+	if m.resident != nil {
+		unmapResident(m.resident)
+		m.resident = nil
 	}
 	if m.ckpt == nil {
 		return nil

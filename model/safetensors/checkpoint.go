@@ -140,9 +140,13 @@ func parseIndex(raw []byte) (map[string]string, error) {
 
 // Evict releases tensor name's mapped pages from the resident set: see
 // File.Evict.
-func (c *Checkpoint) Evict(name string) {
+func (c *Checkpoint) Evict(name string) { c.EvictRange(name, 0, -1) }
+
+// EvictRange releases bytes [lo, hi) of tensor name's data: see
+// File.EvictRange.
+func (c *Checkpoint) EvictRange(name string, lo, hi int) {
 	if f, ok := c.tensors[name]; ok {
-		f.Evict(name)
+		f.EvictRange(name, lo, hi)
 	}
 }
 

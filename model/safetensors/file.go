@@ -106,16 +106,26 @@ func (f *File) Close() error {
 // (they stay in the page cache, and a later read faults them back in). Pages
 // it shares with neighbouring tensors go too and come back the same way. It
 // does nothing for files read into memory or for an unknown name.
-func (f *File) Evict(name string) {
+func (f *File) Evict(name string) { f.EvictRange(name, 0, -1) }
+
+// EvictRange is Evict for bytes [lo, hi) of the tensor's data (hi < 0: to
+// the end).
+func (f *File) EvictRange(name string, lo, hi int) {
 	i, ok := f.index[name]
-	if !ok || !f.mapped || len(f.tensors[i].Data) == 0 {
+	if !ok || !f.mapped {
 		return
 	}
 	d := f.tensors[i].Data
+	if hi < 0 || hi > len(d) {
+		hi = len(d)
+	}
+	if lo < 0 || lo >= hi {
+		return
+	}
 	off := int(uintptr(unsafe.Pointer(&d[0])) - uintptr(unsafe.Pointer(&f.buf[0])))
 	page := os.Getpagesize()
-	lo, hi := off/page*page, min(len(f.buf), (off+len(d)+page-1)/page*page)
-	dropPages(f.buf[lo:hi])
+	a, b := (off+lo)/page*page, min(len(f.buf), (off+hi+page-1)/page*page)
+	dropPages(f.buf[a:b])
 }
 
 // Path returns the file name given to Open.
