@@ -35,19 +35,19 @@ type Layer struct {
 // Model is a loaded, immutable base model. It is safe for concurrent use:
 // every call keeps its own state in a KVCache and its own buffers.
 type Model struct {
-	Config  Config
-	Dir     string
-	Embed   *kernels.Matrix // [Vocab × Hidden]
-	Layers  []Layer
-	Norm    []float32       // [Hidden]
-	LMHead  *kernels.Matrix // [Vocab × Hidden]; when tied, the Embed weights (copied by moveResident)
-	compute kernels.Compute // matmul precision of the forward pass, see SetCompute
-	rope    *kernels.RoPETable
-	ropeLen int // positions the RoPE table covers
-	ckpt    *safetensors.Checkpoint
-	qcache  *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
-	resident []byte // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
-	scratch atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
+	Config   Config
+	Dir      string
+	Embed    *kernels.Matrix // [Vocab × Hidden]
+	Layers   []Layer
+	Norm     []float32       // [Hidden]
+	LMHead   *kernels.Matrix // [Vocab × Hidden]; when tied, the Embed weights (copied by moveResident)
+	compute  kernels.Compute // matmul precision of the forward pass, see SetCompute
+	rope     *kernels.RoPETable
+	ropeLen  int // positions the RoPE table covers
+	ckpt     *safetensors.Checkpoint
+	qcache   *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
+	resident []byte                       // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
+	scratch  atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
 }
 
 // Load opens the checkpoint in dir (config.json plus model.safetensors or a
