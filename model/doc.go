@@ -2,7 +2,10 @@
 // transformers from Hugging Face checkpoints on the CPU.
 //
 // Load reads config.json and the safetensors weights, memory-mapped and kept
-// in their stored dtype (BF16 stays BF16). A Model is immutable and safe for
+// in their stored dtype (BF16 stays BF16). The BF16 matrices every token
+// streams (linear layers, LM head) are then copied out of the file mapping
+// into one anonymous mapping advised for huge pages, file pages released as
+// they go: fewer page walks when decoding. A Model is immutable and safe for
 // concurrent use: each call keeps its state in its own KVCache, Predictor or
 // buffers.
 //
