@@ -60,19 +60,7 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 					xr := x[i*k : (i+1)*k]
 					yr := y[i*n+j0 : i*n+j0+nv]
 					for c := range yr {
-						var s float32
-						if w.DType == BF16 {
-							wr := w.BF16[(j0+c)*k : (j0+c+1)*k]
-							for p := p0; p < k; p++ {
-								s += xr[p] * BF16ToF32(wr[p])
-							}
-						} else {
-							wr := w.F32[(j0+c)*k : (j0+c+1)*k]
-							for p := p0; p < k; p++ {
-								s += xr[p] * wr[p]
-							}
-						}
-						s += out[r*4+c]
+						s := dotFrom(xr, w, j0+c, p0) + out[r*4+c]
 						if acc {
 							yr[c] += s
 						} else {
@@ -90,6 +78,23 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 		return
 	}
 	parallelChunks(ng, min(ng, 4*t), func(lo, hi int) { block(0, nb, lo, hi) })
+}
+
+// dotFrom returns Σ x[p]·w[j][p] over p ≥ p0: the part of a dot product the
+// SIMD kernels leave (the k tail, or a whole short group of rows).
+func dotFrom(x []float32, w *Matrix, j, p0 int) float32 {
+	k := w.Cols
+	var s float32
+	if w.DType == BF16 {
+		for p, v := range w.BF16[j*k+p0 : (j+1)*k] {
+			s += x[p0+p] * BF16ToF32(v)
+		}
+	} else {
+		for p, v := range w.F32[j*k+p0 : (j+1)*k] {
+			s += x[p0+p] * v
+		}
+	}
+	return s
 }
 
 // gemv1Rows computes y[j] (+)= x·(row j of w) for one row of x and the rows
@@ -112,16 +117,7 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 			l.gemv1(out[:], x, w.F32[j0*k:], k, k16)
 		}
 		for c := range nv {
-			s := out[c]
-			if w.DType == BF16 {
-				for p, v := range w.BF16[(j0+c)*k+p0 : (j0+c+1)*k] {
-					s += x[p0+p] * BF16ToF32(v)
-				}
-			} else {
-				for p, v := range w.F32[(j0+c)*k+p0 : (j0+c+1)*k] {
-					s += x[p0+p] * v
-				}
-			}
+			s := dotFrom(x, w, j0+c, p0) + out[c]
 			if acc {
 				y[j0+c] += s
 			} else {

@@ -158,28 +158,25 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 		return
 	}
 	lr := la[mod]
-	var u []float32
-	if st.train {
-		u = st.loraInner(x, la, mod)
-	} else {
-		st.tmp = grow(st.tmp, T*lr.R)
-		u = st.tmp
-		kernels.MatMulT(u, x, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
-		kernels.Scale(u, lr.Scale)
-	}
+	u := st.loraInner(x, lr, mod)
 	kernels.MatMulT(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
 }
 
-// loraInner computes and keeps, for the backward, the LoRA inner activation
-// u = scale·A·dropout(x) [T × r] of module mod (training); the
-// recomputation finds it kept.
-func (st *layerState) loraInner(x []float32, la *[NumModules]*LoRA, mod Module) []float32 {
-	lr := la[mod]
+// loraInner computes the LoRA inner activation u = scale·A·dropout(x)
+// [T × r] of module mod. In training it is kept for the backward (and the
+// recomputation finds it kept); otherwise it lives in scratch.
+func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 	if st.recompute {
 		return st.lu[mod]
 	}
-	st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
-	u := st.lu[mod]
+	var u []float32
+	if st.train {
+		st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
+		u = st.lu[mod]
+	} else {
+		st.tmp = grow(st.tmp, st.T*lr.R)
+		u = st.tmp
+	}
 	kernels.MatMulT(u, st.dropped(x, mod, lr.In), st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
 	kernels.Scale(u, lr.Scale)
 	return u
