@@ -17,11 +17,14 @@ type matA struct {
 	rs, cs int
 }
 
-// matB is the right operand, element (p,j) at f[p*rs+j*cs] (or h, BF16).
+// matB is the right operand, element (p,j) at f[p*rs+j*cs] (or h, BF16),
+// or, with pk set, columns from pj on of a prepacked weight.
 type matB struct {
 	f      []float32
 	h      []uint16
 	rs, cs int
+	pk     *packedB
+	pj     int
 }
 
 // MatMulT computes y[m×n] (+)= x[m×k] · wᵀ where w is [n×k] (the forward of a
@@ -44,8 +47,12 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 		gemvT(active.Load(), y, x, m, w, accumulate)
 		return
 	}
+	l := active.Load()
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k}
-	gemm(active.Load(), m, n, k, matA{x, k, 1}, b, y, n, accumulate)
+	if w.packed != nil && w.packed.level == l {
+		b.pk = w.packed
+	}
+	gemm(l, m, n, k, matA{x, k, 1}, b, y, n, accumulate)
 }
 
 // MatMulN computes dx[m×k] (+)= dy[m×n] · w where w is [n×k] (the input
@@ -159,7 +166,9 @@ func gemm(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) 
 func (a matA) shift(i int) matA { a.f = a.f[i*a.rs:]; return a }
 
 func (b matB) shift(j int) matB {
-	if b.h != nil {
+	if b.pk != nil {
+		b.pj += j
+	} else if b.h != nil {
 		b.h = b.h[j*b.cs:]
 	} else {
 		b.f = b.f[j*b.cs:]
@@ -200,22 +209,32 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 				packA(l, bufs.a, a, ic, mc, pc, kc, mr)
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
+					var bh []uint16
 					nv := min(nr, nc-jr)
-					if ic == 0 {
+					if b.pk != nil {
+						bp, bh = b.pk.panel(pc, kc, b.pj+jc+jr)
+					} else if ic == 0 {
 						// Pack each B micro-panel just before its first use,
 						// so it is still in L1 for the first block of A.
 						packB(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
+					}
+					kern := func(ap, c []float32, ldc int, acc bool) {
+						if bh != nil {
+							l.kernPBF16(kc, ap, bh, c, ldc, acc)
+						} else {
+							l.kern(kc, ap, bp, c, ldc, acc)
+						}
 					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := bufs.a[ir*kc : (ir+mr)*kc]
 						mv := min(mr, mc-ir)
 						ct := c[(ic+ir)*ldc+jc+jr:]
 						if mv == mr && nv == nr {
-							l.kern(kc, ap, bp, ct, ldc, accum)
+							kern(ap, ct, ldc, accum)
 							continue
 						}
 						// Edge tile: compute into a scratch tile, copy the valid part.
-						l.kern(kc, ap, bp, bufs.tile, nr, false)
+						kern(ap, bufs.tile, nr, false)
 						for i := 0; i < mv; i++ {
 							src := bufs.tile[i*nr : i*nr+nv]
 							dst := ct[i*ldc : i*ldc+nv]

@@ -15,6 +15,12 @@ func kern12x32BF16AVX512(kc2 int, a, b *uint32, c *float32, ldc int, acc int)
 func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
 
 //go:noescape
+func kern12x32PBF16AVX512(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
+
+//go:noescape
+func kern6x16PBF16AVX2(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
+
+//go:noescape
 func kern6x16AVX2(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
@@ -60,6 +66,12 @@ func avx512Impl() *impl {
 			_ = b[32*kc-1]
 			_ = c[11*ldc+31]
 			kern12x32AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		kernPBF16: func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
+			_ = a[12*kc-1]
+			_ = b[32*kc-1]
+			_ = c[11*ldc+31]
+			kern12x32PBF16AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
 		},
 		packBT8:     packBT8AVX2,
 		packBT8BF16: packBT8BF16AVX2,
@@ -133,6 +145,12 @@ var avx2Impl = &impl{
 		_ = b[16*kc-1]
 		_ = c[5*ldc+15]
 		kern6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+	},
+	kernPBF16: func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
+		_ = a[6*kc-1]
+		_ = b[16*kc-1]
+		_ = c[5*ldc+15]
+		kern6x16PBF16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
 	},
 	packBT8:     packBT8AVX2,
 	packBT8BF16: packBT8BF16AVX2,

@@ -27,3 +27,27 @@ func BenchmarkMatMulT(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKernel times one microkernel call on L1-resident panels (kc =
+// KC), float32 and prepacked bfloat16 B: the single-core ceiling.
+func BenchmarkKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	l := active.Load()
+	kc := l.kc
+	a, bf := randF32(r, l.mr*kc), randF32(r, l.nr*kc)
+	bh := randMatrix(r, 1, l.nr*kc, BF16).BF16
+	c := make([]float32, l.mr*l.nr)
+	flops := int64(2 * l.mr * l.nr * kc)
+	b.Run("f32", func(b *testing.B) {
+		b.SetBytes(flops) // "MB/s" reads as MFLOP/s
+		for b.Loop() {
+			l.kern(kc, a, bf, c, l.nr, false)
+		}
+	})
+	b.Run("bf16", func(b *testing.B) {
+		b.SetBytes(flops)
+		for b.Loop() {
+			l.kernPBF16(kc, a, bh, c, l.nr, false)
+		}
+	})
+}

@@ -8,6 +8,7 @@ var genericImpl = &impl{
 	name: "generic",
 	mr:   4, nr: 8, kc: 256, mc: 128, nc: 2048,
 	kern:        kernGo,
+	kernPBF16:   kernPBF16Go,
 	packBT8:     packBT8Go,
 	packBT8BF16: packBT8BF16Go,
 	widenBF16:   widenBF16Go,
@@ -32,6 +33,29 @@ func kernGo(kc int, a, b, c []float32, ldc int, acc bool) {
 			}
 		}
 	}
+	storeTile(c, ldc, tile, mr, nr, acc)
+}
+
+// kernPBF16Go is kernGo with b prepacked bfloat16.
+func kernPBF16Go(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
+	mr, nr := len(a)/kc, len(b)/kc
+	var t [16 * 64]float32
+	tile := t[:mr*nr]
+	for p := 0; p < kc; p++ {
+		ap := a[p*mr : (p+1)*mr]
+		bp := b[p*nr : (p+1)*nr]
+		for i, av := range ap {
+			row := tile[i*nr : (i+1)*nr]
+			for j, bv := range bp {
+				row[j] += av * BF16ToF32(bv)
+			}
+		}
+	}
+	storeTile(c, ldc, tile, mr, nr, acc)
+}
+
+// storeTile writes (acc: adds) the mr×nr tile into c (row stride ldc).
+func storeTile(c []float32, ldc int, tile []float32, mr, nr int, acc bool) {
 	for i := 0; i < mr; i++ {
 		dst := c[i*ldc : i*ldc+nr]
 		src := tile[i*nr : (i+1)*nr]

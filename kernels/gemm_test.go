@@ -275,6 +275,20 @@ func TestKernelTwins(t *testing.T) {
 					}
 				}
 			}
+			// The bfloat16-panel kernel equals kern on the widened panel.
+			bh := randMatrix(r, 1, l.nr*kc, BF16).BF16
+			for i, v := range bh {
+				b[i] = BF16ToF32(v)
+			}
+			for _, acc := range []bool{false, true} {
+				c2 := slices.Clone(c1)
+				c3 := slices.Clone(c1)
+				l.kern(kc, a, b, c1, ldc, acc)
+				l.kernPBF16(kc, a, bh, c2, ldc, acc)
+				eqF32(t, fmt.Sprintf("kernPBF16 kc=%d acc=%v", kc, acc), c2, c1)
+				kernPBF16Go(kc, a, bh, c3, ldc, acc)
+				near(t, fmt.Sprintf("kernPBF16Go kc=%d acc=%v", kc, acc), c3, c1)
+			}
 		}
 		for _, nblk := range []int{1, 3} {
 			lds, ldd := 8*nblk+5, 19

@@ -36,6 +36,8 @@ type Matrix struct {
 	BF16       []uint16
 	// Quantized storage (DType Q8 or NF4), see quant.go.
 	Quant *QuantData
+	// packed is a copy laid out for MatMulT's microkernel (Pack).
+	packed *packedB
 }
 
 // NewF32 wraps a float32 slice as a Matrix without copying.

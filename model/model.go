@@ -252,3 +252,27 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 	}
 	return lin
 }
+
+// PackWeights gives every linear weight that is not quantized a second
+// copy laid out for the matmul microkernel (kernels.Matrix.Pack), so that
+// forward passes over many tokens (prompts, scoring) skip repacking them on
+// every call. One-token decoding reads the original layout. It costs
+// PackBytes more memory, and serves the kernel level active when it is
+// called. Call it after loading, before use, not concurrently with use.
+func (m *Model) PackWeights() {
+	_, ws := m.linears()
+	for _, w := range ws {
+		(*w).Pack()
+	}
+}
+
+// PackBytes is the memory PackWeights adds: the linear weights that are
+// not quantized, rounded up to whole micro-panels.
+func (m *Model) PackBytes() int64 {
+	_, ws := m.linears()
+	var n int64
+	for _, w := range ws {
+		n += (*w).PackBytes()
+	}
+	return n
+}

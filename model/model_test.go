@@ -385,3 +385,37 @@ func TestWriteRandomSharded(t *testing.T) {
 		t.Errorf("sharded checkpoint scores %v, single file %v", got[1], got[0])
 	}
 }
+
+// PackWeights changes the layout of the weights, not one bit of the result.
+func TestPackWeightsSameScores(t *testing.T) {
+	for _, dtype := range []string{"bf16", "f32"} {
+		m, err := Load(writeSmall(t, Qwen2, dtype))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad := randomAdapter(t, m, "q", "v", "down")
+		rng := rand.New(rand.NewPCG(3, 4))
+		seqs := []Sequence{{Tokens: randomTokens(rng, 70, m.Config.VocabSize), From: 1}, {Tokens: randomTokens(rng, 9, m.Config.VocabSize), From: 4}}
+		want, err := m.Score(seqs, ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.PackBytes() <= 0 {
+			t.Fatalf("%s: PackBytes %d", dtype, m.PackBytes())
+		}
+		m.PackWeights()
+		if !m.Layers[1].Down.W.Packed() {
+			t.Fatalf("%s: down_proj not packed", dtype)
+		}
+		got, err := m.Score(seqs, ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range want {
+			if !slices.Equal(got[s], want[s]) {
+				t.Fatalf("%s: sequence %d: packed %v, unpacked %v", dtype, s, got[s], want[s])
+			}
+		}
+		m.Close()
+	}
+}

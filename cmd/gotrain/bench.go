@@ -76,13 +76,14 @@ func perCPU(work, cpu float64, threads int) float64 {
 }
 
 func benchGEMM(args []string) error {
-	fs := newFlags("bench gemm", "--m M --n N --k K [--weights f32|bf16] [--compute f32|bf16] [--op t|n|tn] [--threads T]")
+	fs := newFlags("bench gemm", "--m M --n N --k K [--weights f32|bf16] [--packed] [--compute f32|bf16] [--op t|n|tn] [--threads T]")
 	m := fs.Int("m", 128, "rows of the activations (tokens)")
 	n := fs.Int("n", 896, "output features (rows of the weight)")
 	k := fs.Int("k", 896, "input features (columns of the weight)")
 	weights := fs.String("weights", "f32", "weight dtype: f32 or bf16")
 	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (activations rounded to bf16, float32 accumulation; op t only)")
 	op := fs.String("op", "t", "t: y=x·wᵀ (forward), n: dx=dy·w (input grad), tn: dw=dyᵀ·x (weight grad, f32 only)")
+	packed := fs.Bool("packed", false, "prepack the weight once, as the model does with frozen weights (op t, compute f32)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
@@ -129,6 +130,12 @@ func benchGEMM(args []string) error {
 	default:
 		return fmt.Errorf("bench gemm: --compute %q: want f32 or bf16", *compute)
 	}
+	if *packed {
+		if *op != "t" || cm != kernels.ComputeF32 {
+			return fmt.Errorf("bench gemm: --packed is implemented for --op t --compute f32 only")
+		}
+		w.Pack()
+	}
 	var f func()
 	switch *op {
 	case "t":
@@ -154,7 +161,7 @@ func benchGEMM(args []string) error {
 	}
 	return printJSON(map[string]any{
 		"bench": "gemm", "op": *op, "m": *m, "n": *n, "k": *k,
-		"weights": *weights, "compute": *compute,
+		"weights": *weights, "compute": *compute, "packed": *packed,
 		"threads": kernels.Threads(), "level": kernels.Level(),
 		"seconds":        ts[0],
 		"gflops":         flops / ts[0] / 1e9,

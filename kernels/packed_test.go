@@ -1,0 +1,82 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// testPacked checks that MatMulT by a prepacked w gives bit for bit what it
+// gives unpacked (itself checked against float64 in testT) on this level.
+func testPacked(t *testing.T, r *rand.Rand, m, n, k int, dt DType, acc bool) {
+	t.Helper()
+	x := randF32(r, m*k)
+	w := randMatrix(r, n, k, dt)
+	y0 := randF32(r, m*n)
+	want := slices.Clone(y0)
+	MatMulT(want, x, m, w, acc)
+	w.Pack()
+	if !w.Packed() {
+		t.Fatalf("Pack left %d×%d %v unpacked", n, k, dt)
+	}
+	got := slices.Clone(y0)
+	MatMulT(got, x, m, w, acc)
+	eqF32(t, fmt.Sprintf("packed MatMulT m=%d n=%d k=%d %v acc=%v", m, n, k, dt, acc), got, want)
+}
+
+func TestMatMulTPacked(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for i, sh := range shapes(r) {
+			for _, dt := range []DType{F32, BF16} {
+				testPacked(t, r, sh[0], sh[1], sh[2], dt, i%2 == 1)
+			}
+		}
+		threads := Threads()
+		for _, th := range []int{1, 3} {
+			SetThreads(th)
+			testPacked(t, r, 130, 300, 17, BF16, true)
+			testPacked(t, r, 37, 100, 45, F32, false)
+		}
+		SetThreads(threads)
+		if !testing.Short() {
+			testPacked(t, r, 300, 4864, 896, BF16, false) // crosses MC, KC and (generic) NC
+			testPacked(t, r, 250, 3200, 300, F32, true)
+		}
+	})
+}
+
+// A packed copy made for one level is ignored on another.
+func TestPackedOtherLevel(t *testing.T) {
+	defer SetLevel(Levels()[0])
+	r := rand.New(rand.NewPCG(13, 14))
+	x := randF32(r, 40*70)
+	w := randMatrix(r, 90, 70, BF16)
+	want := make([]float32, 40*90)
+	if err := SetLevel("generic"); err != nil {
+		t.Fatal(err)
+	}
+	MatMulT(want, x, 40, w, false)
+	SetLevel(Levels()[0])
+	w.Pack()
+	if Levels()[0] == "generic" {
+		t.Skip("one level only")
+	}
+	SetLevel("generic")
+	if w.Packed() {
+		t.Fatal("Packed() true on another level")
+	}
+	got := make([]float32, len(want))
+	MatMulT(got, x, 40, w, false)
+	eqF32(t, "MatMulT, packed for another level", got, want)
+}
+
+func TestPackSkips(t *testing.T) {
+	for _, w := range []*Matrix{NewF32(0, 5, nil), NewBF16(3, 0, nil)} {
+		w.Pack()
+		if w.Packed() {
+			t.Fatalf("empty %d×%d packed", w.Rows, w.Cols)
+		}
+	}
+}
