@@ -9,6 +9,8 @@
 // c[12×32] (+)= a·b; a packed 12 per k, b packed 32 per k.
 TEXT ·kern12x32AVX512(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
+	MOVQ CX, R11
+	SHLQ $7, R11 // one panel: the next one follows it when B is prepacked
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
@@ -78,6 +80,7 @@ loop:
 	VMOVUPS (BX), Z24
 	VMOVUPS 64(BX), Z25
 	PREFETCHT0 512(BX)
+	PREFETCHT1 (BX)(R11*1)
 	VBROADCASTSS 0(AX), Z26
 	VFMADD231PS Z24, Z26, Z0
 	VFMADD231PS Z25, Z26, Z1
@@ -226,6 +229,8 @@ store:
 // widened in registers.
 TEXT ·kern12x32PBF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
+	MOVQ CX, R11
+	SHLQ $6, R11 // one panel: the next one follows it in a prepacked weight
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
@@ -295,6 +300,7 @@ ploop:
 	VPMOVZXWD (BX), Z24
 	VPMOVZXWD 32(BX), Z25
 	PREFETCHT0 256(BX)
+	PREFETCHT1 (BX)(R11*1)
 	VPSLLD $16, Z24, Z24
 	VPSLLD $16, Z25, Z25
 	VBROADCASTSS 0(AX), Z26
