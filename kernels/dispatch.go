@@ -18,6 +18,10 @@ type impl struct {
 	kern func(kc int, a, b, c []float32, ldc int, acc bool)
 	// kernPBF16 is kern with b a prepacked bfloat16 panel (see Matrix.Pack).
 	kernPBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
+	// kern8 and kern8PBF16 (optional) are kern and kernPBF16 for the first
+	// 8 rows of the tile only: the last tile of m = 128 or 512 rows.
+	kern8      func(kc int, a, b, c []float32, ldc int, acc bool)
+	kern8PBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
 	// packBT8 transposes 8 rows of src (stride lds) into dst, 8 columns per
 	// block: dst[p*ldd+r] = src[r*lds+p] for r<8, p<8*nblk.
 	packBT8     func(dst []float32, ldd int, src []float32, lds, nblk int)

@@ -233,6 +233,14 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 							kern(ap, ct, ldc, accum)
 							continue
 						}
+						if mv == 8 && nv == nr && l.kern8 != nil {
+							if bh != nil {
+								l.kern8PBF16(kc, ap, bh, ct, ldc, accum)
+							} else {
+								l.kern8(kc, ap, bp, ct, ldc, accum)
+							}
+							continue
+						}
 						// Edge tile: compute into a scratch tile, copy the valid part.
 						kern(ap, bufs.tile, nr, false)
 						for i := 0; i < mv; i++ {

@@ -18,6 +18,12 @@ func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
 func kern12x32PBF16AVX512(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
 
 //go:noescape
+func kern8x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
+
+//go:noescape
+func kern8x32PBF16AVX512(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
+
+//go:noescape
 func kern6x16PBF16AVX2(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
 
 //go:noescape
@@ -72,6 +78,18 @@ func avx512Impl() *impl {
 			_ = b[32*kc-1]
 			_ = c[11*ldc+31]
 			kern12x32PBF16AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		kern8: func(kc int, a, b, c []float32, ldc int, acc bool) {
+			_ = a[12*kc-1]
+			_ = b[32*kc-1]
+			_ = c[7*ldc+31]
+			kern8x32AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		kern8PBF16: func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
+			_ = a[12*kc-1]
+			_ = b[32*kc-1]
+			_ = c[7*ldc+31]
+			kern8x32PBF16AVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
 		},
 		packBT8:     packBT8AVX2,
 		packBT8BF16: packBT8BF16AVX2,

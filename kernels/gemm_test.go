@@ -289,6 +289,22 @@ func TestKernelTwins(t *testing.T) {
 				kernPBF16Go(kc, a, bh, c3, ldc, acc)
 				near(t, fmt.Sprintf("kernPBF16Go kc=%d acc=%v", kc, acc), c3, c1)
 			}
+			// The 8-row edge kernels equal the first 8 rows of the full tile
+			// and leave the rest of c alone.
+			if l.kern8 != nil {
+				for _, acc := range []bool{false, true} {
+					before := slices.Clone(c1)
+					c8 := slices.Clone(c1)
+					c8h := slices.Clone(c1)
+					l.kern(kc, a, b, c1, ldc, acc)
+					l.kern8(kc, a, b, c8, ldc, acc)
+					l.kern8PBF16(kc, a, bh, c8h, ldc, acc)
+					eqF32(t, fmt.Sprintf("kern8 kc=%d acc=%v", kc, acc), c8[:8*ldc], c1[:8*ldc])
+					eqF32(t, fmt.Sprintf("kern8PBF16 kc=%d acc=%v", kc, acc), c8h[:8*ldc], c1[:8*ldc])
+					eqF32(t, "kern8 rows ≥ 8", c8[8*ldc:], before[8*ldc:])
+					eqF32(t, "kern8PBF16 rows ≥ 8", c8h[8*ldc:], before[8*ldc:])
+				}
+			}
 		}
 		for _, nblk := range []int{1, 3} {
 			lds, ldd := 8*nblk+5, 19
