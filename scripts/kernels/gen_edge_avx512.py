@@ -34,6 +34,7 @@ def kernel(name, bf16):
             e("\tADDQ DX, R8")
     for z in range(2 * ROWS):
         e(f"\tVPXORD Z{z}, Z{z}, Z{z}")
+    e("\tPCALIGN $64")
     e("loop:")
     if bf16:
         e("\tVPMOVZXWD (BX), Z24")
