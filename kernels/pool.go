@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The worker pool: goroutines started once and fed jobs over a channel. A
@@ -11,6 +12,8 @@ import (
 // claim chunks with an atomic counter, so the caller can always finish a job
 // alone. That makes nested Parallel calls safe (no deadlock when every
 // worker is busy) and keeps the per-call cost at one channel send per helper.
+// Helpers poll for a moment before blocking, and so does the caller for the
+// last chunks (see helperSpin).
 
 // job is one Parallel call in flight.
 type job struct {
@@ -18,6 +21,7 @@ type job struct {
 	n      int
 	chunks int
 	next   atomic.Int64 // next chunk to claim
+	left   atomic.Int64 // chunks not yet done
 	wg     sync.WaitGroup
 }
 
@@ -30,7 +34,52 @@ func (j *job) run() {
 		}
 		lo, hi := j.n*c/j.chunks, j.n*(c+1)/j.chunks
 		j.fn(lo, hi)
+		j.left.Add(-1)
 		j.wg.Done()
+	}
+}
+
+// Blocking hand-offs cost about 100 µs each on the development VM (a futex
+// wake and an inter-processor interrupt): longer than a one-token GEMV. So
+// helpers poll for the next job, and the caller for the last chunks, for a
+// while before they block.
+const (
+	helperSpin = 200 * time.Microsecond
+	callerSpin = 500 * time.Microsecond
+)
+
+// spinning reports whether waits may poll: not when there are more threads
+// than Ps, where a poller would hold a P a blocked chunk needs.
+func spinning() bool { return Threads() <= runtime.GOMAXPROCS(0) }
+
+// wait returns when every chunk is done.
+func (j *job) wait() {
+	deadline := time.Now().Add(callerSpin)
+	for i := 1; spinning() && j.left.Load() > 0; i++ {
+		if i%64 == 0 && time.Now().After(deadline) {
+			break
+		}
+	}
+	j.wg.Wait()
+}
+
+// pollJob returns the next job if one is queued within helperSpin, else nil.
+func pollJob() *job {
+	if !spinning() {
+		return nil
+	}
+	deadline := time.Now().Add(helperSpin)
+	for i := 1; ; i++ {
+		if len(pool.jobs) > 0 { // a racy peek; the receive decides
+			select {
+			case j := <-pool.jobs:
+				return j
+			default:
+			}
+		}
+		if i%256 == 0 && time.Now().After(deadline) {
+			return nil
+		}
 	}
 }
 
@@ -54,7 +103,11 @@ func startWorkers(n int) {
 	for pool.started < n-1 {
 		pool.started++
 		go func() {
-			for j := range pool.jobs {
+			for {
+				j := pollJob()
+				if j == nil {
+					j = <-pool.jobs
+				}
 				j.run()
 			}
 		}()
@@ -96,6 +149,7 @@ func parallelChunks(n, chunks int, fn func(lo, hi int)) {
 	}
 	startWorkers(t)
 	j := &job{fn: fn, n: n, chunks: chunks}
+	j.left.Store(int64(chunks))
 	j.wg.Add(chunks)
 	helpers := min(t, chunks) - 1
 	for i := 0; i < helpers; i++ {
@@ -105,5 +159,5 @@ func parallelChunks(n, chunks int, fn func(lo, hi int)) {
 		}
 	}
 	j.run()
-	j.wg.Wait()
+	j.wait()
 }
