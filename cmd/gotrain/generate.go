@@ -51,6 +51,7 @@ func generate(args []string, stdout io.Writer) error {
 	var stops stopList
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
 	quantize := addQuantizeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func generate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	pred := filepath.Join(tmp, "pred.jsonl")
 	run("predict", "--base", m, "--adapter", ad, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", pred)
+	// prepacked weights: the same predictions, byte for byte
+	packed := filepath.Join(tmp, "pred-packed.jsonl")
+	run("predict", "--base", m, "--adapter", ad, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", packed, "--pack-weights")
+	if a, b := readFile(t, pred), readFile(t, packed); a != b {
+		t.Errorf("predict --pack-weights differs:\n%s\nunpacked:\n%s", b, a)
+	}
 	out := run("eval", "--pred", pred, "--train", filepath.Join(tmp, "train.jsonl"), "--report", filepath.Join(tmp, "report"))
 	if !strings.Contains(out, "W1 macro") {
 		t.Errorf("eval printed no W1:\n%s", out)
@@ -319,4 +325,13 @@ func TestMemoryRefusal(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--quantize nf4") || !strings.Contains(string(out), "total") {
 		t.Fatalf("a 14B BF16 run with 16 × 900-token batches was not refused with a plan:\n%s", out)
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

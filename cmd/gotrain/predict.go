@@ -31,6 +31,7 @@ func runPredict(args []string) error {
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func runPredict(args []string) error {
 	if shardN > 1 {
 		rows = shardRows(rows, shardI, shardN)
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ func runScore(args []string) error {
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func runScore(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
 	if err != nil {
 		return err
 	}
@@ -149,8 +150,9 @@ func runScore(args []string) error {
 	})
 }
 
-// loadModel loads a base model and, when adapterDir is set, a LoRA adapter.
-func loadModel(base, adapterDir, quantize string) (*model.Model, *model.Adapter, error) {
+// loadModel loads a base model (its weights prepacked with pack) and, when
+// adapterDir is set, a LoRA adapter.
+func loadModel(base, adapterDir, quantize string, pack bool) (*model.Model, *model.Adapter, error) {
 	// inference holds one chunk of activations and a KV cache: plan for 2,048 tokens of each
 	plan, err := planRun(base, quantize, 0, "", "", 2048, 2048)
 	if err != nil {
@@ -162,6 +164,16 @@ func loadModel(base, adapterDir, quantize string) (*model.Model, *model.Adapter,
 	m, err := model.LoadWith(base, model.LoadOptions{Quantize: quantize})
 	if err != nil {
 		return nil, nil, err
+	}
+	if pack {
+		// The weights are loaded: what is still available must hold the copy.
+		need, avail := m.PackBytes(), model.Available()
+		if avail >= 0 && need > avail && os.Getenv("GOTRAIN_NO_MEMCHECK") != "1" {
+			m.Close()
+			return nil, nil, fmt.Errorf("--pack-weights needs %s more memory, %s is available (set GOTRAIN_NO_MEMCHECK=1 to run anyway)",
+				model.FormatBytes(need), model.FormatBytes(avail))
+		}
+		m.PackWeights()
 	}
 	if adapterDir == "" {
 		return m, nil, nil

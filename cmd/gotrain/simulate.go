@@ -32,6 +32,7 @@ func simulate(args []string, stdout io.Writer) error {
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	quantize := addQuantizeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func simulate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
 	if err != nil {
 		return err
 	}
