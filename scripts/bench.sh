@@ -18,12 +18,18 @@ run $bin bench bandwidth
 # GEMM: Qwen2.5-0.5B (hidden 896, intermediate 4864, vocab 151936) and 14B (5120, 13824) shapes, M = 512 tokens
 for shape in "896 896" "4864 896" "896 4864" "151936 896" "5120 5120" "13824 5120" "5120 13824"; do
 	set -- $shape
-	for w in f32 bf16; do run $bin bench gemm --m 512 --n $1 --k $2 --weights $w; done
+	for w in f32 bf16; do
+		run $bin bench gemm --m 512 --n $1 --k $2 --weights $w
+		run $bin bench gemm --m 128 --n $1 --k $2 --weights $w
+		run $bin bench gemm --m 128 --n $1 --k $2 --weights $w --packed
+	done
 	run $bin bench gemm --m 512 --n $1 --k $2 --weights bf16 --compute bf16
 	run $bin bench gemm --m 1 --n $1 --k $2 --weights bf16
 	have_torch && run $py scripts/bench_gemm_torch.py --m 512 --n $1 --k $2
+	have_torch && run $py scripts/bench_gemm_torch.py --m 128 --n $1 --k $2
 done
 run $bin bench prefill --size $size --tokens 512
+run $bin bench prefill --size $size --tokens 512 --pack
 have_torch && run $py scripts/reference/bench_prefill.py --tokens 512 --dtype float32
 run $bin bench decode --size $size --tokens 512 --steps 32
 run $bin bench train --size $size --batch 8 --tokens 256
