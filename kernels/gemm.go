@@ -49,9 +49,7 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	}
 	l := active.Load()
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k}
-	if w.packed != nil && w.packed.level == l {
-		b.pk = w.packed
-	}
+	b.pk = w.packedFor(ComputeF32)
 	gemm(l, m, n, k, matA{x, k, 1}, b, y, n, accumulate)
 }
 

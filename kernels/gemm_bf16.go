@@ -133,6 +133,7 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, l
 	kcb := l.kc // pairs per block: 2·KC values of k
 	bufs.tile = grow(bufs.tile, mr*nr)
 	mcb := blockSize(m, l.mc, mr)
+	pk := w.packedFor(ComputeBF16)
 	for jc := 0; jc < n; jc += l.nc {
 		nc := min(l.nc, n-jc)
 		ncp := (nc + nr - 1) / nr * nr
@@ -149,7 +150,9 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, l
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc2 : (jr+nr)*kc2]
 					nv := min(nr, nc-jr)
-					if ic == 0 {
+					if pk != nil {
+						bp = pk.pairPanel(pc, kc2, j0+jc+jr)
+					} else if ic == 0 {
 						// Pack each B micro-panel just before its first use,
 						// so it is still in L1 for the first block of A.
 						packBPairsT(l, bufs.b[jr*kc2:], w, j0+jc+jr, nv, pc, kc2)

@@ -7,22 +7,51 @@ import (
 	"testing"
 )
 
-// testPacked checks that MatMulT by a prepacked w gives bit for bit what it
-// gives unpacked (itself checked against float64 in testT) on this level.
+// testPacked checks that MatMulTCompute by a prepacked w gives bit for bit
+// what it gives unpacked (itself checked against float64 in testT and
+// testTBF16) on this level, in both compute modes.
 func testPacked(t *testing.T, r *rand.Rand, m, n, k int, dt DType, acc bool) {
 	t.Helper()
 	x := randF32(r, m*k)
-	w := randMatrix(r, n, k, dt)
 	y0 := randF32(r, m*n)
-	want := slices.Clone(y0)
-	MatMulT(want, x, m, w, acc)
-	w.Pack()
-	if !w.Packed() {
-		t.Fatalf("Pack left %d×%d %v unpacked", n, k, dt)
+	for _, c := range []Compute{ComputeF32, ComputeBF16} {
+		w := randMatrix(r, n, k, dt)
+		want := slices.Clone(y0)
+		MatMulTCompute(want, x, m, w, acc, c)
+		w.Pack(c)
+		if c == ComputeBF16 && !HasBF16Compute() {
+			if w.Packed(c) || w.PackBytes(c) != 0 {
+				t.Fatalf("packed for emulated ComputeBF16")
+			}
+			continue
+		}
+		if !w.Packed(c) || w.Packed(otherMode(c)) {
+			t.Fatalf("Pack(%v) of %d×%d %v: Packed %v, other mode %v", c, n, k, dt, w.Packed(c), w.Packed(otherMode(c)))
+		}
+		got := slices.Clone(y0)
+		MatMulTCompute(got, x, m, w, acc, c)
+		eqF32(t, fmt.Sprintf("packed MatMulT m=%d n=%d k=%d %v acc=%v %v", m, n, k, dt, acc, c), got, want)
+		// used in the other mode, the copy is ignored
+		other := slices.Clone(y0)
+		MatMulTCompute(other, x, m, w, acc, otherMode(c))
+		ref := slices.Clone(y0)
+		MatMulTCompute(ref, x, m, unpackedCopy(w), acc, otherMode(c))
+		eqF32(t, "prepacked for the other mode", other, ref)
 	}
-	got := slices.Clone(y0)
-	MatMulT(got, x, m, w, acc)
-	eqF32(t, fmt.Sprintf("packed MatMulT m=%d n=%d k=%d %v acc=%v", m, n, k, dt, acc), got, want)
+}
+
+func otherMode(c Compute) Compute {
+	if c == ComputeF32 {
+		return ComputeBF16
+	}
+	return ComputeF32
+}
+
+// unpackedCopy is w without its prepacked copy.
+func unpackedCopy(w *Matrix) *Matrix {
+	c := *w
+	c.packed = nil
+	return &c
 }
 
 func TestMatMulTPacked(t *testing.T) {
@@ -59,12 +88,12 @@ func TestPackedOtherLevel(t *testing.T) {
 	}
 	MatMulT(want, x, 40, w, false)
 	SetLevel(Levels()[0])
-	w.Pack()
+	w.Pack(ComputeF32)
 	if Levels()[0] == "generic" {
 		t.Skip("one level only")
 	}
 	SetLevel("generic")
-	if w.Packed() {
+	if w.Packed(ComputeF32) {
 		t.Fatal("Packed() true on another level")
 	}
 	got := make([]float32, len(want))
@@ -74,8 +103,8 @@ func TestPackedOtherLevel(t *testing.T) {
 
 func TestPackSkips(t *testing.T) {
 	for _, w := range []*Matrix{NewF32(0, 5, nil), NewBF16(3, 0, nil)} {
-		w.Pack()
-		if w.Packed() {
+		w.Pack(ComputeF32)
+		if w.Packed(ComputeF32) {
 			t.Fatalf("empty %d×%d packed", w.Rows, w.Cols)
 		}
 	}

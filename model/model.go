@@ -254,15 +254,16 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 }
 
 // PackWeights gives every linear weight that is not quantized a second
-// copy laid out for the matmul microkernel (kernels.Matrix.Pack), so that
-// forward passes over many tokens (prompts, scoring) skip repacking them on
-// every call. One-token decoding reads the original layout. It costs
-// PackBytes more memory, and serves the kernel level active when it is
-// called. Call it after loading, before use, not concurrently with use.
+// copy laid out for the matmul microkernel in the model's compute mode
+// (kernels.Matrix.Pack; call SetCompute first), so that forward passes over
+// many tokens (prompts, scoring) skip repacking them on every call.
+// One-token decoding reads the original layout. It costs PackBytes more
+// memory, and serves the kernel level active when it is called. Call it
+// after loading, before use, not concurrently with use.
 func (m *Model) PackWeights() {
 	_, ws := m.linears()
 	for _, w := range ws {
-		(*w).Pack()
+		(*w).Pack(m.compute)
 	}
 }
 
@@ -272,7 +273,7 @@ func (m *Model) PackBytes() int64 {
 	_, ws := m.linears()
 	var n int64
 	for _, w := range ws {
-		n += (*w).PackBytes()
+		n += (*w).PackBytes(m.compute)
 	}
 	return n
 }

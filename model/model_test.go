@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // smallConfig is a checkpoint small enough to write in every test.
@@ -388,11 +390,19 @@ func TestWriteRandomSharded(t *testing.T) {
 
 // PackWeights changes the layout of the weights, not one bit of the result.
 func TestPackWeightsSameScores(t *testing.T) {
-	for _, dtype := range []string{"bf16", "f32"} {
+	for _, tc := range []struct {
+		dtype   string
+		compute kernels.Compute
+	}{{"bf16", kernels.ComputeF32}, {"f32", kernels.ComputeF32}, {"bf16", kernels.ComputeBF16}} {
+		dtype := tc.dtype
+		if tc.compute == kernels.ComputeBF16 && !kernels.HasBF16Compute() {
+			continue // emulated: nothing to pack
+		}
 		m, err := Load(writeSmall(t, Qwen2, dtype))
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.SetCompute(tc.compute)
 		ad := randomAdapter(t, m, "q", "v", "down")
 		rng := rand.New(rand.NewPCG(3, 4))
 		seqs := []Sequence{{Tokens: randomTokens(rng, 70, m.Config.VocabSize), From: 1}, {Tokens: randomTokens(rng, 9, m.Config.VocabSize), From: 4}}
@@ -404,7 +414,7 @@ func TestPackWeightsSameScores(t *testing.T) {
 			t.Fatalf("%s: PackBytes %d", dtype, m.PackBytes())
 		}
 		m.PackWeights()
-		if !m.Layers[1].Down.W.Packed() {
+		if !m.Layers[1].Down.W.Packed(m.compute) {
 			t.Fatalf("%s: down_proj not packed", dtype)
 		}
 		got, err := m.Score(seqs, ad)

@@ -83,7 +83,7 @@ func benchGEMM(args []string) error {
 	weights := fs.String("weights", "f32", "weight dtype: f32 or bf16")
 	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (activations rounded to bf16, float32 accumulation; op t only)")
 	op := fs.String("op", "t", "t: y=x·wᵀ (forward), n: dx=dy·w (input grad), tn: dw=dyᵀ·x (weight grad, f32 only)")
-	packed := fs.Bool("packed", false, "prepack the weight once, as the model does with frozen weights (op t, compute f32)")
+	packed := fs.Bool("packed", false, "prepack the weight once for the compute mode, as model.PackWeights does (op t)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
@@ -131,10 +131,10 @@ func benchGEMM(args []string) error {
 		return fmt.Errorf("bench gemm: --compute %q: want f32 or bf16", *compute)
 	}
 	if *packed {
-		if *op != "t" || cm != kernels.ComputeF32 {
-			return fmt.Errorf("bench gemm: --packed is implemented for --op t --compute f32 only")
+		if *op != "t" {
+			return fmt.Errorf("bench gemm: --packed is implemented for --op t only")
 		}
-		w.Pack()
+		w.Pack(cm)
 	}
 	var f func()
 	switch *op {

@@ -16,7 +16,7 @@ func runMerge(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
-	m, ad, err := loadModel(*base, *adapterDir, "", false) // merging needs the stored weights
+	m, ad, err := loadModel(*base, *adapterDir, "", "f32", false) // merging needs the stored weights
 	if err != nil {
 		return err
 	}

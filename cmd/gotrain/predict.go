@@ -56,14 +56,11 @@ func runPredict(args []string) error {
 	if shardN > 1 {
 		rows = shardRows(rows, shardI, shardN)
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := setCompute(m, *compute); err != nil {
-		return err
-	}
 	enc, err := newEncoder(*base, *noChat, *template, 0)
 	if err != nil {
 		return err

@@ -51,14 +51,11 @@ func runScore(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := setCompute(m, *compute); err != nil {
-		return err
-	}
 	var tok *tokenize.Tokenizer
 	var tmpl *tokenize.Template
 	in, err := os.Open(*dataPath)
@@ -150,9 +147,9 @@ func runScore(args []string) error {
 	})
 }
 
-// loadModel loads a base model (its weights prepacked with pack) and, when
-// adapterDir is set, a LoRA adapter.
-func loadModel(base, adapterDir, quantize string, pack bool) (*model.Model, *model.Adapter, error) {
+// loadModel loads a base model in compute mode compute (its weights
+// prepacked for it with pack) and, when adapterDir is set, a LoRA adapter.
+func loadModel(base, adapterDir, quantize, compute string, pack bool) (*model.Model, *model.Adapter, error) {
 	// inference holds one chunk of activations and a KV cache: plan for 2,048 tokens of each
 	plan, err := planRun(base, quantize, 0, "", "", 2048, 2048)
 	if err != nil {
@@ -163,6 +160,10 @@ func loadModel(base, adapterDir, quantize string, pack bool) (*model.Model, *mod
 	}
 	m, err := model.LoadWith(base, model.LoadOptions{Quantize: quantize})
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := setCompute(m, compute); err != nil {
+		m.Close()
 		return nil, nil, err
 	}
 	if pack {

@@ -83,7 +83,7 @@ func simulate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize, *pack)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, "f32", *pack)
 	if err != nil {
 		return err
 	}
