@@ -6,6 +6,13 @@ import (
 	"sync/atomic"
 )
 
+// tileKern and tileKernPBF16 are the microkernels' signatures: B a float32
+// panel, or a prepacked bfloat16 one.
+type (
+	tileKern      func(kc int, a, b, c []float32, ldc int, acc bool)
+	tileKernPBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
+)
+
 // impl is one dispatch level: the microkernels and block sizes the GEMM
 // driver uses. Every function pointer has a pure-Go twin in the generic level.
 type impl struct {
@@ -15,13 +22,13 @@ type impl struct {
 	mr, nr, kc, mc, nc int
 	// kern computes the MR×NR tile c (+)= a·b from packed panels a (KC×MR,
 	// k-major) and b (KC×NR, k-major); ldc is c's row stride.
-	kern func(kc int, a, b, c []float32, ldc int, acc bool)
+	kern tileKern
 	// kernPBF16 is kern with b a prepacked bfloat16 panel (see Matrix.Pack).
-	kernPBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
+	kernPBF16 tileKernPBF16
 	// kern8 and kern8PBF16 (optional) are kern and kernPBF16 for the first
 	// 8 rows of the tile only: the last tile of m = 128 or 512 rows.
-	kern8      func(kc int, a, b, c []float32, ldc int, acc bool)
-	kern8PBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
+	kern8      tileKern
+	kern8PBF16 tileKernPBF16
 	// packBT8 transposes 8 rows of src (stride lds) into dst, 8 columns per
 	// block: dst[p*ldd+r] = src[r*lds+p] for r<8, p<8*nblk.
 	packBT8     func(dst []float32, ldd int, src []float32, lds, nblk int)

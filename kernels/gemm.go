@@ -48,8 +48,7 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 		return
 	}
 	l := active.Load()
-	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k}
-	b.pk = w.packedFor(ComputeF32)
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pk: w.packedFor(l, ComputeF32)}
 	gemm(l, m, n, k, matA{x, k, 1}, b, y, n, accumulate)
 }
 
@@ -216,11 +215,13 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 						// so it is still in L1 for the first block of A.
 						packB(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
 					}
-					kern := func(ap, c []float32, ldc int, acc bool) {
+					// kern runs k32 on the float32 panel bp, or k16 on the
+					// prepacked bfloat16 panel bh.
+					kern := func(k32 tileKern, k16 tileKernPBF16, ap, c []float32, ldc int, acc bool) {
 						if bh != nil {
-							l.kernPBF16(kc, ap, bh, c, ldc, acc)
+							k16(kc, ap, bh, c, ldc, acc)
 						} else {
-							l.kern(kc, ap, bp, c, ldc, acc)
+							k32(kc, ap, bp, c, ldc, acc)
 						}
 					}
 					for ir := 0; ir < mc; ir += mr {
@@ -228,19 +229,15 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 						mv := min(mr, mc-ir)
 						ct := c[(ic+ir)*ldc+jc+jr:]
 						if mv == mr && nv == nr {
-							kern(ap, ct, ldc, accum)
+							kern(l.kern, l.kernPBF16, ap, ct, ldc, accum)
 							continue
 						}
 						if mv == 8 && nv == nr && l.kern8 != nil {
-							if bh != nil {
-								l.kern8PBF16(kc, ap, bh, ct, ldc, accum)
-							} else {
-								l.kern8(kc, ap, bp, ct, ldc, accum)
-							}
+							kern(l.kern8, l.kern8PBF16, ap, ct, ldc, accum)
 							continue
 						}
 						// Edge tile: compute into a scratch tile, copy the valid part.
-						kern(ap, bufs.tile, nr, false)
+						kern(l.kern, l.kernPBF16, ap, bufs.tile, nr, false)
 						for i := 0; i < mv; i++ {
 							src := bufs.tile[i*nr : i*nr+nv]
 							dst := ct[i*ldc : i*ldc+nv]

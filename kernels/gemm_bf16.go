@@ -133,7 +133,7 @@ func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, l
 	kcb := l.kc // pairs per block: 2·KC values of k
 	bufs.tile = grow(bufs.tile, mr*nr)
 	mcb := blockSize(m, l.mc, mr)
-	pk := w.packedFor(ComputeBF16)
+	pk := w.packedFor(l, ComputeBF16)
 	for jc := 0; jc < n; jc += l.nc {
 		nc := min(l.nc, n-jc)
 		ncp := (nc + nr - 1) / nr * nr

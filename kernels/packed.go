@@ -29,57 +29,43 @@ type packedB struct {
 // Quantized and empty matrices are left as they are. Pack is not safe to
 // call concurrently with uses of w.
 func (w *Matrix) Pack(c Compute) {
-	if w.IsQuantized() || w.Rows == 0 || w.Cols == 0 {
+	l := active.Load()
+	npad, kk, _, ok := packShape(w, l, c)
+	if !ok {
 		return
 	}
 	checkW("Pack", w)
-	l := active.Load()
-	n, k := w.Rows, w.Cols
-	npad := (n + l.nr - 1) / l.nr * l.nr
+	n := w.Rows
 	pk := &packedB{level: l, npad: npad}
-	if c == ComputeBF16 {
-		if l.kernBF16 == nil {
-			return // emulated: MatMulTCompute rounds and runs the float32 path
-		}
-		k2 := (k + 1) / 2
-		pk.pairs = make([]uint32, npad*k2)
-		parallelChunks(npad/l.nr, Threads(), func(lo, hi int) {
-			for q0 := 0; q0 < k2; q0 += l.kc {
-				kc2 := min(l.kc, k2-q0)
-				for jp := lo; jp < hi; jp++ {
-					j0 := jp * l.nr
-					off := q0*npad + j0*kc2
-					packBPairsT(l, pk.pairs[off:off+l.nr*kc2], w, j0, min(l.nr, n-j0), q0, kc2)
-				}
-			}
-		})
-		w.packed = pk
-		return
+	switch {
+	case c == ComputeBF16:
+		pk.pairs = make([]uint32, npad*kk)
+	case w.DType == BF16:
+		pk.bf16 = make([]uint16, npad*kk)
+	default:
+		pk.f32 = make([]float32, npad*kk)
 	}
-	if w.DType == BF16 {
-		pk.bf16 = make([]uint16, npad*k)
-	} else {
-		pk.f32 = make([]float32, npad*k)
-	}
-	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k}
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: w.Cols}
 	parallelChunks(npad/l.nr, Threads(), func(lo, hi int) {
 		var tmp []float32
-		for pc := 0; pc < k; pc += l.kc {
-			kc := min(l.kc, k-pc)
+		for p0 := 0; p0 < kk; p0 += l.kc {
+			kc := min(l.kc, kk-p0)
 			for jp := lo; jp < hi; jp++ {
 				j0 := jp * l.nr
-				off := pc*npad + j0*kc
-				if pk.f32 != nil {
-					packB(l, pk.f32[off:off+l.nr*kc], b, pc, kc, j0, min(l.nr, n-j0))
-					continue
-				}
-				// Through float32 (the assembly transpose); the upper
-				// half of a widened bfloat16 is the bfloat16.
-				tmp = grow(tmp, l.nr*kc)
-				packB(l, tmp, b, pc, kc, j0, min(l.nr, n-j0))
-				dst := pk.bf16[off : off+l.nr*kc]
-				for i, v := range tmp {
-					dst[i] = uint16(math.Float32bits(v) >> 16)
+				off, size, nv := p0*npad+j0*kc, l.nr*kc, min(l.nr, n-j0)
+				switch {
+				case pk.pairs != nil:
+					packBPairsT(l, pk.pairs[off:off+size], w, j0, nv, p0, kc)
+				case pk.f32 != nil:
+					packB(l, pk.f32[off:off+size], b, p0, kc, j0, nv)
+				default:
+					// Through float32 (the assembly transpose); the upper
+					// half of a widened bfloat16 is the bfloat16.
+					tmp = grow(tmp, size)
+					packB(l, tmp, b, p0, kc, j0, nv)
+					for i, v := range tmp {
+						pk.bf16[off+i] = uint16(math.Float32bits(v) >> 16)
+					}
 				}
 			}
 		}
@@ -89,12 +75,12 @@ func (w *Matrix) Pack(c Compute) {
 
 // Packed reports whether w has a prepacked copy for the active level and
 // compute mode c.
-func (w *Matrix) Packed(c Compute) bool { return w.packedFor(c) != nil }
+func (w *Matrix) Packed(c Compute) bool { return w.packedFor(active.Load(), c) != nil }
 
-// packedFor returns w's prepacked copy if it serves the active level and c.
-func (w *Matrix) packedFor(c Compute) *packedB {
+// packedFor returns w's prepacked copy if it serves level l and mode c.
+func (w *Matrix) packedFor(l *impl, c Compute) *packedB {
 	pk := w.packed
-	if pk == nil || pk.level != active.Load() || (pk.pairs != nil) != (c == ComputeBF16) {
+	if pk == nil || pk.level != l || (pk.pairs != nil) != (c == ComputeBF16) {
 		return nil
 	}
 	return pk
@@ -121,18 +107,24 @@ func (pk *packedB) panel(pc, kc, j int) (f []float32, h []uint16) {
 // PackBytes is the memory Pack(c) adds to w on the active level (0 for a
 // quantized or empty matrix).
 func (w *Matrix) PackBytes(c Compute) int64 {
-	l := active.Load()
+	npad, kk, elt, _ := packShape(w, active.Load(), c)
+	return int64(npad) * int64(kk) * int64(elt)
+}
+
+// packShape is the layout Pack(c) gives w on level l: npad rows (NR
+// multiples), kk values (or, for ComputeBF16, pairs) along k, elt bytes
+// each. ok is false when nothing is packed: a quantized or empty w, or
+// ComputeBF16 emulated (MatMulTCompute rounds and runs the float32 path).
+func packShape(w *Matrix, l *impl, c Compute) (npad, kk, elt int, ok bool) {
 	if w.IsQuantized() || w.Rows == 0 || w.Cols == 0 || c == ComputeBF16 && l.kernBF16 == nil {
-		return 0
+		return 0, 0, 0, false
 	}
-	nr := int64(l.nr)
-	rows := (int64(w.Rows) + nr - 1) / nr * nr
-	if c == ComputeBF16 {
-		return rows * int64((w.Cols+1)/2) * 4
+	npad = (w.Rows + l.nr - 1) / l.nr * l.nr
+	switch {
+	case c == ComputeBF16:
+		return npad, (w.Cols + 1) / 2, 4, true
+	case w.DType == BF16:
+		return npad, w.Cols, 2, true
 	}
-	elt := int64(4)
-	if w.DType == BF16 {
-		elt = 2
-	}
-	return rows * int64(w.Cols) * elt
+	return npad, w.Cols, 4, true
 }

@@ -54,8 +54,9 @@ func spinning() bool { return Threads() <= runtime.GOMAXPROCS(0) }
 
 // wait returns when every chunk is done.
 func (j *job) wait() {
+	// spinning once, not per poll: GOMAXPROCS(0) takes the scheduler's lock.
 	deadline := time.Now().Add(callerSpin)
-	for i := 1; spinning() && j.left.Load() > 0; i++ {
+	for i, spin := 1, spinning(); spin && j.left.Load() > 0; i++ {
 		if i%64 == 0 && time.Now().After(deadline) {
 			break
 		}

@@ -61,7 +61,8 @@ func runBenchModel(name string, args []string) error {
 	if err := setCompute(m, *compute); err != nil {
 		return err
 	}
-	if *pack && (name == "prefill" || name == "predict") {
+	packed := *pack && (name == "prefill" || name == "predict")
+	if packed {
 		m.PackWeights()
 	}
 	if *cpuProfile != "" {
@@ -80,7 +81,7 @@ func runBenchModel(name string, args []string) error {
 	for i := range prompt {
 		prompt[i] = rng.IntN(m.Config.VocabSize)
 	}
-	result := map[string]any{"pack": *pack && (name == "prefill" || name == "predict"), "compute": *compute, "quantize": *quantize, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
+	result := map[string]any{"pack": packed, "compute": *compute, "quantize": *quantize, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
 	var times []float64
 	switch name {
 	case "prefill":

@@ -49,11 +49,14 @@ func planRun(dir, quantize string, rank int, targets, optim string, batchTokens,
 // the machine has available, suggesting what would fit. It passes when the
 // available memory is unknown or GOTRAIN_NO_MEMCHECK=1.
 func checkMemory(plan model.Plan) error {
-	if os.Getenv("GOTRAIN_NO_MEMCHECK") == "1" {
+	if memCheckOff() {
 		return nil
 	}
 	return checkMemoryAvail(plan, model.Available())
 }
+
+// memCheckOff reports whether GOTRAIN_NO_MEMCHECK=1 turns memory checks off.
+func memCheckOff() bool { return os.Getenv("GOTRAIN_NO_MEMCHECK") == "1" }
 
 // checkMemoryAvail is checkMemory against avail bytes (-1: unknown).
 func checkMemoryAvail(plan model.Plan, avail int64) error {

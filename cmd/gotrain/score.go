@@ -169,7 +169,7 @@ func loadModel(base, adapterDir, quantize, compute string, pack bool) (*model.Mo
 	if pack {
 		// The weights are loaded: what is still available must hold the copy.
 		need, avail := m.PackBytes(), model.Available()
-		if avail >= 0 && need > avail && os.Getenv("GOTRAIN_NO_MEMCHECK") != "1" {
+		if avail >= 0 && need > avail && !memCheckOff() {
 			m.Close()
 			return nil, nil, fmt.Errorf("--pack-weights needs %s more memory, %s is available (set GOTRAIN_NO_MEMCHECK=1 to run anyway)",
 				model.FormatBytes(need), model.FormatBytes(avail))
