@@ -1,6 +1,8 @@
 package data
 
 import (
+	"path/filepath"
+	"sort"
 	"testing"
 )
 
@@ -13,40 +15,77 @@ func loadSample(t testing.TB) []Example {
 	return rows
 }
 
-// TestSampleOptionsCoverage parses the options of every bundled row and
-// checks the true answer lies within them.
+// TestSampleOptionsCoverage parses the options of every bundled row (and
+// of any other SocSci210 JSONL file in ../../shared/data/socsci210, for
+// held-out rows) and reports them per form: ≥ 99.5% of rows must get
+// options or an open numeric answer, and the true answer must lie within.
 func TestSampleOptionsCoverage(t *testing.T) {
 	rows := loadSample(t)
 	if len(rows) != 2780 {
 		t.Fatalf("got %d rows, want 2780", len(rows))
 	}
-	found, inside, enumerated, missing := 0, 0, 0, 0
-	for i := range rows {
-		r := &rows[i]
-		if !r.HasResponse {
-			t.Errorf("%s: no response in %q", r.Where(), r.Output)
+	checkCoverage(t, "sample", rows)
+	files, _ := filepath.Glob("../../shared/data/socsci210/*.jsonl")
+	for _, f := range files {
+		if filepath.Base(f) == "dev.jsonl" {
+			continue // the bundled sample
+		}
+		rows, err := ReadSFT(f, ReadOptions{SkipBad: true})
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
 			continue
 		}
+		checkCoverage(t, f, rows)
+	}
+}
+
+func checkCoverage(t *testing.T, name string, rows []Example) {
+	type count struct{ rows, enumerated, open, outside int }
+	forms := map[string]*count{}
+	none := 0
+	for i := range rows {
+		r := &rows[i]
 		o, ok := r.Options()
 		if !ok {
-			if missing++; missing <= 3 {
-				t.Logf("%s: no options: %.200q", r.Where(), r.Input[len(r.Input)-min(200, len(r.Input)):])
+			if none++; none <= 5 {
+				t.Logf("%s: no options: %.200q", r.Where(), AnswerFormat(r.Input))
 			}
 			continue
 		}
-		found++
-		if len(o.Values) > 0 {
-			enumerated++
+		c := forms[o.Form]
+		if c == nil {
+			c = &count{}
+			forms[o.Form] = c
 		}
-		if o.Contains(r.Response) {
-			inside++
+		c.rows++
+		if o.Open() {
+			c.open++
 		} else {
-			t.Errorf("%s: response %v outside options %v..%v (%d values)", r.Where(), r.Response, o.Min, o.Max, len(o.Values))
+			c.enumerated++
+		}
+		if r.HasResponse && !o.Contains(r.Response) {
+			if c.outside++; c.outside <= 3 {
+				t.Logf("%s: response %v outside options %s: %.200q", r.Where(), r.Response, o.Summary(), AnswerFormat(r.Input))
+			}
 		}
 	}
-	cov := float64(found) / float64(len(rows))
-	t.Logf("options found for %d/%d rows (%.2f%%), %d enumerated; truth inside for %d/%d", found, len(rows), 100*cov, enumerated, inside, found)
-	if cov < 0.95 {
-		t.Errorf("coverage %.3f < 0.95", cov)
+	names := make([]string, 0, len(forms))
+	outside := 0
+	for f, c := range forms {
+		names = append(names, f)
+		outside += c.outside
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		c := forms[f]
+		t.Logf("%s: form %-12s %5d rows: %5d enumerated, %4d open numeric, %3d truths outside", name, f, c.rows, c.enumerated, c.open, c.outside)
+	}
+	cov := 1 - float64(none)/float64(len(rows))
+	t.Logf("%s: %d rows, %.2f%% with options or an open numeric answer, %d without, %d truths outside", name, len(rows), 100*cov, none, outside)
+	if cov < 0.995 {
+		t.Errorf("%s: coverage %.4f < 0.995", name, cov)
+	}
+	if float64(outside) > 0.005*float64(len(rows)) {
+		t.Errorf("%s: %d truths outside their options", name, outside)
 	}
 }
