@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Options are the allowed answers of a question: enumerated Values, or an
@@ -31,6 +32,9 @@ const DefaultMaxOptions = 101
 
 // MaxOptionValues caps any options, stated or given as a field.
 const MaxOptionValues = 10001
+
+// maxFormatBytes bounds the answer-format text ParseOptionsMax reads.
+const maxFormatBytes = 4096
 
 // maxExact is the largest magnitude at which every integer is a float64.
 const maxExact = 1 << 53
@@ -316,14 +320,14 @@ const (
 	// lead is what may precede a list of answers: "Only return [either] ...",
 	// "Only return a number: ...", "Only return the number of your answer: ...".
 	lead = `(?i)^\s*(?:(?:a|an|the|one|either|just|only|your|single|whole)\s+)*(?:of\s+)?` +
-		`(?:(?:integer|number|numeral|value|digit|response|answer|code|option)s?\b(?:[^:\d"“'‘]{0,60}:)?)?\s*[:,(–—]?\s*`
+		`(?:(?:integer|number|numeral|value|digit|response|answer|code|option)s?\b(?:[^:\d"“'‘]*:)?)?\s*[:,(–—]?\s*`
 	// noun is what the answer is called before its range.
 	noun = `(?:integers?|numbers?|numerals?|values?|ratings?|scores?|percentages?|percent|amounts?|counts?|digits?|years?|responses?|answers?|estimates?|figures?|probability|likelihood)`
 	// label is an endpoint's name: "(Definitely not eligible)", "'not at all'",
 	// "= Strongly agree", "meaning never".
-	label = `(?:\s*\([^()]{1,200}\)|\s*["“][^"”]{1,200}["”]|\s*['‘].{1,200}?['’]|\s*[=:,]?\s*(?:means?|meaning|being|for|as|is|indicating|representing|=|:)\s+.{1,200}?)`
+	label = `(?:\s*\([^()]+\)|\s*["“][^"”]+["”]|\s*['‘].+?['’]|\s*[=:,]?\s*(?:means?|meaning|being|for|as|is|indicating|representing|=|:)\s+.+?)`
 	// label2 is the upper endpoint's name, delimited.
-	label2 = `(?:\s*\([^()\d][^()]{0,199}\)|\s*["“][^"”]{1,200}["”]|\s*['‘][^'’]{1,200}['’]|\s*(?:=|:|means|meaning|being)\s+[^,;.()]{1,200})`
+	label2 = `(?:\s*\([^()\d][^()]*\)|\s*["“][^"”]+["”]|\s*['‘][^'’]+['’]|\s*(?:=|:|means|meaning|being)\s+[^,;.()]+)`
 	conn   = `(?:\s+(?:to|through|thru|and|up\s+to)\s+|\s*[-–—]\s*)`
 	// endpoints is "A [label] to B[%] [label]".
 	endpoints = `(` + num + `)\s*%?(` + label + `)??` + conn + `(` + num + `)\s*(?:%|percent\b)?(` + label2 + `)?`
@@ -345,7 +349,7 @@ var (
 	reStep     = regexp.MustCompile(stepWords)
 	// The item of a list: "1 for X", "1 if X", "1 = X", "1 (X)". The
 	// separator before it tells a gap ("up to", "…") from a next item.
-	reListItem = regexp.MustCompile(`(?i)(^|\s*[;,]\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+|\s*(?:,\s*)?(?:\.\.\.|…)\s*,?\s*|\s*,?\s+(?:up\s+)?to\s+|\s*,?\s+through\s+|:\s*|\s+)(` + num + `)(\s+for\s+|\s+if\s+|\s*(?:=|:|-|–|—)\s*|\s+(?:means|indicates|represents|is)\s+|\s*\(([^()]{1,200})\))`)
+	reListItem = regexp.MustCompile(`(?i)(^|\s*[;,]\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+|\s*(?:,\s*)?(?:\.\.\.|…)\s*,?\s*|\s*,?\s+(?:up\s+)?to\s+|\s*,?\s+through\s+|:\s*|\s+)(` + num + `)(\s+for\s+|\s+if\s+|\s*(?:=|:|-|–|—)\s*|\s+(?:means|indicates|represents|is)\s+|\s*\(([^()]+)\))`)
 	// "Yes (1) or No (2)".
 	reParenValue = regexp.MustCompile(`\(\s*(` + num + `)\s*\)`)
 	// "0 or 1", "1, 2, 3, 4 or 5".
@@ -359,7 +363,6 @@ var (
 	rePositive = regexp.MustCompile(`(?i)\b(?:positive|non-?negative|nonnegative)\b`)
 	rePercent  = regexp.MustCompile(`(?i)\bpercent(?:age)?s?\b`)
 	reWhere    = regexp.MustCompile(`(?:^|[,;(]\s*|\s+and\s+|\s+)(` + num + `)\s*(?:=|:|\s+(?:means|is|being|indicates|indicating|represents|representing|for)\s+)\s*`)
-	reNothing  = regexp.MustCompile(`(?i),?\s*(?:and\s+)?nothing else.*$`)
 	reResponse = regexp.MustCompile(`(?i)^\s*(?:response\s*:\s*)?(-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)(?:\.?$|\.\s|[^\w.])`)
 )
 
@@ -424,14 +427,38 @@ func AnswerFormat(text string) string {
 	return ""
 }
 
+func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
+
+// containsFold reports whether s contains the lower-case word w in any case.
+func containsFold(s, w string) bool {
+	return strings.Contains(s, w) || strings.Contains(strings.ToLower(s), w)
+}
+
 func isWordByte(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// cutNothing cuts ", [and] nothing else..." off s (a regexp took a third
+// of the parse time).
+func cutNothing(s string) string {
+	i := strings.Index(s, "othing else")
+	if i < 0 {
+		i = strings.Index(strings.ToLower(s), "othing else")
+	}
+	if i < 1 || s[i-1] != 'n' && s[i-1] != 'N' {
+		return s
+	}
+	t := strings.TrimRight(s[:i-1], " \t\n")
+	if u := strings.TrimSuffix(t, "and"); u != t && (u == "" || u[len(u)-1] == ' ' || u[len(u)-1] == ',') {
+		t = strings.TrimRight(u, " \t\n")
+	}
+	return strings.TrimSuffix(t, ",")
 }
 
 // trimLabel strips the quotes, parentheses, keywords and trailing
 // punctuation around a label.
 func trimLabel(s string) string {
-	s = reNothing.ReplaceAllString(s, "")
+	s = cutNothing(s)
 	for {
 		t := strings.TrimSpace(s)
 		t = strings.TrimRight(t, ".,;:\"”'’ ")
@@ -474,6 +501,11 @@ func ParseOptions(question string) (Options, bool) {
 func ParseOptionsMax(question string, limit int) (Options, bool) {
 	limit = min(max(limit, 2), MaxOptionValues)
 	tail, start, anchored := answerFormat(question)
+	// A real answer-format sentence is under 1 KB and a scenario a few KB:
+	// longer text is not read further, which bounds the regexps' time.
+	if len(tail) > maxFormatBytes {
+		tail = tail[:maxFormatBytes]
+	}
 	var stated Options
 	if anchored {
 		o, ok := parseForms(tail, limit)
@@ -486,6 +518,9 @@ func ParseOptionsMax(question string, limit int) (Options, bool) {
 		question = question[:start]
 	}
 	// Otherwise only a range named as such counts, the last one stated.
+	if len(question) > 4*maxFormatBytes {
+		question = question[len(question)-4*maxFormatBytes:]
+	}
 	var best Options
 	bestAt := -1
 	for _, f := range []func(string, int) (Options, int, bool){parseMultiple, parseRangeLast, parseScaleLast} {
@@ -533,7 +568,7 @@ func rangeFrom(s string, m []int, g int, limit int, form string) (Options, bool)
 	if !ok1 || !ok2 {
 		return Options{}, false
 	}
-	rest := reNothing.ReplaceAllString(s[m[1]:], "")
+	rest := cutNothing(s[m[1]:])
 	var step *decimal
 	multiple := false
 	if sm := reStep.FindStringSubmatchIndex(rest); sm != nil && sm[0] < 40 {
@@ -582,6 +617,9 @@ func parseRangeLast(s string, limit int) (Options, int, bool) {
 }
 
 func parseScale(s string, limit int) (Options, int, bool) {
+	if !containsFold(s, "scale") {
+		return Options{}, 0, false
+	}
 	m := reScale.FindStringSubmatchIndex(s)
 	if m == nil {
 		return Options{}, 0, false
@@ -601,6 +639,9 @@ func parseScaleLast(s string, limit int) (Options, int, bool) {
 }
 
 func parseMultiple(s string, limit int) (Options, int, bool) {
+	if !containsFold(s, "multiple") {
+		return Options{}, 0, false
+	}
 	m := reMultiple.FindStringSubmatchIndex(s)
 	if m == nil {
 		return Options{}, 0, false
@@ -620,13 +661,16 @@ func parseMultiple(s string, limit int) (Options, int, bool) {
 // …, 7 = G". A gap ("up to", "through", "…") between two items stands for
 // the integers between them.
 func parseList(s string, limit int) (Options, int, bool) {
+	// The list starts right after the lead words.
+	l := reLead.FindStringIndex(s)
+	if l == nil || l[1] == len(s) || !strings.ContainsRune("0123456789-−–+", firstRune(s[l[1]:])) {
+		return Options{}, 0, false
+	}
 	locs := reListItem.FindAllStringSubmatchIndex(s, -1)
 	if len(locs) < 2 {
 		return Options{}, 0, false
 	}
-	// The list starts right after the lead words, with no number before.
-	first := locs[0][4]
-	if l := reLead.FindStringIndex(s); l == nil || l[1] < first && strings.TrimSpace(s[l[1]:first]) != "" {
+	if first := locs[0][4]; l[1] < first && strings.TrimSpace(s[l[1]:first]) != "" || first < l[1] {
 		return Options{}, 0, false
 	}
 	// All items use the same kind of separator between value and label.
@@ -701,7 +745,10 @@ func isGap(sep string) bool {
 
 // parseLabelValue reads "Yes (1) or No (2)" and "X (1), Y (2), or Z (3)".
 func parseLabelValue(s string, limit int) (Options, int, bool) {
-	body := reNothing.ReplaceAllString(s, "")
+	if !strings.Contains(s, "(") {
+		return Options{}, 0, false
+	}
+	body := cutNothing(s)
 	locs := reParenValue.FindAllStringSubmatchIndex(body, -1)
 	if len(locs) < 2 || len(locs) > limit {
 		return Options{}, 0, false
@@ -783,7 +830,7 @@ func parseOpen(s string, limit int) (Options, int, bool) {
 	if m == nil {
 		return Options{}, 0, false
 	}
-	rest := reNothing.ReplaceAllString(s[m[1]:], "")
+	rest := cutNothing(s[m[1]:])
 	if r := reBare.FindStringSubmatchIndex(rest); r != nil && !strings.ContainsAny(rest[:r[0]], "\"“”'‘’") {
 		o, ok := rangeFrom(rest, r, 1, limit, "range")
 		return o, m[0], ok

@@ -33,7 +33,27 @@ type Result struct {
 	Probs      []float64    `json:"probs,omitempty"`      // per option, in Options.Values order
 	Prediction *float64     `json:"prediction,omitempty"` // most likely option, or the median sampled answer
 	Samples    []float64    `json:"samples,omitempty"`    // sampled answers (open-ended rows)
-	Method     string       `json:"method"`               // "options" or "sampled"
+	Method     string       `json:"method"`               // "options", "sampled" or "none" (Methods)
+	Reason     string       `json:"reason,omitempty"`     // why a "none" row has no prediction
+}
+
+// Methods are the values of Result.Method, in the order summaries print them.
+var Methods = []string{"options", "numeric", "sampled", "none"}
+
+// Reasons a row gets no prediction (Result.Reason of method "none").
+const (
+	ReasonNoFormat  = "no answer options in the question and sampling is off (--samples 0)"
+	ReasonOpen      = "open numeric answer and sampling is off (--samples 0)"
+	ReasonNoSamples = "no sampled answer parsed as a number"
+)
+
+// CountMethods counts results by method.
+func CountMethods(res []Result) map[string]int {
+	n := map[string]int{}
+	for _, r := range res {
+		n[r.Method]++
+	}
+	return n
 }
 
 // Predictor predicts rows with one model and adapter.
@@ -74,12 +94,19 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 	results := make([]Result, len(rows))
 	var jobs []job
 	var open []int
+	limit := p.s.MaxOptions
+	if limit <= 0 {
+		limit = data.MaxOptionValues
+	}
 	for i := range rows {
 		r := &rows[i]
-		opts, ok := r.Options()
-		if !ok || len(opts.Values) == 0 || p.s.MaxOptions > 0 && len(opts.Values) > p.s.MaxOptions {
+		opts, ok := r.OptionsMax(limit)
+		if !ok || len(opts.Values) == 0 || len(opts.Values) > limit {
 			open = append(open, i)
-			results[i] = Result{Options: opts, Method: "sampled"}
+			results[i] = Result{Options: opts, Method: "none", Reason: ReasonOpen}
+			if !ok {
+				results[i].Reason = ReasonNoFormat
+			}
 			continue
 		}
 		answers := make([]string, len(opts.Values))
@@ -128,9 +155,12 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 				return nil, err
 			}
 			results[i].Samples = s
+			results[i].Method, results[i].Reason = "sampled", ""
 			if len(s) > 0 {
 				med := median(s)
 				results[i].Prediction = &med
+			} else {
+				results[i].Method, results[i].Reason = "none", fmt.Sprintf("%s (%d samples)", ReasonNoSamples, p.s.Samples)
 			}
 		}
 		done++

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gotrain/gotrain/data"
@@ -97,26 +98,44 @@ func TestRowsMatchScore(t *testing.T) {
 	}
 }
 
-// TestMaxOptions: rows with more options than MaxOptions are sampled, and
-// without samples get no prediction.
-func TestMaxOptions(t *testing.T) {
+// TestMethods: every row comes back with a method; rows with more options
+// than MaxOptions are open numeric answers, and without sampling they get
+// method "none" and a reason, as do rows whose question states no answer
+// format; with sampling, "sampled", or "none" when no sample parses.
+func TestMethods(t *testing.T) {
 	m, enc := tinyQwen(t)
 	rows, _ := data.SampleRows()
-	rows = rows[:4]
+	rows = append(rows[:4:4], rows[0])
+	rows[4].Input = "Demographics: Age: 30\n\nScenario: You were asked: “What do you think?”"
 	res, err := New(m, nil, enc, Sampling{MaxOptions: 3}).Rows(rows, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		if len(r.Options.Values) > 3 && (r.Method != "sampled" || r.Prediction != nil) {
-			t.Errorf("row %d with %d options: method %s", i, len(r.Options.Values), r.Method)
+		o, _ := rows[i].OptionsMax(data.MaxOptionValues)
+		switch {
+		case i == 4:
+			if r.Method != "none" || r.Reason != ReasonNoFormat || r.Prediction != nil {
+				t.Errorf("row without a format: %+v", r)
+			}
+		case len(o.Values) > 3:
+			if r.Method != "none" || r.Reason != ReasonOpen || r.Prediction != nil || r.Options.Values != nil || r.Options.Max != o.Max {
+				t.Errorf("row %d with %d options: %+v", i, len(o.Values), r)
+			}
+		case r.Method != "options" || r.Reason != "" || r.Prediction == nil:
+			t.Errorf("row %d: %+v", i, r)
 		}
 	}
-	res, err = New(m, nil, enc, Sampling{MaxOptions: 3, Samples: 2, Temperature: 1, Seed: 1, MaxTokens: 6}).Rows(rows[:1], nil)
+	if n := CountMethods(res); n["none"]+n["options"] != len(rows) {
+		t.Errorf("methods %v", n)
+	}
+	res, err = New(m, nil, enc, Sampling{MaxOptions: 3, Samples: 2, Temperature: 1, Seed: 1, MaxTokens: 6}).Rows(rows[4:], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Method == "sampled" && res[0].Samples == nil && res[0].Prediction != nil {
-		t.Error("a sampled row without parsable samples got a prediction")
+	r := res[0]
+	if !(r.Method == "sampled" && len(r.Samples) > 0 && r.Prediction != nil && r.Reason == "" ||
+		r.Method == "none" && r.Samples == nil && r.Prediction == nil && strings.HasPrefix(r.Reason, ReasonNoSamples)) {
+		t.Errorf("sampled row: %+v", r)
 	}
 }

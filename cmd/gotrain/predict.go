@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +23,12 @@ func runPredict(args []string) error {
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
-	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options")
+	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: such rows get method \"none\" with a reason)")
 	temperature := fs.Float64("temperature", 1, "sampling temperature")
 	topP := fs.Float64("top-p", 1, "sampling nucleus mass")
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
-	maxOptions := fs.Int("max-options", 101, "rows with more answer options than this (open numeric ranges) are sampled instead of scored exactly")
+	maxOptions := fs.Int("max-options", data.DefaultMaxOptions, "a stated range with more answers than this is an open numeric answer (sampled, not scored per option)")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -72,7 +73,6 @@ func runPredict(args []string) error {
 		return err
 	}
 	took := time.Since(began)
-	sampled := 0
 	err = writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for i := range rows {
@@ -89,8 +89,10 @@ func runPredict(args []string) error {
 				rec["prediction"] = *r.Prediction
 			}
 			if r.Method == "sampled" {
-				sampled++
 				rec["samples"] = r.Samples
+			}
+			if r.Reason != "" {
+				rec["reason"] = r.Reason
 			}
 			if err := enc.Encode(rec); err != nil {
 				return err
@@ -101,9 +103,47 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "predicted %d rows in %s (%.1f rows/s); %d without enumerable options (sampled %d answers each); prompt tokens: %d computed, %d reused from the KV cache\n",
-		len(rows), took.Round(time.Millisecond), float64(len(rows))/took.Seconds(), sampled, *samples, p.Computed, p.Reused)
+	fmt.Fprintf(os.Stderr, "predicted %d rows in %s (%.1f rows/s); prompt tokens: %d computed, %d reused from the KV cache\n",
+		len(rows), took.Round(time.Millisecond), float64(len(rows))/took.Seconds(), p.Computed, p.Reused)
+	fmt.Fprintln(os.Stderr, methodSummary(results))
 	return nil
+}
+
+// methodSummary counts rows by method, and rows without a prediction by
+// reason: "by method: options 2762, numeric 0, sampled 0, none 18 (18 open
+// numeric answer and sampling is off (--samples 0))".
+func methodSummary(res []predict.Result) string {
+	n := predict.CountMethods(res)
+	var b strings.Builder
+	b.WriteString("by method:")
+	for i, m := range predict.Methods {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %s %d", m, n[m])
+	}
+	reasons := map[string]int{}
+	for _, r := range res {
+		if r.Method == "none" {
+			reasons[r.Reason]++
+		}
+	}
+	keys := make([]string, 0, len(reasons))
+	for k := range reasons {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		sep := "; "
+		if i == 0 {
+			sep = " ("
+		}
+		fmt.Fprintf(&b, "%s%d %s", sep, reasons[k], k)
+	}
+	if len(keys) > 0 {
+		b.WriteByte(')')
+	}
+	return b.String()
 }
 
 // parseShard parses "i/n".
