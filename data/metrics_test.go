@@ -3,6 +3,7 @@ package data
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -90,9 +91,9 @@ func TestEvaluate(t *testing.T) {
 		evalRow("A", 0, "Q1?", "Female", 3, []float64{0, 0, 2}), // unnormalised on purpose
 		evalRow("A", 1, "Q1?", "Male", 2, []float64{0, 1, 0}),
 		evalRow("B", 0, "Q2?", "Female", 1, []float64{0, 0, 1}),
-		evalRow("B", 0, "Q2?", "Female", 7, []float64{0, 0, 1}),  // truth not an option
-		evalRow("B", 0, "Q2?", "Female", 1, []float64{0.5, 0.5}), // wrong length
-		{Example: Example{StudyID: "C", TaskNum: -1}, Truth: 1},  // no options
+		evalRow("B", 0, "Q2?", "Female", 7, []float64{0, 0, 1}),                    // truth not an option
+		evalRow("B", 0, "Q2?", "Female", 1, []float64{0.5, 0.5}),                   // wrong length
+		{Example: Example{StudyID: "C", TaskNum: -1, HasResponse: true}, Truth: 1}, // no options
 	}
 	train := []Example{
 		row("A", 5, "Q1?", "Age: 1", "Response: 1"),
@@ -100,8 +101,12 @@ func TestEvaluate(t *testing.T) {
 		row("B", 0, "Q3?", "Age: 1", "Response: 3"),
 	}
 	rep := Evaluate(preds, NewPrior(train), "Gender")
-	if rep.Rows != 4 || rep.Skipped["truth not an option"] != 1 || rep.Skipped["probabilities do not match options"] != 1 || rep.Skipped["no enumerated options"] != 1 {
-		t.Fatalf("rows %d skipped %v", rep.Rows, rep.Skipped)
+	if rep.Rows != 4 || rep.OptionRows != 4 || rep.Skipped[SkipOutside] != 1 || rep.Skipped[SkipProbsLength] != 1 || rep.Skipped[SkipNoOptions] != 1 || rep.Coverage["options"] != 7 {
+		t.Fatalf("rows %d skipped %v coverage %v", rep.Rows, rep.Skipped, rep.Coverage)
+	}
+	want := []OutOfOptions{{Study: "B", Question: "Q2?", Form: "range", Format: "Only return an integer from 1 to 3.", Options: "1..3", Rows: 2, Outside: 1, Truths: []float64{7}, Where: []string{":0"}}}
+	if !reflect.DeepEqual(rep.OutOfOptions, want) || rep.Studies[1].OutOfOptions != 1 {
+		t.Errorf("out of options %+v", rep.OutOfOptions)
 	}
 	if len(rep.Cells) != 3 || len(rep.Studies) != 2 {
 		t.Fatalf("%d cells, %d studies", len(rep.Cells), len(rep.Studies))
@@ -122,8 +127,8 @@ func TestEvaluate(t *testing.T) {
 	if !nearC(rep.Studies[0].W1, Compare{0, 0.25, 0.5}) || !nearC(rep.Studies[1].W1, Compare{1, 0.5, 1}) {
 		t.Errorf("study W1 %+v %+v", rep.Studies[0].W1, rep.Studies[1].W1)
 	}
-	if !nearC(rep.MacroW1, Compare{0.5, 0.375, 0.75}) {
-		t.Errorf("macro W1 %+v", rep.MacroW1)
+	if !nearC(rep.MacroW1, Compare{0.5, 0.375, 0.75}) || rep.MacroW1Options != rep.MacroW1 || rep.MacroW1Numeric != (Compare{}) {
+		t.Errorf("macro W1 %+v, options %+v, numeric %+v", rep.MacroW1, rep.MacroW1Options, rep.MacroW1Numeric)
 	}
 	// Accuracy per row: model 1 1 1 0; uniform (ŷ = 1) 1 0 .5 1; prior
 	// (ŷ = 1, 1, 1, 3) 1 0 .5 0.

@@ -33,12 +33,9 @@ type Result struct {
 	Probs      []float64    `json:"probs,omitempty"`      // per option, in Options.Values order
 	Prediction *float64     `json:"prediction,omitempty"` // most likely option, or the median sampled answer
 	Samples    []float64    `json:"samples,omitempty"`    // sampled answers (open-ended rows)
-	Method     string       `json:"method"`               // "options", "sampled" or "none" (Methods)
+	Method     string       `json:"method"`               // "options", "sampled" or "none" (data.Methods)
 	Reason     string       `json:"reason,omitempty"`     // why a "none" row has no prediction
 }
-
-// Methods are the values of Result.Method, in the order summaries print them.
-var Methods = []string{"options", "numeric", "sampled", "none"}
 
 // Reasons a row gets no prediction (Result.Reason of method "none").
 const (

@@ -21,7 +21,7 @@ func runEval(args []string) error {
 	if *predPaths == "" {
 		return fmt.Errorf("--pred is required")
 	}
-	preds, unscored, err := predict.ReadPredictions(strings.Split(*predPaths, ","))
+	preds, _, err := predict.ReadPredictions(strings.Split(*predPaths, ","))
 	if err != nil {
 		return err
 	}
@@ -37,9 +37,6 @@ func runEval(args []string) error {
 	}
 	rep := data.Evaluate(preds, prior, *demographic)
 	predict.WriteTable(os.Stdout, rep)
-	if unscored > 0 {
-		fmt.Printf("%d rows had no option probabilities (open-ended) and are not in W1\n", unscored)
-	}
 	if *reportDir != "" {
 		if err := predict.WriteReport(*reportDir, rep, preds); err != nil {
 			return err

@@ -116,7 +116,7 @@ func methodSummary(res []predict.Result) string {
 	n := predict.CountMethods(res)
 	var b strings.Builder
 	b.WriteString("by method:")
-	for i, m := range predict.Methods {
+	for i, m := range data.Methods {
 		if i > 0 {
 			b.WriteByte(',')
 		}
