@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gotrain/gotrain/kernels"
+)
 
 // A tree of continuations of one prompt grows on the Predictor's KV cache a
 // level of nodes at a time: node 0 is the prompt's end, and every other node
@@ -110,15 +114,16 @@ func (p *Predictor) wantLogProbs(h []float32, n int, want []int) ([][]float64, e
 	}
 	out := make([][]float64, n)
 	p.logits = grow(p.logits, min(n, logitRows)*V)
+	var norm [logitRows]float64
 	for r := 0; r < n; r += logitRows {
 		k := min(logitRows, n-r)
 		p.m.Logits(p.logits, h[r*H:(r+k)*H], k)
+		kernels.LogSumExp(norm[:k], p.logits, k, V)
 		for i := 0; i < k; i++ {
 			row := p.logits[i*V : (i+1)*V]
-			norm := logSumExp(row)
 			lp := make([]float64, len(want))
 			for j, t := range want {
-				lp[j] = float64(row[t]) - norm
+				lp[j] = float64(row[t]) - norm[i]
 			}
 			out[r+i] = lp
 		}

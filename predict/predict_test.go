@@ -12,8 +12,13 @@ import (
 // tinyQwen is a random Qwen2 model small enough for tests with the real
 // Qwen2.5 vocabulary, and the bundled tokenizer's chat encoder.
 func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
+	return tinyModel(t, model.Qwen2, "qwen2.5")
+}
+
+// tinyModel is a random model of arch with the bundled tokenizer tok.
+func tinyModel(t *testing.T, arch model.Arch, tok string) (*model.Model, *data.Encoder) {
 	t.Helper()
-	c, err := model.ConfigFor(model.Qwen2, "tiny")
+	c, err := model.ConfigFor(arch, "tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +27,7 @@ func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
 	if err := model.WriteRandom(dir, c, "f32", 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := tokenize.WriteBundled(dir, "qwen2.5"); err != nil {
+	if err := tokenize.WriteBundled(dir, tok); err != nil {
 		t.Fatal(err)
 	}
 	m, err := model.Load(dir)
@@ -30,15 +35,15 @@ func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	tok, err := tokenize.Load(dir)
+	tk, err := tokenize.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := tok.ChatTemplate("")
+	tmpl, err := tk.ChatTemplate("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, &data.Encoder{Tok: tok, Template: tmpl}
+	return m, &data.Encoder{Tok: tk, Template: tmpl}
 }
 
 // TestRowsMatchScore: each row's option probabilities equal the softmax of
