@@ -135,8 +135,18 @@ var (
 
 func loadNumericTokenizers() (map[string]*data.Encoder, error) {
 	out := map[string]*data.Encoder{}
-	for _, name := range []string{"qwen2.5", "llama3"} {
-		tok, err := tokenize.LoadBundled(name)
+	for _, name := range []string{"qwen2.5", "llama3", "qwen3", "llama3.1"} {
+		var tok *tokenize.Tokenizer
+		var err error
+		if name == "qwen2.5" || name == "llama3" {
+			tok, err = tokenize.LoadBundled(name)
+		} else {
+			dir := filepath.Join("/work/shared/tokenizers", name)
+			if _, err := os.Stat(dir); err != nil {
+				continue
+			}
+			tok, err = tokenize.Load(dir)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -147,21 +157,6 @@ func loadNumericTokenizers() (map[string]*data.Encoder, error) {
 		out[name] = &data.Encoder{Tok: tok, Template: tmpl}
 		// plain prompts: the answer ends with EOS
 		out[name+"/plain"] = &data.Encoder{Tok: tok}
-	}
-	for _, name := range []string{"qwen3", "llama3.1"} {
-		dir := filepath.Join("/work/shared/tokenizers", name)
-		if _, err := os.Stat(dir); err != nil {
-			continue
-		}
-		tok, err := tokenize.Load(dir)
-		if err != nil {
-			return nil, err
-		}
-		tmpl, err := tok.ChatTemplate(name)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = &data.Encoder{Tok: tok, Template: tmpl}
 	}
 	return out, nil
 }
@@ -367,4 +362,28 @@ func TestRowsNumeric(t *testing.T) {
 	if res[0].Method != "sampled" {
 		t.Errorf("with samples: method %s", res[0].Method)
 	}
+}
+
+// FuzzNumberPrefix: a complete answer is a number written exactly as
+// data.FormatResponse writes it, and every prefix of a possible answer is one.
+func FuzzNumberPrefix(f *testing.F) {
+	for _, s := range []string{" 25", " -0.5", " 0.", " 05", " 1e5", " 1234567890123456", " -", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		prefix, complete := numberPrefix(" ", s)
+		if complete {
+			v, err := strconv.ParseFloat(s[1:], 64)
+			if !prefix || err != nil || data.FormatResponse(v) != "Response:"+s {
+				t.Fatalf("%q complete but %v %v %q", s, prefix, err, data.FormatResponse(v))
+			}
+		}
+		if prefix {
+			for i := range s {
+				if p, _ := numberPrefix(" ", s[:i]); !p {
+					t.Fatalf("%q is a possible answer but its prefix %q is not", s, s[:i])
+				}
+			}
+		}
+	})
 }
