@@ -36,6 +36,7 @@ func runBenchModel(name string, args []string) error {
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
+	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "tree nodes per row of the numeric case, all expanded (predict; 0: skip the case)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -196,6 +197,25 @@ func runBenchModel(name string, args []string) error {
 		shared := time.Since(start).Seconds()
 		result["rows"], result["rows_per_s"] = len(rows), float64(len(rows))/shared
 		result["reused_prompt_tokens"], result["computed_prompt_tokens"] = p.Reused, p.Computed
+		if *numericNodes > 0 {
+			// the same rows (the same prompts) as open numeric answers, each
+			// tree expanded to the whole node budget: the worst case
+			pn := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 1, NumericEps: 1e-300, NumericNodes: *numericNodes})
+			start := time.Now()
+			resN, err := pn.Rows(rows, nil)
+			if err != nil {
+				return err
+			}
+			sec := time.Since(start).Seconds()
+			n := 0
+			for _, r := range resN {
+				if r.Method == "numeric" {
+					n++
+				}
+			}
+			result["numeric_rows"], result["numeric_nodes"], result["numeric_rows_per_s"] = n, *numericNodes, float64(len(rows))/sec
+			result["numeric_vs_options"] = sec / shared
+		}
 		if !*naive {
 			break
 		}

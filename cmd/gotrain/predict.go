@@ -23,12 +23,14 @@ func runPredict(args []string) error {
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
-	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: such rows get method \"none\" with a reason)")
+	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: their exact numeric distribution)")
+	numericEps := fs.Float64("numeric-eps", predict.DefaultNumericEps, "numeric answers: stop expanding the tree of number tokens when the unexpanded mass is below this share of the numeric mass")
+	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "numeric answers: most tree nodes run through the model per row")
 	temperature := fs.Float64("temperature", 1, "sampling temperature")
 	topP := fs.Float64("top-p", 1, "sampling nucleus mass")
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
-	maxOptions := fs.Int("max-options", data.DefaultMaxOptions, "a stated range with more answers than this is an open numeric answer (sampled, not scored per option)")
+	maxOptions := fs.Int("max-options", data.DefaultMaxOptions, "a stated range with more answers than this is an open numeric answer (its numeric distribution, or sampled)")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -38,6 +40,9 @@ func runPredict(args []string) error {
 	}
 	if *base == "" || *dataPath == "" {
 		return fmt.Errorf("--base and --data are required")
+	}
+	if *numericEps <= 0 || *numericEps >= 1 || *numericNodes < 1 || *samples < 0 {
+		return fmt.Errorf("want 0 < --numeric-eps < 1, --numeric-nodes ≥ 1 and --samples ≥ 0")
 	}
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
@@ -66,7 +71,8 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	p := predict.New(m, ad, enc, predict.Sampling{Samples: *samples, Temperature: *temperature, TopP: *topP, Seed: *seed, MaxOptions: *maxOptions})
+	p := predict.New(m, ad, enc, predict.Sampling{Samples: *samples, Temperature: *temperature, TopP: *topP, Seed: *seed, MaxOptions: *maxOptions,
+		NumericEps: *numericEps, NumericNodes: *numericNodes})
 	began := time.Now()
 	results, err := p.Rows(rows, nil)
 	if err != nil {
@@ -88,8 +94,11 @@ func runPredict(args []string) error {
 			if r.Prediction != nil {
 				rec["prediction"] = *r.Prediction
 			}
-			if r.Method == "sampled" {
+			switch r.Method {
+			case "sampled":
 				rec["samples"] = r.Samples
+			case "numeric":
+				rec["numeric"], rec["covered"] = r.Numeric, r.Covered
 			}
 			if r.Reason != "" {
 				rec["reason"] = r.Reason
@@ -110,8 +119,8 @@ func runPredict(args []string) error {
 }
 
 // methodSummary counts rows by method, and rows without a prediction by
-// reason: "by method: options 2762, numeric 0, sampled 0, none 18 (18 open
-// numeric answer and sampling is off (--samples 0))".
+// reason: "by method: options 2762, numeric 16, sampled 0, none 2 (2 the
+// model gives no numeric answer any probability)".
 func methodSummary(res []predict.Result) string {
 	n := predict.CountMethods(res)
 	var b strings.Builder
