@@ -327,7 +327,7 @@ const (
 	// "= Strongly agree", "meaning never".
 	label = `(?:\s*\([^()]+\)|\s*["“][^"”]+["”]|\s*['‘].+?['’]|\s*[=:,]?\s*(?:means?|meaning|being|for|as|is|indicating|representing|=|:)\s+.+?)`
 	// label2 is the upper endpoint's name, delimited.
-	label2 = `(?:\s*\([^()\d][^()]*\)|\s*["“][^"”]+["”]|\s*['‘][^'’]+['’]|\s*(?:=|:|means|meaning|being)\s+[^,;.()]+)`
+	label2 = `(?:\s*\([^()\d][^()]*\)|\s*["“][^"”]+["”]|\s*['‘][^'’]+['’]|\s*(?:=|:|means|meaning|being)\s+[^,;.()\d][^,;.()]*)`
 	conn   = `(?:\s+(?:to|through|thru|and|up\s+to)\s+|\s*[-–—]\s*)`
 	// endpoints is "A [label] to B[%] [label]".
 	endpoints = `(` + num + `)\s*%?(` + label + `)??` + conn + `(` + num + `)\s*(?:%|percent\b)?(` + label2 + `)?`
@@ -338,7 +338,7 @@ var (
 	reAnchor = regexp.MustCompile(`(?i)\b(?:only\s+(?:return|respond\s+with|answer\s+with|reply\s+with|give|provide|output|enter|write)|(?:return|respond\s+with|answer\s+with|reply\s+with|provide|output|give)\s+only)\b`)
 	reLead   = regexp.MustCompile(lead)
 	// "an integer from 1 to 7", "a number between 0 "not at all" and 10 "completely"".
-	reRange = regexp.MustCompile(`(?i)\b` + noun + `\s*,?\s*(?:(?:ranging|that\s+ranges?|which\s+ranges?|range|in\s+the\s+range(?:\s+of)?)\s+)?(?:from|between|of)\s+` + endpoints)
+	reRange = regexp.MustCompile(`(?i)\b` + noun + `\s*,?\s*(?:(?:ranging|that\s+ranges?|which\s+ranges?|range|(?:in|within)\s+the\s+range(?:\s+of)?)\s+(?:from\s+|between\s+)?|(?:from|between|of)\s+)` + endpoints)
 	// "on a scale of 1 to 10", "on a scale from 1 (X) to 5 (Y)".
 	reScale = regexp.MustCompile(`(?i)\bscale\s+(?:of|from)\s+` + endpoints)
 	// "an integer 1-5", "a number (0-100)".
@@ -353,7 +353,11 @@ var (
 	// "Yes (1) or No (2)".
 	reParenValue = regexp.MustCompile(`\(\s*(` + num + `)\s*\)`)
 	// "0 or 1", "1, 2, 3, 4 or 5".
-	reValues = regexp.MustCompile(`(?i)^(` + num + `)((?:\s*(?:,|/|,?\s*or|,?\s*and)\s*` + num + `)+)\s*(?:$|[,.;!"”'’)]|nothing\b)`)
+	reValues = regexp.MustCompile(`(?i)^(` + num + `)((?:\s*(?:,|/|,?\s*or|,?\s*and)\s*` + num + `)+)`)
+	// What may follow a list of values: the end, punctuation, labels.
+	reValuesEnd = regexp.MustCompile(`(?i)^\s*(?:$|[,.;!"”'’)]|nothing\b|where\b|with\b|\()`)
+	// "(0-100)" after an open numeric answer's description.
+	reParenRange = regexp.MustCompile(`\(\s*(` + num + `)()\s*%?\s*(?:[-–—]|to)\s*(` + num + `)()\s*%?\s*\)`)
 	reNum    = regexp.MustCompile(num)
 	// An open numeric answer: "an integer representing dollars", "a number".
 	reOpen = regexp.MustCompile(`(?i)^\s*(?:(?:a|an|the|one|your|just|single)\s+)*(?:(?:whole|positive|non-?negative|nonnegative|round(?:ed)?|integer|numeric(?:al)?|decimal|dollar|estimated)\s+)*` +
@@ -802,7 +806,7 @@ func parseValues(s string, limit int) (Options, int, bool) {
 		return Options{}, 0, false
 	}
 	m := reValues.FindStringSubmatchIndex(s[l[1]:])
-	if m == nil {
+	if m == nil || !reValuesEnd.MatchString(s[l[1]+m[1]:]) {
 		return Options{}, 0, false
 	}
 	nums := reNum.FindAllString(s[l[1]:l[1]+m[5]], limit+1)
@@ -818,7 +822,11 @@ func parseValues(s string, limit int) (Options, int, bool) {
 		values = append(values, d.val)
 	}
 	o, err := NewOptions(values, nil)
-	return o, l[1], err == nil
+	if err != nil {
+		return Options{}, 0, false
+	}
+	parseWhere(&o, cutNothing(s[l[1]+m[1]:]))
+	return o, l[1], true
 }
 
 // parseOpen reads an open numeric answer: "an integer representing
@@ -831,7 +839,11 @@ func parseOpen(s string, limit int) (Options, int, bool) {
 		return Options{}, 0, false
 	}
 	rest := cutNothing(s[m[1]:])
-	if r := reBare.FindStringSubmatchIndex(rest); r != nil && !strings.ContainsAny(rest[:r[0]], "\"“”'‘’") {
+	r := reBare.FindStringSubmatchIndex(rest)
+	if r == nil {
+		r = reParenRange.FindStringSubmatchIndex(rest)
+	}
+	if r != nil && !strings.ContainsAny(rest[:r[0]], "\"“”'‘’") {
 		o, ok := rangeFrom(rest, r, 1, limit, "range")
 		return o, m[0], ok
 	}

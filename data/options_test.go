@@ -101,6 +101,16 @@ var optionCases = []struct {
 	{"Only return the number of hours, up to 24.", "numeric", true, nil, nil, -inf, 24},
 	{"Only return an integer representing dollars, from 0 to 5000.", "range", true, nil, nil, 0, 5000},
 	{"Please give an integer from 1 to 9.", "range", true, vals(1, 9), nil, 1, 9},
+	// phrasings not in the bundled rows, for held-out studies
+	{"Only return an integer in the range 0 to 10.", "range", true, vals(0, 10), nil, 0, 10},
+	{"Only return an integer from 1 to 4: 1 = A, 2 = B, 3 = C, 4 = D.", "range", true, vals(1, 4), []string{"A", "B", "C", "D"}, 1, 4},
+	{"Only return 1, 2, 3 or 4 where 1 means X and 4 means Y", "values", true, vals(1, 4), []string{"X", "", "", "Y"}, 1, 4},
+	{"Only return an integer representing the percent chance (0-100), nothing else.", "range", true, vals(0, 100), nil, 0, 100},
+	{"Only return a whole number of dollars between 0 and 500.", "range", true, nil, nil, 0, 500},
+	{"Only return an integer: 1 (Strongly agree) to 5 (Strongly disagree).", "list", true, vals(1, 5), []string{"Strongly agree", "", "", "", "Strongly disagree"}, 1, 5},
+	{"Only return 1 if yes and 0 if no.", "list", true, []float64{1, 0}, []string{"yes", "no"}, 0, 1},
+	{"Only return a year between 1900 and 2023", "range", true, nil, nil, 1900, 2023},
+	{"Respond only with an integer from 1 to 4.", "range", true, vals(1, 4), nil, 1, 4},
 	// not a stated answer, or ambiguous: no options rather than wrong ones
 	{"Only return Yes or No, nothing else.", "", false, nil, nil, 0, 0},
 	{"Only return 1 or 2 sentences.", "", false, nil, nil, 0, 0},

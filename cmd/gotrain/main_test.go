@@ -158,9 +158,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("merged shards:\n%s\nunsharded:\n%s", merged, out)
 	}
 	// an open numeric question gets the distribution of its answer
-	open := writeFile(t, filepath.Join(tmp, "open.jsonl"), `{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 20"}`+"\n")
+	open := writeFile(t, filepath.Join(tmp, "open.jsonl"), `{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 20"}`+"\n"+
+		`{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 50"}`+"\n")
 	numPred := filepath.Join(tmp, "open-pred.jsonl")
-	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 1,") {
+	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 2,") {
 		t.Errorf("predict summary: %s", msg)
 	}
 	var rec struct {
@@ -169,14 +170,14 @@ func TestEndToEnd(t *testing.T) {
 		Covered    float64
 		Prediction *float64
 	}
-	if err := json.Unmarshal([]byte(readFile(t, numPred)), &rec); err != nil {
+	if err := json.Unmarshal([]byte(firstLines(readFile(t, numPred), 1)), &rec); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Method != "numeric" || len(rec.Numeric) == 0 || rec.Covered <= 0 || rec.Prediction == nil {
 		t.Errorf("numeric row: %+v", rec)
 	}
 	// and eval scores it as a numeric cell
-	if out := run("eval", "--pred", numPred); !strings.Contains(out, "numeric cells only") || !strings.Contains(out, "numeric 1 (100.0%)") {
+	if out := run("eval", "--pred", numPred); !strings.Contains(out, "numeric cells only") || !strings.Contains(out, "numeric 2 (100.0%)") {
 		t.Errorf("eval of a numeric row:\n%s", out)
 	}
 }
