@@ -358,7 +358,7 @@ var (
 	reValuesEnd = regexp.MustCompile(`(?i)^\s*(?:$|[,.;!"”'’)]|nothing\b|where\b|with\b|\()`)
 	// "(0-100)" after an open numeric answer's description.
 	reParenRange = regexp.MustCompile(`\(\s*(` + num + `)()\s*%?\s*(?:[-–—]|to)\s*(` + num + `)()\s*%?\s*\)`)
-	reNum    = regexp.MustCompile(num)
+	reNum        = regexp.MustCompile(num)
 	// An open numeric answer: "an integer representing dollars", "a number".
 	reOpen = regexp.MustCompile(`(?i)^\s*(?:(?:a|an|the|one|your|just|single)\s+)*(?:(?:whole|positive|non-?negative|nonnegative|round(?:ed)?|integer|numeric(?:al)?|decimal|dollar|estimated)\s+)*` +
 		`(?:integers?|numbers?|numerals?|numeric(?:al)?\s+values?|values?|amounts?|figures?|estimates?|counts?|percentages?|percent|years?|ages?|ratings?|scores?|probability|likelihood)\b`)
