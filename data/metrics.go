@@ -354,7 +354,6 @@ const (
 	SkipOutside      = "truth outside the options"
 	SkipCellOptions  = "options differ within cell"
 	SkipCellKinds    = "option and numeric predictions in one cell"
-	SkipNoSpread     = "numeric: human answers to the question do not vary in the study and no scale is stated"
 )
 
 // normalise checks probs are a distribution (finite, ≥ 0, positive sum)
@@ -670,14 +669,13 @@ func Evaluate(preds []Prediction, prior Prior, demographic string) Report {
 		if c.numeric {
 			qk := k.OutcomeKey()
 			r := hi[qk] - lo[qk]
+			// One answer in the study: the stated scale's width, else the
+			// answer's magnitude (W1 then a relative error).
 			if w := c.opt.Max - c.opt.Min; !(r > 0) && w > 0 && !math.IsInf(w, 0) {
-				r = w // one answer in the study: the stated scale's width
+				r = w
 			}
 			if !(r > 0) {
-				rep.Skipped[SkipNoSpread] += c.n
-				rep.Rows -= c.n
-				rep.NumericRows -= c.n
-				continue
+				r = math.Max(math.Abs(hi[qk]), 1)
 			}
 			human := empirical(c.values)
 			model := make([]ValueProb, 0, len(c.mix))

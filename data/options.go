@@ -527,7 +527,7 @@ func ParseOptionsMax(question string, limit int) (Options, bool) {
 	}
 	var best Options
 	bestAt := -1
-	for _, f := range []func(string, int) (Options, int, bool){parseMultiple, parseRangeLast, parseScaleLast} {
+	for _, f := range []func(string, int) (Options, int, bool){parseMultiple, lastRange(reRange, "range"), lastRange(reScale, "scale")} {
 		if o, at, ok := f(question, limit); ok && at > bestAt {
 			best, bestAt = o, at
 		}
@@ -609,15 +609,17 @@ func parseRange(s string, limit int) (Options, int, bool) {
 	return o, m[0], ok
 }
 
-// parseRangeLast is parseRange on the last range the text states.
-func parseRangeLast(s string, limit int) (Options, int, bool) {
-	all := reRange.FindAllStringSubmatchIndex(s, -1)
-	if len(all) == 0 {
-		return Options{}, 0, false
+// lastRange returns a parser of the last range re finds in a text.
+func lastRange(re *regexp.Regexp, form string) func(string, int) (Options, int, bool) {
+	return func(s string, limit int) (Options, int, bool) {
+		all := re.FindAllStringSubmatchIndex(s, -1)
+		if len(all) == 0 {
+			return Options{}, 0, false
+		}
+		m := all[len(all)-1]
+		o, ok := rangeFrom(s, m, 1, limit, form)
+		return o, m[0], ok
 	}
-	m := all[len(all)-1]
-	o, ok := rangeFrom(s, m, 1, limit, "range")
-	return o, m[0], ok
 }
 
 func parseScale(s string, limit int) (Options, int, bool) {
@@ -628,16 +630,6 @@ func parseScale(s string, limit int) (Options, int, bool) {
 	if m == nil {
 		return Options{}, 0, false
 	}
-	o, ok := rangeFrom(s, m, 1, limit, "scale")
-	return o, m[0], ok
-}
-
-func parseScaleLast(s string, limit int) (Options, int, bool) {
-	all := reScale.FindAllStringSubmatchIndex(s, -1)
-	if len(all) == 0 {
-		return Options{}, 0, false
-	}
-	m := all[len(all)-1]
 	o, ok := rangeFrom(s, m, 1, limit, "scale")
 	return o, m[0], ok
 }
