@@ -3,6 +3,7 @@ package data
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -34,6 +35,33 @@ func TestW1(t *testing.T) {
 	o, _ := NewOptions([]float64{3, 1, 2}, nil)
 	if got := CellW1(o, []float64{1, 0, 0}, []float64{0, 1, 0}); !near(got, 1) {
 		t.Errorf("CellW1 unordered = %v", got)
+	}
+}
+
+// TestW1Values: W1 over values, divided by the scale's width, equals the
+// option W1 on the same distributions, for random ones; and it does not
+// depend on the order the values come in.
+func TestW1Values(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	o := rangeOf(1, 5)
+	for k := 0; k < 100; k++ {
+		p, q := make([]float64, 5), make([]float64, 5)
+		var a, b []ValueProb
+		for i := range p {
+			p[i], q[i] = rng.Float64(), rng.Float64()
+		}
+		p, _ = normalise(p)
+		q, _ = normalise(q)
+		for _, i := range rng.Perm(5) {
+			a = append(a, ValueProb{o.Values[i], p[i]})
+			b = append(b, ValueProb{o.Values[i], q[i]})
+		}
+		if got, want := W1Values(a, b)/4, CellW1(o, p, q); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("W1Values/4 = %v, CellW1 = %v", got, want)
+		}
+	}
+	if got := W1Values([]ValueProb{{0, 1}}, []ValueProb{{-3, 0.5}, {5, 0.5}}); got != 4 {
+		t.Errorf("W1Values = %v, want 4", got)
 	}
 }
 
@@ -155,6 +183,29 @@ func TestEvaluate(t *testing.T) {
 
 func nearC(a, b Compare) bool {
 	return near(a.Model, b.Model) && near(a.Uniform, b.Uniform) && near(a.Prior, b.Prior)
+}
+
+// TestEvaluateBadDistributions: probabilities that overflow to +Inf, are
+// negative or NaN, or numeric values that are not finite, are not scored.
+func TestEvaluateBadDistributions(t *testing.T) {
+	preds := []Prediction{
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{1e308, 1e308, 1e308}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{-1, 1, 1}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{math.NaN(), 1, 1}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{0, 0, 0}),
+	}
+	for _, num := range [][]ValueProb{{{math.Inf(1), 1}}, {{1, -1}, {2, 2}}, {{1, math.Inf(1)}}, nil} {
+		p := evalRow("A", 1, "Q1?", "Male", 1, nil)
+		p.Method, p.Numeric = "numeric", num
+		preds = append(preds, p)
+	}
+	rep := Evaluate(preds, NewPrior(nil), "")
+	if rep.Rows != 0 || rep.Skipped[SkipNotDist] != len(preds) {
+		t.Errorf("rows %d skipped %v", rep.Rows, rep.Skipped)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestEvaluateEmpty(t *testing.T) {
