@@ -2,7 +2,10 @@ package data
 
 import (
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +91,66 @@ func checkCoverage(t *testing.T, name string, rows []Example) {
 	if float64(outside) > 0.005*float64(len(rows)) {
 		t.Errorf("%s: %d truths outside their options", name, outside)
 	}
+}
+
+// TestRephrasedRows restates every bundled row's answer format in the other
+// phrasings the forms cover (as held-out studies may word them) and checks
+// the options come out the same: the parser is built for the class of
+// sentence, not for the sample's wording.
+func TestRephrasedRows(t *testing.T) {
+	rows := loadSample(t)
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	checked := 0
+	seen := map[string]bool{}
+	for i := range rows {
+		r := &rows[i]
+		o, ok := r.Options()
+		if format := AnswerFormat(r.Input); !ok || o.Open() || seen[format] {
+			continue
+		} else {
+			seen[format] = true
+		}
+		n := len(o.Values)
+		lab := func(k int) string {
+			if o.Labels == nil || o.Labels[k] == "" {
+				return "option " + f(o.Values[k])
+			}
+			return o.Labels[k]
+		}
+		var forms []string
+		switch o.Form {
+		case "range":
+			lo, hi := f(o.Min), f(o.Max)
+			forms = []string{
+				"Only return an integer from " + lo + " (" + lab(0) + ") to " + hi + " (" + lab(n-1) + "), nothing else.",
+				"Only return an integer between " + lo + " “" + lab(0) + "” and " + hi + " “" + lab(n-1) + "”.",
+				"Only return a number on a scale of " + lo + " to " + hi + ", where " + lo + " = " + lab(0) + " and " + hi + " = " + lab(n-1) + ".",
+				"Return only an integer (" + lo + "-" + hi + "), nothing else.",
+				"Only return an integer in the range " + lo + " to " + hi + " inclusive.",
+			}
+		case "list":
+			var fr, eq, lv, vl []string
+			for k, v := range o.Values {
+				fr = append(fr, f(v)+" for '"+lab(k)+"'")
+				eq = append(eq, f(v)+" = "+lab(k))
+				lv = append(lv, lab(k)+" ("+f(v)+")")
+				vl = append(vl, f(v)+" ("+lab(k)+")")
+			}
+			join := func(p []string) string { return strings.Join(p[:n-1], ", ") + ", or " + p[n-1] }
+			forms = []string{
+				"Only return " + strings.Join(fr, "; ") + ", nothing else.",
+				"Only return " + join(eq) + ".",
+				"Only return " + join(lv) + ", nothing else.",
+				"Only return a number: " + join(vl) + ".",
+			}
+		}
+		for _, s := range forms {
+			got, ok := ParseOptions("Scenario: You were asked: “Q?” " + s)
+			if !ok || !reflect.DeepEqual(got.Values, o.Values) {
+				t.Fatalf("%s: %q gives %v (%v), want %v", r.Where(), s, got.Values, ok, o.Values)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d rephrased answer formats give the rows' options", checked)
 }
