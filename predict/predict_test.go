@@ -102,18 +102,18 @@ func TestRowsMatchScore(t *testing.T) {
 	}
 }
 
-// TestMaxOptions: rows with more options than MaxOptions are sampled, and
-// without samples get no prediction.
+// TestMaxOptions: rows with more options than MaxOptions get the numeric
+// distribution, or with samples are sampled.
 func TestMaxOptions(t *testing.T) {
 	m, enc := tinyQwen(t)
 	rows, _ := data.SampleRows()
 	rows = rows[:4]
-	res, err := New(m, nil, enc, Sampling{MaxOptions: 3}).Rows(rows, nil)
+	res, err := New(m, nil, enc, Sampling{MaxOptions: 3, NumericNodes: 8}).Rows(rows, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		if len(r.Options.Values) > 3 && (r.Method != "sampled" || r.Prediction != nil) {
+		if len(r.Options.Values) > 3 && (r.Method != "numeric" || r.Prediction == nil) {
 			t.Errorf("row %d with %d options: method %s", i, len(r.Options.Values), r.Method)
 		}
 	}
