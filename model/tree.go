@@ -6,9 +6,10 @@ import (
 	"github.com/gotrain/gotrain/kernels"
 )
 
-// A tree of continuations of one prompt grows on the Predictor's KV cache a
-// level of nodes at a time: node 0 is the prompt's end, and every other node
-// is its parent's path followed by one token. Growing a node runs only that
+// A tree of continuations of one prompt grows on the Predictor's KV cache,
+// any set of nodes (of any parents and depths) at a time: node 0 is the
+// prompt's end, and every other node is its parent's path followed by one
+// token. Growing a node runs only that
 // token through the layers; it attends to the cached prompt and to its
 // ancestors' cached keys and values, which are gathered next to the node's
 // own row so that the two key spans of a Batch cover them. The nodes of one
@@ -19,7 +20,6 @@ import (
 // ancestors and reserved rows of the call in progress (dropped after it).
 type treeNode struct {
 	parent int32
-	depth  int32 // tokens on the path after the prompt
 	row    int32 // cache row of the node's own keys and values (node 0: none)
 }
 
@@ -94,8 +94,7 @@ func (p *Predictor) GrowTree(parents, toks, want []int) (ids []int, logp [][]flo
 	for i, slot := range b.rows {
 		c.copyRow(p.treeEnd+i, int(slot))
 		ids = append(ids, len(p.tree))
-		q := parents[i]
-		p.tree = append(p.tree, treeNode{parent: int32(q), depth: p.tree[q].depth + 1, row: int32(p.treeEnd + i)})
+		p.tree = append(p.tree, treeNode{parent: int32(parents[i]), row: int32(p.treeEnd + i)})
 	}
 	p.treeEnd += len(toks)
 	c.Truncate(p.treeEnd)

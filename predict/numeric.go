@@ -144,13 +144,13 @@ func numericTokens(tok *tokenize.Tokenizer, lead string) (ids []int, texts []str
 
 // numericTree is the state of one row's best-first expansion.
 type numericTree struct {
-	f     *numericForm
-	tok   *tokenize.Tokenizer
-	ids   []int    // candidate tokens, then f.end
-	texts []string // their text (candidates only)
-	max   int      // tokens an answer may have, end included
-	nodes []numNode
-	open  frontier // indices of nodes not expanded, most probable first
+	f         *numericForm
+	tok       *tokenize.Tokenizer
+	ids       []int    // candidate tokens, then f.end
+	texts     []string // their text (candidates only)
+	maxTokens int      // tokens an answer may have, end included
+	nodes     []numNode
+	open      frontier // indices of nodes not expanded, most probable first
 	// masses: unexpanded (sum over open), covered (complete answers),
 	// excluded (tokens outside the grammar or the tokenizer's canonical
 	// form, answers too long); they add up to 1
@@ -192,7 +192,7 @@ func (f *frontier) Pop() any {
 // their text are dropped: the model was trained on canonical tokens only,
 // and keeping them would count some numbers twice.
 func numericDistribution(sc treeScorer, tok *tokenize.Tokenizer, f *numericForm, cands []int, texts []string, eps float64, maxNodes, maxTokens int) (*numericTree, error) {
-	t := &numericTree{f: f, tok: tok, ids: append(slices.Clip(cands), f.end), texts: texts, max: maxTokens}
+	t := &numericTree{f: f, tok: tok, ids: append(slices.Clip(cands), f.end), texts: texts, maxTokens: maxTokens}
 	t.open.nodes = &t.nodes
 	lp, err := sc.BeginTree(f.prompt, t.ids)
 	if err != nil {
@@ -254,7 +254,7 @@ func (t *numericTree) children(n int, lp []float64) {
 		}
 		s := nd.text + text
 		// a child needs room for the end token after it
-		if ok, _ := numberPrefix(t.f.lead, s); !ok || nd.depth+2 > t.max {
+		if ok, _ := numberPrefix(t.f.lead, s); !ok || nd.depth+2 > t.maxTokens {
 			continue
 		}
 		kept += p
