@@ -299,7 +299,10 @@ func stepRange(lo, hi decimal, step *decimal, multiple bool, limit int, form str
 	if h < l {
 		return Options{}, false
 	}
-	// |l|, |h| ≤ 2^53 + s, so h-l fits an int64.
+	if h > maxExact || l < -maxExact {
+		return open, true // rounded out to a multiple past the exact floats
+	}
+	// |l|, |h| ≤ 2^53, so h-l fits an int64.
 	n := (h-l)/s + 1
 	if n < 2 || n > int64(limit) {
 		return open, n >= 2
@@ -555,7 +558,7 @@ func parseForms(tail string, limit int) (Options, bool) {
 	return best, bestAt >= 0
 }
 
-// atoms returns the decimals at submatch pairs i of m.
+// decimalAt reads the number of submatch i of m.
 func decimalAt(s string, m []int, i int) (decimal, bool) {
 	if m[2*i] < 0 {
 		return decimal{}, false
