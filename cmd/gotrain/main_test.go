@@ -161,7 +161,7 @@ func TestEndToEnd(t *testing.T) {
 	open := writeFile(t, filepath.Join(tmp, "open.jsonl"), `{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 20"}`+"\n"+
 		`{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 50"}`+"\n")
 	numPred := filepath.Join(tmp, "open-pred.jsonl")
-	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 2,") {
+	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 2,") || !strings.Contains(msg, "by answer format: numeric 2") {
 		t.Errorf("predict summary: %s", msg)
 	}
 	var rec struct {

@@ -118,9 +118,11 @@ func runPredict(args []string) error {
 	return nil
 }
 
-// methodSummary counts rows by method, and rows without a prediction by
-// reason: "by method: options 2762, numeric 16, sampled 0, none 2 (2 the
-// model gives no numeric answer any probability)".
+// methodSummary counts rows by method, rows without a prediction by
+// reason, and rows by the answer-format form their options were read by:
+// "by method: options 2688, numeric 90, sampled 0, none 2 (2 the model
+// gives no numeric answer any probability)\nby answer format: list 202
+// numeric 18 range 2560".
 func methodSummary(res []predict.Result) string {
 	n := predict.CountMethods(res)
 	var b strings.Builder
@@ -151,6 +153,25 @@ func methodSummary(res []predict.Result) string {
 	}
 	if len(keys) > 0 {
 		b.WriteByte(')')
+	}
+	// The answer-format forms the questions were read by, so that a new
+	// phrasing the parser does not know shows as "none".
+	forms := map[string]int{}
+	for _, r := range res {
+		f := r.Options.Form
+		if f == "" {
+			f = "none"
+		}
+		forms[f]++
+	}
+	keys = keys[:0]
+	for k := range forms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString("\nby answer format:")
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s %d", k, forms[k])
 	}
 	return b.String()
 }
