@@ -389,3 +389,41 @@ func FuzzNumberPrefix(f *testing.F) {
 		}
 	})
 }
+
+// TestNumericFormRealRows: every open question of the real dev rows (when
+// /work/shared is there) and of the bundled sample has a numeric answer form
+// with each tokenizer, and its recorded answer is a possible number.
+func TestNumericFormRealRows(t *testing.T) {
+	rows, err := data.SampleRows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev, err := data.ReadSFT("/work/shared/data/socsci210/dev.jsonl", data.ReadOptions{}); err == nil {
+		rows = append(rows, dev...)
+	}
+	encs := numericTokenizers(t)
+	open, answers := 0, 0
+	for i := range rows {
+		r := &rows[i]
+		if o, ok := r.Options(); ok && len(o.Values) > 0 && len(o.Values) <= 101 {
+			continue
+		}
+		open++
+		for name, enc := range encs {
+			f, err := newNumericForm(enc, r)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if v, ok := data.ParseResponse(r.Output); ok && r.Output == data.FormatResponse(v) {
+				answers++
+				if _, complete := numberPrefix(f.lead, r.Output[len(f.head):]); !complete {
+					t.Errorf("%s: %s: the answer %q is not a possible number", name, r.Where(), r.Output)
+				}
+			}
+		}
+	}
+	if open == 0 || answers == 0 {
+		t.Fatalf("%d open rows, %d answers checked", open, answers)
+	}
+	t.Logf("%d open rows of %d; %d answers checked", open, len(rows), answers)
+}

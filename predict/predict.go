@@ -23,14 +23,13 @@ type Sampling struct {
 	TopP        float64
 	TopK        int
 	Seed        uint64
-	MaxTokens   int // new tokens per sampled answer
+	MaxTokens   int // new tokens per sampled answer; tokens of a numeric answer, its end included
 	// MaxOptions bounds exact scoring: a row with more options (an open
 	// numeric range such as 0 to 2800) is treated as open (0: no bound).
 	MaxOptions int
 	// The numeric answer tree stops when the mass of unexpanded paths is
 	// below NumericEps (0: DefaultNumericEps) or NumericNodes nodes went
-	// through the model (0: DefaultNumericNodes). Answers are at most
-	// MaxTokens tokens, the end token included.
+	// through the model (0: DefaultNumericNodes).
 	NumericEps   float64
 	NumericNodes int
 }
@@ -145,15 +144,16 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
 	mp := p.m.NewPredictor(p.ad)
 	done := 0
-	var err error
 	for _, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if j.num != nil {
-			if results[j.i], err = p.numericRow(mp, j.num, j.opts); err != nil {
+			res, err := p.numericRow(mp, j.num, j.opts)
+			if err != nil {
 				return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
 			}
+			results[j.i] = res
 			done++
 			if progress != nil {
 				progress(done)
