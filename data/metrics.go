@@ -448,7 +448,7 @@ func (e *Example) textOf() string {
 // options or are not a distribution, or whose truth lies outside their
 // options (listed in OutOfOptions), are skipped and counted by reason.
 func Evaluate(preds []Prediction, prior Prior, demographic string) Report {
-	rep := Report{Coverage: map[string]int{}, NoneReasons: map[string]int{}, Skipped: map[string]int{}, Demographic: demographic}
+	rep := Report{Coverage: map[string]int{}, NoneReasons: map[string]int{}, Skipped: map[string]int{}, OutOfOptions: []OutOfOptions{}, Demographic: demographic}
 	for _, m := range Methods {
 		rep.Coverage[m] = 0
 	}
