@@ -516,12 +516,14 @@ func ParseOptionsMax(question string, limit int) (Options, bool) {
 	var stated Options
 	if anchored {
 		o, ok := parseForms(tail, limit)
-		if ok && (!o.Open() || !math.IsInf(o.Min, -1) || !math.IsInf(o.Max, 1)) {
-			return o, true
+		if !ok || !o.Open() || !math.IsInf(o.Min, -1) || !math.IsInf(o.Max, 1) {
+			// A sentence not understood gets no options, rather than a
+			// range the scenario happens to mention.
+			return o, ok
 		}
-		// Nothing, or only "an integer", in the answer-format sentence: a
-		// range stated earlier ("On a scale from 1 to 10, how ...?").
-		stated, anchored = o, ok
+		// Only "an integer": its range may be stated earlier ("On a scale
+		// from 1 to 10, how ...?").
+		stated = o
 		question = question[:start]
 	}
 	// Otherwise only a range named as such counts, the last one stated.

@@ -117,6 +117,7 @@ var optionCases = []struct {
 	{"Only return an integer from 3 to 3.", "", false, nil, nil, 0, 0},
 	{"Only return 1 for Yes or 1 for No", "", false, nil, nil, 0, 0},
 	{"The rate went from 8.4% in 2020 to 9.3% in 2021. What do you think?", "", false, nil, nil, 0, 0},
+	{"Rate it as a number from 1 to 10. Only return the letter of your choice.", "", false, nil, nil, 0, 0},
 	{"", "", false, nil, nil, 0, 0},
 }
 
