@@ -121,6 +121,9 @@ func (g *Group) Err() error {
 // fails naming this rank.
 func (g *Group) Abort(err error) { g.fail(err, true) }
 
+// Closed reports whether Close was called.
+func (g *Group) Closed() bool { return g.closing.Load() }
+
 // Close says goodbye to every peer and closes the connections; peers that
 // see it after their last collective carry on normally.
 func (g *Group) Close() error {

@@ -1,0 +1,149 @@
+package train
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/gotrain/gotrain/dist"
+	"github.com/gotrain/gotrain/model"
+)
+
+// joinRanks starts a job of n ranks inside this process on loopback.
+func joinRanks(t *testing.T, n int) []*dist.Group {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	gs := make([]*dist.Group, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gs[r], errs[r] = dist.Join(dist.Launch{Rank: r, Size: n, Addr: addr}, []byte(t.Name()), dist.Options{}, nil)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, g := range gs {
+			g.Close()
+		}
+	})
+	return gs
+}
+
+// TestDataParallelBitwise: 2 and 4 ranks with --grad-accum 2 end with the
+// very adapter, losses and metrics of one process with grad-accum 2×W, for
+// SFT and DPO, with dropout and a last global batch that is partial (some
+// ranks then have no micro-batch in a round).
+func TestDataParallelBitwise(t *testing.T) {
+	m := smallModel(t)
+	sft := randomExamples(13, m.Config.VocabSize, 5)
+	var pairs []Pair
+	for i, e := range randomExamples(2*refBlock+5, m.Config.VocabSize, 6) { // three blocks of reference scoring
+		pairs = append(pairs, Pair{Prompt: e.Tokens[:len(e.Tokens)-1], Chosen: []int{11, 12}, Rejected: []int{13, 14 + i%3}})
+	}
+	fresh := func() *model.Adapter {
+		ad, _ := m.NewAdapter(model.AdapterConfig{R: 4, LoraAlpha: 8, TargetModules: []string{"q", "v", "gate", "down"}}, 3)
+		return ad
+	}
+	newTrainer := func(task string, ad *model.Adapter, cfg Config) (*Trainer, error) {
+		if task == "dpo" {
+			return NewDPO(m, ad, cfg, DPOConfig{Beta: 0.1, LabelSmoothing: 0.1}, pairs, pairs[:3])
+		}
+		return New(m, ad, cfg, sft, sft[:3])
+	}
+	for _, task := range []string{"sft", "dpo"} {
+		for _, W := range []int{2, 4} {
+			cfg := DefaultConfig()
+			cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.Dropout, cfg.WarmupRatio = 1e-2, 2, 2, 0.1, 0.1
+			if task == "dpo" {
+				cfg.MaxSteps = 3
+			}
+			// one process with the same global batch
+			one := cfg
+			one.GradAccum, one.OutDir = 2*W, t.TempDir()
+			want := fresh()
+			tr, err := newTrainer(task, want, one)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantSteps []StepInfo
+			if err := tr.Run(context.Background(), func(s StepInfo) { wantSteps = append(wantSteps, s) }); err != nil {
+				t.Fatal(err)
+			}
+			// W ranks
+			gs := joinRanks(t, W)
+			got := make([]*model.Adapter, W)
+			steps := make([][]StepInfo, W)
+			errs := make([]error, W)
+			out := t.TempDir()
+			var wg sync.WaitGroup
+			for r := range W {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := cfg
+					c.GradAccum, c.Group, c.OutDir = 2, gs[r], out
+					got[r] = fresh()
+					tr, err := newTrainer(task, got[r], c)
+					if err != nil {
+						errs[r] = err
+						gs[r].Abort(err)
+						return
+					}
+					errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+				}()
+			}
+			wg.Wait()
+			for r, err := range errs {
+				if err != nil {
+					t.Fatalf("%s, %d ranks: rank %d: %v", task, W, r, err)
+				}
+			}
+			_, a := want.Params()
+			for r := range W {
+				_, b := got[r].Params()
+				for i := range a {
+					for j := range a[i] {
+						if a[i][j] != b[i][j] {
+							t.Fatalf("%s, %d ranks: rank %d tensor %d[%d] = %v, one process %v", task, W, r, i, j, b[i][j], a[i][j])
+						}
+					}
+				}
+				if len(steps[r]) != len(wantSteps) {
+					t.Fatalf("%s, %d ranks: rank %d made %d steps, want %d", task, W, r, len(steps[r]), len(wantSteps))
+				}
+				for i, s := range steps[r] {
+					w := wantSteps[i]
+					if s.Loss != w.Loss || s.GradNorm != w.GradNorm || s.Tokens != w.Tokens || len(s.Metrics) < len(w.Metrics)-4 {
+						t.Fatalf("%s, %d ranks: rank %d step %d: %+v, one process %+v", task, W, r, i+1, s, w)
+					}
+					for k, v := range s.Metrics {
+						if w.Metrics[k] != v {
+							t.Fatalf("%s, %d ranks: rank %d step %d: %s %v, one process %v", task, W, r, i+1, k, v, w.Metrics[k])
+						}
+					}
+				}
+			}
+			// rank 0 alone wrote the metrics, with the eval numbers
+			ms, err := ReadMetrics(filepath.Join(out, metricsFile))
+			if err != nil || len(ms) != len(wantSteps) || ms[len(ms)-1].EvalLoss == nil || *ms[len(ms)-1].EvalLoss != *wantSteps[len(wantSteps)-1].EvalLoss {
+				t.Fatalf("%s, %d ranks: metrics.jsonl: %d lines, %v", task, W, len(ms), err)
+			}
+		}
+	}
+}
