@@ -113,7 +113,11 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 		return nil, nil, err
 	}
 	if f.rank() == 0 {
-		fmt.Fprintf(os.Stderr, "memory plan (available %s):\n%s", model.FormatBytes(model.Available()), plan)
+		each := ""
+		if f.ranks() > 1 {
+			each = fmt.Sprintf(" of each of %d ranks, %d on this machine", f.ranks(), max(1, f.localRanks))
+		}
+		fmt.Fprintf(os.Stderr, "memory plan%s (available %s):\n%s", each, model.FormatBytes(model.Available()), plan)
 	}
 	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
