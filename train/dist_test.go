@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -145,5 +146,91 @@ func TestDataParallelBitwise(t *testing.T) {
 				t.Fatalf("%s, %d ranks: metrics.jsonl: %d lines, %v", task, W, len(ms), err)
 			}
 		}
+	}
+}
+
+// TestDataParallelResume: a 2-rank job whose rank 1 alone is interrupted
+// stops with every rank at the same step, rank 0 saves the checkpoint, and
+// a 4-rank job with the same global batch resumes it to the very adapter of
+// one uninterrupted process.
+func TestDataParallelResume(t *testing.T) {
+	m := smallModel(t)
+	sft := randomExamples(13, m.Config.VocabSize, 5)
+	fresh := func() *model.Adapter {
+		ad, _ := m.NewAdapter(model.AdapterConfig{R: 4, LoraAlpha: 8, TargetModules: []string{"q", "down"}}, 3)
+		return ad
+	}
+	cfg := DefaultConfig()
+	cfg.LR, cfg.MaxSteps, cfg.BatchSize, cfg.Dropout = 1e-2, 5, 2, 0.1
+	one := cfg
+	one.GradAccum = 4
+	want := fresh()
+	tr, err := New(m, want, one, sft, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	run := func(W, accum int, resume bool, interruptRank int) ([]*model.Adapter, []error) {
+		gs := joinRanks(t, W)
+		ads := make([]*model.Adapter, W)
+		errs := make([]error, W)
+		var wg sync.WaitGroup
+		for r := range W {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := cfg
+				c.GradAccum, c.Group, c.OutDir = accum, gs[r], out
+				ads[r] = fresh()
+				tr, err := New(m, ads[r], c, sft, nil)
+				if err == nil && resume {
+					err = tr.Resume(LatestCheckpoint(out))
+				}
+				if err != nil {
+					errs[r] = err
+					gs[r].Abort(err)
+					return
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				errs[r] = tr.Run(ctx, func(s StepInfo) {
+					if r == interruptRank && s.Step == 2 {
+						cancel()
+					}
+				})
+			}()
+		}
+		wg.Wait()
+		return ads, errs
+	}
+	_, errs := run(2, 2, false, 1)
+	for r, err := range errs {
+		if !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("rank %d: %v, want ErrInterrupted", r, err)
+		}
+	}
+	if ck := LatestCheckpoint(out); filepath.Base(ck) != "checkpoint-2" {
+		t.Fatalf("latest checkpoint %q", ck)
+	}
+	ads, errs := run(4, 1, true, -1)
+	_, a := want.Params()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+		_, b := ads[r].Params()
+		for i := range a {
+			for j := range a[i] {
+				if a[i][j] != b[i][j] {
+					t.Fatalf("resumed rank %d: tensor %d[%d] = %v, one process %v", r, i, j, b[i][j], a[i][j])
+				}
+			}
+		}
+	}
+	if ms, err := ReadMetrics(filepath.Join(out, metricsFile)); err != nil || len(ms) != 5 {
+		t.Fatalf("metrics.jsonl: %d lines, %v", len(ms), err)
 	}
 }
