@@ -335,3 +335,16 @@ func TestAbortTellsPeers(t *testing.T) {
 		}
 	}
 }
+
+func TestStuckPeer(t *testing.T) {
+	// rank 1 keeps its heartbeats but never joins the collective
+	gs := joinAll(t, 2, Options{Silence: 3 * time.Second, Progress: 2 * time.Second})
+	start := time.Now()
+	err := gs[0].AllReduce(make([]float32, 10))
+	if err == nil || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "no progress") {
+		t.Errorf("got %v", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("took %s", el)
+	}
+}

@@ -28,7 +28,9 @@ type Options struct {
 	// before it counts as dead or hung (30 s); heartbeats go every Silence/6.
 	Silence time.Duration
 	// Progress is how long a collective waits for a peer that still sends
-	// heartbeats but never arrives (30 min): a rank stuck in a loop.
+	// heartbeats but never arrives: a rank alive but stuck. 0 waits as long
+	// as heartbeats come, since one legitimate micro-batch of a 14B model
+	// on a few cores can take most of an hour.
 	Progress time.Duration
 }
 
@@ -38,9 +40,6 @@ func (o *Options) defaults() {
 	}
 	if o.Silence <= 0 {
 		o.Silence = 30 * time.Second
-	}
-	if o.Progress <= 0 {
-		o.Progress = 30 * time.Minute
 	}
 }
 
@@ -276,8 +275,12 @@ func (g *Group) piece() *[]byte {
 // belong to collective seq.
 func (g *Group) recv(r int, typ byte, seq uint32) (frame, error) {
 	p := g.peers[r]
-	timer := time.NewTimer(g.opt.Progress)
-	defer timer.Stop()
+	var expired <-chan time.Time
+	if g.opt.Progress > 0 {
+		timer := time.NewTimer(g.opt.Progress)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	select {
 	case f := <-p.in:
 		if f.typ != typ || f.seq != seq {
@@ -288,7 +291,7 @@ func (g *Group) recv(r int, typ byte, seq uint32) (frame, error) {
 		return f, nil
 	case <-g.failed:
 		return frame{}, g.err
-	case <-timer.C:
+	case <-expired:
 		err := fmt.Errorf("dist: %s is alive but made no progress for %s: it hangs", g.who(r), g.opt.Progress)
 		g.Abort(err)
 		return frame{}, err

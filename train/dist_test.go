@@ -53,8 +53,9 @@ func joinRanks(t *testing.T, n int) []*dist.Group {
 func TestDataParallelBitwise(t *testing.T) {
 	m := smallModel(t)
 	sft := randomExamples(13, m.Config.VocabSize, 5)
+	held := randomExamples(2*evalBlock+1, m.Config.VocabSize, 7) // three blocks of eval scoring
 	var pairs []Pair
-	for i, e := range randomExamples(2*refBlock+5, m.Config.VocabSize, 6) { // three blocks of reference scoring
+	for i, e := range randomExamples(2*evalBlock+5, m.Config.VocabSize, 6) { // three blocks of reference scoring
 		pairs = append(pairs, Pair{Prompt: e.Tokens[:len(e.Tokens)-1], Chosen: []int{11, 12}, Rejected: []int{13, 14 + i%3}})
 	}
 	fresh := func() *model.Adapter {
@@ -63,9 +64,9 @@ func TestDataParallelBitwise(t *testing.T) {
 	}
 	newTrainer := func(task string, ad *model.Adapter, cfg Config) (*Trainer, error) {
 		if task == "dpo" {
-			return NewDPO(m, ad, cfg, DPOConfig{Beta: 0.1, LabelSmoothing: 0.1}, pairs, pairs[:3])
+			return NewDPO(m, ad, cfg, DPOConfig{Beta: 0.1, LabelSmoothing: 0.1}, pairs, pairs[:evalBlock+3])
 		}
-		return New(m, ad, cfg, sft, sft[:3])
+		return New(m, ad, cfg, sft, held)
 	}
 	for _, task := range []string{"sft", "dpo"} {
 		for _, W := range []int{2, 4} {

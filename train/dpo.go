@@ -63,58 +63,31 @@ func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs
 	return newTrainer(m, ad, cfg, k)
 }
 
-// refBlock is how many pairs one predictor scores in a row, reusing each
-// prompt's shared prefix with the one before. The prefix's cached keys and
-// values depend (in the last bits) on which earlier call computed them, so
-// the blocks are fixed, independent of the number of ranks: a data-parallel
-// job scores whole blocks per rank and gets one process's numbers bit for
-// bit; a block's cold start costs 1/32 of the reuse.
-const refBlock = 32
-
 // sequenceLogProbs scores each pair's chosen and rejected answers after its
-// prompt, in blocks of refBlock pairs. In a data-parallel job (g not nil)
-// rank r scores blocks r, r+W, … and the ranks exchange the results.
+// prompt, in blocks of evalBlock pairs, each block with a predictor of its
+// own that reuses each prompt's shared prefix with the one before. In a
+// data-parallel job (g not nil) the ranks share out the blocks.
 func sequenceLogProbs(m *model.Model, ad *model.Adapter, pairs []Pair, g *dist.Group) ([][2]float64, error) {
-	out := make([][2]float64, len(pairs))
-	r, W := 0, 1
-	if g != nil {
-		r, W = g.Rank(), g.Size()
-	}
-	var mine []byte
-	for b := r; b*refBlock < len(pairs); b += W {
+	blocks, err := byBlocks(g, len(pairs), func(lo, hi int) ([]byte, error) {
 		p := m.NewPredictor(ad)
-		for i := b * refBlock; i < min((b+1)*refBlock, len(pairs)); i++ {
-			pr := pairs[i]
+		var b []byte
+		for _, pr := range pairs[lo:hi] {
 			lp, err := p.ContinuationLogProbs(pr.Prompt, [][]int{pr.Chosen, pr.Rejected})
 			if err != nil {
-				err = fmt.Errorf("train: pair %s: %w", pr.Source, err)
-				if W > 1 {
-					g.Abort(err)
-				}
-				return nil, err
+				return nil, fmt.Errorf("train: pair %s: %w", pr.Source, err)
 			}
-			out[i] = [2]float64{lp[0], lp[1]}
-			mine = binary.LittleEndian.AppendUint64(mine, math.Float64bits(lp[0]))
-			mine = binary.LittleEndian.AppendUint64(mine, math.Float64bits(lp[1]))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lp[0]))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lp[1]))
 		}
-	}
-	if W == 1 {
-		return out, nil
-	}
-	all, err := g.AllGather(mine)
+		return b, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	for q, b := range all {
-		for blk := q; blk*refBlock < len(pairs); blk += W {
-			for i := blk * refBlock; i < min((blk+1)*refBlock, len(pairs)); i++ {
-				if len(b) < 16 {
-					return nil, fmt.Errorf("train: rank %d sent too few reference log-probabilities", q)
-				}
-				out[i] = [2]float64{math.Float64frombits(binary.LittleEndian.Uint64(b)), math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))}
-				b = b[16:]
-			}
-		}
+	out := make([][2]float64, len(pairs))
+	for i := range out {
+		b := blocks[i/evalBlock][i%evalBlock*16:]
+		out[i] = [2]float64{math.Float64frombits(binary.LittleEndian.Uint64(b)), math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))}
 	}
 	return out, nil
 }
@@ -204,7 +177,7 @@ func (k *dpoTask) eval(t *Trainer) (float64, map[string]float64, bool, error) {
 	if len(k.held) == 0 {
 		return 0, nil, false, nil
 	}
-	lps, err := sequenceLogProbs(t.m, t.ad, k.held, nil)
+	lps, err := sequenceLogProbs(t.m, t.ad, k.held, t.g)
 	if err != nil {
 		return 0, nil, false, err
 	}

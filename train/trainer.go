@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -396,8 +397,9 @@ func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, e
 // Checkpoints go to cfg.OutDir every SaveSteps; when ctx is cancelled the
 // current step finishes, a checkpoint is saved and ErrInterrupted returned.
 //
-// In a data-parallel job every rank runs Run; rank 0 alone writes OutDir and
-// evaluates. An error on one rank fails every rank, naming it.
+// In a data-parallel job every rank runs Run and evaluates its share of the
+// held-out set; rank 0 alone writes OutDir. An error on one rank fails every
+// rank, naming it.
 func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) (err error) {
 	if t.g.Size() > 1 {
 		defer func() {
@@ -438,7 +440,7 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) (err error) {
 			return err
 		}
 		last := info.Step == t.sched.TotalSteps
-		if t.g.Rank() == 0 && (last || t.cfg.EvalSteps > 0 && info.Step%t.cfg.EvalSteps == 0) {
+		if last || t.cfg.EvalSteps > 0 && info.Step%t.cfg.EvalSteps == 0 {
 			el, ms, ok, err := t.task.eval(t)
 			if err != nil {
 				return err
@@ -502,8 +504,85 @@ func (k *sftTask) eval(t *Trainer) (float64, map[string]float64, bool, error) {
 	if len(k.held) == 0 {
 		return 0, nil, false, nil
 	}
-	l, err := MeanLoss(t.m, t.ad, k.held)
-	return l, nil, true, err
+	// each example's token log-probs, scored in blocks shared out by rank
+	blocks, err := byBlocks(t.g, len(k.held), func(lo, hi int) ([]byte, error) {
+		seqs := make([]model.Sequence, hi-lo)
+		for i, e := range k.held[lo:hi] {
+			seqs[i] = model.Sequence{Tokens: e.Tokens, From: 1, Mask: e.Mask}
+		}
+		lps, err := t.m.Score(seqs, t.ad)
+		if err != nil {
+			return nil, err
+		}
+		var b []byte
+		for _, lp := range lps {
+			for _, v := range lp {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+			}
+		}
+		return b, nil
+	})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	var sum float64
+	n := 0
+	for _, b := range blocks {
+		for ; len(b) >= 4; b = b[4:] {
+			sum -= float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+			n++
+		}
+	}
+	return sum / float64(max(n, 1)), nil, true, nil
+}
+
+// evalBlock is how many held-out items (or DPO pairs to score) one call
+// takes: the numbers depend in their last bits on which items are computed
+// together, so the blocks are fixed, whatever the number of ranks, and a
+// data-parallel job shares out whole blocks and gets one process's numbers
+// bit for bit.
+const evalBlock = 32
+
+// byBlocks runs f on the blocks of evalBlock of n items that this rank
+// owns (block b on rank b mod W) and returns every block's bytes, in
+// block order, from all ranks. An error on one rank fails all.
+func byBlocks(g *dist.Group, n int, f func(lo, hi int) ([]byte, error)) ([][]byte, error) {
+	r, W := 0, 1
+	if g != nil {
+		r, W = g.Rank(), g.Size()
+	}
+	nb := (n + evalBlock - 1) / evalBlock
+	out := make([][]byte, nb)
+	var mine []byte
+	for b := r; b < nb; b += W {
+		v, err := f(b*evalBlock, min((b+1)*evalBlock, n))
+		if err != nil {
+			if W > 1 {
+				g.Abort(err)
+			}
+			return nil, err
+		}
+		out[b] = v
+		mine = binary.LittleEndian.AppendUint32(mine, uint32(len(v)))
+		mine = append(mine, v...)
+	}
+	if W == 1 {
+		return out, nil
+	}
+	all, err := g.AllGather(mine)
+	if err != nil {
+		return nil, err
+	}
+	for q, m := range all {
+		for b := q; b < nb; b += W {
+			if len(m) < 4 || uint64(len(m)-4) < uint64(binary.LittleEndian.Uint32(m)) {
+				return nil, fmt.Errorf("train: rank %d sent a short block", q)
+			}
+			l := binary.LittleEndian.Uint32(m)
+			out[b], m = m[4:4+l], m[4+l:]
+		}
+	}
+	return out, nil
 }
 
 func (k *sftTask) fingerprint(w io.Writer) {

@@ -39,9 +39,14 @@ func joinJob(mode string, args []string) (g *dist.Group, localRanks int, err err
 		kernels.SetThreads(max(1, runtime.NumCPU()/l.LocalSize))
 	}
 	opt := dist.Options{}
-	if s := os.Getenv("GOTRAIN_DIST_TIMEOUT"); s != "" {
-		if opt.Silence, err = time.ParseDuration(s); err != nil || opt.Silence <= 0 {
-			return nil, 0, fmt.Errorf("GOTRAIN_DIST_TIMEOUT=%q: want a duration such as 30s", s)
+	for _, v := range []struct {
+		name string
+		d    *time.Duration
+	}{{"GOTRAIN_DIST_TIMEOUT", &opt.Silence}, {"GOTRAIN_DIST_PROGRESS", &opt.Progress}} {
+		if s := os.Getenv(v.name); s != "" {
+			if *v.d, err = time.ParseDuration(s); err != nil || *v.d <= 0 {
+				return nil, 0, fmt.Errorf("%s=%q: want a duration such as 30s", v.name, s)
+			}
 		}
 	}
 	key := sha256.Sum256([]byte(strings.Join(args, "\x00")))
