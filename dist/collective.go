@@ -50,16 +50,26 @@ func (g *Group) chunk(n, c int) (lo, hi int) {
 // sendFloats sends v to p in pieces.
 func (g *Group) sendFloats(p *peer, seq uint32, v []float32) error {
 	for off := 0; off < len(v); off += pieceFloats {
-		if err := p.send(frameData, seq, bytesOf(v[off:min(off+pieceFloats, len(v))]), g.opt.Silence); err != nil {
-			if e := g.Err(); e != nil {
-				return e
-			}
-			err = fmt.Errorf("dist: sending to %s: %w", g.who(p.rank), err)
-			g.fail(err, true)
+		if err := g.sendFrame(p, frameData, seq, bytesOf(v[off:min(off+pieceFloats, len(v))])); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sendFrame sends one frame of a collective; a failure fails the group
+// (unless it had already failed, which is then the error).
+func (g *Group) sendFrame(p *peer, typ byte, seq uint32, data []byte) error {
+	err := p.send(typ, seq, data, g.opt.Silence)
+	if err == nil {
+		return nil
+	}
+	if e := g.Err(); e != nil {
+		return e
+	}
+	err = fmt.Errorf("dist: sending to %s: %w", g.who(p.rank), err)
+	g.fail(err, true)
+	return err
 }
 
 // sendAll runs send for every peer concurrently; wait returns the first error.
@@ -204,17 +214,7 @@ func (g *Group) AllGather(b []byte) ([][]byte, error) {
 	out := make([][]byte, g.size)
 	err := g.issue(func(seq uint32) error {
 		out[g.rank] = b
-		wait := g.sendAll(func(p *peer) error {
-			if err := p.send(frameMsg, seq, b, g.opt.Silence); err != nil {
-				if e := g.Err(); e != nil {
-					return e
-				}
-				err = fmt.Errorf("dist: sending to %s: %w", g.who(p.rank), err)
-				g.fail(err, true)
-				return err
-			}
-			return nil
-		})
+		wait := g.sendAll(func(p *peer) error { return g.sendFrame(p, frameMsg, seq, b) })
 		recvd := g.sendAll(func(p *peer) error {
 			f, err := g.recv(p.rank, frameMsg, seq)
 			out[p.rank] = f.data

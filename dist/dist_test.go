@@ -116,22 +116,9 @@ func freePort(t *testing.T) int {
 // joinAll starts n ranks in this process on loopback.
 func joinAll(t *testing.T, n int, opt Options) []*Group {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	gs := make([]*Group, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gs[r], errs[r] = Join(Launch{Rank: r, Size: n, Addr: addr, JobID: "t"}, []byte("key"), opt, t.Logf)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	gs, err := LoopbackJob(n, []byte("key"), opt)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		for _, g := range gs {

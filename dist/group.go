@@ -96,8 +96,10 @@ const pieceFloats = 1 << 18
 // maxMsg bounds an AllGather message and a handshake field from a peer.
 const maxMsg = 1 << 30
 
-// Rank is this process's rank; Size the number of processes.
+// Rank is this process's rank.
 func (g *Group) Rank() int { return g.rank }
+
+// Size is the number of processes.
 func (g *Group) Size() int { return g.size }
 
 // Host is rank r's host name as it reported it.
@@ -377,6 +379,35 @@ func Join(l Launch, key []byte, opt Options, logf func(string, ...any)) (*Group,
 		}
 	}()
 	return g, nil
+}
+
+// LoopbackJob joins n ranks inside this process on 127.0.0.1 (tests, and
+// trying the collectives out): rank r of the job is element r.
+func LoopbackJob(n int, key []byte, opt Options) ([]*Group, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	gs := make([]*Group, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gs[r], errs[r] = Join(Launch{Rank: r, Size: n, Addr: addr, JobID: "loopback"}, key, opt, nil)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, g := range gs {
+			g.Close()
+		}
+		return nil, err
+	}
+	return gs, nil
 }
 
 // Local is the group of a single process: its collectives copy and add

@@ -3,9 +3,7 @@ package train
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -16,27 +14,9 @@ import (
 // joinRanks starts a job of n ranks inside this process on loopback.
 func joinRanks(t *testing.T, n int) []*dist.Group {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	gs, err := dist.LoopbackJob(n, []byte(t.Name()), dist.Options{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	gs := make([]*dist.Group, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gs[r], errs[r] = dist.Join(dist.Launch{Rank: r, Size: n, Addr: addr}, []byte(t.Name()), dist.Options{}, nil)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 	t.Cleanup(func() {
 		for _, g := range gs {
@@ -44,6 +24,19 @@ func joinRanks(t *testing.T, n int) []*dist.Group {
 		}
 	})
 	return gs
+}
+
+// eachRank runs f(r) for every rank concurrently and waits.
+func eachRank(n int, f func(r int)) {
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(r)
+		}()
+	}
+	wg.Wait()
 }
 
 // TestDataParallelBitwise: 2 and 4 ranks with --grad-accum 2 end with the
@@ -93,24 +86,18 @@ func TestDataParallelBitwise(t *testing.T) {
 			steps := make([][]StepInfo, W)
 			errs := make([]error, W)
 			out := t.TempDir()
-			var wg sync.WaitGroup
-			for r := range W {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c := cfg
-					c.GradAccum, c.Group, c.OutDir = 2, gs[r], out
-					got[r] = fresh()
-					tr, err := newTrainer(task, got[r], c)
-					if err != nil {
-						errs[r] = err
-						gs[r].Abort(err)
-						return
-					}
-					errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
-				}()
-			}
-			wg.Wait()
+			eachRank(W, func(r int) {
+				c := cfg
+				c.GradAccum, c.Group, c.OutDir = 2, gs[r], out
+				got[r] = fresh()
+				tr, err := newTrainer(task, got[r], c)
+				if err != nil {
+					errs[r] = err
+					gs[r].Abort(err)
+					return
+				}
+				errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+			})
 			for r, err := range errs {
 				if err != nil {
 					t.Fatalf("%s, %d ranks: rank %d: %v", task, W, r, err)
@@ -178,33 +165,27 @@ func TestDataParallelResume(t *testing.T) {
 		gs := joinRanks(t, W)
 		ads := make([]*model.Adapter, W)
 		errs := make([]error, W)
-		var wg sync.WaitGroup
-		for r := range W {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := cfg
-				c.GradAccum, c.Group, c.OutDir = accum, gs[r], out
-				ads[r] = fresh()
-				tr, err := New(m, ads[r], c, sft, nil)
-				if err == nil && resume {
-					err = tr.Resume(LatestCheckpoint(out))
+		eachRank(W, func(r int) {
+			c := cfg
+			c.GradAccum, c.Group, c.OutDir = accum, gs[r], out
+			ads[r] = fresh()
+			tr, err := New(m, ads[r], c, sft, nil)
+			if err == nil && resume {
+				err = tr.Resume(LatestCheckpoint(out))
+			}
+			if err != nil {
+				errs[r] = err
+				gs[r].Abort(err)
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			errs[r] = tr.Run(ctx, func(s StepInfo) {
+				if r == interruptRank && s.Step == 2 {
+					cancel()
 				}
-				if err != nil {
-					errs[r] = err
-					gs[r].Abort(err)
-					return
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				errs[r] = tr.Run(ctx, func(s StepInfo) {
-					if r == interruptRank && s.Step == 2 {
-						cancel()
-					}
-				})
-			}()
-		}
-		wg.Wait()
+			})
+		})
 		return ads, errs
 	}
 	_, errs := run(2, 2, false, 1)
