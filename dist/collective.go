@@ -32,12 +32,17 @@ func (p *Pending) Wait() error {
 // issue queues op as the group's next collective.
 func (g *Group) issue(op func(seq uint32) error) *Pending {
 	p := &Pending{done: make(chan struct{})}
-	g.work <- func() {
+	run := func() {
 		g.seq++
 		if p.err = g.Err(); p.err == nil {
 			p.err = op(g.seq)
 		}
 		close(p.done)
+	}
+	if g.size == 1 {
+		run()
+	} else {
+		g.work <- run
 	}
 	return p
 }

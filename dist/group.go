@@ -370,6 +370,9 @@ func Join(l Launch, key []byte, opt Options, logf func(string, ...any)) (*Group,
 			go g.readLoop(p)
 		}
 	}
+	if l.Size == 1 {
+		return g, nil // collectives run inline; nothing to watch
+	}
 	go g.heartbeat()
 	// The collectives' worker: after a failure it still runs what is queued,
 	// each returning the failure at once, so no Wait hangs.

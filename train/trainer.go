@@ -215,7 +215,10 @@ type microResult struct {
 // runStep makes optimiser step s and reports it.
 //
 // The step's gradient is the sum of its micro-batches' gradients, each
-// computed from zero and added in micro-batch order. With W ranks, rank r
+// computed from zero and added in micro-batch order (accumulating straight
+// into the running sum would round differently: the GEMM adds a K-block's
+// product to its output, so the sum a micro-batch lands on changes the last
+// bits). With W ranks, rank r
 // computes micro-batches r, r+W, r+2W, …; after each round the ranks' new
 // gradients are added, in rank order and so in micro-batch order, into the
 // step's sum (dist.Group.ReduceAsync, which runs while the next round
