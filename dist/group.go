@@ -187,8 +187,7 @@ func (g *Group) who(r int) string { return fmt.Sprintf("rank %d (%s)", r, g.host
 func (g *Group) readLoop(p *peer) {
 	var hdr [9]byte
 	for {
-		p.conn.SetReadDeadline(time.Now().Add(g.opt.Silence))
-		_, err := io.ReadFull(p.r, hdr[:])
+		err := g.readFull(p, hdr[:])
 		if err == nil {
 			typ, seq, n := hdr[0], binary.LittleEndian.Uint32(hdr[1:]), binary.LittleEndian.Uint32(hdr[5:])
 			if n > maxMsg || typ == frameData && (n%4 != 0 || n > 4*pieceFloats) {
@@ -201,7 +200,7 @@ func (g *Group) readLoop(p *peer) {
 				} else {
 					f.data = make([]byte, n)
 				}
-				if _, err = io.ReadFull(p.r, f.data); err == nil {
+				if err = g.readFull(p, f.data); err == nil {
 					switch typ {
 					case frameBeat:
 					case frameBye:
@@ -236,6 +235,29 @@ func (g *Group) readLoop(p *peer) {
 		g.fail(fmt.Errorf("dist: %w", err), false)
 		return
 	}
+}
+
+// readFull reads len(b) bytes from p, failing when p has sent nothing for
+// Silence. A timeout is tried once more with a short deadline: a process
+// starved of CPU for longer than Silence (seen at load 30 on 2 cores) wakes
+// with its deadline expired and the peer's heartbeats waiting unread, which
+// is not the peer's silence.
+func (g *Group) readFull(p *peer, b []byte) error {
+	for got := 0; got < len(b); {
+		p.conn.SetReadDeadline(time.Now().Add(g.opt.Silence))
+		n, err := p.r.Read(b[got:])
+		got += n
+		var ne net.Error
+		if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+			p.conn.SetReadDeadline(time.Now().Add(time.Second))
+			n, err = p.r.Read(b[got:])
+			got += n
+		}
+		if err != nil && n == 0 {
+			return err
+		}
+	}
+	return nil
 }
 
 func isReset(err error) bool {

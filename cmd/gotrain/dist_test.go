@@ -27,7 +27,7 @@ func startJob(t *testing.T, n int, env func(rank int) []string, args ...string) 
 	ps := make([]rankProc, n)
 	for r := range n {
 		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(append(os.Environ(), "GOTRAIN_AS_CLI=1", "GOTRAIN_DIST_TIMEOUT=10s"), env(r)...)
+		cmd.Env = append(append(os.Environ(), "GOTRAIN_AS_CLI=1", "GOTRAIN_DIST_TIMEOUT=20s"), env(r)...)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Start(); err != nil {
@@ -163,12 +163,54 @@ func TestDataParallelProcesses(t *testing.T) {
 		}
 	}
 
+	// SIGTERM to every rank (a preempted job): all stop after the same step,
+	// rank 0 saves a checkpoint, and the job restarted with --resume auto
+	// ends with one process's adapter
+	args := append([]string{"sft", "--data", sftData}, common...)
+	args = append(args, "--max-steps", "12") // the last value of a flag counts
+	one := filepath.Join(tmp, "resume-one")
+	if out, code := gotrain(t, append(args, "--out", one, "--grad-accum", "4", "--dist", "off")...); code != 0 {
+		t.Fatalf("one process: %s", out)
+	}
+	job := filepath.Join(tmp, "resume-job")
+	args = append(args, "--out", job, "--grad-accum", "2", "--resume", "auto")
+	ps := startJob(t, 2, torchrunEnv(2, loopbackPort(t)), args...)
+	for i := 0; i < 600; i++ {
+		if b, _ := os.ReadFile(filepath.Join(job, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 2 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range ps {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	codes := waitJob(t, ps, 60*time.Second)
+	if codes[0] != 0 { // else the job was done before the signal came
+		for r, p := range ps {
+			if codes[r] == 0 || !strings.Contains(p.out.String(), "interrupted") {
+				t.Fatalf("SIGTERM: rank %d exited %d:\n%s", r, codes[r], p.out)
+			}
+		}
+		ps = startJob(t, 2, torchrunEnv(2, loopbackPort(t)), args...)
+		for r, code := range waitJob(t, ps, 90*time.Second) {
+			if code != 0 {
+				t.Fatalf("resumed job: rank %d exited %d:\n%s", r, code, ps[r].out)
+			}
+		}
+		if !strings.Contains(ps[0].out.String(), "resumed from") {
+			t.Errorf("the restarted job did not resume:\n%s", ps[0].out)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(one, "adapter_model.safetensors"))
+	if b, _ := os.ReadFile(filepath.Join(job, "adapter_model.safetensors")); len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("the resumed job's adapter differs from one process's")
+	}
+
 	// a rank killed mid-run: the others fail within a minute naming it
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP} {
 		job := filepath.Join(tmp, fmt.Sprintf("killed-%d", sig))
-		args := append([]string{"sft", "--data", sftData, "--out", job}, common...)
-		args[len(args)-9] = "100000" // --max-steps
-		ps := startJob(t, 3, torchrunEnv(3, loopbackPort(t)), args...)
+		args := append(append([]string{"sft", "--data", sftData, "--out", job}, common...), "--max-steps", "100000")
+		ps = startJob(t, 3, torchrunEnv(3, loopbackPort(t)), args...)
 		for i := 0; ; i++ {
 			if b, _ := os.ReadFile(filepath.Join(job, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 2 {
 				break
@@ -180,7 +222,7 @@ func TestDataParallelProcesses(t *testing.T) {
 		}
 		ps[2].cmd.Process.Signal(sig)
 		start := time.Now()
-		codes := waitJob(t, ps[:2], 60*time.Second)
+		codes = waitJob(t, ps[:2], 60*time.Second)
 		t.Logf("signal %d: the job failed after %s", sig, time.Since(start).Round(time.Millisecond))
 		ps[2].cmd.Process.Kill()
 		for r, code := range codes {
