@@ -185,7 +185,9 @@ func TestDataParallelProcesses(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	codes := waitJob(t, ps, 60*time.Second)
-	if codes[0] != 0 { // else the job was done before the signal came
+	if codes[0] == 0 {
+		t.Log("the job was done before SIGTERM came: resume not exercised")
+	} else {
 		for r, p := range ps {
 			if codes[r] == 0 || !strings.Contains(p.out.String(), "interrupted") {
 				t.Fatalf("SIGTERM: rank %d exited %d:\n%s", r, codes[r], p.out)
