@@ -69,8 +69,11 @@ type peer struct {
 	conn net.Conn
 	r    *bufio.Reader
 	wmu  sync.Mutex // one frame at a time
-	in   chan frame // frames read, for the collectives
-	bye  atomic.Bool
+	// in holds frames read, for the collectives: the reader never waits on
+	// them (a peer is at most a collective or two ahead), so heartbeats and
+	// aborts are read at once; 4096 pieces is 4 GiB per peer.
+	in  chan frame
+	bye atomic.Bool
 }
 
 type frame struct {
@@ -550,7 +553,7 @@ func macFunc(m hash.Hash) func([]byte) []byte {
 
 func (g *Group) addPeer(rank int, host string, c net.Conn, r *bufio.Reader) {
 	g.hosts[rank] = host
-	g.peers[rank] = &peer{rank: rank, host: host, conn: c, r: r, in: make(chan frame, 1<<14)}
+	g.peers[rank] = &peer{rank: rank, host: host, conn: c, r: r, in: make(chan frame, 1<<12)}
 }
 
 // host0 is rank 0's rendezvous: accept every other rank, then send each
