@@ -1,7 +1,10 @@
 package dist
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -334,4 +337,27 @@ func TestStuckPeer(t *testing.T) {
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("took %s", el)
 	}
+}
+
+// FuzzHandshake: whatever a stranger sends to a rendezvous is refused
+// without a panic or a hang.
+func FuzzHandshake(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 2, 0, 0, 0, 0x39, 0x30, 3, 'a', 'b', 'c'})
+	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"))
+	f.Add(make([]byte, 10+1+255+32))
+	mac := macFunc(hmac.New(sha256.New, []byte("job key")))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		server, client := net.Pipe()
+		defer server.Close()
+		go func() {
+			defer client.Close()
+			client.SetDeadline(time.Now().Add(time.Second))
+			go io.Copy(io.Discard, client) // the greeting and any answer
+			client.Write(in)
+		}()
+		server.SetDeadline(time.Now().Add(time.Second))
+		if h, _, err := handshake(server, mac, 4); err == nil {
+			t.Fatalf("a stranger was accepted as %+v", h)
+		}
+	})
 }
