@@ -282,6 +282,9 @@ func TestNumericTreeModel(t *testing.T) {
 		tok  string
 		D    int
 	}{{model.Qwen2, "qwen2.5", 4}, {model.Llama, "llama3", 3}} {
+		if testing.Short() && c.arch == model.Llama {
+			continue // 2,000 nodes; slow under -race
+		}
 		m, enc := tinyModel(t, c.arch, c.tok)
 		r := numericRow()
 		f, err := newNumericForm(enc, &r)
@@ -394,6 +397,9 @@ func FuzzNumberPrefix(f *testing.F) {
 // /work/shared is there) and of the bundled sample has a numeric answer form
 // with each tokenizer, and its recorded answer is a possible number.
 func TestNumericFormRealRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders thousands of prompts")
+	}
 	rows, err := data.SampleRows()
 	if err != nil {
 		t.Fatal(err)
