@@ -1,0 +1,453 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/predict"
+)
+
+// EvalInput is what WriteEval reports.
+type EvalInput struct {
+	Report data.Report
+	// Preds are the scored prediction rows: they give each cell its
+	// question, scenario and option labels.
+	Preds []data.Prediction
+	// Methods counts prediction rows by how they were predicted ("options",
+	// "sampled", ...); CountMethods fills it.
+	Methods map[string]int
+	// Sources names the prediction files on the page.
+	Sources []string
+}
+
+// Limits that keep a page of thousands of cells usable and its size
+// bounded: charts for the largest cells of each study (a few shown, the
+// rest behind "show more"), up to a budget for the page; the other cells
+// are rows of a table, up to a cap per study (metrics.json has them all).
+const (
+	cardsShown    = 4
+	cardsPerStudy = 24
+	chartBudget   = 400
+	restRowsCap   = 500
+	cellSVGs      = 4 // cell_1.svg ... of the largest cells
+)
+
+// unscoredMethod names prediction rows that had no probabilities (sampled
+// answers or none), which ReadPredictions counts but does not return.
+const unscoredMethod = "no probabilities (not scored)"
+
+// CountMethods counts prediction rows by their "method" field (rows
+// without one count as "options"); unscored rows, which carry no
+// probabilities, are counted apart.
+func CountMethods(preds []data.Prediction, unscored int) map[string]int {
+	m := map[string]int{}
+	for i := range preds {
+		method := "options"
+		if raw, ok := preds[i].Extra["method"]; ok {
+			var s string
+			if json.Unmarshal(raw, &s) == nil && s != "" {
+				method = s
+			}
+		}
+		m[method]++
+	}
+	if unscored > 0 {
+		m[unscoredMethod] += unscored
+	}
+	return m
+}
+
+// WriteEval writes into dir, each file atomically: metrics.json, table.txt,
+// w1_by_study.svg, cell_*.svg (the largest cells' predicted-vs-human
+// histograms) and index.html, one self-contained page with all of them.
+func WriteEval(dir string, in EvalInput) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	rep := in.Report
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: metrics.json: %w", err)
+	}
+	write := func(name string, b []byte) error {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		return nil
+	}
+	if err := write("metrics.json", append(b, '\n')); err != nil {
+		return err
+	}
+	err = atomicfile.Write(filepath.Join(dir, "table.txt"), func(w io.Writer) error {
+		predict.WriteTable(w, rep)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	view, err := buildEvalView(in)
+	if err != nil {
+		return err
+	}
+	if view.W1Chart != "" {
+		if err := write("w1_by_study.svg", []byte(view.W1Chart)); err != nil {
+			return err
+		}
+	}
+	for i, svg := range view.largest {
+		if err := write(fmt.Sprintf("cell_%d.svg", i+1), []byte(svg)); err != nil {
+			return err
+		}
+	}
+	page, err := renderPage(evalPage, view)
+	if err != nil {
+		return err
+	}
+	return write("index.html", page)
+}
+
+type metricRow struct {
+	Name, Key, Better string
+	Vals              [3]float64 // model, uniform, prior
+	Best              [3]bool
+}
+
+type methodRow struct {
+	Method string
+	Rows   int
+}
+
+type cellCard struct {
+	Key                data.CellKey
+	N                  int
+	W1                 data.Compare
+	Question, Scenario string
+	Chart              string
+}
+
+type studySection struct {
+	Anchor string
+	data.StudyReport
+	Shown, Hidden []cellCard
+	Rest          []cellCard // cells without a chart
+	RestCut       int        // cells beyond restRowsCap
+}
+
+type evalView struct {
+	Title      string
+	Cols       [3]string // class of the model, uniform and prior columns
+	Sources    []string
+	Rep        data.Report
+	Skipped    []methodRow
+	Headline   []metricRow
+	Methods    []methodRow
+	MethodRows int
+	W1Chart    string
+	DPDChart   string
+	Studies    []studySection
+	Open       bool
+	Charted    int
+	largest    []string // charts of the largest cells overall, for cell_*.svg
+}
+
+var evalPage = parsePage(`{{define "body"}}{{template "head" .}}
+<header>
+<h1>{{.Title}}</h1>
+<p class="meta">{{with .Sources}}Predictions: {{range $i, $s := .}}{{if $i}}, {{end}}<code>{{clean $s}}</code>{{end}}. {{end}}
+{{.Rep.Rows}} rows scored in {{len .Rep.Cells}} cells of {{len .Rep.Studies}} studies{{range .Skipped}}; {{.Rows}} skipped ({{.Method}}){{end}}.</p>
+</header>
+<nav><a href="#headline">Headline</a><a href="#coverage">Coverage</a><a href="#studies">Studies</a><a href="#w1">W1 by study</a>{{if .Rep.Demographic}}<a href="#dpd">Parity</a>{{end}}<a href="#cells">Cells</a></nav>
+
+<section id="headline">
+<h2>Headline metrics against the baselines</h2>
+<table id="headline-table">
+<thead><tr><th>metric</th><th class="num">model</th><th class="num">uniform</th><th class="num">training prior</th><th>better</th></tr></thead>
+<tbody>
+{{range .Headline}}<tr data-metric="{{.Key}}"><th scope="row">{{.Name}}</th>{{$r := .}}{{range $i, $x := .Vals}}<td class="num {{index $.Cols $i}}{{if index $r.Best $i}} best{{end}}" data-v="{{v $x}}">{{f4 $x}}</td>{{end}}<td>{{.Better}}</td></tr>
+{{end}}</tbody>
+</table>
+<p class="note">◆ marks the best of the three. W1: the Wasserstein-1 distance between the predicted and the human answer distribution of each cell (study × condition × question, answers mapped to [0, 1] by the scale), averaged per study, then over studies. Uniform: every option equally likely. Training prior: the answer frequencies of the same question in the training data, else of the study, else uniform.</p>
+</section>
+
+<section id="coverage">
+<h2>Coverage by prediction method</h2>
+<table id="coverage-table">
+<thead><tr><th>method</th><th class="num">rows</th><th class="num">share</th></tr></thead>
+<tbody>
+{{range .Methods}}<tr data-method="{{.Method}}"><td>{{.Method}}</td><td class="num" data-v="{{.Rows}}">{{.Rows}}</td><td class="num">{{pct .Rows $.MethodRows}}</td></tr>
+{{end}}</tbody>
+</table>
+<p class="note">Only rows with a probability for every answer option enter the metrics{{if .Skipped}}; of those, {{range $i, $s := .Skipped}}{{if $i}}, {{end}}{{$s.Rows}} were skipped ({{$s.Method}}){{end}}{{end}}.</p>
+</section>
+
+<section id="studies">
+<h2>Per study</h2>
+<div class="scroll">
+<table class="sortable" id="study-table">
+<thead><tr><th>study</th><th class="num">cells</th><th class="num">rows</th><th class="num">W1 model</th><th class="num">W1 uniform</th><th class="num">W1 prior</th><th class="num">model − prior</th></tr></thead>
+<tbody>
+{{range .Studies}}<tr data-study="{{.Study}}"><td><a href="#{{.Anchor}}">{{.Study}}</a></td><td class="num" data-v="{{.Cells}}">{{.Cells}}</td><td class="num" data-v="{{.Rows}}">{{.Rows}}</td><td class="num model" data-v="{{v .W1.Model}}">{{f4 .W1.Model}}</td><td class="num uniform" data-v="{{v .W1.Uniform}}">{{f4 .W1.Uniform}}</td><td class="num prior" data-v="{{v .W1.Prior}}">{{f4 .W1.Prior}}</td><td class="num" data-v="{{v (diff .W1.Model .W1.Prior)}}">{{signed (diff .W1.Model .W1.Prior)}}</td></tr>
+{{end}}</tbody>
+</table>
+</div>
+<p class="note">Click a column to sort. W1: lower is better; a negative "model − prior" means the model is closer to the human answers than the training prior.</p>
+</section>
+
+<section id="w1">
+<h2>W1 by study</h2>
+{{if .W1Chart}}<figure class="chart">{{svg .W1Chart}}</figure>{{else}}<p class="note">No study was scored.</p>{{end}}
+</section>
+
+{{if .Rep.Demographic}}<section id="dpd">
+<h2>Demographic parity: {{.Rep.Demographic}}</h2>
+<table id="dpd-table">
+<thead><tr><th>{{.Rep.Demographic}}</th><th class="num">rows</th><th class="num">model</th><th class="num">uniform</th><th class="num">training prior</th></tr></thead>
+<tbody>
+{{range .Rep.Groups}}<tr><td>{{clean .Value}}</td><td class="num">{{.N}}</td><td class="num" data-v="{{v .Dist.Model}}">{{f4 .Dist.Model}}</td><td class="num" data-v="{{v .Dist.Uniform}}">{{f4 .Dist.Uniform}}</td><td class="num" data-v="{{v .Dist.Prior}}">{{f4 .Dist.Prior}}</td></tr>
+{{end}}<tr class="total"><th scope="row">DPD (max − min)</th><td></td><td class="num" data-v="{{v .Rep.DPD.Model}}">{{f4 .Rep.DPD.Model}}</td><td class="num" data-v="{{v .Rep.DPD.Uniform}}">{{f4 .Rep.DPD.Uniform}}</td><td class="num" data-v="{{v .Rep.DPD.Prior}}">{{f4 .Rep.DPD.Prior}}</td></tr>
+</tbody>
+</table>
+<p class="note">Per group: the mean over its rows of |E[ŷ] − y| / range. Lower DPD: the model errs alike across groups.{{if .Rep.Ungrouped}} {{.Rep.Ungrouped}} scored rows lack the field.{{end}}</p>
+{{with .DPDChart}}<figure class="chart">{{svg .}}</figure>{{end}}
+</section>{{end}}
+
+<section id="cells">
+<h2>Cells: predicted against human answers</h2>
+<p class="note">One section per study; within it the largest cells first. {{.Charted}} cells have a histogram{{if lt .Charted (len .Rep.Cells)}}, the others are listed in a table (every cell is in metrics.json){{end}}. Open a section to print it.</p>
+{{range .Studies}}<details class="study" id="{{.Anchor}}"{{if $.Open}} open{{end}}>
+<summary>{{.Study}}<span class="meta">{{.Cells}} cells, {{.Rows}} rows · W1 model {{f4 .W1.Model}}, uniform {{f4 .W1.Uniform}}, prior {{f4 .W1.Prior}}</span></summary>
+{{if .Shown}}<div class="cards">{{range .Shown}}{{template "card" .}}{{end}}</div>{{end}}
+{{if .Hidden}}<button type="button" class="more" data-target="{{.Anchor}}-more">show {{len .Hidden}} more cells</button>
+<div class="cards" id="{{.Anchor}}-more" hidden>{{range .Hidden}}{{template "card" .}}{{end}}</div>{{end}}
+{{if .Rest}}<div class="scroll"><table class="sortable">
+<thead><tr><th class="num">condition</th><th>question</th><th class="num">rows</th><th class="num">W1 model</th><th class="num">W1 uniform</th><th class="num">W1 prior</th></tr></thead>
+<tbody>{{range .Rest}}<tr><td class="num" data-v="{{.Key.Condition}}">{{.Key.Condition}}</td><td title="{{.Question}}">{{short .Question}}</td><td class="num" data-v="{{.N}}">{{.N}}</td><td class="num" data-v="{{v .W1.Model}}">{{f4 .W1.Model}}</td><td class="num" data-v="{{v .W1.Uniform}}">{{f4 .W1.Uniform}}</td><td class="num" data-v="{{v .W1.Prior}}">{{f4 .W1.Prior}}</td></tr>
+{{end}}</tbody></table></div>{{end}}
+{{if .RestCut}}<p class="note">{{.RestCut}} smaller cells are not listed here (see metrics.json).</p>{{end}}
+</details>
+{{end}}
+</section>
+{{template "foot" .}}{{end}}
+{{define "card"}}<figure class="card" data-cell="{{.Key.String}}">
+<h4>condition {{.Key.Condition}}{{if ge .Key.Task 0}} · task {{.Key.Task}}{{end}} · {{.N}} rows · W1 model {{f4 .W1.Model}}, uniform {{f4 .W1.Uniform}}, prior {{f4 .W1.Prior}}</h4>
+{{with .Question}}<blockquote>{{.}}</blockquote>{{end}}
+{{with .Scenario}}<details><summary>scenario of this condition</summary>{{.}}</details>{{end}}
+{{svg .Chart}}
+</figure>{{end}}`)
+
+func buildEvalView(in EvalInput) (*evalView, error) {
+	rep := in.Report
+	v := &evalView{Title: "Evaluation report", Sources: in.Sources, Rep: rep, Cols: [3]string{"model", "uniform", "prior"}}
+	for reason, n := range rep.Skipped {
+		v.Skipped = append(v.Skipped, methodRow{reason, n})
+	}
+	sort.Slice(v.Skipped, func(a, b int) bool { return v.Skipped[a].Method < v.Skipped[b].Method })
+	metric := func(name, key, better string, c data.Compare) {
+		r := metricRow{Name: name, Key: key, Better: better, Vals: [3]float64{c.Model, c.Uniform, c.Prior}}
+		best := r.Vals[0]
+		for _, x := range r.Vals {
+			if (better == "lower" && x < best) || (better == "higher" && x > best) {
+				best = x
+			}
+		}
+		for i, x := range r.Vals {
+			r.Best[i] = x == best && rep.Rows > 0
+		}
+		v.Headline = append(v.Headline, r)
+	}
+	metric("W1, macro over studies", "macro_w1", "lower", rep.MacroW1)
+	metric("accuracy", "individual.accuracy", "higher", rep.Individual.Accuracy)
+	metric("log-likelihood", "individual.loglik", "higher", rep.Individual.LogLik)
+	metric("ranked probability score", "individual.rps", "lower", rep.Individual.RPS)
+	if rep.Demographic != "" {
+		metric("DPD, "+clean(rep.Demographic), "dpd", "lower", rep.DPD)
+	}
+	for m, n := range in.Methods {
+		v.Methods = append(v.Methods, methodRow{clean(m), n})
+		v.MethodRows += n
+	}
+	sort.Slice(v.Methods, func(a, b int) bool {
+		if v.Methods[a].Rows != v.Methods[b].Rows {
+			return v.Methods[a].Rows > v.Methods[b].Rows
+		}
+		return v.Methods[a].Method < v.Methods[b].Method
+	})
+
+	if len(rep.Studies) > 0 {
+		c := barChart{ID: "w1", Title: "W1 per study (lower is better)", Subtitle: "Wasserstein-1 distance between predicted and human answers, mean over the study's cells",
+			YLabel: "mean cell W1", XLabel: "study", Series: []string{"model", "uniform", "training prior"},
+			Values: make([][]float64, 3)}
+		for _, s := range rep.Studies {
+			c.Categories = append(c.Categories, s.Study)
+			c.Values[0] = append(c.Values[0], s.W1.Model)
+			c.Values[1] = append(c.Values[1], s.W1.Uniform)
+			c.Values[2] = append(c.Values[2], s.W1.Prior)
+		}
+		svg, err := c.svg()
+		if err != nil {
+			return nil, err
+		}
+		v.W1Chart = svg
+	}
+	if len(rep.Groups) > 0 {
+		c := barChart{ID: "dpd", Title: "Mean |E[ŷ] − y| / range by " + rep.Demographic + " (lower is better)",
+			YLabel: "mean distance", XLabel: rep.Demographic, Series: []string{"model", "uniform", "training prior"},
+			Values: make([][]float64, 3)}
+		for _, g := range rep.Groups {
+			c.Categories = append(c.Categories, fmt.Sprintf("%s (%d)", g.Value, g.N))
+			c.Values[0] = append(c.Values[0], g.Dist.Model)
+			c.Values[1] = append(c.Values[1], g.Dist.Uniform)
+			c.Values[2] = append(c.Values[2], g.Dist.Prior)
+		}
+		svg, err := c.svg()
+		if err != nil {
+			return nil, err
+		}
+		v.DPDChart = svg
+	}
+
+	// the first scored prediction of each cell gives its text and options
+	first := map[data.CellKey]*data.Prediction{}
+	for i := range in.Preds {
+		p := &in.Preds[i]
+		k := p.Cell()
+		if q := first[k]; q == nil || (len(q.Options.Values) == 0 && len(p.Options.Values) > 0) {
+			first[k] = p
+		}
+	}
+	byStudy := map[string][]int{}
+	for i, c := range rep.Cells {
+		byStudy[c.Key.Study] = append(byStudy[c.Key.Study], i)
+	}
+	v.Open = len(rep.Cells) <= 40
+	budget := chartBudget
+	for si, s := range rep.Studies {
+		sec := studySection{Anchor: fmt.Sprintf("study-%d", si+1), StudyReport: s}
+		cells := byStudy[s.Study]
+		sort.SliceStable(cells, func(a, b int) bool { return rep.Cells[cells[a]].N > rep.Cells[cells[b]].N })
+		for j, ci := range cells {
+			c := rep.Cells[ci]
+			card := cellCard{Key: c.Key, N: c.N, W1: c.W1}
+			p := first[c.Key]
+			card.Question, card.Scenario = cellText(c.Key, p)
+			if j >= cardsPerStudy || budget == 0 {
+				if len(sec.Rest) < restRowsCap {
+					sec.Rest = append(sec.Rest, card)
+				} else {
+					sec.RestCut++
+				}
+				continue
+			}
+			budget--
+			svg, err := cellChart(fmt.Sprintf("c%d", ci), c, p, card.Question, false)
+			if err != nil {
+				return nil, err
+			}
+			card.Chart = svg
+			if j < cardsShown {
+				sec.Shown = append(sec.Shown, card)
+			} else {
+				sec.Hidden = append(sec.Hidden, card)
+			}
+			v.Charted++
+		}
+		v.Studies = append(v.Studies, sec)
+	}
+	// cell_*.svg: the largest cells over all studies, titled with their
+	// study, condition and question (which the page shows as text)
+	order := make([]int, len(rep.Cells))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return rep.Cells[order[a]].N > rep.Cells[order[b]].N })
+	for _, ci := range order[:min(cellSVGs, len(order))] {
+		c := rep.Cells[ci]
+		q, _ := cellText(c.Key, first[c.Key])
+		svg, err := cellChart(fmt.Sprintf("c%d", ci), c, first[c.Key], q, true)
+		if err != nil {
+			return nil, err
+		}
+		v.largest = append(v.largest, svg)
+	}
+	return v, nil
+}
+
+// cellText returns a cell's question and its condition's scenario (the
+// stimulus before "and then were asked"), from one of its rows.
+func cellText(k data.CellKey, p *data.Prediction) (question, scenario string) {
+	question = k.Question
+	if p == nil {
+		return clean(question), ""
+	}
+	text := textOf(p)
+	if question == "" && text != "" {
+		question = data.Question(text)
+	}
+	_, scen, _ := data.SplitPrompt(text)
+	if i := strings.LastIndex(scen, "and then were asked"); i > 0 {
+		scenario = strings.TrimSpace(scen[:i])
+	}
+	return clean(question), clean(scenario)
+}
+
+// textOf is the row's prompt text (input, else stimuli).
+func textOf(p *data.Prediction) string {
+	if p.Input != "" {
+		return p.Input
+	}
+	return p.Stimuli
+}
+
+// optionLabels names each option by its value and, where the question
+// gives one, its text.
+func optionLabels(o data.Options) []string {
+	out := make([]string, len(o.Values))
+	for i, x := range o.Values {
+		out[i] = fmt.Sprint(x)
+		if i < len(o.Labels) && strings.TrimSpace(o.Labels[i]) != "" {
+			out[i] += " · " + strings.TrimSpace(o.Labels[i])
+		}
+	}
+	return out
+}
+
+// cellChart draws a cell's predicted and human answer distributions; titled
+// for a file of its own, untitled for a card on the page.
+func cellChart(id string, c data.CellReport, p *data.Prediction, question string, titled bool) (string, error) {
+	var labels []string
+	if p != nil && len(p.Options.Values) == len(c.Human) {
+		o := p.Options
+		if len(o.Labels) == 0 { // predict writes only the values: the labels are in the question
+			if q, ok := p.Example.Options(); ok && slices.Equal(q.Values, o.Values) {
+				o.Labels = q.Labels
+			} else if q, ok := data.ParseOptions(textOf(p)); ok && slices.Equal(q.Values, o.Values) {
+				o.Labels = q.Labels
+			}
+		}
+		labels = optionLabels(o)
+	} else {
+		for i := range c.Human {
+			labels = append(labels, fmt.Sprint(i+1))
+		}
+	}
+	title := fmt.Sprintf("%s · condition %d", c.Key.Study, c.Key.Condition)
+	if c.Key.Task >= 0 {
+		title += fmt.Sprintf(" · task %d", c.Key.Task)
+	}
+	title += fmt.Sprintf(" · %d rows · W1 %.3f", c.N, c.W1.Model)
+	ch := barChart{ID: id, Title: title, Subtitle: question, YLabel: "share of answers", XLabel: "answer",
+		Categories: labels, Series: []string{"predicted (mean of the rows)", "human"},
+		Values: [][]float64{c.Model, c.Human}, Format: "%.3f", PlotHeight: 170}
+	if !titled {
+		ch.Title, ch.Subtitle, ch.Alt = "", "", "predicted and human answers: "+question
+	}
+	return ch.svg()
+}
