@@ -140,7 +140,7 @@ var simPage = parsePage(`{{define "body"}}{{template "head" .}}
 <h2>Results</h2>
 <div class="scroll">
 <table class="sortable" id="sim-table">
-<thead><tr><th>condition</th><th class="num">mean answer</th><th class="num">Δ mean vs control</th><th class="num">95% CI</th><th class="num">W1 vs control</th>{{if .ShowProbs}}{{range .Options}}<th class="num" title="{{.Label}}">P({{.Value}})</th>{{end}}{{end}}</tr></thead>
+<thead><tr><th>condition</th><th class="num">mean</th><th class="num">Δ vs control</th><th class="num">95% CI</th><th class="num">W1 vs control</th>{{if .ShowProbs}}{{range .Options}}<th class="num" title="{{.Label}}">P({{.Value}})</th>{{end}}{{end}}</tr></thead>
 <tbody>
 {{range .Conditions}}<tr data-condition="{{.Name}}"><td>{{.Name}}{{if .IsControl}}<span class="tag">control</span>{{end}}</td><td class="num mean" data-v="{{v .Mean}}">{{f3 .Mean}}</td>
 {{- with .Effect}}<td class="num diff" data-v="{{v .Diff}}">{{signed .Diff}}</td><td class="num ci"{{with .CI}} data-lo="{{v (index . 0)}}" data-hi="{{v (index . 1)}}">[{{signed (index . 0)}}, {{signed (index . 1)}}]{{else}}>—{{end}}</td><td class="num w1" data-v="{{v .W1}}">{{f4 .W1}}</td>
@@ -149,7 +149,7 @@ var simPage = parsePage(`{{define "body"}}{{template "head" .}}
 {{end}}</tbody>
 </table>
 </div>
-<p class="note">Mean answer: the expected answer under the condition's predicted distribution (the mean over personas of their distributions). Δ: the paired difference from the control over the same personas; the interval resamples personas. W1: Wasserstein-1 distance between the condition's and the control's distributions, answers mapped to [0, 1] by the scale's ends.</p>
+<p class="note">Mean: the expected answer under the condition's predicted distribution (the mean over personas of their distributions). Δ: the paired difference from the control over the same personas; the interval resamples personas. W1: Wasserstein-1 distance between the condition's and the control's distributions, answers mapped to [0, 1] by the scale's ends.</p>
 </section>
 
 <section id="distributions">

@@ -1,0 +1,330 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/predict"
+)
+
+// hostile is question text and a study id a malicious or careless data
+// file could hold: markup that must stay text, XML-invalid control
+// characters and invalid UTF-8.
+const (
+	hostileQuestion = `Do you agree? <script>document.documentElement.setAttribute("data-pwned","1")</script><img src=x onerror="document.documentElement.setAttribute('data-pwned','2')"> & "quotes" 'too' ` + "\x01\x1b[31m \xff end"
+	hostileStudy    = `"><svg onload=alert(1)>`
+)
+
+// heldOutInput builds an eval input from real SocSci210 rows (the bundled
+// sample): the rows of the first nStudies studies are "held out" and get
+// deterministic pseudo-random predictions, the others are the training
+// prior. With hostile, one more cell carries hostileQuestion.
+func heldOutInput(t testing.TB, nStudies int, hostile bool) EvalInput {
+	t.Helper()
+	rows, err := data.SampleRows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if !seen[r.StudyID] {
+			seen[r.StudyID] = true
+			ids = append(ids, r.StudyID)
+		}
+	}
+	sort.Strings(ids)
+	held := map[string]bool{}
+	for _, id := range ids[:nStudies] {
+		held[id] = true
+	}
+	var train, eval []data.Example
+	for _, r := range rows {
+		if held[r.StudyID] {
+			eval = append(eval, r)
+		} else {
+			train = append(train, r)
+		}
+	}
+	if hostile {
+		for i := 0; i < 3; i++ {
+			r := eval[0]
+			r.StudyID = hostileStudy
+			r.Input = "Demographics: Age: 40; Ideology: Liberal\n\nScenario: You read “a <b>bold</b> claim” and then were asked: “" + hostileQuestion + "” Only return 1 for <Yes> or 2 for No & such, nothing else."
+			r.Response = float64(1 + i%2)
+			r.HasResponse = true
+			eval = append(eval, r)
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 21))
+	probs := make([][]float64, len(eval))
+	for i := range eval {
+		o, _ := eval[i].Options()
+		p := make([]float64, len(o.Values))
+		var sum float64
+		for j := range p {
+			p[j] = rng.ExpFloat64()
+			sum += p[j]
+		}
+		for j := range p {
+			p[j] /= sum
+		}
+		probs[i] = p
+	}
+	preds := data.Predictions(eval, probs)
+	for i := range preds {
+		m := json.RawMessage(`"options"`)
+		preds[i].Extra = map[string]json.RawMessage{"method": m}
+	}
+	rep := data.Evaluate(preds, data.NewPrior(train), "Ideology")
+	return EvalInput{Report: rep, Preds: preds, Methods: CountMethods(preds, 5), Sources: []string{"held-out <predictions>.jsonl"}}
+}
+
+// wellFormed checks that b parses as XML to the end.
+func wellFormed(t *testing.T, name string, b []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		_, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", name, err)
+		}
+	}
+}
+
+func TestWriteEvalFiles(t *testing.T) {
+	dir := t.TempDir()
+	in := heldOutInput(t, 3, true)
+	if err := WriteEval(dir, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"metrics.json", "table.txt", "w1_by_study.svg", "cell_1.svg", "cell_4.svg", "index.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	svgs, _ := filepath.Glob(filepath.Join(dir, "*.svg"))
+	for _, f := range svgs {
+		b, _ := os.ReadFile(f)
+		wellFormed(t, f, b)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(page)
+	for _, bad := range []string{"<script>document", "<img src=x", "<svg onload", "<b>bold", "\x01", "\x1b", "\xff"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("page contains unescaped %q", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;document", "&lt;img src=x", "&lt;svg onload=alert(1)&gt;"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks the escaped text %q", want)
+		}
+	}
+	// self-contained: nothing is fetched (the SVG namespace is a name, not a fetch)
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:|//)|@import|url\((["']?)https?:`).FindString(s); m != "" {
+		t.Errorf("page refers to the network: %q", m)
+	}
+	// the inline SVGs are valid XML too, each one
+	for _, m := range regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAllString(s, -1) {
+		wellFormed(t, "inline svg", []byte(m))
+	}
+	// the cell cards name their question (as text) and the largest come first
+	if !strings.Contains(s, "Do you agree? &lt;script&gt;") {
+		t.Error("the hostile cell's question is not on the page")
+	}
+	var rep data.Report
+	b, _ := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != in.Report.Rows || len(rep.Cells) != len(in.Report.Cells) {
+		t.Errorf("metrics.json: %d rows %d cells, want %d %d", rep.Rows, len(rep.Cells), in.Report.Rows, len(in.Report.Cells))
+	}
+	var table bytes.Buffer
+	predict.WriteTable(&table, in.Report)
+	if got, _ := os.ReadFile(filepath.Join(dir, "table.txt")); !bytes.Equal(got, table.Bytes()) {
+		t.Error("table.txt differs from WriteTable")
+	}
+	// every column of table.txt is a column of the study table
+	for _, col := range []string{">study<", ">cells<", ">rows<", ">W1 model<", ">W1 uniform<", ">W1 prior<"} {
+		if !strings.Contains(s, col) {
+			t.Errorf("study table lacks column %s", col)
+		}
+	}
+}
+
+// TestEvalPageManyCells: a few thousand cells keep the page bounded: at
+// most chartBudget histograms, the rest as table rows.
+func TestEvalPageManyCells(t *testing.T) {
+	var preds []data.Prediction
+	o, _ := data.NewOptions([]int{1, 2, 3, 4, 5}, []string{"Strongly disagree", "", "", "", "Strongly agree"})
+	for s := 0; s < 20; s++ {
+		for c := 0; c < 240; c++ {
+			for r := 0; r < 1+c%3; r++ {
+				e := data.Example{StudyID: fmt.Sprintf("study%02d", s), ConditionNum: c, TaskNum: 0, HasResponse: true, Response: float64(1 + (c+r)%5)}
+				preds = append(preds, data.Prediction{Example: e, Options: o, Probs: []float64{.1, .2, .4, .2, .1}, Truth: e.Response})
+			}
+		}
+	}
+	rep := data.Evaluate(preds, data.NewPrior(nil), "")
+	if len(rep.Cells) != 4800 {
+		t.Fatalf("%d cells", len(rep.Cells))
+	}
+	v, err := buildEvalView(EvalInput{Report: rep, Preds: preds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Charted != chartBudget {
+		t.Errorf("%d charts, want the budget %d", v.Charted, chartBudget)
+	}
+	for _, sec := range v.Studies {
+		for i := 1; i < len(sec.Shown); i++ {
+			if sec.Shown[i].N > sec.Shown[i-1].N {
+				t.Fatalf("study %s: cells not largest first", sec.Study)
+			}
+		}
+		if n := len(sec.Shown) + len(sec.Hidden) + len(sec.Rest) + sec.RestCut; n != sec.Cells {
+			t.Errorf("study %s: %d cells accounted, want %d", sec.Study, n, sec.Cells)
+		}
+	}
+	page, err := renderPage(evalPage, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) > 8<<20 {
+		t.Errorf("page of %d bytes for 4,800 cells", len(page))
+	}
+	t.Logf("4,800 cells: %d charts, page %.1f MB", v.Charted, float64(len(page))/(1<<20))
+}
+
+func TestNiceAxis(t *testing.T) {
+	for _, tc := range []struct{ lo, hi float64 }{{0, 0.4306}, {0, 1}, {0, 0.5}, {0, 0}, {0, 3e-7}, {-0.0031, 0.0004}, {0, 97}, {-2, -1}} {
+		a := niceAxis(tc.lo, tc.hi, 5)
+		if a.hi <= tc.hi || a.lo > tc.lo {
+			t.Errorf("%v: axis [%v, %v] does not pad the data", tc, a.lo, a.hi)
+		}
+		if len(a.ticks) < 2 || len(a.ticks) > 13 || a.ticks[0] != a.lo {
+			t.Errorf("%v: ticks %v", tc, a.ticks)
+		}
+		// tick labels are distinct
+		seen := map[string]bool{}
+		for _, x := range a.ticks {
+			l := fmt.Sprintf(a.format, x)
+			if seen[l] {
+				t.Errorf("%v: repeated tick label %s (%v)", tc, l, a.ticks)
+			}
+			seen[l] = true
+		}
+	}
+}
+
+func TestWrapShorten(t *testing.T) {
+	if got := shorten("abcdefghij", 5); got != "abcd…" {
+		t.Errorf("shorten: %q", got)
+	}
+	lines := wrap("one two three four five six seven eight nine ten", 10, 2)
+	if len(lines) != 2 || !strings.HasSuffix(lines[1], "…") || lines[0] != "one two" {
+		t.Errorf("wrap: %q", lines)
+	}
+	for _, l := range wrap(strings.Repeat("x", 50), 10, 3) {
+		if n := len([]rune(l)); n > 10 {
+			t.Errorf("wrap: line of %d runes", n)
+		}
+	}
+	if c := clean("a\x00b\x07c\xffd\ue000"); c != "a\uFFFDb\uFFFDc\uFFFDd\ue000" {
+		t.Errorf("clean: %q", c)
+	}
+}
+
+// simFixture is a simulated experiment's result without a model: three
+// conditions with long, hostile names and labelled options.
+func simFixture(t testing.TB) (*predict.Experiment, *predict.SimResult) {
+	t.Helper()
+	exp := &predict.Experiment{Name: "framing <test>", Control: "neutral",
+		Conditions: []predict.Condition{
+			{Name: "neutral", Stimulus: "You read “a neutral text”"},
+			{Name: "gain framing with a rather long condition name", Stimulus: "You read “you <gain> 6 minutes”"},
+			{Name: `loss "framing" <i>`, Stimulus: "You read “you lose 6 minutes”"},
+		},
+		Outcome: predict.Outcome{Question: "How much do you support the program? Only return an integer from 1 to 7, where 1 means Strongly oppose and 7 means Strongly support, nothing else."}}
+	if err := exp.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res := &predict.SimResult{Experiment: exp.Name, Question: exp.Question, Format: exp.Format, Options: exp.Options,
+		Control: "neutral", Personas: 40, Seed: 1, Bootstrap: 500}
+	dists := [][]float64{{.30, .20, .15, .10, .10, .10, .05}, {.10, .10, .15, .20, .20, .15, .10}, {.35, .25, .15, .10, .05, .05, .05}}
+	for c, cond := range exp.Conditions {
+		cr := predict.CondResult{Name: cond.Name, Probs: dists[c], Mean: data.Mean(exp.Options, dists[c])}
+		if c > 0 {
+			d := cr.Mean - res.Conditions[0].Mean
+			cr.Effect = &predict.Effect{Diff: d, CI: &[2]float64{d - 0.21, d + 0.17}, W1: data.CellW1(exp.Options, dists[c], dists[0])}
+		}
+		res.Conditions = append(res.Conditions, cr)
+	}
+	return exp, res
+}
+
+func TestWriteSimulation(t *testing.T) {
+	dir := t.TempDir()
+	exp, res := simFixture(t)
+	if err := WriteSimulation(dir, exp, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"distributions.svg", "effects.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wellFormed(t, f, b)
+		if f == "distributions.svg" && !strings.Contains(string(b), "1 · Strongly oppose") {
+			t.Error("distributions.svg does not name the options by their labels")
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "index.html"))
+	for _, bad := range []string{"<gain>", "<i>", "<test>"} {
+		if strings.Contains(string(page), bad) {
+			t.Errorf("page contains unescaped %q", bad)
+		}
+	}
+	var back predict.SimResult
+	b, _ := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Conditions) != 3 {
+		t.Errorf("result.json: %v", err)
+	}
+	// a result without bootstrap has no intervals but still a forest plot
+	res.Bootstrap = 0
+	for i := range res.Conditions {
+		if res.Conditions[i].Effect != nil {
+			res.Conditions[i].Effect.CI = nil
+		}
+	}
+	if err := WriteSimulation(dir, exp, res); err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(res.Conditions[1].Mean) {
+		t.Fatal("fixture")
+	}
+}
