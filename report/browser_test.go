@@ -237,3 +237,72 @@ func TestBrowserSimulationPage(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", shot)
 }
+
+// TestBrowserInteractions clicks the page's controls from a harness page
+// that holds the report in a frame: sorting the study table by a column,
+// both ways, and "show more" on a study's cells.
+func TestBrowserInteractions(t *testing.T) {
+	bin := chromium(t)
+	t.Parallel()
+	dir := t.TempDir()
+	if err := WriteEval(dir, heldOutInput(t, 3, false)); err != nil {
+		t.Fatal(err)
+	}
+	harness := `<!DOCTYPE html><html><body><pre id="out">not run</pre>
+<iframe id="f" src="index.html" width="1200" height="800"></iframe>
+<script>
+document.getElementById("f").addEventListener("load", function () {
+  var out = [];
+  try {
+    var d = this.contentDocument;
+    var table = d.getElementById("study-table");
+    var col = table.tHead.rows[0].cells[3].querySelector("button");
+    var read = function () {
+      return Array.prototype.map.call(table.tBodies[0].rows, function (r) { return r.cells[3].getAttribute("data-v"); }).join(" ");
+    };
+    col.click(); out.push("asc " + read());
+    col.click(); out.push("desc " + read());
+    var more = d.querySelector("button.more");
+    var target = d.getElementById(more.getAttribute("data-target"));
+    out.push("hidden " + target.hidden);
+    more.click(); out.push("shown " + !target.hidden + " " + more.textContent);
+  } catch (e) { out.push("error " + e); }
+  document.getElementById("out").textContent = out.join("\n");
+});
+</script></body></html>`
+	page := filepath.Join(dir, "harness.html")
+	if err := os.WriteFile(page, []byte(harness), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom, console := browse(t, bin, page, "--dump-dom", "--allow-file-access-from-files", "--virtual-time-budget=5000")
+	if len(console) > 0 {
+		t.Errorf("console messages:\n%s", strings.Join(console, "\n"))
+	}
+	m := regexp.MustCompile(`(?s)<pre id="out">(.*?)</pre>`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("no output in %q", dom[:min(len(dom), 500)])
+	}
+	lines := strings.Split(m[1], "\n")
+	if len(lines) != 4 {
+		t.Fatalf("harness: %q", m[1])
+	}
+	sorted := func(line, prefix string, asc bool) {
+		f := strings.Fields(strings.TrimPrefix(line, prefix))
+		if !strings.HasPrefix(line, prefix) || len(f) < 2 {
+			t.Errorf("harness: %q", line)
+			return
+		}
+		for i := 1; i < len(f); i++ {
+			a, _ := strconv.ParseFloat(f[i-1], 64)
+			b, _ := strconv.ParseFloat(f[i], 64)
+			if (asc && a > b) || (!asc && a < b) {
+				t.Errorf("not sorted: %q", line)
+			}
+		}
+	}
+	sorted(lines[0], "asc ", true)
+	sorted(lines[1], "desc ", false)
+	if lines[2] != "hidden true" || lines[3] != "shown true show fewer" {
+		t.Errorf("show more: %q", lines[2:])
+	}
+}

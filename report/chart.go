@@ -325,17 +325,30 @@ func (c *barChart) svg() (string, error) {
 		barW = max(3, 480/float64(nc*ns))
 	}
 	slot := float64(ns)*barW + max(6, barW)
-	plotW := max(float64(nc)*slot, 360)
-	slot = plotW / float64(max(nc, 1))
-	width := left + plotW + right
-	titleW := width - 20
-	// category labels: shortened; rotated when they do not fit their slot,
-	// thinned when even rotated ones would overlap
+	// category labels: shortened; a few categories get wider slots and
+	// labels wrapped on up to 3 lines; else labels are rotated when they do
+	// not fit their slot, and thinned when even rotated ones would overlap
 	labels := make([]string, nc)
 	longest := 0.0
 	for i, s := range c.Categories {
 		labels[i] = shorten(clean(s), 28)
 		longest = max(longest, textWidth(labels[i], tickSize))
+	}
+	if nc <= 10 && longest > slot-4 {
+		slot = max(slot, min(longest+8, 110))
+	}
+	plotW := max(float64(nc)*slot, 360)
+	slot = plotW / float64(max(nc, 1))
+	width := left + plotW + right
+	titleW := width - 20
+	var wrapped [][]string
+	if longest > slot-4 && nc <= 10 {
+		wrapped = make([][]string, nc)
+		n := int((slot - 4) / (tickSize * glyph))
+		for i := range labels {
+			wrapped[i] = wrap(clean(c.Categories[i]), n, 3)
+		}
+		longest = 0
 	}
 	rotate := longest > slot-4
 	every := 1
@@ -397,6 +410,12 @@ func (c *barChart) svg() (string, error) {
 			continue
 		}
 		cx := left + (float64(i)+0.5)*slot
+		if wrapped != nil {
+			for j, line := range wrapped[i] {
+				d.text(cx, bottom+15+float64(j)*(tickSize+3), line, tickSize, "middle").Tip = clean(c.Categories[i])
+			}
+			continue
+		}
 		t := d.text(cx, bottom+15, labels[i], tickSize, "middle")
 		t.Tip = clean(c.Categories[i])
 		if rotate {
@@ -404,6 +423,9 @@ func (c *barChart) svg() (string, error) {
 		}
 	}
 	xlabY := bottom + 36
+	for _, w := range wrapped {
+		xlabY = max(xlabY, bottom+36+float64(len(w)-1)*(tickSize+3))
+	}
 	if rotate {
 		xlabY = bottom + 22 + longest*math.Sin(40*math.Pi/180)
 	}

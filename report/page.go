@@ -50,7 +50,7 @@ details.study { border: 1px solid var(--rule); border-radius: 6px; margin: 8px 0
 details.study > summary { cursor: pointer; padding: 8px 0; font-weight: 600; }
 details.study > summary .meta { font-weight: 400; margin-left: 8px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 10px; width: 100%; max-width: 540px; break-inside: avoid; }
+.card { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 10px; flex: 1 1 440px; max-width: 540px; margin: 0; break-inside: avoid; overflow-x: auto; }
 .card h4 { margin: 0 0 4px; font-size: 0.95em; }
 .card blockquote { margin: 4px 0 6px; padding-left: 8px; border-left: 3px solid var(--accent); font-size: 0.93em; }
 .card details { font-size: 0.85em; color: var(--muted); margin-bottom: 4px; }

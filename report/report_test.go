@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -326,5 +327,50 @@ func TestWriteSimulation(t *testing.T) {
 	}
 	if math.IsNaN(res.Conditions[1].Mean) {
 		t.Fatal("fixture")
+	}
+}
+
+// TestChartShapes draws the awkward shapes (101 options, long study ids
+// and labels, one category, all zeros, negative effects only) and checks
+// each is well-formed and keeps its labels inside the picture; with
+// $GOTRAIN_TEST_ARTIFACTS set the SVGs are kept there to be looked at.
+func TestChartShapes(t *testing.T) {
+	many := make([]string, 101)
+	vals := [][]float64{make([]float64, 101), make([]float64, 101)}
+	for i := range many {
+		many[i] = fmt.Sprint(i)
+		vals[0][i] = math.Exp(-float64((i-30)*(i-30)) / 200)
+		vals[1][i] = math.Exp(-float64((i-60)*(i-60)) / 300)
+	}
+	long := []string{"a-very-long-study-identifier-2024-replication-wave-2", "x", "TESS-0042 (pilot)", "q9w6s"}
+	charts := map[string]interface{ svg() (string, error) }{
+		"options101": &barChart{ID: "a", Title: "101 options", Categories: many, Series: []string{"predicted", "human"}, Values: vals},
+		"longids": &barChart{ID: "b", Title: "long ids", Categories: long, Series: []string{"model", "uniform", "training prior"},
+			Values: [][]float64{{.1, .2, .3, .4}, {.4, .3, .2, .1}, {.2, .2, .2, .2}}},
+		"labels": &barChart{ID: "c", Title: "labels", Categories: []string{"1 · Strongly disagree with the statement as it was put to me", "2", "3 · Neither agree nor disagree", "4", "5 · Strongly agree"},
+			Series: []string{"predicted", "human"}, Values: [][]float64{{.2, .2, .2, .2, .2}, {1, 0, 0, 0, 0}}},
+		"one":   &barChart{ID: "d", Title: "one category", Categories: []string{"only"}, Series: []string{"a"}, Values: [][]float64{{0.5}}},
+		"zeros": &barChart{ID: "e", Title: "all zero", Categories: []string{"1", "2"}, Series: []string{"a", "b"}, Values: [][]float64{{0, 0}, {0, 0}}},
+		"forest": &forestPlot{ID: "f", Title: "negative effects", Rows: []forestRow{
+			{Label: "a condition with a name far longer than any axis could hold", Est: -0.3, Lo: -0.5, Hi: -0.1, HasCI: true},
+			{Label: "tiny", Est: -2e-5}}},
+	}
+	keep := os.Getenv("GOTRAIN_TEST_ARTIFACTS")
+	reX := regexp.MustCompile(`<text x="(-?[0-9.]+)"[^>]*text-anchor="(start|middle|end)"[^>]*(?:transform="rotate\(-40)?`)
+	for name, c := range charts {
+		s, err := c.svg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wellFormed(t, name, []byte(s))
+		for _, m := range reX.FindAllStringSubmatch(s, -1) {
+			if x, _ := strconv.ParseFloat(m[1], 64); x < 0 {
+				t.Errorf("%s: text at x=%v", name, x)
+			}
+		}
+		if keep != "" {
+			os.MkdirAll(keep, 0o755)
+			os.WriteFile(filepath.Join(keep, name+".svg"), []byte(s), 0o644)
+		}
 	}
 }
