@@ -264,8 +264,8 @@ document.getElementById("f").addEventListener("load", function () {
     col.click(); out.push("desc " + read());
     var more = d.querySelector("button.more");
     var target = d.getElementById(more.getAttribute("data-target"));
-    out.push("hidden " + target.hidden);
-    more.click(); out.push("shown " + !target.hidden + " " + more.textContent);
+    out.push("hidden " + (target.offsetHeight === 0));
+    more.click(); out.push("shown " + (target.offsetHeight > 0) + " " + more.textContent);
   } catch (e) { out.push("error " + e); }
   document.getElementById("out").textContent = out.join("\n");
 });

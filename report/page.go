@@ -23,6 +23,7 @@ const pageShell = `{{define "head"}}<!DOCTYPE html>
 <style>
 :root { --ink: #1d1d1f; --muted: #5b5b66; --rule: #d9d9de; --band: #f4f5f7; --accent: #0072B2; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { font-family: system-ui, 'DejaVu Sans', 'Helvetica Neue', Arial, sans-serif; color: var(--ink); margin: 0; line-height: 1.45; font-size: 15px; }
 main { max-width: 1120px; margin: 0 auto; padding: 8px 24px 48px; }
 header { border-bottom: 1px solid var(--rule); margin-bottom: 8px; }
@@ -64,6 +65,8 @@ button.more { margin: 8px 0 12px; font: inherit; padding: 4px 12px; border: 1px 
   body { font-size: 11pt; }
   h2 { break-after: avoid; }
   figure, .card, table { break-inside: avoid; }
+  .card { flex-basis: 45%; }
+  .card svg.chart { max-width: 100%; height: auto; }
   .scroll, figure.chart { overflow: visible; }
   svg.chart { max-width: 100%; height: auto; }
   a { color: inherit; text-decoration: none; }
