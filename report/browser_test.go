@@ -40,10 +40,11 @@ func chromium(t *testing.T) string {
 
 // browse runs headless chromium on a local file with extra flags (e.g.
 // --dump-dom, --screenshot=...), returning stdout and the console messages
-// it logged. The browser and its helpers are killed after a minute.
+// it logged. The browser and its helpers are killed after 3 minutes (a loaded machine
+// can take a minute to start it).
 func browse(t *testing.T, bin, page string, flags ...string) (stdout string, console []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
@@ -76,11 +77,30 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
+// openPage opens dir/index.html, checks that it logs nothing to the
+// console and that its script ran to the end, keeps a screenshot of the
+// given height under artifactDir, and returns the DOM.
+func openPage(t *testing.T, bin, dir, shotName string, height int) string {
+	t.Helper()
+	shot := filepath.Join(artifactDir(t), shotName)
+	dom, console := browse(t, bin, filepath.Join(dir, "index.html"), "--dump-dom", "--window-size=1200,"+strconv.Itoa(height), "--screenshot="+shot)
+	if len(console) > 0 {
+		t.Errorf("console messages:\n%s", strings.Join(console, "\n"))
+	}
+	if !strings.Contains(dom, `data-ready="1"`) {
+		t.Error("the page's script did not run to its end")
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
+		t.Errorf("screenshot %s: %v", shot, err)
+	}
+	t.Logf("screenshot: %s", shot)
+	return dom
+}
+
 // TestBrowserDetectsConsoleErrors checks the check: a page that throws and
 // one that fetches are both reported.
 func TestBrowserDetectsConsoleErrors(t *testing.T) {
 	bin := chromium(t)
-	t.Parallel()
 	page := filepath.Join(t.TempDir(), "bad.html")
 	html := `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'"></head>` +
 		`<body><img src="https://example.invalid/x.png"><script>throw new Error("broken page")</script></body></html>`
@@ -123,20 +143,11 @@ func checkCells(t *testing.T, what, row string, want map[string]float64) {
 
 func TestBrowserEvalPage(t *testing.T) {
 	bin := chromium(t)
-	t.Parallel()
 	dir := t.TempDir()
 	if err := WriteEval(dir, heldOutInput(t, 3, true)); err != nil {
 		t.Fatal(err)
 	}
-	page := filepath.Join(dir, "index.html")
-	shot := filepath.Join(artifactDir(t), "eval-report.png")
-	dom, console := browse(t, bin, page, "--dump-dom", "--window-size=1200,2400", "--screenshot="+shot)
-	if len(console) > 0 {
-		t.Errorf("console messages:\n%s", strings.Join(console, "\n"))
-	}
-	if !strings.Contains(dom, `data-ready="1"`) {
-		t.Error("the page's script did not run to its end")
-	}
+	dom := openPage(t, bin, dir, "eval-report.png", 2400)
 	if regexp.MustCompile(`<html[^>]*data-pwned`).MatchString(dom) {
 		t.Error("markup from the data ran in the page")
 	}
@@ -182,29 +193,16 @@ func TestBrowserEvalPage(t *testing.T) {
 		}
 		checkCells(t, "study "+m.Studies[i].Study, r[2], m.Studies[i].W1)
 	}
-	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
-		t.Errorf("screenshot %s: %v", shot, err)
-	}
-	t.Logf("screenshot: %s", shot)
 }
 
 func TestBrowserSimulationPage(t *testing.T) {
 	bin := chromium(t)
-	t.Parallel()
 	dir := t.TempDir()
 	exp, res := simFixture(t)
 	if err := WriteSimulation(dir, exp, res); err != nil {
 		t.Fatal(err)
 	}
-	page := filepath.Join(dir, "index.html")
-	shot := filepath.Join(artifactDir(t), "simulate-report.png")
-	dom, console := browse(t, bin, page, "--dump-dom", "--window-size=1200,1800", "--screenshot="+shot)
-	if len(console) > 0 {
-		t.Errorf("console messages:\n%s", strings.Join(console, "\n"))
-	}
-	if !strings.Contains(dom, `data-ready="1"`) {
-		t.Error("the page's script did not run to its end")
-	}
+	dom := openPage(t, bin, dir, "simulate-report.png", 1800)
 	var back predict.SimResult
 	b, _ := os.ReadFile(filepath.Join(dir, "result.json"))
 	if err := json.Unmarshal(b, &back); err != nil {
@@ -232,10 +230,6 @@ func TestBrowserSimulationPage(t *testing.T) {
 		}
 		k++
 	}
-	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
-		t.Errorf("screenshot %s: %v", shot, err)
-	}
-	t.Logf("screenshot: %s", shot)
 }
 
 // TestBrowserInteractions clicks the page's controls from a harness page
@@ -243,7 +237,6 @@ func TestBrowserSimulationPage(t *testing.T) {
 // both ways, and "show more" on a study's cells.
 func TestBrowserInteractions(t *testing.T) {
 	bin := chromium(t)
-	t.Parallel()
 	dir := t.TempDir()
 	if err := WriteEval(dir, heldOutInput(t, 3, false)); err != nil {
 		t.Fatal(err)

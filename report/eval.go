@@ -77,12 +77,7 @@ func WriteEval(dir string, in EvalInput) error {
 	if err != nil {
 		return fmt.Errorf("report: metrics.json: %w", err)
 	}
-	write := func(name string, b []byte) error {
-		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		return nil
-	}
+	write := func(name string, b []byte) error { return writeFile(dir, name, b) }
 	if err := write("metrics.json", append(b, '\n')); err != nil {
 		return err
 	}
@@ -112,6 +107,14 @@ func WriteEval(dir string, in EvalInput) error {
 		return err
 	}
 	return write("index.html", page)
+}
+
+// writeFile writes dir/name atomically.
+func writeFile(dir, name string, b []byte) error {
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
 type metricRow struct {
@@ -282,32 +285,27 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 	})
 
 	if len(rep.Studies) > 0 {
-		c := barChart{ID: "w1", Title: "W1 per study (lower is better)", Subtitle: "Wasserstein-1 distance between predicted and human answers, mean over the study's cells",
-			YLabel: "mean cell W1", XLabel: "study", Series: []string{"model", "uniform", "training prior"},
-			Values: make([][]float64, 3)}
+		var names []string
+		var w1 []data.Compare
 		for _, s := range rep.Studies {
-			c.Categories = append(c.Categories, s.Study)
-			c.Values[0] = append(c.Values[0], s.W1.Model)
-			c.Values[1] = append(c.Values[1], s.W1.Uniform)
-			c.Values[2] = append(c.Values[2], s.W1.Prior)
+			names, w1 = append(names, s.Study), append(w1, s.W1)
 		}
-		svg, err := c.svg()
+		svg, err := compareChart(barChart{ID: "w1", Title: "W1 per study (lower is better)",
+			Subtitle: "Wasserstein-1 distance between predicted and human answers, mean over the study's cells",
+			YLabel:   "mean cell W1", XLabel: "study"}, names, w1)
 		if err != nil {
 			return nil, err
 		}
 		v.W1Chart = svg
 	}
 	if len(rep.Groups) > 0 {
-		c := barChart{ID: "dpd", Title: "Mean |E[ŷ] − y| / range by " + rep.Demographic + " (lower is better)",
-			YLabel: "mean distance", XLabel: rep.Demographic, Series: []string{"model", "uniform", "training prior"},
-			Values: make([][]float64, 3)}
+		var names []string
+		var dist []data.Compare
 		for _, g := range rep.Groups {
-			c.Categories = append(c.Categories, fmt.Sprintf("%s (%d)", g.Value, g.N))
-			c.Values[0] = append(c.Values[0], g.Dist.Model)
-			c.Values[1] = append(c.Values[1], g.Dist.Uniform)
-			c.Values[2] = append(c.Values[2], g.Dist.Prior)
+			names, dist = append(names, fmt.Sprintf("%s (%d)", g.Value, g.N)), append(dist, g.Dist)
 		}
-		svg, err := c.svg()
+		svg, err := compareChart(barChart{ID: "dpd", Title: "Mean |E[ŷ] − y| / range by " + rep.Demographic + " (lower is better)",
+			YLabel: "mean distance", XLabel: rep.Demographic}, names, dist)
 		if err != nil {
 			return nil, err
 		}
@@ -378,6 +376,20 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 		v.largest = append(v.largest, svg)
 	}
 	return v, nil
+}
+
+// compareChart draws c with the model and both baselines side by side for
+// each category.
+func compareChart(c barChart, categories []string, vals []data.Compare) (string, error) {
+	c.Categories = categories
+	c.Series = []string{"model", "uniform", "training prior"}
+	c.Values = make([][]float64, 3)
+	for _, v := range vals {
+		c.Values[0] = append(c.Values[0], v.Model)
+		c.Values[1] = append(c.Values[1], v.Uniform)
+		c.Values[2] = append(c.Values[2], v.Prior)
+	}
+	return c.svg()
 }
 
 // cellText returns a cell's question and its condition's scenario (the

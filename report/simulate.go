@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/gotrain/gotrain/internal/atomicfile"
 	"github.com/gotrain/gotrain/predict"
 )
 
@@ -20,12 +18,7 @@ func WriteSimulation(dir string, exp *predict.Experiment, res *predict.SimResult
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	write := func(name string, b []byte) error {
-		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		return nil
-	}
+	write := func(name string, b []byte) error { return writeFile(dir, name, b) }
 	b, err := json.MarshalIndent(res, "", " ")
 	if err != nil {
 		return fmt.Errorf("report: result.json: %w", err)
