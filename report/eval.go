@@ -438,9 +438,7 @@ func cellChart(id string, c data.CellReport, p *data.Prediction, question string
 	if p != nil && len(p.Options.Values) == len(c.Human) {
 		o := p.Options
 		if len(o.Labels) == 0 { // predict writes only the values: the labels are in the question
-			if q, ok := p.Example.Options(); ok && slices.Equal(q.Values, o.Values) {
-				o.Labels = q.Labels
-			} else if q, ok := data.ParseOptions(textOf(p)); ok && slices.Equal(q.Values, o.Values) {
+			if q, ok := data.ParseOptions(textOf(p)); ok && slices.Equal(q.Values, o.Values) {
 				o.Labels = q.Labels
 			}
 		}

@@ -374,3 +374,27 @@ func TestChartShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionLabels: the histograms name options by the text the question
+// gives them, also when the prediction rows carry only the values.
+func TestOptionLabels(t *testing.T) {
+	in := heldOutInput(t, 3, true)
+	for i := range in.Preds {
+		in.Preds[i].Extra["options"] = json.RawMessage(`[1,2]`) // as predict writes them
+	}
+	v, err := buildEvalView(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, s := range v.Studies {
+		for _, c := range append(s.Shown, s.Hidden...) {
+			all.WriteString(c.Chart)
+		}
+	}
+	for _, want := range []string{"1 · &lt;Yes&gt;", "2 · No &amp; such"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("no option label %q in the charts", want)
+		}
+	}
+}
