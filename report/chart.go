@@ -275,8 +275,11 @@ func niceAxis(lo, hi float64, n int) axis {
 	if lo < 0 && lo-a.lo < 0.02*(a.hi-a.lo) {
 		a.lo -= step
 	}
-	for v := a.lo; v <= a.hi+step/2; v += step {
-		a.ticks = append(a.ticks, math.Round(v/step)*step)
+	if !(step > 0) || math.IsInf(a.hi-a.lo, 0) || (a.hi-a.lo)/step > 4*float64(n) { // subnormal or overflowing ranges
+		return axis{lo: 0, hi: 1, ticks: []float64{0, 1}, format: "%g"}
+	}
+	for k := 0; a.lo+float64(k)*step <= a.hi+step/2; k++ {
+		a.ticks = append(a.ticks, math.Round((a.lo+float64(k)*step)/step)*step)
 	}
 	dec := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
 	if step/math.Pow(10, -float64(dec)) != math.Trunc(step/math.Pow(10, -float64(dec))) {
