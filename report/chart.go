@@ -401,7 +401,7 @@ func (c *barChart) svg() (string, error) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			by := ax.at(v, bottom, top)
+			by := min(max(ax.at(v, bottom, top), top), bottom) // off-scale values stop at the frame
 			tip := clean(c.Categories[i])
 			if len(c.Series) > 0 {
 				tip += " — " + clean(c.Series[s])
@@ -487,7 +487,8 @@ func (f *forestPlot) svg() (string, error) {
 		d.text(tx, bottom+15, fmt.Sprintf(ax.format, t), tickSize, "middle")
 	}
 	d.line(left, bottom, left+plotW, bottom, "#333333", 1, false)
-	zx := ax.at(0, left, left+plotW)
+	xat := func(v float64) float64 { return min(max(ax.at(v, left, left+plotW), left), left+plotW) }
+	zx := xat(0)
 	d.line(zx, top-6, zx, bottom, "#333333", 1.2, true)
 	d.text(left+plotW+16, top-6, "estimate [95% CI]", tickSize, "start")
 	for i, r := range f.Rows {
@@ -495,12 +496,12 @@ func (f *forestPlot) svg() (string, error) {
 		t := d.text(left-12, cy+4, shorten(clean(r.Label), 36), labelSize, "end")
 		t.Tip = clean(r.Label)
 		if r.HasCI {
-			x1, x2 := ax.at(r.Lo, left, left+plotW), ax.at(r.Hi, left, left+plotW)
+			x1, x2 := xat(r.Lo), xat(r.Hi)
 			d.line(x1, cy, x2, cy, "#222222", 2, false)
 			d.line(x1, cy-5, x1, cy+5, "#222222", 2, false)
 			d.line(x2, cy-5, x2, cy+5, "#222222", 2, false)
 		}
-		d.Els = append(d.Els, el{Tag: "circle", X: ax.at(r.Est, left, left+plotW), Y: cy, W: 5, Fill: palette[0].color, Stroke: "#000", Tip: clean(r.Label) + ": " + vals[i]})
+		d.Els = append(d.Els, el{Tag: "circle", X: xat(r.Est), Y: cy, W: 5, Fill: palette[0].color, Stroke: "#000", Tip: clean(r.Label) + ": " + vals[i]})
 		d.text(left+plotW+16, cy+4, vals[i], tickSize, "start")
 	}
 	if f.XLabel != "" {
