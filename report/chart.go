@@ -460,7 +460,14 @@ func (f *forestPlot) svg() (string, error) {
 	labelW := 0.0
 	vals := make([]string, len(f.Rows))
 	valW := 0.0
-	for i, r := range f.Rows {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	for i := range f.Rows {
+		r := &f.Rows[i]
+		r.HasCI = r.HasCI && finite(r.Lo) && finite(r.Hi)
+		if !finite(r.Est) {
+			vals[i] = "—"
+			continue
+		}
 		lo, hi = math.Min(lo, r.Est), math.Max(hi, r.Est)
 		vals[i] = signed(r.Est)
 		if r.HasCI {
@@ -495,6 +502,10 @@ func (f *forestPlot) svg() (string, error) {
 		cy := top + rowH*(float64(i)+0.5)
 		t := d.text(left-12, cy+4, shorten(clean(r.Label), 36), labelSize, "end")
 		t.Tip = clean(r.Label)
+		d.text(left+plotW+16, cy+4, vals[i], tickSize, "start")
+		if !finite(r.Est) {
+			continue
+		}
 		if r.HasCI {
 			x1, x2 := xat(r.Lo), xat(r.Hi)
 			d.line(x1, cy, x2, cy, "#222222", 2, false)
@@ -502,7 +513,6 @@ func (f *forestPlot) svg() (string, error) {
 			d.line(x2, cy-5, x2, cy+5, "#222222", 2, false)
 		}
 		d.Els = append(d.Els, el{Tag: "circle", X: xat(r.Est), Y: cy, W: 5, Fill: palette[0].color, Stroke: "#000", Tip: clean(r.Label) + ": " + vals[i]})
-		d.text(left+plotW+16, cy+4, vals[i], tickSize, "start")
 	}
 	if f.XLabel != "" {
 		d.text(left+plotW/2, bottom+36, f.XLabel, labelSize, "middle")

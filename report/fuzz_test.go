@@ -27,6 +27,9 @@ func FuzzCharts(f *testing.F) {
 			if strings.Contains(s, "<script") {
 				t.Fatal("markup from the data in the chart")
 			}
+			if text := a + b + c; !strings.Contains(text, "NaN") && !strings.Contains(text, "Inf") && (strings.Contains(s, "NaN") || strings.Contains(s, "Inf")) {
+				t.Fatalf("a NaN or Inf coordinate in the chart")
+			}
 		}
 	})
 }
