@@ -151,6 +151,7 @@ type evalView struct {
 	Rep        data.Report
 	Skipped    []methodRow
 	Headline   []metricRow
+	Summary    string
 	Methods    []methodRow
 	MethodRows int
 	W1Chart    string
@@ -171,6 +172,7 @@ var evalPage = parsePage(`{{define "body"}}{{template "head" .}}
 
 <section id="headline">
 <h2>Headline metrics against the baselines</h2>
+{{with .Summary}}<p class="summary">{{.}}</p>{{end}}
 <table id="headline-table">
 <thead><tr><th>metric</th><th class="num">model</th><th class="num">uniform</th><th class="num">training prior</th><th>better</th></tr></thead>
 <tbody>
@@ -273,6 +275,7 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 	if rep.Demographic != "" {
 		metric("DPD, "+clean(rep.Demographic), "dpd", "lower", rep.DPD)
 	}
+	v.Summary = summary(rep)
 	for m, n := range in.Methods {
 		v.Methods = append(v.Methods, methodRow{clean(m), n})
 		v.MethodRows += n
@@ -376,6 +379,35 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 		v.largest = append(v.largest, svg)
 	}
 	return v, nil
+}
+
+// summary says in a sentence how the model's W1 compares with the
+// baselines, overall and per study.
+func summary(rep data.Report) string {
+	if rep.Rows == 0 || len(rep.Studies) == 0 {
+		return ""
+	}
+	w := rep.MacroW1
+	best := min(w.Uniform, w.Prior)
+	var s string
+	switch {
+	case w.Model < best:
+		s = fmt.Sprintf("The model's answer distributions are closer to the human ones than both baselines: macro W1 %.4f against %.4f (uniform) and %.4f (training prior).", w.Model, w.Uniform, w.Prior)
+	case w.Model == best:
+		s = fmt.Sprintf("The model ties the better baseline: macro W1 %.4f against %.4f (uniform) and %.4f (training prior).", w.Model, w.Uniform, w.Prior)
+	default:
+		s = fmt.Sprintf("The model's answer distributions are further from the human ones than the better baseline: macro W1 %.4f against %.4f (uniform) and %.4f (training prior).", w.Model, w.Uniform, w.Prior)
+	}
+	beatsU, beatsP := 0, 0
+	for _, st := range rep.Studies {
+		if st.W1.Model < st.W1.Uniform {
+			beatsU++
+		}
+		if st.W1.Model < st.W1.Prior {
+			beatsP++
+		}
+	}
+	return s + fmt.Sprintf(" Per study, it is closer than the uniform baseline in %d of %d and than the training prior in %d of %d.", beatsU, len(rep.Studies), beatsP, len(rep.Studies))
 }
 
 // compareChart draws c with the model and both baselines side by side for

@@ -30,6 +30,7 @@ header { border-bottom: 1px solid var(--rule); margin-bottom: 8px; }
 h1 { font-size: 1.6em; margin: 18px 0 4px; }
 h2 { font-size: 1.25em; margin: 28px 0 8px; padding-top: 8px; border-top: 1px solid var(--rule); }
 h3 { font-size: 1.05em; margin: 18px 0 6px; }
+.summary { font-size: 1.05em; margin: 6px 0 10px; max-width: 60em; }
 .meta, .note { color: var(--muted); font-size: 0.92em; margin: 4px 0; }
 nav { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom: 1px solid var(--rule); z-index: 1; font-size: 0.92em; }
 nav a { margin-right: 14px; color: var(--accent); text-decoration: none; }

@@ -398,3 +398,21 @@ func TestOptionLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestSummary(t *testing.T) {
+	rep := data.Report{Rows: 10, MacroW1: data.Compare{Model: 0.1, Uniform: 0.3, Prior: 0.2},
+		Studies: []data.StudyReport{{W1: data.Compare{Model: 0.1, Uniform: 0.3, Prior: 0.05}}, {W1: data.Compare{Model: 0.1, Uniform: 0.3, Prior: 0.35}}}}
+	s := summary(rep)
+	for _, want := range []string{"closer to the human ones than both baselines", "0.1000 against 0.3000 (uniform) and 0.2000", "uniform baseline in 2 of 2", "training prior in 1 of 2"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary %q lacks %q", s, want)
+		}
+	}
+	rep.MacroW1.Model = 0.25
+	if s := summary(rep); !strings.Contains(s, "further from the human ones than the better baseline") {
+		t.Errorf("summary %q", s)
+	}
+	if summary(data.Report{}) != "" {
+		t.Error("summary of nothing")
+	}
+}
