@@ -1,3 +1,8 @@
+// Package report turns evaluation and simulation results into what people
+// look at: SVG charts drawn here (html/template, so every string from the
+// data is escaped; Okabe–Ito colours with patterns; legends outside the
+// data) and one self-contained HTML page per report that embeds them, with
+// tables, and opens from disk without fetching anything.
 package report
 
 import (
