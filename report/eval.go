@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gotrain/gotrain/data"
@@ -18,12 +19,13 @@ import (
 // EvalInput is what WriteEval reports.
 type EvalInput struct {
 	Report data.Report
-	// Preds are the scored prediction rows: they give each cell its
-	// question, scenario and option labels.
+	// Preds are the prediction rows: they give each cell its question,
+	// scenario and option labels.
 	Preds []data.Prediction
-	// Methods counts prediction rows by how they were predicted ("options",
-	// "sampled", ...); CountMethods fills it.
-	Methods map[string]int
+	// Unscored counts rows read without probabilities that Preds leaves
+	// out; they are shown as such in the coverage, unless the report
+	// counts every row by method itself (its "coverage").
+	Unscored int
 	// Sources names the prediction files on the page.
 	Sources []string
 }
@@ -41,13 +43,12 @@ const (
 )
 
 // unscoredMethod names prediction rows that had no probabilities (sampled
-// answers or none), which ReadPredictions counts but does not return.
+// answers or none), which Preds does not hold.
 const unscoredMethod = "no probabilities (not scored)"
 
-// CountMethods counts prediction rows by their "method" field (rows
-// without one count as "options"); unscored rows, which carry no
-// probabilities, are counted apart.
-func CountMethods(preds []data.Prediction, unscored int) map[string]int {
+// countMethods counts prediction rows by their "method" field (rows
+// without one count as "options"), the unscored ones apart.
+func countMethods(preds []data.Prediction, unscored int) map[string]int {
 	m := map[string]int{}
 	for i := range preds {
 		method := "options"
@@ -63,6 +64,33 @@ func CountMethods(preds []data.Prediction, unscored int) map[string]int {
 		m[unscoredMethod] += unscored
 	}
 	return m
+}
+
+// reportExtras are fields of the report's JSON (metrics.json) that this
+// package reads from the JSON rather than from data.Report, so the page
+// shows them whenever the data package reports them: coverage of every row
+// by method, why rows have no prediction, numeric cells, and the rows
+// whose truth lies outside the parsed options.
+type reportExtras struct {
+	Coverage       map[string]int `json:"coverage"`
+	NoneReasons    map[string]int `json:"none_reasons"`
+	NumericRows    int            `json:"numeric_rows"`
+	MacroW1Options *data.Compare  `json:"macro_w1_options"`
+	MacroW1Numeric *data.Compare  `json:"macro_w1_numeric"`
+	Cells          []struct {
+		Kind    string    `json:"kind"`
+		Support []float64 `json:"support"`
+	} `json:"cells"`
+	OutOfOptions []struct {
+		Study    string    `json:"study_id"`
+		Question string    `json:"question"`
+		Form     string    `json:"form"`
+		Format   string    `json:"format"`
+		Options  string    `json:"options"`
+		Rows     int       `json:"rows"`
+		Outside  int       `json:"outside"`
+		Truths   []float64 `json:"truths"`
+	} `json:"out_of_options"`
 }
 
 // WriteEval writes into dir, each file atomically: metrics.json, table.txt,
@@ -88,7 +116,7 @@ func WriteEval(dir string, in EvalInput) error {
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	view, err := buildEvalView(in)
+	view, err := buildEvalView(in, b)
 	if err != nil {
 		return err
 	}
@@ -145,21 +173,23 @@ type studySection struct {
 }
 
 type evalView struct {
-	Title      string
-	Cols       [3]string // class of the model, uniform and prior columns
-	Sources    []string
-	Rep        data.Report
-	Skipped    []methodRow
-	Headline   []metricRow
-	Summary    string
-	Methods    []methodRow
-	MethodRows int
-	W1Chart    string
-	DPDChart   string
-	Studies    []studySection
-	Open       bool
-	Charted    int
-	largest    []string // charts of the largest cells overall, for cell_*.svg
+	Title       string
+	Cols        [3]string // class of the model, uniform and prior columns
+	Sources     []string
+	Rep         data.Report
+	Skipped     []methodRow
+	Headline    []metricRow
+	Summary     string
+	Methods     []methodRow
+	MethodRows  int
+	W1Chart     string
+	DPDChart    string
+	Studies     []studySection
+	Open        bool
+	Charted     int
+	NoneReasons []methodRow
+	Extra       reportExtras
+	largest     []string // charts of the largest cells overall, for cell_*.svg
 }
 
 var evalPage = parsePage(`{{define "body"}}{{template "head" .}}
@@ -190,7 +220,17 @@ var evalPage = parsePage(`{{define "body"}}{{template "head" .}}
 {{range .Methods}}<tr data-method="{{.Method}}"><td>{{.Method}}</td><td class="num" data-v="{{.Rows}}">{{.Rows}}</td><td class="num">{{pct .Rows $.MethodRows}}</td></tr>
 {{end}}</tbody>
 </table>
-<p class="note">Only rows with a probability for every answer option enter the metrics{{if .Skipped}}; of those, {{range $i, $s := .Skipped}}{{if $i}}, {{end}}{{$s.Rows}} were skipped ({{$s.Method}}){{end}}{{end}}.</p>
+{{with .NoneReasons}}<table id="none-table">
+<thead><tr><th>no prediction, because</th><th class="num">rows</th></tr></thead>
+<tbody>{{range .}}<tr><td>{{.Method}}</td><td class="num">{{.Rows}}</td></tr>{{end}}</tbody>
+</table>{{end}}
+<p class="note">Rows enter the metrics when they have a predicted distribution and a recorded answer{{if .Skipped}}; {{range $i, $s := .Skipped}}{{if $i}}, {{end}}{{$s.Rows}} were skipped ({{$s.Method}}){{end}}{{end}}.</p>
+{{with .Extra.OutOfOptions}}<h3>Rows whose answer lies outside the parsed options</h3>
+<p class="note">All of a question's rows outside: the answer format was probably misread; a few: answers off the scale in the data.</p>
+<div class="scroll"><table class="sortable" id="outside-table">
+<thead><tr><th>study</th><th class="num">outside</th><th class="num">rows</th><th>options</th><th>form</th><th>answers outside</th><th>question</th></tr></thead>
+<tbody>{{range .}}<tr><td>{{clean .Study}}</td><td class="num" data-v="{{.Outside}}">{{.Outside}}</td><td class="num" data-v="{{.Rows}}">{{.Rows}}</td><td>{{clean .Options}}</td><td>{{clean .Form}}</td><td>{{range $i, $x := .Truths}}{{if $i}}, {{end}}{{v $x}}{{end}}</td><td title="{{clean .Format}}">{{short (clean .Question)}}</td></tr>
+{{end}}</tbody></table></div>{{end}}
 </section>
 
 <section id="studies">
@@ -248,9 +288,13 @@ var evalPage = parsePage(`{{define "body"}}{{template "head" .}}
 {{svg .Chart}}
 </figure>{{end}}`)
 
-func buildEvalView(in EvalInput) (*evalView, error) {
+// buildEvalView lays out the page of in; metrics is in.Report as JSON.
+func buildEvalView(in EvalInput, metrics []byte) (*evalView, error) {
 	rep := in.Report
 	v := &evalView{Title: "Evaluation report", Sources: in.Sources, Rep: rep, Cols: [3]string{"model", "uniform", "prior"}}
+	if err := json.Unmarshal(metrics, &v.Extra); err != nil {
+		return nil, fmt.Errorf("report: metrics: %w", err)
+	}
 	for reason, n := range rep.Skipped {
 		v.Skipped = append(v.Skipped, methodRow{reason, n})
 	}
@@ -269,6 +313,10 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 		v.Headline = append(v.Headline, r)
 	}
 	metric("W1, macro over studies", "macro_w1", "lower", rep.MacroW1)
+	if x := v.Extra; x.NumericRows > 0 && x.MacroW1Options != nil && x.MacroW1Numeric != nil {
+		metric("W1, option cells only", "macro_w1_options", "lower", *x.MacroW1Options)
+		metric("W1, numeric cells only", "macro_w1_numeric", "lower", *x.MacroW1Numeric)
+	}
 	metric("accuracy", "individual.accuracy", "higher", rep.Individual.Accuracy)
 	metric("log-likelihood", "individual.loglik", "higher", rep.Individual.LogLik)
 	metric("ranked probability score", "individual.rps", "lower", rep.Individual.RPS)
@@ -276,10 +324,18 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 		metric("DPD, "+clean(rep.Demographic), "dpd", "lower", rep.DPD)
 	}
 	v.Summary = summary(rep)
-	for m, n := range in.Methods {
+	methods := v.Extra.Coverage
+	if methods == nil {
+		methods = countMethods(in.Preds, in.Unscored)
+	}
+	for m, n := range methods {
 		v.Methods = append(v.Methods, methodRow{clean(m), n})
 		v.MethodRows += n
 	}
+	for r, n := range v.Extra.NoneReasons {
+		v.NoneReasons = append(v.NoneReasons, methodRow{clean(r), n})
+	}
+	sort.Slice(v.NoneReasons, func(a, b int) bool { return v.NoneReasons[a].Rows > v.NoneReasons[b].Rows })
 	sort.Slice(v.Methods, func(a, b int) bool {
 		if v.Methods[a].Rows != v.Methods[b].Rows {
 			return v.Methods[a].Rows > v.Methods[b].Rows
@@ -348,7 +404,7 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 				continue
 			}
 			budget--
-			svg, err := cellChart(fmt.Sprintf("c%d", ci), c, p, card.Question, false)
+			svg, err := cellChart(fmt.Sprintf("c%d", ci), c, p, v.support(ci), card.Question, false)
 			if err != nil {
 				return nil, err
 			}
@@ -372,7 +428,7 @@ func buildEvalView(in EvalInput) (*evalView, error) {
 	for _, ci := range order[:min(cellSVGs, len(order))] {
 		c := rep.Cells[ci]
 		q, _ := cellText(c.Key, first[c.Key])
-		svg, err := cellChart(fmt.Sprintf("c%d", ci), c, first[c.Key], q, true)
+		svg, err := cellChart(fmt.Sprintf("c%d", ci), c, first[c.Key], v.support(ci), q, true)
 		if err != nil {
 			return nil, err
 		}
@@ -424,6 +480,14 @@ func compareChart(c barChart, categories []string, vals []data.Compare) (string,
 	return c.svg()
 }
 
+// support returns cell i's values when it is a numeric cell.
+func (v *evalView) support(i int) []float64 {
+	if i < len(v.Extra.Cells) && v.Extra.Cells[i].Kind == "numeric" {
+		return v.Extra.Cells[i].Support
+	}
+	return nil
+}
+
 // cellText returns a cell's question and its condition's scenario (the
 // stimulus before "and then were asked"), from one of its rows.
 func cellText(k data.CellKey, p *data.Prediction) (question, scenario string) {
@@ -465,9 +529,13 @@ func optionLabels(o data.Options) []string {
 
 // cellChart draws a cell's predicted and human answer distributions; titled
 // for a file of its own, untitled for a card on the page.
-func cellChart(id string, c data.CellReport, p *data.Prediction, question string, titled bool) (string, error) {
+func cellChart(id string, c data.CellReport, p *data.Prediction, support []float64, question string, titled bool) (string, error) {
 	var labels []string
-	if p != nil && len(p.Options.Values) == len(c.Human) {
+	if len(support) == len(c.Human) && len(support) > 0 { // a numeric cell: its values
+		for _, x := range support {
+			labels = append(labels, strconv.FormatFloat(x, 'g', 6, 64))
+		}
+	} else if p != nil && len(p.Options.Values) == len(c.Human) {
 		o := p.Options
 		if len(o.Labels) == 0 { // predict writes only the values: the labels are in the question
 			if q, ok := data.ParseOptions(textOf(p)); ok && slices.Equal(q.Values, o.Values) {

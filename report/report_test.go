@@ -91,7 +91,7 @@ func heldOutInput(t testing.TB, nStudies int, hostile bool) EvalInput {
 		preds[i].Extra = map[string]json.RawMessage{"method": m}
 	}
 	rep := data.Evaluate(preds, data.NewPrior(train), "Ideology")
-	return EvalInput{Report: rep, Preds: preds, Methods: CountMethods(preds, 5), Sources: []string{"held-out <predictions>.jsonl"}}
+	return EvalInput{Report: rep, Preds: preds, Unscored: 5, Sources: []string{"held-out <predictions>.jsonl"}}
 }
 
 // wellFormed checks that b parses as XML to the end.
@@ -194,7 +194,7 @@ func TestEvalPageManyCells(t *testing.T) {
 	if len(rep.Cells) != 4800 {
 		t.Fatalf("%d cells", len(rep.Cells))
 	}
-	v, err := buildEvalView(EvalInput{Report: rep, Preds: preds})
+	v, err := buildEvalView(EvalInput{Report: rep, Preds: preds}, []byte("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestOptionLabels(t *testing.T) {
 	for i := range in.Preds {
 		in.Preds[i].Extra["options"] = json.RawMessage(`[1,2]`) // as predict writes them
 	}
-	v, err := buildEvalView(in)
+	v, err := buildEvalView(in, []byte("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,5 +414,41 @@ func TestSummary(t *testing.T) {
 	}
 	if summary(data.Report{}) != "" {
 		t.Error("summary of nothing")
+	}
+}
+
+// TestEvalExtras: what a report's JSON holds beyond data.Report's fields
+// read here (coverage of every row by method, none reasons, numeric cells,
+// rows outside the options) reaches the page.
+func TestEvalExtras(t *testing.T) {
+	in := heldOutInput(t, 1, false)
+	n := len(in.Report.Cells[0].Human)
+	support := make([]float64, n)
+	for i := range support {
+		support[i] = 1000 * float64(i+1)
+	}
+	sup, _ := json.Marshal(support)
+	metrics := `{"coverage": {"options": 50, "numeric": 7, "none": 3}, "none_reasons": {"<no answer format>": 3},
+		"numeric_rows": 7, "macro_w1_options": {"model": 0.25, "uniform": 0.3, "prior": 0.2}, "macro_w1_numeric": {"model": 0.125, "uniform": 0.5, "prior": 0.4},
+		"cells": [{"kind": "numeric", "support": ` + string(sup) + `}],
+		"out_of_options": [{"study_id": "s1", "question": "How many <b>?", "form": "range", "format": "Only return 1 to 5", "options": "1..5", "rows": 4, "outside": 4, "truths": [7, 9]}]}`
+	t.Logf("cell 0 has %d values", n)
+	v, err := buildEvalView(in, []byte(metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := renderPage(evalPage, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(page)
+	for _, want := range []string{`data-method="numeric"`, `>3</td>`, "&lt;no answer format&gt;", `data-metric="macro_w1_numeric"`,
+		`data-v="0.125"`, "How many &lt;b&gt;?", ">7, 9<", ">1000<", "<title>2000 — "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(s, unscoredMethod) {
+		t.Error("the report's coverage should replace the count of Preds")
 	}
 }

@@ -42,7 +42,7 @@ func runEval(args []string) error {
 		fmt.Printf("%d rows had no option probabilities (open-ended) and are not in W1\n", unscored)
 	}
 	if *reportDir != "" {
-		in := report.EvalInput{Report: rep, Preds: preds, Methods: report.CountMethods(preds, unscored), Sources: strings.Split(*predPaths, ",")}
+		in := report.EvalInput{Report: rep, Preds: preds, Unscored: unscored, Sources: strings.Split(*predPaths, ",")}
 		if err := report.WriteEval(*reportDir, in); err != nil {
 			return err
 		}
