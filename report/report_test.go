@@ -181,7 +181,7 @@ func TestWriteEvalFiles(t *testing.T) {
 // most chartBudget histograms, the rest as table rows.
 func TestEvalPageManyCells(t *testing.T) {
 	var preds []data.Prediction
-	o, _ := data.NewOptions([]int{1, 2, 3, 4, 5}, []string{"Strongly disagree", "", "", "", "Strongly agree"})
+	o, _ := data.ParseOptions("Only return an integer from 1 to 5, where 1 means Strongly disagree and 5 means Strongly agree, nothing else.")
 	for s := 0; s < 20; s++ {
 		for c := 0; c < 240; c++ {
 			for r := 0; r < 1+c%3; r++ {

@@ -46,7 +46,7 @@ func WriteSimulation(dir string, exp *predict.Experiment, res *predict.SimResult
 }
 
 type simOption struct {
-	Value int
+	Value string
 	Label string
 }
 
@@ -72,7 +72,7 @@ func buildSimView(exp *predict.Experiment, res *predict.SimResult) (*simView, er
 	v := &simView{Title: "Simulated experiment: " + clean(res.Experiment), Res: res,
 		Question: clean(res.Question), Format: clean(res.Format), ShowProbs: len(res.Options.Values) <= 11}
 	for i, x := range res.Options.Values {
-		o := simOption{Value: x}
+		o := simOption{Value: fmt.Sprint(x)}
 		if i < len(res.Options.Labels) {
 			o.Label = clean(res.Options.Labels[i])
 		}
