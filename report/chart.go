@@ -76,7 +76,6 @@ type el struct {
 	Size          float64
 	Bold          bool
 	Rotate        float64 // text rotation (degrees) about (X, Y)
-	Class         string
 	StrokeWidthPx float64
 }
 
@@ -106,7 +105,7 @@ var svgTemplate = template.Must(template.New("svg").Funcs(template.FuncMap{"px":
 		`</pattern>{{end}}</defs>{{end}}
 <rect width="100%" height="100%" fill="#fff"/>
 {{range .Els}}
-{{- if eq .Tag "rect"}}<rect x="{{px .X}}" y="{{px .Y}}" width="{{px .W}}" height="{{px .H}}" fill="{{.Fill}}"{{with .Stroke}} stroke="{{.}}" stroke-width="0.8"{{end}}{{with .Class}} class="{{.}}"{{end}}>{{with .Tip}}<title>{{.}}</title>{{end}}</rect>
+{{- if eq .Tag "rect"}}<rect x="{{px .X}}" y="{{px .Y}}" width="{{px .W}}" height="{{px .H}}" fill="{{.Fill}}"{{with .Stroke}} stroke="{{.}}" stroke-width="0.8"{{end}}>{{with .Tip}}<title>{{.}}</title>{{end}}</rect>
 {{else if eq .Tag "line"}}<line x1="{{px .X}}" y1="{{px .Y}}" x2="{{px .X2}}" y2="{{px .Y2}}" stroke="{{.Stroke}}" stroke-width="{{px .StrokeWidthPx}}"{{if .Dash}} stroke-dasharray="4 3"{{end}}/>
 {{else if eq .Tag "circle"}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="{{px .W}}" fill="{{.Fill}}" stroke="{{.Stroke}}" stroke-width="1">{{with .Tip}}<title>{{.}}</title>{{end}}</circle>
 {{else if eq .Tag "text"}}<text x="{{px .X}}" y="{{px .Y}}" font-size="{{px .Size}}"{{with .Anchor}} text-anchor="{{.}}"{{end}}{{if .Bold}} font-weight="bold"{{end}}{{if .Rotate}} transform="rotate({{px .Rotate}} {{px .X}} {{px .Y}})"{{end}} fill="{{with .Fill}}{{.}}{{else}}#222{{end}}">{{with .Tip}}<title>{{.}}</title>{{end}}{{.Text}}</text>

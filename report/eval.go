@@ -32,8 +32,9 @@ type EvalInput struct {
 
 // Limits that keep a page of thousands of cells usable and its size
 // bounded: charts for the largest cells of each study (a few shown, the
-// rest behind "show more"), up to a budget for the page; the other cells
-// are rows of a table, up to a cap per study (metrics.json has them all).
+// rest behind "show more"), up to a budget for the page shared alike by the
+// studies; the other cells are rows of a table, up to a cap per study
+// (metrics.json has them all).
 const (
 	cardsShown    = 4
 	cardsPerStudy = 24
@@ -385,6 +386,8 @@ func buildEvalView(in EvalInput, metrics []byte) (*evalView, error) {
 		byStudy[c.Key.Study] = append(byStudy[c.Key.Study], i)
 	}
 	v.Open = len(rep.Cells) <= 40
+	// the budget is shared alike, so every study shows its largest cells
+	perStudy := min(cardsPerStudy, max(1, chartBudget/max(1, len(rep.Studies))))
 	budget := chartBudget
 	for si, s := range rep.Studies {
 		sec := studySection{Anchor: fmt.Sprintf("study-%d", si+1), StudyReport: s}
@@ -395,7 +398,7 @@ func buildEvalView(in EvalInput, metrics []byte) (*evalView, error) {
 			card := cellCard{Key: c.Key, N: c.N, W1: c.W1}
 			p := first[c.Key]
 			card.Question, card.Scenario = cellText(c.Key, p)
-			if j >= cardsPerStudy || budget == 0 {
+			if j >= perStudy || budget == 0 {
 				if len(sec.Rest) < restRowsCap {
 					sec.Rest = append(sec.Rest, card)
 				} else {

@@ -207,6 +207,9 @@ func TestEvalPageManyCells(t *testing.T) {
 				t.Fatalf("study %s: cells not largest first", sec.Study)
 			}
 		}
+		if len(sec.Shown) == 0 {
+			t.Errorf("study %s has no chart", sec.Study)
+		}
 		if n := len(sec.Shown) + len(sec.Hidden) + len(sec.Rest) + sec.RestCut; n != sec.Cells {
 			t.Errorf("study %s: %d cells accounted, want %d", sec.Study, n, sec.Cells)
 		}
