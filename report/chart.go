@@ -178,7 +178,7 @@ func (d *svgDoc) line(x1, y1, x2, y2 float64, stroke string, width float64, dash
 func (d *svgDoc) legend(x, y, width float64, names []string) float64 {
 	cx := x
 	for s, name := range names {
-		name = shorten(name, 40)
+		name = shorten(name, 64)
 		w := 14 + 5 + textWidth(name, labelSize) + 16
 		if cx > x && cx+w > x+width {
 			cx, y = x, y+18

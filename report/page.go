@@ -42,6 +42,7 @@ nav a { margin-right: 14px; color: var(--accent); text-decoration: none; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 0.93em; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
 thead th { background: var(--band); border-bottom: 2px solid #b9b9c0; white-space: nowrap; }
+#sim-table td:first-child { min-width: 14em; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody th { font-weight: 400; }
 td.best { font-weight: 700; }
