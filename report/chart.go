@@ -173,13 +173,20 @@ func (d *svgDoc) line(x1, y1, x2, y2 float64, stroke string, width float64, dash
 	d.Els = append(d.Els, el{Tag: "line", X: x1, Y: y1, X2: x2, Y2: y2, Stroke: stroke, StrokeWidthPx: width, Dash: dash})
 }
 
+// legendChars is the most characters of a series name a legend shows.
+const legendChars = 64
+
+func legendEntryWidth(name string) float64 {
+	return 14 + 5 + textWidth(shorten(clean(name), legendChars), labelSize) + 16
+}
+
 // legend lays the series names out in rows from (x, y) within width,
 // outside the plot; it returns the y below the last row.
 func (d *svgDoc) legend(x, y, width float64, names []string) float64 {
 	cx := x
 	for s, name := range names {
-		name = shorten(name, 64)
-		w := 14 + 5 + textWidth(name, labelSize) + 16
+		w := legendEntryWidth(name)
+		name = shorten(clean(name), legendChars)
 		if cx > x && cx+w > x+width {
 			cx, y = x, y+18
 		}
@@ -340,6 +347,11 @@ func (c *barChart) svg() (string, error) {
 		slot = max(slot, min(longest+8, 110))
 	}
 	plotW := max(float64(nc)*slot, 360)
+	if len(c.Series) > 1 { // room for the widest legend entry
+		for _, name := range c.Series {
+			plotW = max(plotW, legendEntryWidth(name))
+		}
+	}
 	slot = plotW / float64(max(nc, 1))
 	width := left + plotW + right
 	titleW := width - 20
