@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -352,13 +353,17 @@ func TestChartShapes(t *testing.T) {
 			Values: [][]float64{{.1, .2, .3, .4}, {.4, .3, .2, .1}, {.2, .2, .2, .2}}},
 		"labels": &barChart{ID: "c", Title: "labels", Categories: []string{"1 · Strongly disagree with the statement as it was put to me", "2", "3 · Neither agree nor disagree", "4", "5 · Strongly agree"},
 			Series: []string{"predicted", "human"}, Values: [][]float64{{.2, .2, .2, .2, .2}, {1, 0, 0, 0, 0}}},
-		"one":   &barChart{ID: "d", Title: "one category", Categories: []string{"only"}, Series: []string{"a"}, Values: [][]float64{{0.5}}},
+		"one": &barChart{ID: "d", Title: "one category", Categories: []string{"only"}, Series: []string{"a"}, Values: [][]float64{{0.5}}},
+		"legend": &barChart{ID: "g", Title: "long legend", Categories: []string{"1", "2"}, Series: []string{strings.Repeat("condition name ", 6), "b"},
+			Values: [][]float64{{0.5, 0.5}, {0.2, 0.8}}},
 		"zeros": &barChart{ID: "e", Title: "all zero", Categories: []string{"1", "2"}, Series: []string{"a", "b"}, Values: [][]float64{{0, 0}, {0, 0}}},
 		"forest": &forestPlot{ID: "f", Title: "negative effects", Rows: []forestRow{
 			{Label: "a condition with a name far longer than any axis could hold", Est: -0.3, Lo: -0.5, Hi: -0.1, HasCI: true},
 			{Label: "tiny", Est: -2e-5}}},
 	}
 	keep := os.Getenv("GOTRAIN_TEST_ARTIFACTS")
+	reWidth := regexp.MustCompile(`<svg [^>]*width="([0-9.]+)"`)
+	reStart := regexp.MustCompile(`<text x="([0-9.]+)" y="[0-9.]+" font-size="([0-9.]+)"(?: text-anchor="start")?(?: font-weight="bold")? fill="[^"]*">(?:<title>[^<]*</title>)?([^<]*)</text>`)
 	reX := regexp.MustCompile(`<text x="(-?[0-9.]+)"[^>]*text-anchor="(start|middle|end)"[^>]*(?:transform="rotate\(-40)?`)
 	for name, c := range charts {
 		s, err := c.svg()
@@ -369,6 +374,19 @@ func TestChartShapes(t *testing.T) {
 		for _, m := range reX.FindAllStringSubmatch(s, -1) {
 			if x, _ := strconv.ParseFloat(m[1], 64); x < 0 {
 				t.Errorf("%s: text at x=%v", name, x)
+			}
+		}
+		// text set from the left ends inside the picture
+		w, _ := strconv.ParseFloat(reWidth.FindStringSubmatch(s)[1], 64)
+		starts := reStart.FindAllStringSubmatch(s, -1)
+		if len(starts) == 0 {
+			t.Errorf("%s: no left-set text found", name)
+		}
+		for _, m := range starts {
+			x, _ := strconv.ParseFloat(m[1], 64)
+			size, _ := strconv.ParseFloat(m[2], 64)
+			if end := x + textWidth(html.UnescapeString(m[3]), size); end > w+1 {
+				t.Errorf("%s: %q ends at %.0f, past the width %.0f", name, m[3], end, w)
 			}
 		}
 		if keep != "" {
