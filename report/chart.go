@@ -470,7 +470,7 @@ func (f *forestPlot) svg() (string, error) {
 	lo, hi := 0.0, 0.0
 	labelW := 0.0
 	vals := make([]string, len(f.Rows))
-	valW := 0.0
+	valW := textWidth("estimate [95% CI]", tickSize)
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	for i := range f.Rows {
 		r := &f.Rows[i]

@@ -360,6 +360,7 @@ func TestChartShapes(t *testing.T) {
 		"forest": &forestPlot{ID: "f", Title: "negative effects", Rows: []forestRow{
 			{Label: "a condition with a name far longer than any axis could hold", Est: -0.3, Lo: -0.5, Hi: -0.1, HasCI: true},
 			{Label: "tiny", Est: -2e-5}}},
+		"forestNoCI": &forestPlot{ID: "h", Title: "no intervals", Rows: []forestRow{{Label: "b", Est: 0.5}}},
 	}
 	keep := os.Getenv("GOTRAIN_TEST_ARTIFACTS")
 	reWidth := regexp.MustCompile(`<svg [^>]*width="([0-9.]+)"`)
