@@ -46,7 +46,7 @@ func runEval(args []string) error {
 		if err := report.WriteEval(*reportDir, in); err != nil {
 			return err
 		}
-		fmt.Printf("report in %s\n", *reportDir)
+		fmt.Printf("report in %s (open index.html in a browser)\n", *reportDir)
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func simulate(args []string, stdout io.Writer) error {
 		if err := report.WriteSimulation(*reportDir, exp, res); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "report in %s\n", *reportDir)
+		fmt.Fprintf(os.Stderr, "report in %s (open index.html in a browser)\n", *reportDir)
 	}
 	if *outPath == "" {
 		return nil
