@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/gotrain/gotrain/model/safetensors"
 )
@@ -30,7 +29,6 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 		}
 	}
 	var ts []safetensors.Tensor
-	var total int64
 	for _, name := range m.ckpt.Names() {
 		t, _ := m.ckpt.Tensor(name)
 		out := safetensors.Tensor{Name: name, DType: t.DType, Shape: t.Shape, Data: t.Data}
@@ -50,49 +48,19 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 					}
 				}
 			}
-			switch t.DType {
-			case safetensors.F32:
-				out.Data = safetensors.BytesOfF32(w)
-			case safetensors.BF16:
-				u := make([]uint16, len(w))
-				safetensors.BF16FromF32(u, w)
-				out.Data = safetensors.BytesOfU16(u)
-			case safetensors.F16:
-				u := make([]uint16, len(w))
-				for i, v := range w {
-					u[i] = safetensors.F32ToF16(v)
-				}
-				out.Data = safetensors.BytesOfU16(u)
-			default:
-				return fmt.Errorf("model: merge: tensor %q has dtype %s", name, t.DType)
+			data, err := encodeAs(w, t.DType)
+			if err != nil {
+				return fmt.Errorf("model: merge: tensor %q: %w", name, err)
 			}
+			out.Data = data
 			delete(adapted, name)
 		}
-		total += int64(len(out.Data))
 		ts = append(ts, out)
 	}
 	for name := range adapted {
 		return fmt.Errorf("model: merge: the adapter adapts %q, which the checkpoint lacks", name)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	var err error
-	if total > mergeShardBytes {
-		err = safetensors.WriteSharded(dir, ts, mergeShardBytes)
-	} else {
-		err = safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"})
-	}
-	if err != nil {
-		return fmt.Errorf("model: merge: %w", err)
-	}
-	for _, f := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-		"special_tokens_map.json", "chat_template.jinja", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json"} {
-		if err := copyFile(filepath.Join(m.Dir, f), filepath.Join(dir, f)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeCheckpoint(m.Dir, dir, ts)
 }
 
 // copyFile copies src to dst through a temporary file; a missing src is not an error.
