@@ -33,6 +33,10 @@ type dpoTask struct {
 // log-probabilities are computed here, once, so no second copy of any weights
 // is kept.
 func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Trainer, error) {
+	return newDPO(weights{m: m, ad: ad}, cfg, dcfg, pairs, evalPairs)
+}
+
+func newDPO(w weights, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Trainer, error) {
 	switch dcfg.Loss {
 	case "sigmoid", "ipo":
 	case "":
@@ -52,13 +56,13 @@ func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs
 	}
 	k := &dpoTask{cfg: dcfg, train: pairs, held: evalPairs}
 	var err error
-	if k.refTrain, err = sequenceLogProbs(m, ad, pairs); err != nil {
+	if k.refTrain, err = sequenceLogProbs(w.m, w.ad, pairs); err != nil {
 		return nil, err
 	}
-	if k.refHeld, err = sequenceLogProbs(m, ad, evalPairs); err != nil {
+	if k.refHeld, err = sequenceLogProbs(w.m, w.ad, evalPairs); err != nil {
 		return nil, err
 	}
-	return newTrainer(m, ad, cfg, k)
+	return newTrainer(w, cfg, k)
 }
 
 // sequenceLogProbs scores each pair's chosen and rejected answers after its
@@ -109,7 +113,7 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (float64, int, map[string]float64, error) {
+func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (float64, int, map[string]float64, error) {
 	var b model.TrainBatch
 	type seq struct{ pair, side int }
 	var owner []seq // for each target row in batch order
@@ -152,7 +156,7 @@ func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, op
 		}
 		return total, d
 	}
-	loss, err := t.m.Backprop(&b, t.ad, g, opt, obj)
+	loss, err := t.backprop(&b, g, opt, obj)
 	return loss, b.Len(), metrics, err
 }
 

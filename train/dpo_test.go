@@ -73,7 +73,7 @@ func TestDPOMatchesReference(t *testing.T) {
 			tr.ad = policy
 			g := policy.ZerosLike()
 			all := []int{0, 1, 2}
-			loss, _, ms, err := tr.task.accumulate(tr, all, all, g, model.TrainOptions{})
+			loss, _, ms, err := tr.task.accumulate(tr, all, all, grads{ad: g}, model.TrainOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -63,10 +63,10 @@ type StepInfo struct {
 	Metrics map[string]float64 `json:"-"`
 }
 
-// Trainer finetunes a LoRA adapter on a frozen base model.
+// Trainer finetunes a LoRA adapter on a frozen base model, or every weight
+// of a model (NewFull).
 type Trainer struct {
-	m            *model.Model
-	ad           *model.Adapter
+	weights
 	cfg          Config
 	task         task
 	opt          Optimizer
@@ -83,7 +83,7 @@ type task interface {
 	// batch is global forward and backward, adding the gradient of the
 	// step's loss to g; it returns the micro-batch's share of the loss, the
 	// tokens it processed, and metrics to sum over the step.
-	accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (loss float64, tokens int, metrics map[string]float64, err error)
+	accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (loss float64, tokens int, metrics map[string]float64, err error)
 	// eval returns the held-out loss and metrics, or ok false without an eval set.
 	eval(t *Trainer) (loss float64, metrics map[string]float64, ok bool, err error)
 	// fingerprint writes what the data order and the losses depend on.
@@ -93,6 +93,10 @@ type task interface {
 // New checks the configuration and data and returns a trainer that will
 // update ad in place.
 func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
+	return newSFT(weights{m: m, ad: ad}, cfg, trainSet, evalSet)
+}
+
+func newSFT(w weights, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
 	for _, set := range [][]Example{trainSet, evalSet} {
 		for i := range set {
 			e := &set[i]
@@ -101,10 +105,10 @@ func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Exam
 			}
 		}
 	}
-	return newTrainer(m, ad, cfg, &sftTask{train: trainSet, held: evalSet})
+	return newTrainer(w, cfg, &sftTask{train: trainSet, held: evalSet})
 }
 
-func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Trainer, error) {
+func newTrainer(w weights, cfg Config, tk task) (*Trainer, error) {
 	if tk.size() == 0 {
 		return nil, fmt.Errorf("train: no training examples")
 	}
@@ -114,7 +118,7 @@ func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Traine
 	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
 		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
 	}
-	t := &Trainer{m: m, ad: ad, cfg: cfg, task: tk}
+	t := &Trainer{weights: w, cfg: cfg, task: tk}
 	switch cfg.Optim {
 	case "adamw", "":
 		t.opt = NewAdamW(cfg.WeightDecay)
@@ -157,10 +161,10 @@ func (t *Trainer) batch(s int) []int {
 }
 
 // runStep makes optimiser step s and reports it.
-func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
+func (t *Trainer) runStep(s int, g grads) (StepInfo, error) {
 	start := time.Now()
 	idx := t.batch(s)
-	_, gs := grads.Params()
+	_, gs := g.Params()
 	for _, g := range gs {
 		clear(g)
 	}
@@ -170,7 +174,7 @@ func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
 	for micro := 0; micro*t.cfg.BatchSize < len(idx); micro++ {
 		part := idx[micro*t.cfg.BatchSize : min((micro+1)*t.cfg.BatchSize, len(idx))]
 		opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(micro))}
-		l, n, ms, err := t.task.accumulate(t, idx, part, grads, opt)
+		l, n, ms, err := t.task.accumulate(t, idx, part, g, opt)
 		if err != nil {
 			return StepInfo{}, err
 		}
@@ -185,7 +189,7 @@ func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
 	}
 	norm := ClipGradNorm(gs, t.cfg.MaxGradNorm)
 	lr := t.sched.At(s)
-	_, ps := t.ad.Params()
+	_, ps := t.Params()
 	t.opt.Step(ps, gs, lr)
 	t.step = s + 1
 	el := time.Since(start).Seconds()
@@ -242,7 +246,7 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
 		}
 		defer unlock()
 	}
-	grads := t.ad.ZerosLike()
+	grads := t.zeros()
 	for s := t.step; s < t.sched.TotalSteps; s++ {
 		if ctx.Err() != nil {
 			if err := t.SaveCheckpoint(); err != nil {
@@ -295,7 +299,7 @@ type sftTask struct {
 
 func (k *sftTask) size() int { return len(k.train) }
 
-func (k *sftTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (float64, int, map[string]float64, error) {
+func (k *sftTask) accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (float64, int, map[string]float64, error) {
 	n := 0
 	for _, i := range global {
 		n += k.train[i].Targets()
@@ -311,7 +315,7 @@ func (k *sftTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, op
 		}
 		b.AddSequence(e.Tokens, w)
 	}
-	loss, err := t.m.LossAndGrad(&b, t.ad, g, opt)
+	loss, err := t.backprop(&b, g, opt, nil)
 	return loss, b.Len(), nil, err
 }
 

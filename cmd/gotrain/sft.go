@@ -189,7 +189,7 @@ func runSFT(args []string) error {
 
 // finishTraining writes the adapter and the loss plot and prints a summary.
 func finishTraining(tr *train.Trainer, base, out string, took time.Duration) error {
-	if err := tr.SaveAdapter(base); err != nil {
+	if err := tr.SaveOutput(base); err != nil {
 		return err
 	}
 	ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl"))
