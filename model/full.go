@@ -300,3 +300,46 @@ func writeCheckpoint(from, dir string, ts []safetensors.Tensor) error {
 	}
 	return nil
 }
+
+// FullParams is the number of weights full finetuning trains (a tied head
+// counted once).
+func FullParams(c *Config) int64 {
+	H, I, V := int64(c.Hidden), int64(c.Intermediate), int64(c.VocabSize)
+	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
+	layer := 2*H + qw*H + 2*kvw*H + H*qw + 3*I*H
+	if c.QKVBias {
+		layer += qw + 2*kvw
+	}
+	if c.OBias {
+		layer += H
+	}
+	if c.MLPBias {
+		layer += 2*I + H
+	}
+	n := V*H + int64(c.Layers)*layer + H
+	if !c.TieEmbeddings {
+		n += V * H
+	}
+	return n
+}
+
+// addFullParts adds full finetuning's lines to a memory plan: master
+// weights, gradients and the optimiser's state.
+func addFullParts(add func(string, int64), c *Config, optim string) {
+	n := FullParams(c)
+	add("master weights (F32)", 4*n)
+	if optim == "" {
+		return
+	}
+	add("gradients (F32)", 4*n)
+	switch optim {
+	case "adamw":
+		add("AdamW moments (F32)", 8*n)
+	case "adamw8bit":
+		add("AdamW moments (8-bit)", 2*n+2*4*((n+adam8BlockPlan-1)/adam8BlockPlan))
+	}
+}
+
+// adam8BlockPlan is the block size of train's 8-bit AdamW moments, for
+// the memory plan (bitsandbytes' default for 8-bit optimisers).
+const adam8BlockPlan = 2048

@@ -232,3 +232,49 @@ func relErr(got, want []float32) float64 {
 	}
 	return math.Sqrt(num / max(den, 1e-30))
 }
+
+// TestPlanFull: FullParams counts exactly the tensors a Full trains; full
+// finetuning of the 0.5B shape with AdamW at 2048 tokens a step fits in
+// 24 GiB, and 8-bit moments take a quarter of the room.
+func TestPlanFull(t *testing.T) {
+	for _, tied := range []bool{true, false} {
+		c := smallConfig(Llama)
+		c.TieEmbeddings, c.QKVBias, c.OBias, c.MLPBias = tied, true, true, !tied
+		dir := t.TempDir()
+		if err := WriteRandom(dir, c, "bf16", 1); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := NewFull(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ts := f.Params()
+		var n int64
+		for _, w := range ts {
+			n += int64(len(w))
+		}
+		if FullParams(&m.Config) != n {
+			t.Errorf("tied %v: FullParams %d, a Full trains %d", tied, FullParams(&m.Config), n)
+		}
+		m.Close()
+	}
+	c, _ := ConfigFor(Qwen2, "0.5b")
+	if n := FullParams(c); n < 490e6 || n > 500e6 {
+		t.Errorf("0.5B shape: %d parameters, want about 494M", n)
+	}
+	in := PlanInput{WeightDType: "BF16", Full: true, Optimizer: "adamw", BatchTokens: 2048}
+	p := PlanMemory(c, in)
+	t.Logf("0.5B full finetuning, AdamW, 2048 tokens:\n%s", p)
+	if p.Total > 24<<30 || p.Total < 8<<30 {
+		t.Errorf("0.5B full AdamW plan %s, want 8-24 GiB", FormatBytes(p.Total))
+	}
+	in.Optimizer = "adamw8bit"
+	p8 := PlanMemory(c, in)
+	if d := p.Total - p8.Total; d < 5*FullParams(c) || d > 6*FullParams(c) {
+		t.Errorf("8-bit moments save %s, want about 6 bytes a weight", FormatBytes(d))
+	}
+}

@@ -21,9 +21,13 @@ type PlanInput struct {
 	// the adapter; rank 0 means no adapter (inference).
 	LoRARank    int
 	LoRATargets []string
-	// Optimizer is "adamw" (gradients + 2 moments), "sgd" (gradients only)
-	// or "" (no training: no gradients, no activations kept).
+	// Optimizer is "adamw" (gradients + 2 moments), "adamw8bit" (gradients
+	// + 2 moments of one byte each, block-wise scaled), "sgd" (gradients
+	// only) or "" (no training: no gradients, no activations kept).
 	Optimizer string
+	// Full plans full finetuning: float32 master copies of every weight,
+	// their gradients and the optimiser's moments (LoRARank is ignored).
+	Full bool
 	// BatchTokens is the number of tokens in one LossAndGrad call (or one
 	// forward chunk in inference).
 	BatchTokens int
@@ -122,6 +126,10 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 
 	// LoRA adapter: A [r × in] and B [out × r] per targeted module.
 	var loraParams int64
+	if p.Full {
+		p.LoRARank = 0
+		addFullParts(add, cfg, p.Optimizer)
+	}
 	if r := int64(p.LoRARank); r > 0 {
 		for mod, s := range shapes {
 			if targeted(p.LoRATargets, Module(mod)) {
@@ -135,6 +143,8 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	switch p.Optimizer {
 	case "adamw":
 		add("LoRA grads + AdamW moments", 3*loraParams*4)
+	case "adamw8bit":
+		add("LoRA grads + 8-bit AdamW moments", loraParams*(4+2))
 	case "sgd":
 		add("LoRA grads", loraParams*4)
 	}

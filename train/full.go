@@ -98,3 +98,11 @@ func NewFull(f *model.Full, cfg Config, trainSet, evalSet []Example) (*Trainer, 
 func NewFullDPO(f *model.Full, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Trainer, error) {
 	return newDPO(weights{m: f.Model, full: f}, cfg, dcfg, pairs, evalPairs)
 }
+
+// OutputKind names what SaveOutput writes, for messages.
+func (t *Trainer) OutputKind() string {
+	if t.full != nil {
+		return "model checkpoint"
+	}
+	return "adapter"
+}

@@ -26,7 +26,7 @@ type trainFlags struct {
 	rslora                        *bool
 	targets, initAdapter          *string
 	maxLen                        *int
-	noChat, skipBad               *bool
+	noChat, skipBad, full         *bool
 	template, resume, quantize    *string
 	cfg                           train.Config
 	baseName                      string // what the adapter records as its base: the repo id or the directory given
@@ -45,8 +45,9 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
 	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
+	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
 	cfg := &f.cfg
-	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw or sgd")
+	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw, adamw8bit (8-bit moments) or sgd")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay")
 	fs.StringVar(&cfg.Scheduler, "lr-scheduler", cfg.Scheduler, "cosine, linear or constant (after linear warmup)")
@@ -85,20 +86,37 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 }
 
 // load checks the memory plan for micro-batches of the given longest
-// sequence length and loads the model and the adapter to train (fresh, or
-// --init-adapter): a run that cannot fit is refused before anything is loaded.
-func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
+// sequence length and loads the model and what to train: with --full the
+// float32 master weights, else the adapter (fresh, or --init-adapter). A run
+// that cannot fit is refused before anything is loaded.
+func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Full, error) {
+	if *f.full && (*f.quantize != "" || *f.initAdapter != "") {
+		return nil, nil, nil, fmt.Errorf("--full trains every weight in float32: it takes neither --quantize nor --init-adapter")
+	}
 	plan, err := planRun(*f.base, *f.quantize, *f.r, *f.targets, f.cfg.Optim, f.cfg.BatchSize*longest, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if *f.full {
+		in := plan.Input
+		in.Full = true
+		plan = plan.Replan(in)
 	}
 	if err := checkMemory(plan); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "memory plan (available %s):\n%s", model.FormatBytes(model.Available()), plan)
 	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if *f.full {
+		fl, err := model.NewFull(m)
+		if err != nil {
+			m.Close()
+			return nil, nil, nil, err
+		}
+		return m, nil, fl, nil
 	}
 	var ad *model.Adapter
 	if *f.initAdapter != "" {
@@ -111,9 +129,17 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 	}
 	if err != nil {
 		m.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, ad, nil
+	return m, ad, nil, nil
+}
+
+// what describes what a run trains, for its first line.
+func (f *trainFlags) what(ad *model.Adapter, fl *model.Full) string {
+	if fl != nil {
+		return fmt.Sprintf("full finetuning of %d weights (float32 master copies)", model.FullParams(&fl.Model.Config))
+	}
+	return fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
 }
 
 // run resumes if asked, trains with a progress display, Ctrl-C handling and
@@ -173,17 +199,22 @@ func runSFT(args []string) error {
 	for _, e := range trainSet {
 		longest = max(longest, len(e.Tokens))
 	}
-	m, ad, err := f.load(longest)
+	m, ad, fl, err := f.load(longest)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tr, err := train.New(m, ad, f.cfg, trainSet, evalSet)
+	var tr *train.Trainer
+	if fl != nil {
+		tr, err = train.NewFull(fl, f.cfg, trainSet, evalSet)
+	} else {
+		tr, err = train.New(m, ad, f.cfg, trainSet, evalSet)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %d×%d examples, LoRA r=%d on %s\n",
-		len(trainSet), len(evalSet), tr.TotalSteps(), f.cfg.BatchSize, f.cfg.GradAccum, ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %d×%d examples, %s\n",
+		len(trainSet), len(evalSet), tr.TotalSteps(), f.cfg.BatchSize, f.cfg.GradAccum, f.what(ad, fl))
 	return f.run(tr, "sft")
 }
 
@@ -208,7 +239,7 @@ func finishTraining(tr *train.Trainer, base, out string, took time.Duration) err
 	if last.EvalLoss != nil {
 		fmt.Printf(", eval loss %.4f", *last.EvalLoss)
 	}
-	fmt.Printf(", %.0f tokens/s\nadapter, metrics.jsonl and loss.svg in %s\n", float64(tokens)/took.Seconds(), out)
+	fmt.Printf(", %.0f tokens/s\n%s, metrics.jsonl and loss.svg in %s\n", float64(tokens)/took.Seconds(), tr.OutputKind(), out)
 	return nil
 }
 
