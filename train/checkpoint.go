@@ -57,6 +57,11 @@ func (t *Trainer) SaveCheckpoint() error {
 	for name, v := range t.opt.State() {
 		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: []int{len(v)}, Data: safetensors.BytesOfF32(v)})
 	}
+	if bs, ok := t.opt.(byteStater); ok {
+		for name, v := range bs.ByteState() {
+			ts = append(ts, safetensors.Tensor{Name: name, DType: "U8", Shape: []int{len(v)}, Data: v})
+		}
+	}
 	if len(ts) > 0 {
 		if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), ts, nil); err != nil {
 			return fmt.Errorf("train: %w", err)
@@ -136,8 +141,13 @@ func (t *Trainer) Resume(dir string) error {
 			return fmt.Errorf("train: resume: %w", err)
 		}
 		state := map[string][]float32{}
+		codes := map[string][]uint8{}
 		for _, name := range f.Names() {
 			tn, _ := f.Tensor(name)
+			if tn.DType == "U8" {
+				codes[name] = tn.Data
+				continue
+			}
 			v, err := tn.ToF32()
 			if err != nil {
 				f.Close()
@@ -145,8 +155,12 @@ func (t *Trainer) Resume(dir string) error {
 			}
 			state[name] = v
 		}
+		err = t.opt.SetState(state)
+		if bs, ok := t.opt.(byteStater); ok && err == nil {
+			err = bs.SetByteState(codes) // copies, before the file is closed
+		}
 		f.Close()
-		if err := t.opt.SetState(state); err != nil {
+		if err != nil {
 			return fmt.Errorf("train: resume: %s: %w", p, err)
 		}
 	}

@@ -31,7 +31,7 @@ type Config struct {
 	Epochs      int     // num_train_epochs (used when MaxSteps is 0)
 	MaxSteps    int     // max_steps
 	MaxGradNorm float64 // max_grad_norm; 0 disables clipping
-	Optim       string  // adamw or sgd
+	Optim       string  // adamw, adamw8bit (bitsandbytes' 8-bit moments) or sgd
 	WeightDecay float64
 	Dropout     float32 // lora_dropout
 	Seed        uint64
@@ -122,10 +122,12 @@ func newTrainer(w weights, cfg Config, tk task) (*Trainer, error) {
 	switch cfg.Optim {
 	case "adamw", "":
 		t.opt = NewAdamW(cfg.WeightDecay)
+	case "adamw8bit":
+		t.opt = NewAdamW8bit(cfg.WeightDecay)
 	case "sgd":
 		t.opt = SGD{}
 	default:
-		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", cfg.Optim)
+		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw, adamw8bit or sgd)", cfg.Optim)
 	}
 	global := cfg.BatchSize * cfg.GradAccum
 	t.stepsPerEpoc = (tk.size() + global - 1) / global
