@@ -145,6 +145,9 @@ func (L *Layer) module(mod Module) *Linear {
 // and db += Σ_t dy, to st.grad (full finetuning).
 func (st *layerState) weightGrad(dy, x []float32, mod Module) {
 	gl := st.grad.Layers[st.layer].module(mod)
+	if gl.W == nil { // modules_to_save trains no linear layer
+		return
+	}
 	out, in := gl.W.Rows, gl.W.Cols
 	kernels.MatMulTN(gl.W.F32, dy, x, st.T, out, in, true)
 	if gl.B != nil {
@@ -171,6 +174,9 @@ func (grad *Model) headGrads(dlogits, xn []float32, n int) (dNorm []float32) {
 	if grad == nil {
 		return nil
 	}
+	if grad.LMHead == nil { // modules_to_save without lm_head
+		return grad.Norm
+	}
 	c := &grad.Config
 	kernels.MatMulTN(grad.LMHead.F32, dlogits, xn, n, c.VocabSize, c.Hidden, true)
 	return grad.Norm
@@ -179,7 +185,7 @@ func (grad *Model) headGrads(dlogits, xn []float32, n int) (dNorm []float32) {
 // embedGrads adds the gradient of the embedding rows looked up, dx [T × H]
 // (the gradient of the first layer's input), to grad's embedding.
 func (grad *Model) embedGrads(tokens []int32, dx []float32) {
-	if grad == nil {
+	if grad == nil || grad.Embed == nil {
 		return
 	}
 	H := grad.Config.Hidden

@@ -28,10 +28,21 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 			}
 		}
 	}
+	if _, ok := ad.Saved["model.embed_tokens.weight"]; ok && m.tiedHead() {
+		return fmt.Errorf("model: merge: the adapter trains embed_tokens of a model whose LM head is tied to it; a merged checkpoint would tie them again")
+	}
+	saved := map[string]bool{}
 	var ts []safetensors.Tensor
 	for _, name := range m.ckpt.Names() {
 		t, _ := m.ckpt.Tensor(name)
 		out := safetensors.Tensor{Name: name, DType: t.DType, Shape: t.Shape, Data: t.Data}
+		if v, ok := ad.Saved[name]; ok { // modules_to_save replace the tensor
+			data, err := encodeAs(v, t.DType)
+			if err != nil {
+				return fmt.Errorf("model: merge: tensor %q: %w", name, err)
+			}
+			out.Data, saved[name] = data, true
+		}
 		if lr := adapted[name]; lr != nil {
 			w, err := t.ToF32()
 			if err != nil {
@@ -59,6 +70,11 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 	}
 	for name := range adapted {
 		return fmt.Errorf("model: merge: the adapter adapts %q, which the checkpoint lacks", name)
+	}
+	for name := range ad.Saved {
+		if !saved[name] {
+			return fmt.Errorf("model: merge: the adapter saves %q, which the checkpoint lacks (a tied LM head)", name)
+		}
 	}
 	return writeCheckpoint(m.Dir, dir, ts)
 }

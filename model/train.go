@@ -77,6 +77,9 @@ type TrainOptions struct {
 // hold gradients.
 func (a *Adapter) ZerosLike() *Adapter {
 	g := &Adapter{Config: a.Config, Layers: make([][NumModules]*LoRA, len(a.Layers))}
+	for n, v := range a.Saved { // modules_to_save (saved.go)
+		g.addSaved(n, make([]float32, len(v)), a.savedShape[n])
+	}
 	for l, layer := range a.Layers {
 		for mod, lr := range layer {
 			if lr != nil {
@@ -107,6 +110,9 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 // backprop is Backprop; with grad non-nil (full finetuning, full.go) the
 // gradient of every weight of m is also added to grad's (same shapes).
 func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOptions, obj Objective) (float64, error) {
+	if ad != nil && len(ad.Saved) > 0 { // modules_to_save (saved.go)
+		m, grad = m.with(ad), g.savedGrads(&m.Config)
+	}
 	c := &m.Config
 	T, H, V := b.Len(), c.Hidden, c.VocabSize
 	if len(b.Targets) != T || len(b.Weights) != T {

@@ -24,7 +24,7 @@ type trainFlags struct {
 	r                             *int
 	alpha, dropout                *float64
 	rslora                        *bool
-	targets, initAdapter          *string
+	targets, initAdapter, toSave  *string
 	maxLen                        *int
 	noChat, skipBad, full         *bool
 	template, resume, quantize    *string
@@ -45,6 +45,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
 	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
+	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm)")
 	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
 	cfg := &f.cfg
 	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw, adamw8bit (8-bit moments) or sgd")
@@ -124,8 +125,12 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Ful
 			ad.Config.LoraDropout = *f.dropout
 		}
 	} else {
+		var toSave []string
+		if *f.toSave != "" {
+			toSave = strings.Split(*f.toSave, ",")
+		}
 		ad, err = m.NewAdapter(model.AdapterConfig{R: *f.r, LoraAlpha: *f.alpha, LoraDropout: *f.dropout,
-			UseRSLoRA: *f.rslora, TargetModules: strings.Split(*f.targets, ",")}, f.cfg.Seed)
+			UseRSLoRA: *f.rslora, TargetModules: strings.Split(*f.targets, ","), ModulesToSave: toSave}, f.cfg.Seed)
 	}
 	if err != nil {
 		m.Close()
@@ -139,7 +144,11 @@ func (f *trainFlags) what(ad *model.Adapter, fl *model.Full) string {
 	if fl != nil {
 		return fmt.Sprintf("full finetuning of %d weights (float32 master copies)", model.FullParams(&fl.Model.Config))
 	}
-	return fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	s := fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	if len(ad.Saved) > 0 {
+		s += fmt.Sprintf(", %d whole tensors of modules_to_save %s", len(ad.Saved), strings.Join(ad.Config.ModulesToSave, ","))
+	}
+	return s
 }
 
 // run resumes if asked, trains with a progress display, Ctrl-C handling and
