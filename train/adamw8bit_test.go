@@ -88,13 +88,5 @@ func TestAdamW8bitTracksAdamW(t *testing.T) {
 	dir := t.TempDir()
 	run("adamw8bit", 6, "", dir)
 	_, resumed := run("adamw8bit", 0, LatestCheckpoint(dir), dir)
-	_, a := whole.Params()
-	_, b := resumed.Params()
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("tensor %d [%d]: resumed %v, uninterrupted %v", i, j, b[i][j], a[i][j])
-			}
-		}
-	}
+	sameParams(t, whole, resumed)
 }

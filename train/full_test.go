@@ -160,15 +160,7 @@ func TestFullResumeBitwise(t *testing.T) {
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, a := whole.Params()
-	_, b := resumed.Params()
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("tensor %d [%d]: resumed %v, uninterrupted %v", i, j, b[i][j], a[i][j])
-			}
-		}
-	}
+	sameParams(t, whole, resumed)
 	ad, _ := m.NewAdapter(model.AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"q"}}, 1)
 	lora, _ := New(m, ad, cfg, data, nil)
 	if err := lora.Resume(ck); err == nil {
@@ -266,6 +258,13 @@ func TestModulesToSaveResume(t *testing.T) {
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+	sameParams(t, whole, resumed)
+}
+
+// sameParams fails unless the uninterrupted and the resumed run's trained
+// tensors are bitwise equal.
+func sameParams(t *testing.T, whole, resumed interface{ Params() ([]string, [][]float32) }) {
+	t.Helper()
 	_, a := whole.Params()
 	_, b := resumed.Params()
 	for i := range a {
