@@ -152,7 +152,7 @@ func runBenchModel(name string, args []string) error {
 				return err
 			}
 		}
-		var cpu float64
+		var cpu, fullCPU float64
 		var fullTimes, fullBack []float64
 		for r := 0; r <= *reps; r++ {
 			start, c0 := time.Now(), cpuSeconds()
@@ -164,13 +164,14 @@ func runBenchModel(name string, args []string) error {
 				cpu += cpuSeconds() - c0
 			}
 			if fullStep != nil { // interleaved, so both see the same machine load
-				start := time.Now()
+				start, c0 := time.Now(), cpuSeconds()
 				back, err := fullStep()
 				if err != nil {
 					return err
 				}
 				if r > 0 {
 					fullTimes, fullBack = append(fullTimes, time.Since(start).Seconds()), append(fullBack, back)
+					fullCPU += cpuSeconds() - c0
 				}
 			}
 		}
@@ -180,6 +181,8 @@ func runBenchModel(name string, args []string) error {
 			ntok := float64(*batch * *tokens)
 			result["full_seconds"], result["full_tokens_per_s"], result["full_backprop_seconds"] = fm, ntok/fm, median(fullBack)
 			result["full_vs_lora"] = med / fm
+			// by CPU time, steadier than wall time on a shared machine
+			result["full_vs_lora_cpu"] = cpu / fullCPU
 		}
 		ntok := float64(*batch * *tokens)
 		// Matmul work of a step: the layers' forward, their recomputation
