@@ -129,3 +129,24 @@ func TestModulesToSave(t *testing.T) {
 		t.Errorf("an adapter saving modules it does not list loaded: %v", err)
 	}
 }
+
+// FuzzAdapterKeys: any tensor name in an adapter file is a LoRA key, a
+// saved module of this model, or refused; never a panic or a tensor the
+// model does not have.
+func FuzzAdapterKeys(f *testing.F) {
+	for _, k := range []string{"base_model.model.model.embed_tokens.weight", "base_model.model.lm_head.modules_to_save.default.weight",
+		"base_model.model.model.layers.1.input_layernorm.weight", "base_model.model.model.layers.9.input_layernorm.weight",
+		"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", "base_model.model.model.norm.bias", ""} {
+		f.Add(k)
+	}
+	c := smallConfig(Qwen2)
+	m := &Model{Config: *c}
+	f.Fuzz(func(t *testing.T, key string) {
+		if name := m.parseSavedKey(key); name != "" {
+			if _, ok := m.savableTensors()[strings.TrimSuffix(name, ".weight")]; !ok {
+				t.Fatalf("%q parsed as %q, not a tensor of the model", key, name)
+			}
+		}
+		parseLoRAKey(key)
+	})
+}
