@@ -38,6 +38,9 @@ func NewFull(base *Model) (*Full, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
+		// The copy is what trains: the file pages read for it need not stay
+		// resident (they fault back in if the base reads them).
+		base.ckpt.Evict(name)
 		if len(v) != n {
 			return nil, fmt.Errorf("tensor %q has %d values, want %d: %w", name, len(v), n, ErrShape)
 		}
