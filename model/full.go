@@ -208,6 +208,11 @@ func (f *Full) Save(dir string) error { return f.save(dir, false) }
 func (f *Full) SaveMaster(dir string) error { return f.save(dir, true) }
 
 func (f *Full) save(dir string, master bool) error {
+	if a, errA := os.Stat(dir); errA == nil {
+		if b, errB := os.Stat(f.base.Dir); errB == nil && os.SameFile(a, b) {
+			return fmt.Errorf("model: save: %s is the base checkpoint's directory, which is still mapped: write elsewhere", dir)
+		}
+	}
 	byName := make(map[string][]float32, len(f.names))
 	for i, n := range f.names {
 		byName[n] = f.ts[i]

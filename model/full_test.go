@@ -278,3 +278,21 @@ func TestPlanFull(t *testing.T) {
 		t.Errorf("8-bit moments save %s, want about 6 bytes a weight", FormatBytes(d))
 	}
 }
+
+// TestFullSaveRefusesBaseDir: saving over the mapped base checkpoint is
+// refused, not a corrupted read.
+func TestFullSaveRefusesBaseDir(t *testing.T) {
+	dir := writeSmall(t, Qwen2, "f32")
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f, err := NewFull(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(dir); err == nil {
+		t.Error("saved over the base checkpoint")
+	}
+}
