@@ -338,14 +338,15 @@ func FullParams(c *Config) int64 {
 }
 
 // addFullParts adds full finetuning's lines to a memory plan: master
-// weights, gradients and the optimiser's state.
-func addFullParts(add func(string, int64), c *Config, optim string) {
+// weights, gradCopies gradients (the trainer's step sum and micro-batch
+// buffers) and the optimiser's state.
+func addFullParts(add func(string, int64), c *Config, optim string, gradCopies int64) {
 	n := FullParams(c)
 	add("master weights (F32)", 4*n)
 	if optim == "" {
 		return
 	}
-	add("gradients (F32)", 4*n)
+	add("gradients (F32)", gradCopies*4*n)
 	switch optim {
 	case "adamw":
 		add("AdamW moments (F32)", 8*n)
@@ -357,3 +358,16 @@ func addFullParts(add func(string, int64), c *Config, optim string) {
 // adam8BlockPlan is the block size of train's 8-bit AdamW moments, for
 // the memory plan (bitsandbytes' default for 8-bit optimisers).
 const adam8BlockPlan = 2048
+
+// ZerosIn is ZerosLike with the tensors laid out in flat (len: the sum of
+// Params' lengths, in Params order), so a gradient is one buffer.
+func (f *Full) ZerosIn(flat []float32) *Full {
+	g := &Full{base: f.base}
+	off := 0
+	g.bind(&f.Model.Config, f.Model.LMHead == f.Model.Embed, func(_ string, n int) ([]float32, error) {
+		v := flat[off : off+n : off+n]
+		off += n
+		return v, nil
+	})
+	return g
+}

@@ -39,6 +39,10 @@ type PlanInput struct {
 	KVTokens int
 	// Threads is the kernel worker count (packing buffers); 0 = 2.
 	Threads int
+	// Ranks is the number of data-parallel processes of the job (0 or 1:
+	// one). Each holds the whole model; with several, a second micro-batch
+	// gradient and the pieces received from the peers are kept as well.
+	Ranks int
 }
 
 // PlanPart is one line of a Plan.
@@ -128,7 +132,6 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	var loraParams int64
 	if p.Full {
 		p.LoRARank = 0
-		addFullParts(add, cfg, p.Optimizer)
 	}
 	if r := int64(p.LoRARank); r > 0 {
 		for mod, s := range shapes {
@@ -140,13 +143,22 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("LoRA adapter (F32)", loraParams*4)
 	}
 	T := int64(p.BatchTokens)
+	// gradients: the step's sum and one micro-batch's; with several ranks
+	// another micro-batch's and up to a whole gradient in received pieces
+	grads := int64(2)
+	if p.Ranks > 1 {
+		grads = 4
+	}
+	if p.Full {
+		addFullParts(add, cfg, p.Optimizer, grads)
+	}
 	switch p.Optimizer {
 	case "adamw":
-		add("LoRA grads + AdamW moments", 3*loraParams*4)
+		add("LoRA grads + AdamW moments", (grads+2)*loraParams*4)
 	case "adamw8bit":
-		add("LoRA grads + 8-bit AdamW moments", loraParams*(4+2))
+		add("LoRA grads + 8-bit AdamW moments", grads*loraParams*4+2*loraParams)
 	case "sgd":
-		add("LoRA grads", loraParams*4)
+		add("LoRA grads", grads*loraParams*4)
 	}
 	r := int64(p.LoRARank)
 	if p.Optimizer != "" && T > 0 {

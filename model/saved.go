@@ -182,3 +182,26 @@ func (g *Adapter) savedGrads(c *Config) *Model {
 	}
 	return g.bound
 }
+
+// ZerosIn is ZerosLike with the tensors laid out in flat (len: the sum of
+// Params' lengths, in Params order), so a gradient is one buffer.
+func (a *Adapter) ZerosIn(flat []float32) *Adapter {
+	g := a.ZerosLike()
+	off := 0
+	take := func(n int) []float32 {
+		v := flat[off : off+n : off+n]
+		off += n
+		return v
+	}
+	for _, layer := range g.Layers {
+		for _, lr := range layer {
+			if lr != nil {
+				lr.A, lr.B = take(len(lr.A)), take(len(lr.B))
+			}
+		}
+	}
+	for _, n := range g.savedNames() {
+		g.Saved[n] = take(len(g.Saved[n]))
+	}
+	return g
+}
