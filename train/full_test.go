@@ -263,7 +263,9 @@ func TestModulesToSaveResume(t *testing.T) {
 
 // sameParams fails unless the uninterrupted and the resumed run's trained
 // tensors are bitwise equal.
-func sameParams(t *testing.T, whole, resumed interface{ Params() ([]string, [][]float32) }) {
+func sameParams(t *testing.T, whole, resumed interface {
+	Params() ([]string, [][]float32)
+}) {
 	t.Helper()
 	_, a := whole.Params()
 	_, b := resumed.Params()
