@@ -22,14 +22,18 @@ $bin sft --full --base "$out/model" --data "$out/train.jsonl" --out "$out/finetu
 for split in heldout-participants unseen-studies; do
 	$bin predict --base "$out/finetuned" --data "$out/$split.jsonl" --out "$out/pred-$split.jsonl"
 done
-# verdict reads an eval table and says, in words, how the model compares with each baseline.
+# verdict reads an eval table and says, in words, how the model compares with each baseline. It
+# compares option cells (the log-likelihood is over option rows too): a numeric cell's W1 is in units
+# of the study's answer range and unbounded, so the few open-number cells of the sample would decide
+# the macro W1 alone; eval prints them on their own line.
 verdict() {
-	awk '/^W1 macro/ {w = $(NF-2); wu = $(NF-1); wp = $NF}
+	awk '/^W1 macro/ {w = $(NF-2); wu = $(NF-1); wp = $NF; what = "W1"}
+	/^  option cells only/ {w = $(NF-2); wu = $(NF-1); wp = $NF; what = "W1 (option cells)"}
 	/^log-likelihood/ {l = $(NF-2); lu = $(NF-1); lp = $NF}
 	function cmp(better) { return better ? "better than" : "NOT better than" }
 	END {
-		printf "-> finetuned model vs uniform guessing: W1 %.4f, %s %.4f; log-likelihood %.4f, %s %.4f\n", w, cmp(w < wu), wu, l, cmp(l > lu), lu
-		printf "-> finetuned model vs the training prior: W1 %s %.4f; log-likelihood %s %.4f\n", cmp(w < wp), wp, cmp(l > lp), lp
+		printf "-> finetuned model vs uniform guessing: %s %.4f, %s %.4f; log-likelihood %.4f, %s %.4f\n", what, w, cmp(w < wu), wu, l, cmp(l > lu), lu
+		printf "-> finetuned model vs the training prior: %s %s %.4f; log-likelihood %s %.4f\n", what, cmp(w < wp), wp, cmp(l > lp), lp
 	}' "$1"
 }
 for split in heldout-participants unseen-studies; do
