@@ -114,8 +114,8 @@ func indexFiles(b []byte) ([]string, error) {
 	seen := map[string]bool{}
 	var files []string
 	for _, f := range idx.WeightMap {
-		if f == "" || strings.Contains(f, "..") || filepath.IsAbs(f) {
-			return nil, fmt.Errorf("index lists a bad file name %q", f)
+		if err := checkRepoFile(f); err != nil {
+			return nil, fmt.Errorf("weight_map: %w", err)
 		}
 		if !seen[f] {
 			seen[f] = true

@@ -156,7 +156,10 @@ func Resolve(ctx context.Context, ref string, opt Options) (dir string, err erro
 	if opt.Offline {
 		return "", fmt.Errorf("hub: %s@%s: %w (cache %s: %v); unset HF_HUB_OFFLINE to download it", repo, rev, ErrOffline, opt.Cache, cacheErr)
 	}
-	c := newClient(opt)
+	c, err := newClient(opt)
+	if err != nil {
+		return "", err
+	}
 	return c.snapshot(ctx, repo, rev, repoDir)
 }
 
