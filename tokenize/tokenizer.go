@@ -42,6 +42,8 @@ type Tokenizer struct {
 	eosToken     string
 	bosToken     string
 
+	path string // tokenizer.json, for errors
+
 	cache  sync.Map // pre-token -> []int32
 	cached atomic.Int64
 	pool   sync.Pool // *workspace
@@ -120,7 +122,25 @@ func LoadFile(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 	}
+	t.path = path
 	return t, nil
+}
+
+// Err reports an input the tokenizer could not encode: a Split pattern of
+// tokenizer.json whose match ran out of time. Encode's result is incomplete
+// from then on, so callers check Err after encoding untrusted text.
+func (t *Tokenizer) Err() error {
+	for _, st := range t.stages {
+		if rs, ok := st.split.(*regexSplitter); ok {
+			if err := rs.err.Load(); err != nil {
+				if t.path != "" {
+					return fmt.Errorf("tokenize: %s: %w", t.path, *err)
+				}
+				return fmt.Errorf("tokenize: %w", *err)
+			}
+		}
+	}
+	return nil
 }
 
 // component is the union of the tokenizer.json pipeline objects we read.

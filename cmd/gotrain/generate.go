@@ -210,6 +210,9 @@ func (g *generator) run(prompt string, rng *rand.Rand, w io.Writer) (string, err
 		}
 	} else {
 		ids = g.tok.EncodeSpecial(prompt) // with the BOS a base Llama expects
+		if err := g.tok.Err(); err != nil {
+			return "", err
+		}
 	}
 	st := streamer{w: w, stops: g.stops}
 	gen, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {

@@ -119,6 +119,9 @@ func runScore(args []string) error {
 					o.PromptIDs = tok.Encode(*r.Prompt)
 				}
 				o.CompletionIDs = tok.Encode(*r.Completion)
+				if err := tok.Err(); err != nil {
+					return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
+				}
 			}
 			if len(o.PromptIDs) == 0 {
 				return fmt.Errorf("%s:%d: the prompt is empty: the first completion token needs context", *dataPath, line)

@@ -114,10 +114,16 @@ func tokenizeLine(tok *tokenize.Tokenizer, tp *tokenize.Template, b []byte, deco
 		if err := json.Unmarshal(b, &s); err != nil {
 			return nil, fmt.Errorf("want a JSON string: %w", err)
 		}
+		var ids []int
 		if special {
-			return appendIDs(nil, tok.EncodeSpecial(s)), nil
+			ids = tok.EncodeSpecial(s)
+		} else {
+			ids = tok.Encode(s)
 		}
-		return appendIDs(nil, tok.Encode(s)), nil
+		if err := tok.Err(); err != nil {
+			return nil, err
+		}
+		return appendIDs(nil, ids), nil
 	}
 }
 
