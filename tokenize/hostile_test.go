@@ -15,7 +15,7 @@ func TestSplitPatternTimeout(t *testing.T) {
 		vocab[toByteLevel(string([]byte{byte(b)}))] = b
 	}
 	data, _ := json.Marshal(map[string]any{
-		"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}},
+		"model":         map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}},
 		"pre_tokenizer": map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "(a+)+$"}, "behavior": "Isolated"},
 	})
 	tok, err := parseJSON(data)
