@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Persona is one participant's demographic profile, as in SocSci210's
@@ -175,7 +176,7 @@ func (e *Example) Demographic(field string) (string, bool) {
 // ReadPersonas reads a participants.json file (a JSON array of profiles),
 // gzip compressed or not.
 func ReadPersonas(path string) ([]Persona, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // ReadOptions controls the readers.
@@ -43,7 +44,7 @@ func ReadSFT(path string, opt ReadOptions) ([]Example, error) {
 	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
 		return ReadSocSciParquet(path, opt)
 	}
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Arch names a supported model family.
@@ -97,7 +98,7 @@ type rawConfig struct {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}

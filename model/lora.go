@@ -16,6 +16,8 @@ import (
 	"github.com/gotrain/gotrain/model/safetensors"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Module names one of the seven linear layers of a decoder block.
@@ -136,7 +138,7 @@ func (m *Model) LoadAdapter(dir string) (*Adapter, error) {
 }
 
 func (m *Model) loadAdapter(dir string) (*Adapter, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
+	b, err := inputfile.ReadFile(filepath.Join(dir, "adapter_config.json"), inputfile.MaxSmallFile)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/gotrain/gotrain/model/safetensors"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // mergeShardBytes is the shard size of merged checkpoints above it (HF's
@@ -97,7 +99,7 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 
 // copyFile copies src to dst through a temporary file; a missing src is not an error.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := inputfile.Open(src)
 	if os.IsNotExist(err) {
 		return nil
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/dlclark/regexp2"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Tokenizer encodes text to token ids and back. It is safe for concurrent use.
@@ -87,7 +89,7 @@ func Load(dir string) (*Tokenizer, error) {
 			return nil, err
 		}
 	} else if _, err := os.Stat(modelPath); err == nil {
-		data, err := os.ReadFile(modelPath)
+		data, err := inputfile.ReadFile(modelPath, inputfile.MaxLargeFile)
 		if err != nil {
 			return nil, fmt.Errorf("tokenize: %w", err)
 		}
@@ -99,14 +101,14 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenize: %s: no tokenizer.json or tokenizer.model", dir)
 	}
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
-	if data, err := os.ReadFile(cfgPath); err == nil {
+	if data, err := inputfile.ReadFile(cfgPath, inputfile.MaxLargeFile); err == nil {
 		if err := t.applyConfig(data); err != nil {
 			return nil, fmt.Errorf("tokenize: %s: %w", cfgPath, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja")); err == nil {
+	if data, err := inputfile.ReadFile(filepath.Join(dir, "chat_template.jinja"), inputfile.MaxSmallFile); err == nil {
 		t.chatTemplate = string(data)
 	}
 	return t, nil
@@ -114,7 +116,7 @@ func Load(dir string) (*Tokenizer, error) {
 
 // LoadFile reads one tokenizer.json.
 func LoadFile(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
 	"github.com/gotrain/gotrain/model/safetensors"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // trainerState is a checkpoint's trainer_state.json.
@@ -113,7 +115,7 @@ func LatestCheckpoint(outDir string) string {
 // Resume restores the adapter, optimizer state and step from a checkpoint
 // directory, refusing one made with other data or data-order settings.
 func (t *Trainer) Resume(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	raw, err := inputfile.ReadFile(filepath.Join(dir, "trainer_state.json"), inputfile.MaxSmallFile)
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
@@ -190,7 +192,7 @@ func appendMetrics(dir string, info StepInfo) error {
 // went on past its last checkpoint), so a resumed run's file reads as one run.
 func truncateMetrics(dir string, step int) error {
 	p := filepath.Join(dir, metricsFile)
-	raw, err := os.ReadFile(p)
+	raw, err := inputfile.ReadFile(p, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil
 	}
@@ -214,7 +216,7 @@ func truncateMetrics(dir string, step int) error {
 
 // ReadMetrics reads a metrics.jsonl written by Run.
 func ReadMetrics(path string) ([]StepInfo, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := inputfile.ReadFile(path, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

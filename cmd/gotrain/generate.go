@@ -13,6 +13,8 @@ import (
 
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // stopList collects repeated --stop flags.
@@ -154,7 +156,7 @@ func writeOutputTo(stdout io.Writer, path string, write func(io.Writer) error) e
 
 // readPrompts reads the "prompt" of every line of a JSONL file.
 func readPrompts(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, err
 	}

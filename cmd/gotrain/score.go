@@ -12,6 +12,8 @@ import (
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 type scoreIn struct {
@@ -58,7 +60,7 @@ func runScore(args []string) error {
 	defer m.Close()
 	var tok *tokenize.Tokenizer
 	var tmpl *tokenize.Template
-	in, err := os.Open(*dataPath)
+	in, err := inputfile.Open(*dataPath)
 	if err != nil {
 		return err
 	}
