@@ -87,7 +87,7 @@ func benchGEMM(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *m < 1 || *n < 1 || *k < 1 {
@@ -178,7 +178,7 @@ func benchPeak(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := setKernels(*threads, *level); err != nil {
@@ -211,7 +211,7 @@ func benchBandwidth(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *mib < 1 {

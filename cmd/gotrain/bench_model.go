@@ -37,7 +37,7 @@ func runBenchModel(name string, args []string) error {
 	quantize := addQuantizeFlag(fs)
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *threads > 0 {

@@ -16,7 +16,7 @@ func runDPO(args []string) error {
 	beta := fs.Float64("beta", 0.1, "DPO beta")
 	smoothing := fs.Float64("label-smoothing", 0, "conservative DPO label smoothing")
 	lossType := fs.String("loss", "sigmoid", "sigmoid (DPO) or ipo")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	enc, err := f.setup()

@@ -15,7 +15,7 @@ func runEval(args []string) error {
 	trainPath := fs.String("train", "", "training data, for the training-prior baseline")
 	demographic := fs.String("demographic", "", `demographic field for the parity difference (e.g. "Gender", "Political affiliation")`)
 	reportDir := fs.String("report", "", "write metrics.json, table.txt and plots here")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *predPaths == "" {

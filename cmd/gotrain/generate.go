@@ -54,7 +54,7 @@ func generate(args []string, stdout io.Writer) error {
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {

@@ -14,7 +14,7 @@ func runInitModel(args []string) error {
 	dtype := fs.String("dtype", "bf16", "weight dtype: bf16 or f32")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output directory (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {

@@ -7,7 +7,7 @@ func runMerge(args []string) error {
 	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	out := fs.String("out", "", "directory for the merged checkpoint (the base's dtype)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *base == "" || *adapterDir == "" || *out == "" {

@@ -32,7 +32,7 @@ func runPredict(args []string) error {
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *base == "" || *dataPath == "" {

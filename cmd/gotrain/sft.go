@@ -149,7 +149,7 @@ func runSFT(args []string) error {
 	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
 	f := addTrainFlags(fs, 1e-4)
 	target := fs.String("target", "answer", "what native SocSci210 rows teach: answer (the response) or reasoning (reasoning text, then the response)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *target != "answer" && *target != "reasoning" {

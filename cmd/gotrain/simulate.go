@@ -33,7 +33,7 @@ func simulate(args []string, stdout io.Writer) error {
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

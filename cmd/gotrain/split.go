@@ -17,7 +17,7 @@ func runSplit(args []string) error {
 	by := fs.String("by", "study", "unit kept whole on one side: study, condition, outcome, participant or row")
 	frac := fs.Float64("eval-frac", 0.2, "fraction of units held out")
 	seed := fs.Uint64("seed", 1, "split seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dataPath == "" || *trainOut == "" || *evalOut == "" {

@@ -24,7 +24,7 @@ func runTokenize(args []string) error {
 	gen := fs.Bool("gen", false, "with --chat, append the assistant generation prompt")
 	decode := fs.Bool("decode", false, "input lines are JSON arrays of ids; output the decoded text as JSON strings")
 	special := fs.Bool("special", false, "add the post-processor's special tokens (BOS) when encoding plain text")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" || fs.NArg() > 0 {

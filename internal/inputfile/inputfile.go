@@ -38,7 +38,7 @@ func Regular(path string, st fs.FileInfo) error {
 	case m.IsRegular():
 		return nil
 	case m.IsDir():
-		return &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is a directory, not a file")}
+		return &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is a directory, not a regular file")}
 	case m&fs.ModeNamedPipe != 0:
 		return &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is a FIFO, not a regular file: write its content to a file first")}
 	}
