@@ -12,12 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
-
-	"github.com/gotrain/gotrain/internal/atomicfile"
-
-	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Module names one of the seven linear layers of a decoder block.

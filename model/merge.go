@@ -6,9 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gotrain/gotrain/model/safetensors"
-
 	"github.com/gotrain/gotrain/internal/inputfile"
+	"github.com/gotrain/gotrain/model/safetensors"
 )
 
 // mergeShardBytes is the shard size of merged checkpoints above it (HF's

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gotrain/gotrain/data"
-
 	"github.com/gotrain/gotrain/internal/inputfile"
 )
 

@@ -13,9 +13,8 @@ import (
 	"strings"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
-	"github.com/gotrain/gotrain/model/safetensors"
-
 	"github.com/gotrain/gotrain/internal/inputfile"
+	"github.com/gotrain/gotrain/model/safetensors"
 )
 
 // trainerState is a checkpoint's trainer_state.json.

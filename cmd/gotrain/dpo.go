@@ -27,11 +27,11 @@ func runDPO(args []string) error {
 		var pairs []data.Pair
 		switch *pairsFrom {
 		case "file":
-			if pairs, err = data.ReadPairs(path, data.ReadOptions{SkipBad: *f.skipBad}); err != nil {
+			if pairs, err = data.ReadPairs(path, f.readOptions()); err != nil {
 				return nil, err
 			}
 		case "contrastive":
-			rows, err := data.ReadSFT(path, data.ReadOptions{SkipBad: *f.skipBad})
+			rows, err := data.ReadSFT(path, f.readOptions())
 			if err != nil {
 				return nil, err
 			}

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"math"
+
+	"github.com/gotrain/gotrain/data"
 	"strings"
 	"time"
 )
@@ -60,6 +62,11 @@ var flagSpans = map[string]span{
 
 // benchSize bounds the benchmarks' matrix sizes (a 32768² float32 matrix is 4 GiB).
 var benchSize = span{lo: 1, hi: 1 << 15, why: "between 1 and 32768"}
+
+// addMaxLineFlag adds --max-line-bytes, the limit of one input record.
+func addMaxLineFlag(fs *flag.FlagSet) *int {
+	return fs.Int("max-line-bytes", data.DefaultMaxLineBytes, "longest input line (JSONL record) in bytes; longer ones are bad lines, refused before parsing")
+}
 
 // parseFlags parses args and checks every numeric flag: finite, not
 // negative, and within its flagSpans range, so that --lr NaN or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,10 +12,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
-
-	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // stopList collects repeated --stop flags.
@@ -49,6 +50,7 @@ func generate(args []string, stdout io.Writer) error {
 	topP := fs.Float64("top-p", 0.9, "nucleus: keep the most likely tokens up to this probability mass (1: all)")
 	topK := fs.Int("top-k", 0, "keep only the k most likely tokens (0: all)")
 	seed := fs.Uint64("seed", 1, "sampling seed (each --data line gets its own stream)")
+	maxLine := addMaxLineFlag(fs)
 	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per prompt")
 	var stops stopList
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
@@ -81,7 +83,7 @@ func generate(args []string, stdout io.Writer) error {
 	var in []string
 	if *dataPath != "" {
 		var err error
-		if in, err = readPrompts(*dataPath); err != nil {
+		if in, err = readPrompts(*dataPath, *maxLine); err != nil {
 			return err
 		}
 	}
@@ -155,32 +157,41 @@ func writeOutputTo(stdout io.Writer, path string, write func(io.Writer) error) e
 }
 
 // readPrompts reads the "prompt" of every line of a JSONL file.
-func readPrompts(path string) ([]string, error) {
+func readPrompts(path string, maxLine int) ([]string, error) {
 	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	br := bufio.NewReaderSize(f, 1<<16)
 	var out []string
-	for line := 1; sc.Scan(); line++ {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
+	for line := 1; ; line++ {
+		b, long, err := data.ReadLine(br, maxLine)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if long {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, data.LineTooLong(maxLine))
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err == io.EOF {
+				break
+			}
 			continue
 		}
 		var r struct {
 			Prompt *string `json:"prompt"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("%s:%d: invalid JSON: %w", path, line, err)
 		}
 		if r.Prompt == nil || *r.Prompt == "" {
 			return nil, fmt.Errorf("%s:%d: no \"prompt\" (or it is empty)", path, line)
 		}
 		out = append(out, *r.Prompt)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		if err == io.EOF {
+			break
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no prompts", path)

@@ -29,6 +29,7 @@ func runPredict(args []string) error {
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
 	maxOptions := fs.Int("max-options", 101, "rows with more answer options than this (open numeric ranges) are sampled instead of scored exactly")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
+	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
@@ -46,7 +47,7 @@ func runPredict(args []string) error {
 		return err
 	}
 	var rep data.ReadReport
-	rows, err := data.ReadSFT(*dataPath, data.ReadOptions{SkipBad: *skipBad, Report: &rep})
+	rows, err := data.ReadSFT(*dataPath, data.ReadOptions{SkipBad: *skipBad, Report: &rep, MaxLineBytes: *maxLine})
 	if err != nil {
 		return err
 	}

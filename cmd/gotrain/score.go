@@ -2,18 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
-
-	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 type scoreIn struct {
@@ -41,6 +42,7 @@ func runScore(args []string) error {
 	outPath := fs.String("out", "", "output JSONL (default stdout)")
 	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
@@ -67,8 +69,7 @@ func runScore(args []string) error {
 	defer in.Close()
 	return writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		br := bufio.NewReaderSize(in, 1<<16)
 		var outs []scoreOut
 		var seqs []model.Sequence
 		flush := func() error {
@@ -88,12 +89,22 @@ func runScore(args []string) error {
 			outs, seqs = outs[:0], seqs[:0]
 			return nil
 		}
-		for line := 1; sc.Scan(); line++ {
-			if len(sc.Bytes()) == 0 {
+		for line := 1; ; line++ {
+			b, long, rerr := data.ReadLine(br, *maxLine)
+			if rerr == io.EOF && len(b) == 0 && !long {
+				break
+			}
+			if rerr != nil && rerr != io.EOF {
+				return fmt.Errorf("%s:%d: %w", *dataPath, line, rerr)
+			}
+			if long {
+				return fmt.Errorf("%s:%d: %w", *dataPath, line, data.LineTooLong(*maxLine))
+			}
+			if len(bytes.TrimSpace(b)) == 0 {
 				continue
 			}
 			var r scoreIn
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("%s:%d: invalid JSON: %w", *dataPath, line, err)
 			}
 			o := scoreOut{PromptIDs: r.PromptIDs, CompletionIDs: r.CompletionIDs}
@@ -144,9 +155,6 @@ func runScore(args []string) error {
 					return err
 				}
 			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("%s: %w", *dataPath, err)
 		}
 		return flush()
 	})

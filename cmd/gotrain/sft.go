@@ -27,6 +27,7 @@ type trainFlags struct {
 	targets, initAdapter          *string
 	maxLen                        *int
 	noChat, skipBad               *bool
+	maxLine                       *int
 	template, resume, quantize    *string
 	cfg                           train.Config
 	baseName                      string // what the adapter records as its base: the repo id or the directory given
@@ -64,9 +65,15 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
 	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
+	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
 	return f
+}
+
+// readOptions are the data reading flags.
+func (f *trainFlags) readOptions() data.ReadOptions {
+	return data.ReadOptions{SkipBad: *f.skipBad, MaxLineBytes: *f.maxLine}
 }
 
 // setup checks the required flags, resolves the model references and
@@ -159,13 +166,13 @@ func runSFT(args []string) error {
 	if err != nil {
 		return err
 	}
-	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad, *target == "reasoning")
+	trainSet, err := readExamples(enc, *f.dataPath, f.readOptions(), *target == "reasoning")
 	if err != nil {
 		return err
 	}
 	var evalSet []data.Encoded
 	if *f.evalPath != "" {
-		if evalSet, err = readExamples(enc, *f.evalPath, *f.skipBad, *target == "reasoning"); err != nil {
+		if evalSet, err = readExamples(enc, *f.evalPath, f.readOptions(), *target == "reasoning"); err != nil {
 			return err
 		}
 	}
@@ -228,9 +235,11 @@ func newEncoder(base string, noChat bool, template string, maxLen int) (*data.En
 }
 
 // readExamples reads and encodes a data file, reporting skipped lines.
-func readExamples(enc *data.Encoder, path string, skipBad, reasoning bool) ([]data.Encoded, error) {
+func readExamples(enc *data.Encoder, path string, opt data.ReadOptions, reasoning bool) ([]data.Encoded, error) {
 	var rep data.ReadReport
-	rows, err := data.ReadSFT(path, data.ReadOptions{SkipBad: skipBad, Report: &rep})
+	opt.Report = &rep
+	skipBad := opt.SkipBad
+	rows, err := data.ReadSFT(path, opt)
 	if err != nil {
 		return nil, err
 	}

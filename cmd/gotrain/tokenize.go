@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/tokenize"
 )
 
@@ -24,6 +25,7 @@ func runTokenize(args []string) error {
 	gen := fs.Bool("gen", false, "with --chat, append the assistant generation prompt")
 	decode := fs.Bool("decode", false, "input lines are JSON arrays of ids; output the decoded text as JSON strings")
 	special := fs.Bool("special", false, "add the post-processor's special tokens (BOS) when encoding plain text")
+	maxLine := addMaxLineFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +46,11 @@ func runTokenize(args []string) error {
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	for line := 1; ; line++ {
-		b, err := in.ReadBytes('\n')
+		b, long, err := data.ReadLine(in, *maxLine)
+		if long {
+			out.Flush()
+			return fmt.Errorf("stdin line %d: %w", line, data.LineTooLong(*maxLine))
+		}
 		if len(bytes.TrimSpace(b)) > 0 {
 			res, perr := tokenizeLine(tok, tp, b, *decode, *special, *gen)
 			if perr != nil {
