@@ -21,6 +21,13 @@ func runEval(args []string) error {
 	if *predPaths == "" {
 		return fmt.Errorf("--pred is required")
 	}
+	ins := []flagPath{{"train", *trainPath}}
+	for _, p := range strings.Split(*predPaths, ",") {
+		ins = append(ins, flagPath{"pred", p})
+	}
+	if err := checkOutputs([]flagPath{{"report", *reportDir}}, ins); err != nil {
+		return err
+	}
 	preds, unscored, err := predict.ReadPredictions(strings.Split(*predPaths, ","))
 	if err != nil {
 		return err

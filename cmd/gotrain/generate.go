@@ -80,6 +80,9 @@ func generate(args []string, stdout io.Writer) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
+		return err
+	}
 	var in []string
 	if *dataPath != "" {
 		var err error

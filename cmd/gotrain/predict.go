@@ -42,6 +42,9 @@ func runPredict(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
+		return err
+	}
 	shardI, shardN, err := parseShard(*shard)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ func runScore(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
+		return err
+	}
 	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
 	if err != nil {
 		return err

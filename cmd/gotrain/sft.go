@@ -26,7 +26,7 @@ type trainFlags struct {
 	rslora                        *bool
 	targets, initAdapter          *string
 	maxLen                        *int
-	noChat, skipBad               *bool
+	noChat, skipBad, overwrite    *bool
 	maxLine                       *int
 	template, resume, quantize    *string
 	cfg                           train.Config
@@ -68,6 +68,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
+	f.overwrite = fs.Bool("overwrite", false, "train afresh into an --out that already holds an adapter or checkpoints (they are replaced as the run writes)")
 	return f
 }
 
@@ -87,6 +88,15 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	f.baseName = baseModelName(*f.base)
 	if err := resolveFlags(f.base, f.initAdapter); err != nil {
 		return nil, err
+	}
+	if err := checkOutputs([]flagPath{{"out", *f.out}}, []flagPath{{"base", *f.base}, {"init-adapter", *f.initAdapter},
+		{"data", *f.dataPath}, {"eval-data", *f.evalPath}, {"resume", strings.TrimPrefix(*f.resume, "auto")}}); err != nil {
+		return nil, err
+	}
+	if *f.resume == "" {
+		if err := checkReplace("out", *f.out, *f.overwrite, "trained adapter", "adapter_model.safetensors", "checkpoint-*"); err != nil {
+			return nil, fmt.Errorf("%w (or --resume auto to continue its run)", err)
+		}
 	}
 	return newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
 }

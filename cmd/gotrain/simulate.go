@@ -45,6 +45,10 @@ func simulate(args []string, stdout io.Writer) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}, {"rows", *rowsPath}},
+		[]flagPath{{"base", *base}, {"adapter", *adapterDir}, {"experiment", *specPath}, {"personas", *personasPath}}); err != nil {
+		return err
+	}
 	if *n < 0 || *bootstrap < 0 {
 		return fmt.Errorf("--n and --bootstrap must be ≥ 0")
 	}

@@ -24,6 +24,9 @@ func runSplit(args []string) error {
 	if *dataPath == "" || *trainOut == "" || *evalOut == "" {
 		return fmt.Errorf("--data, --train and --eval are required")
 	}
+	if err := checkOutputs([]flagPath{{"train", *trainOut}, {"eval", *evalOut}}, []flagPath{{"data", *dataPath}}); err != nil {
+		return err
+	}
 	unit, err := data.ParseSplitBy(*by)
 	if err != nil {
 		return err
