@@ -411,7 +411,9 @@ func (c AdapterConfig) rankOf(name string) (int, error) {
 	for k := range c.RankPattern {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) || len(keys[i]) == len(keys[j]) && keys[i] < keys[j] })
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) > len(keys[j]) || len(keys[i]) == len(keys[j]) && keys[i] < keys[j]
+	})
 	for _, k := range keys {
 		re, err := regexp.Compile(`^(.*\.)?(` + k + `)$`)
 		if err != nil {

@@ -269,7 +269,7 @@ func TestAdapterRejects(t *testing.T) {
 		{`"r": 4`, `"r": 0`, "r = 0"},
 		{`"q_proj"`, `"v_proj"`, "not in target_modules"},
 		{`{`, `[`, "invalid JSON"},
-		{`"r": 4`, `"r": 8`, "r = 8, but tensor"},                                // PEFT refuses a rank mismatch
+		{`"r": 4`, `"r": 8`, "r = 8, but tensor"},                                      // PEFT refuses a rank mismatch
 		{`"rank_pattern": null`, `"rank_pattern": {"q_proj": 2}`, "r = 2, but tensor"}, // a pattern gives the module's rank
 		{`"rank_pattern": null`, `"rank_pattern": {"(": 2}`, "rank_pattern key"},
 	} {
