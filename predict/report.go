@@ -34,6 +34,9 @@ func ReadPredictions(paths []string) (preds []data.Prediction, unscored int, err
 			if err := json.Unmarshal(raw, &probs); err != nil {
 				return nil, 0, fmt.Errorf("%s: probs: %w", r.Where(), err)
 			}
+			if err := data.CheckProbs(probs); err != nil {
+				return nil, 0, fmt.Errorf("%s: probs: %w", r.Where(), err)
+			}
 			preds = append(preds, data.Predictions([]data.Example{r}, [][]float64{probs})...)
 		}
 	}
