@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // maxAttempts is how often one file's download is tried when the connection
@@ -442,6 +444,7 @@ func (c *client) fetchBlob(ctx context.Context, repo, u, file, blob string, w wa
 	if err := os.Rename(inc, blob); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	atomicfile.SyncDir(filepath.Dir(blob)) // best effort: the blob is re-checked by size if lost
 	return nil
 }
 

@@ -64,13 +64,17 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), st, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "trainer_state.json"), st); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := os.RemoveAll(final); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	// The rename is durable only once OutDir itself is synced.
+	if err := atomicfile.SyncDir(t.cfg.OutDir); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return t.pruneCheckpoints()

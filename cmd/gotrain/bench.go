@@ -90,9 +90,6 @@ func benchGEMM(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *m < 1 || *n < 1 || *k < 1 {
-		return fmt.Errorf("bench gemm: --m, --n, --k must be ≥ 1 (got %d, %d, %d)", *m, *n, *k)
-	}
 	if err := setKernels(*threads, *level); err != nil {
 		return fmt.Errorf("bench gemm: %w", err)
 	}
@@ -213,9 +210,6 @@ func benchBandwidth(args []string) error {
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *mib < 1 {
-		return fmt.Errorf("bench bandwidth: --mib must be ≥ 1")
 	}
 	if err := setKernels(*threads, *level); err != nil {
 		return fmt.Errorf("bench bandwidth: %w", err)

@@ -68,14 +68,6 @@ func generate(args []string, stdout io.Writer) error {
 		return fmt.Errorf("give exactly one of --prompt and --data")
 	case *outPath != "" && *dataPath == "":
 		return fmt.Errorf("--out goes with --data (--prompt streams to stdout)")
-	case *temperature < 0:
-		return fmt.Errorf("--temperature %v: must be ≥ 0", *temperature)
-	case *topP <= 0 || *topP > 1:
-		return fmt.Errorf("--top-p %v: want 0 < p ≤ 1", *topP)
-	case *topK < 0:
-		return fmt.Errorf("--top-k %d: must be ≥ 0", *topK)
-	case *maxNew < 1:
-		return fmt.Errorf("--max-new-tokens %d: must be ≥ 1", *maxNew)
 	}
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err

@@ -256,7 +256,7 @@ func TestGenerateSimulateTiny(t *testing.T) {
 		}{
 			{[]string{"--experiment", spec}, "--base and --experiment are required"},
 			{[]string{"--base", m}, "--base and --experiment are required"},
-			{[]string{"--base", m, "--experiment", spec, "--n", "-1"}, "must be ≥ 0"},
+			{[]string{"--base", m, "--experiment", spec, "--n", "-1"}, "--n -1: must be between 0"},
 			{[]string{"--base", m, "--experiment", badSpec}, "bad-spec.json: conditions: need at least 2"},
 			{[]string{"--base", m, "--experiment", spec, "--personas", filepath.Join(tmp, "nope.json")}, "nope.json"},
 			{[]string{"--base", filepath.Join(tmp, "nomodel"), "--experiment", spec}, "nomodel"},

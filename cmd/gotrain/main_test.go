@@ -319,7 +319,7 @@ func TestMemoryRefusal(t *testing.T) {
 		"num_attention_heads": 40, "num_key_value_heads": 8, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
 		"tie_word_embeddings": false, "torch_dtype": "bfloat16"}`)
 	data := writeFile(t, filepath.Join(tmp, "d.jsonl"), `{"instruction": "`+strings.Repeat("word ", 900)+`", "output": "Response: 1"}`+"\n")
-	cmd := exec.Command(os.Args[0], "sft", "--base", tmp, "--data", data, "--out", filepath.Join(tmp, "o"), "--batch-size", "16")
+	cmd := exec.Command(os.Args[0], "sft", "--base", tmp, "--data", data, "--out", filepath.Join(t.TempDir(), "o"), "--batch-size", "16")
 	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--quantize nf4") || !strings.Contains(string(out), "total") {

@@ -49,9 +49,6 @@ func simulate(args []string, stdout io.Writer) error {
 		[]flagPath{{"base", *base}, {"adapter", *adapterDir}, {"experiment", *specPath}, {"personas", *personasPath}}); err != nil {
 		return err
 	}
-	if *n < 0 || *bootstrap < 0 {
-		return fmt.Errorf("--n and --bootstrap must be ≥ 0")
-	}
 	exp, err := predict.LoadExperiment(*specPath)
 	if err != nil {
 		return err
