@@ -222,12 +222,18 @@ func (rd *reader) readLines(br *bufio.Reader) ([]Example, error) {
 	}
 }
 
+// maxArrayBytes bounds a JSON array file (after decompression).
+const maxArrayBytes = 64 << 20
+
 // readArray reads a JSON array of records; line numbers are those where
 // each element starts.
 func (rd *reader) readArray(br *bufio.Reader) ([]Example, error) {
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, br); err != nil {
+	if _, err := io.Copy(&buf, io.LimitReader(br, maxArrayBytes+1)); err != nil {
 		return nil, fmt.Errorf("data: %s: %w", rd.name, err)
+	}
+	if buf.Len() > maxArrayBytes { // a gzip bomb, or a data set that belongs in JSONL
+		return nil, fmt.Errorf("data: %s: a JSON array file is read whole, and this one is over %d MiB: write it as JSONL (one record a line)", rd.name, maxArrayBytes>>20)
 	}
 	src := bytes.TrimPrefix(buf.Bytes(), []byte("\xef\xbb\xbf"))
 	lineAt := func(off int64) int {

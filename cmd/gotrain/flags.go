@@ -17,16 +17,13 @@ type span struct {
 	why            string // what the range means, for the error
 }
 
-var (
-	atLeast1 = span{lo: 1, hi: math.MaxInt64, why: "at least 1"}
-	unit     = span{lo: 0, hi: 1, why: "between 0 and 1"}
-)
+var unit = span{lo: 0, hi: 1, why: "between 0 and 1"}
 
 // flagSpans bounds the numeric flags of every command by name (one name has
 // one meaning across commands; "command name" keys a command's own). Every other numeric flag must be finite and
 // not negative: parseFlags checks that of all of them.
 var flagSpans = map[string]span{
-	"max-len":           atLeast1,
+	"max-len":           {lo: 1, hi: 1 << 24, why: "between 1 and 16777216"},
 	"max-line-bytes":    {lo: 64, hi: 1 << 30, why: "between 64 and 1073741824"},
 	"lr":                {lo: 0, hi: 10, loOpen: true, why: "in (0, 10]"},
 	"lora-r":            {lo: 1, hi: 4096, why: "between 1 and 4096"},
@@ -34,16 +31,19 @@ var flagSpans = map[string]span{
 	"lora-dropout":      {lo: 0, hi: 1, hiOpen: true, why: "in [0, 1)"},
 	"weight-decay":      {lo: 0, hi: 10, why: "in [0, 10]"},
 	"warmup-ratio":      unit,
-	"batch-size":        atLeast1,
-	"grad-accum":        atLeast1,
-	"epochs":            atLeast1,
+	"batch-size":        {lo: 1, hi: 1 << 20, why: "between 1 and 1048576"},
+	"grad-accum":        {lo: 1, hi: 1 << 20, why: "between 1 and 1048576"},
+	"epochs":            {lo: 1, hi: 1 << 20, why: "between 1 and 1048576"},
+	"max-steps":         {lo: 0, hi: 1 << 40, why: "between 0 and 2^40"},
 	"max-grad-norm":     {lo: 0, hi: 1e12, why: "in [0, 1e12]"},
 	"beta":              {lo: 0, hi: 1e6, loOpen: true, why: "in (0, 1e6]"},
 	"label-smoothing":   {lo: 0, hi: 0.5, hiOpen: true, why: "in [0, 0.5)"},
-	"pairs-per-example": atLeast1,
+	"pairs-per-example": {lo: 1, hi: 1000, why: "between 1 and 1000"},
 	"temperature":       {lo: 0, hi: 100, why: "in [0, 100]"},
 	"top-p":             {lo: 0, hi: 1, loOpen: true, why: "in (0, 1]"},
-	"max-new-tokens":    atLeast1,
+	"max-new-tokens":    {lo: 1, hi: 1 << 24, why: "between 1 and 16777216"},
+	"samples":           {lo: 0, hi: 1 << 16, why: "between 0 and 65536"},
+	"bootstrap":         {lo: 0, hi: 1 << 20, why: "between 0 and 1048576"},
 	"max-options":       {lo: 2, hi: 1 << 20, why: "between 2 and 1048576"},
 	"eval-frac":         {lo: 0, hi: 1, loOpen: true, hiOpen: true, why: "in (0, 1)"},
 	"threads":           {lo: 0, hi: 4096, why: "between 0 and 4096"},
