@@ -261,7 +261,12 @@ func FuzzReadJSONL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, skip bool) {
 		var rep ReadReport
-		ex, err := ReadSFTFrom(bytes.NewReader(b), "fuzz", ReadOptions{SkipBad: skip, Report: &rep})
+		// With skip, a small line limit also exercises the long-line path.
+		opt := ReadOptions{SkipBad: skip, Report: &rep}
+		if skip {
+			opt.MaxLineBytes = 64
+		}
+		ex, err := ReadSFTFrom(bytes.NewReader(b), "fuzz", opt)
 		if err != nil {
 			var le *LineError
 			if errors.As(err, &le) && (le.Line < 1 || le.File != "fuzz") {
