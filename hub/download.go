@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // maxAttempts is how often one file's download is tried when the connection
@@ -239,7 +240,7 @@ func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (strin
 			return "", err
 		}
 		if s.Name == "model.safetensors.index.json" {
-			b, err := os.ReadFile(filepath.Join(snap, s.Name))
+			b, err := inputfile.ReadFile(filepath.Join(snap, s.Name), inputfile.MaxLargeFile)
 			if err != nil {
 				return "", fmt.Errorf("hub: %w", err)
 			}

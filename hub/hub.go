@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Options say where the cache is, which server to ask and what to fetch. The
@@ -200,7 +202,7 @@ func (o Options) withDefaults() Options {
 		if path == "" && hfHome != "" {
 			path = filepath.Join(hfHome, "token")
 		}
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile); err == nil {
 			o.Token = strings.TrimSpace(string(b))
 		}
 	}

@@ -36,7 +36,6 @@ const (
 
 var (
 	hostileModelOnce sync.Once
-	hostileModelDir  string
 	hostileModelErr  error
 )
 
@@ -216,7 +215,7 @@ func TestHostileInputs(t *testing.T) {
 		{"config FIFO", func(t *testing.T, in, out string) ([]string, string, []string) {
 			m := copyModel(t, filepath.Join(in, "m"), map[string]string{"config.json": "FIFO"})
 			return args("predict", "--base", m, "--data", data(in)), "", nil
-		}, []string{"config.json", "FIFO"}},
+		}, []string{"config.json", "is a FIFO"}},
 		{"safetensors truncated", func(t *testing.T, in, out string) ([]string, string, []string) {
 			full := readModelFile(t, "model.safetensors")
 			m := copyModel(t, filepath.Join(in, "m"), map[string]string{"model.safetensors": full[:200]})
@@ -253,7 +252,7 @@ func TestHostileInputs(t *testing.T) {
 				t.Skip(err)
 			}
 			return args("predict", "--base", model, "--data", p), "", nil
-		}, []string{"fifo.jsonl", "FIFO"}},
+		}, []string{"fifo.jsonl", "is a FIFO"}},
 		{"data binary garbage", func(t *testing.T, in, out string) ([]string, string, []string) {
 			g := make([]byte, 4096)
 			for i := range g {
@@ -342,24 +341,35 @@ func TestHostileInputs(t *testing.T) {
 			return args("generate", "--base", model, "--prompt", "x", "--max-new-tokens", "16777216"), "", nil
 		}, []string{"exceeds the 32768 positions"}},
 		{"data gzip bomb", func(t *testing.T, in, out string) ([]string, string, []string) {
-			var b bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-			zw.Write([]byte("["))
-			spaces := bytes.Repeat([]byte(" "), 1<<20)
-			for range 400 {
-				zw.Write(spaces)
-			}
-			zw.Close()
-			p := writeFile(t, filepath.Join(in, "bomb.json.gz"), b.String())
+			p := writeFile(t, filepath.Join(in, "bomb.json.gz"), gzipBomb())
 			return args("predict", "--base", model, "--data", p), "", nil
 		}, []string{"bomb.json.gz", "JSONL"}},
+		{"personas gzip bomb", func(t *testing.T, in, out string) ([]string, string, []string) {
+			p := writeFile(t, filepath.Join(in, "personas.json.gz"), gzipBomb())
+			spec, _ := filepath.Abs(filepath.Join("..", "..", "examples", "experiment.json"))
+			return args("simulate", "--base", model, "--experiment", spec, "--personas", p), "", nil
+		}, []string{"personas.json.gz", "over 64 MiB"}},
+		{"hub cache ref FIFO", func(t *testing.T, in, out string) ([]string, string, []string) {
+			refs := filepath.Join(out, "cache", "models--Org--M", "refs")
+			os.MkdirAll(refs, 0o755)
+			if err := syscall.Mkfifo(filepath.Join(refs, "main"), 0o644); err != nil {
+				t.Skip(err)
+			}
+			return args("download", "--offline", "--cache", filepath.Join(out, "cache"), "Org/M"), "", nil
+		}, []string{"refs/main", "is a FIFO"}},
 		{"--lora-r huge", func(t *testing.T, in, out string) ([]string, string, []string) {
 			return args("sft", "--base", model, "--data", data(in), "--out", filepath.Join(out, "a"), "--lora-r", "4611686018427387904"), "", nil
 		}, []string{"--lora-r"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
+			// Not t.TempDir: its path holds the case's name, which the
+			// messages' checks must not match.
+			root, err := os.MkdirTemp("", "hostile")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(root)
 			in, out, work := filepath.Join(root, "in"), filepath.Join(root, "out"), filepath.Join(root, "work")
 			for _, d := range []string{in, out, work} {
 				os.MkdirAll(d, 0o755)
@@ -375,7 +385,8 @@ func TestHostileInputs(t *testing.T) {
 				"HF_ENDPOINT=http://127.0.0.1:1", "HF_TOKEN=")
 			cmd.Env = append(cmd.Env, env...)
 			start := time.Now()
-			b, err := cmd.CombinedOutput()
+			var b []byte
+			b, err = cmd.CombinedOutput()
 			msg := string(b)
 			took := time.Since(start)
 			if ctx.Err() != nil {
@@ -423,4 +434,17 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// gzipBomb is 400 KB of gzip that inflates to a 400 MB JSON array.
+func gzipBomb() string {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write([]byte("["))
+	spaces := bytes.Repeat([]byte(" "), 1<<20)
+	for range 400 {
+		zw.Write(spaces)
+	}
+	zw.Close()
+	return b.String()
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/gotrain/gotrain/tokenize"
 )
 
+// hostileModelDir is the tiny model of hostile_test.go, removed after the tests.
+var hostileModelDir string
+
 // TestMain lets the tests run the CLI as a separate process (to see its exit
 // code): with GOTRAIN_AS_CLI=1 the test binary is gotrain itself.
 func TestMain(m *testing.M) {
@@ -22,7 +25,11 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if hostileModelDir != "" {
+		os.RemoveAll(filepath.Dir(hostileModelDir))
+	}
+	os.Exit(code)
 }
 
 // gotrain runs the CLI with args and returns its combined output and exit code.
