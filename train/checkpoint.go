@@ -179,16 +179,11 @@ func appendMetrics(dir string, info StepInfo) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, metricsFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
+	b, _ := json.Marshal(info)
+	if err := atomicfile.Append(filepath.Join(dir, metricsFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	b, _ := json.Marshal(info)
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // truncateMetrics drops metrics lines of steps after step (left by a run that

@@ -71,3 +71,23 @@ func SyncDir(dir string) error {
 func WriteFile(path string, data []byte) error {
 	return Write(path, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
+
+// Append adds data at the end of path (created 0644 if absent) in one
+// write: with O_APPEND a record lands whole after the ones before it, so a
+// log such as metrics.jsonl needs no rewrite per record. A symlink or a
+// non-regular file at path is refused, so a planted link cannot redirect the
+// write outside the output folder.
+func Append(path string, data []byte) error {
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return &os.PathError{Op: "append", Path: path, Err: errors.New("not a regular file (a symlink?)")}
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY|oNoFollow, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
