@@ -451,7 +451,7 @@ func (c *client) fetchBlob(ctx context.Context, repo, u, file, blob string, w wa
 
 // fetchOnce is one attempt of fetchBlob.
 func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w want) error {
-	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE|oNoFollow, 0o644)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}

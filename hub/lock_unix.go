@@ -35,3 +35,6 @@ func lockFile(path string) (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// oNoFollow keeps opens from following a planted symlink.
+const oNoFollow = syscall.O_NOFOLLOW
