@@ -357,6 +357,15 @@ func TestHostileInputs(t *testing.T) {
 			}
 			return args("download", "--offline", "--cache", filepath.Join(out, "cache"), "Org/M"), "", nil
 		}, []string{"refs/main", "is a FIFO"}},
+		{"score sequence beyond the context", func(t *testing.T, in, out string) ([]string, string, []string) {
+			ids := strings.Repeat("0,", 40000)
+			p := writeFile(t, filepath.Join(in, "long.jsonl"), `{"prompt_ids": [`+ids+`0], "completion_ids": [1]}`+"\n")
+			return args("score", "--base", model, "--data", p), "", nil
+		}, []string{"long.jsonl:1", "40002 tokens", "32768 positions"}},
+		{"sft example beyond the context", func(t *testing.T, in, out string) ([]string, string, []string) {
+			p := writeFile(t, filepath.Join(in, "long.jsonl"), `{"prompt": "`+strings.Repeat("b ", 40000)+`", "completion": "c"}`+"\n")
+			return args("sft", "--base", model, "--data", p, "--out", filepath.Join(out, "a"), "--max-len", "100000", "--no-chat"), "", nil
+		}, []string{"long.jsonl:1", "32768 positions"}},
 		{"--lora-r huge", func(t *testing.T, in, out string) ([]string, string, []string) {
 			return args("sft", "--base", model, "--data", data(in), "--out", filepath.Join(out, "a"), "--lora-r", "4611686018427387904"), "", nil
 		}, []string{"--lora-r"}},

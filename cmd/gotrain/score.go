@@ -146,6 +146,9 @@ func runScore(args []string) error {
 				return fmt.Errorf("%s:%d: the completion is empty", *dataPath, line)
 			}
 			toks := append(append([]int{}, o.PromptIDs...), o.CompletionIDs...)
+			if len(toks) > m.MaxPositions() {
+				return fmt.Errorf("%s:%d: %d tokens, more than the %d positions the model supports", *dataPath, line, len(toks), m.MaxPositions())
+			}
 			for _, t := range toks {
 				if t < 0 || t >= m.Config.VocabSize {
 					return fmt.Errorf("%s:%d: token id %d outside the model's vocabulary [0,%d)", *dataPath, line, t, m.Config.VocabSize)
