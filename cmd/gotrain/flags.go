@@ -4,10 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"math"
-
-	"github.com/gotrain/gotrain/data"
 	"strings"
 	"time"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // span is the accepted range of a numeric flag; open ends exclude the bound.
@@ -46,7 +47,7 @@ var flagSpans = map[string]span{
 	"bootstrap":         {lo: 0, hi: 1 << 20, why: "between 0 and 1048576"},
 	"max-options":       {lo: 2, hi: 1 << 20, why: "between 2 and 1048576"},
 	"eval-frac":         {lo: 0, hi: 1, loOpen: true, hiOpen: true, why: "in (0, 1)"},
-	"threads":           {lo: 0, hi: 4096, why: "between 0 and 4096"},
+	"threads":           {lo: 0, hi: kernels.MaxThreads, why: fmt.Sprintf("between 0 and %d", kernels.MaxThreads)},
 	"simulate n":        {lo: 0, hi: 1 << 24, why: "between 0 and 16777216"},
 	"bench gemm m":      benchSize,
 	"bench gemm n":      benchSize,

@@ -159,7 +159,7 @@ func TestGenerateSimulateTiny(t *testing.T) {
 			{[]string{"--prompt", "x", "--max-new-tokens", "0"}, "--max-new-tokens"},
 			{[]string{"--prompt", "x", "--stop", ""}, "empty stop string"},
 			{[]string{"--prompt", "x", "--out", "y"}, "--out goes with --data"},
-			{[]string{"--prompt", "x", "--max-new-tokens", "100000000"}, "exceeds"},
+			{[]string{"--prompt", "x", "--max-new-tokens", "1000000"}, "exceeds"},
 			{[]string{"--prompt", "x", "--template", "nonesuch"}, "nonesuch"},
 			{[]string{"--data", bad}, `bad.jsonl:1: no "prompt"`},
 			{[]string{"--data", filepath.Join(tmp, "missing.jsonl")}, "missing.jsonl"},
