@@ -36,6 +36,10 @@ type PlanInput struct {
 	KVTokens int
 	// Threads is the kernel worker count (packing buffers); 0 = 2.
 	Threads int
+	// Ranks is the number of data-parallel processes of the job (0 or 1:
+	// one). Each holds the whole model; with several, a second micro-batch
+	// gradient and the pieces received from the peers are kept as well.
+	Ranks int
 }
 
 // PlanPart is one line of a Plan.
@@ -138,11 +142,17 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("LoRA adapter (F32)", loraParams*4)
 	}
 	T := float64(max(p.BatchTokens, 0))
+	// gradients: the step's sum and one micro-batch's; with several ranks
+	// another micro-batch's and up to a whole gradient in received pieces
+	grads := 2.0
+	if p.Ranks > 1 {
+		grads = 4
+	}
 	switch p.Optimizer {
 	case "adamw":
-		add("LoRA grads + AdamW moments", 3*loraParams*4)
+		add("LoRA grads + AdamW moments", (grads+2)*loraParams*4)
 	case "sgd":
-		add("LoRA grads", loraParams*4)
+		add("LoRA grads", grads*loraParams*4)
 	}
 	if p.Optimizer != "" && T > 0 {
 		// Backprop: every layer's input [T × H] plus dx and a work copy, and

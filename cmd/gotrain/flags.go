@@ -59,6 +59,8 @@ var flagSpans = map[string]span{
 	"reps":              {lo: 1, hi: 1000, why: "between 1 and 1000"},
 	"rows":              {lo: 1, hi: 1 << 20, why: "between 1 and 1048576"},
 	"time":              {lo: 0, hi: math.MaxInt64, loOpen: true, why: "positive"},
+	"ranks":             {lo: 2, hi: 64, why: "between 2 and 64"},
+	"runs":              {lo: 1, hi: 1 << 20, why: "between 1 and 1048576"},
 }
 
 // benchSize bounds the benchmarks' matrix sizes (a 32768² float32 matrix is 4 GiB).
