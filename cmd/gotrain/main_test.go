@@ -153,6 +153,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "W1 macro") {
 		t.Errorf("eval printed no W1:\n%s", out)
 	}
+	if page := readFile(t, filepath.Join(tmp, "report", "index.html")); !strings.Contains(page, `id="study-table"`) {
+		t.Error("eval --report wrote no page with the study table")
+	}
 	// shards merged give the same metrics as one run
 	var shards []string
 	for i := 0; i < 2; i++ {
