@@ -20,6 +20,7 @@ type Sampling struct {
 // calling emit for each new token; emit returning false stops early. It
 // returns the generated tokens (stop token excluded).
 func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, emit func(tok int) bool) ([]int, error) {
+	m = m.with(ad) // modules_to_save
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("model: empty prompt")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
+	"github.com/gotrain/gotrain/train"
 )
 
 // runBenchModel runs the whole-model benchmarks: prefill, decode and a LoRA
@@ -30,12 +31,14 @@ func runBenchModel(name string, args []string) error {
 	steps := fs.Int("steps", 32, "tokens to decode (decode)")
 	reps := fs.Int("reps", 3, "measured repetitions (median reported)")
 	rank := fs.Int("lora-r", 16, "LoRA rank (train)")
+	full := fs.Bool("full", false, "also time a full-finetuning step (every weight's gradient and an AdamW update) beside the LoRA step (train)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs here")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
+	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "tree nodes per row of the numeric case, all expanded (predict; 0: skip the case)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -144,7 +147,14 @@ func runBenchModel(name string, args []string) error {
 			}
 			b.AddSequence(toks, w)
 		}
-		var cpu float64
+		var fullStep func() (backprop float64, err error)
+		if *full {
+			if fullStep, err = benchFullStep(m, &b); err != nil {
+				return err
+			}
+		}
+		var cpu, fullCPU float64
+		var fullTimes, fullBack []float64
 		for r := 0; r <= *reps; r++ {
 			start, c0 := time.Now(), cpuSeconds()
 			if _, err := m.LossAndGrad(&b, ad, g, model.TrainOptions{Dropout: 0.05, Seed: uint64(r)}); err != nil {
@@ -154,8 +164,27 @@ func runBenchModel(name string, args []string) error {
 				times = append(times, time.Since(start).Seconds())
 				cpu += cpuSeconds() - c0
 			}
+			if fullStep != nil { // interleaved, so both see the same machine load
+				start, c0 := time.Now(), cpuSeconds()
+				back, err := fullStep()
+				if err != nil {
+					return err
+				}
+				if r > 0 {
+					fullTimes, fullBack = append(fullTimes, time.Since(start).Seconds()), append(fullBack, back)
+					fullCPU += cpuSeconds() - c0
+				}
+			}
 		}
 		med := median(times)
+		if fullStep != nil {
+			fm := median(fullTimes)
+			ntok := float64(*batch * *tokens)
+			result["full_seconds"], result["full_tokens_per_s"], result["full_backprop_seconds"] = fm, ntok/fm, median(fullBack)
+			result["full_vs_lora"] = med / fm
+			// by CPU time, steadier than wall time on a shared machine
+			result["full_vs_lora_cpu"] = cpu / fullCPU
+		}
 		ntok := float64(*batch * *tokens)
 		// Matmul work of a step: the layers' forward, their recomputation
 		// without the down projection, the input gradients, and the LM
@@ -196,6 +225,34 @@ func runBenchModel(name string, args []string) error {
 		shared := time.Since(start).Seconds()
 		result["rows"], result["rows_per_s"] = len(rows), float64(len(rows))/shared
 		result["reused_prompt_tokens"], result["computed_prompt_tokens"] = p.Reused, p.Computed
+		if *numericNodes > 0 {
+			// each row alone (its whole prompt computed) as options and as
+			// an open numeric answer whose tree is expanded to the whole node
+			// budget (the worst case), alternating so that both see the same
+			// load; CPU seconds beside wall seconds as the machine is shared
+			po := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 101})
+			pn := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 1, NumericEps: 1e-300, NumericNodes: *numericNodes})
+			var wall, cpu [2]float64
+			var prompt, n int
+			for i := range rows {
+				for k := range 2 {
+					p := [2]*predict.Predictor{po, pn}[(i+k)%2]
+					w, c := time.Now(), cpuSeconds()
+					res, err := p.Rows(rows[i:i+1], nil)
+					if err != nil {
+						return err
+					}
+					wall[(i+k)%2] += time.Since(w).Seconds()
+					cpu[(i+k)%2] += cpuSeconds() - c
+					if p == pn && res[0].Method == "numeric" {
+						n++
+						prompt += p.Computed
+					}
+				}
+			}
+			result["numeric_rows"], result["numeric_nodes"], result["numeric_prompt_tokens"] = n, *numericNodes, float64(prompt)/float64(n)
+			result["numeric_vs_options"], result["numeric_vs_options_cpu"] = wall[1]/wall[0], cpu[1]/cpu[0]
+		}
 		if !*naive {
 			break
 		}
@@ -296,4 +353,31 @@ func median(v []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// benchFullStep prepares a full-finetuning step of m on b: every weight's
+// gradient, then an AdamW update of the float32 master weights. The step
+// returns the seconds of the forward and backward alone.
+func benchFullStep(m *model.Model, b *model.TrainBatch) (func() (float64, error), error) {
+	f, err := model.NewFull(m)
+	if err != nil {
+		return nil, err
+	}
+	g := f.ZerosLike()
+	opt := train.NewAdamW(0)
+	_, ps := f.Params()
+	_, gs := g.Params()
+	return func() (float64, error) {
+		start := time.Now()
+		for _, v := range gs {
+			clear(v)
+		}
+		if _, err := f.LossAndGrad(b, g, model.TrainOptions{}); err != nil {
+			return 0, err
+		}
+		back := time.Since(start).Seconds()
+		train.ClipGradNorm(gs, 1)
+		opt.Step(ps, gs, 1e-5)
+		return back, nil
+	}, nil
 }

@@ -45,9 +45,6 @@ func runEval(args []string) error {
 	}
 	rep := data.Evaluate(preds, prior, *demographic)
 	predict.WriteTable(os.Stdout, rep)
-	if unscored > 0 {
-		fmt.Printf("%d rows had no option probabilities (open-ended) and are not in W1\n", unscored)
-	}
 	if *reportDir != "" {
 		in := report.EvalInput{Report: rep, Preds: preds, Unscored: unscored, Sources: strings.Split(*predPaths, ",")}
 		if err := report.WriteEval(*reportDir, in); err != nil {

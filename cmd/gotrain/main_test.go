@@ -167,6 +167,44 @@ func TestEndToEnd(t *testing.T) {
 	if firstLines(merged, 6) != firstLines(out, 6) {
 		t.Errorf("merged shards:\n%s\nunsharded:\n%s", merged, out)
 	}
+	// an open numeric question gets the distribution of its answer
+	open := writeFile(t, filepath.Join(tmp, "open.jsonl"), `{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 20"}`+"\n"+
+		`{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 50"}`+"\n")
+	numPred := filepath.Join(tmp, "open-pred.jsonl")
+	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 2,") || !strings.Contains(msg, "by answer format: numeric 2") {
+		t.Errorf("predict summary: %s", msg)
+	}
+	var rec struct {
+		Method     string
+		Numeric    []struct{ Value, Prob float64 }
+		Covered    float64
+		Prediction *float64
+	}
+	if err := json.Unmarshal([]byte(firstLines(readFile(t, numPred), 1)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Method != "numeric" || len(rec.Numeric) == 0 || rec.Covered <= 0 || rec.Prediction == nil {
+		t.Errorf("numeric row: %+v", rec)
+	}
+	// and eval scores it as a numeric cell
+	if out := run("eval", "--pred", numPred); !strings.Contains(out, "numeric cells only") || !strings.Contains(out, "numeric 2 (100.0%)") {
+		t.Errorf("eval of a numeric row:\n%s", out)
+	}
+	// full finetuning with 8-bit moments: a checkpoint in the base's dtype that
+	// predict takes as --base; a LoRA adapter with modules_to_save
+	full := filepath.Join(tmp, "full")
+	run("sft", "--full", "--optim", "adamw8bit", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"),
+		"--out", full, "--max-steps", "2", "--batch-size", "4", "--save-steps", "1", "--lr", "1e-3")
+	for _, f := range []string{"model.safetensors", "config.json", "tokenizer.json", "checkpoint-1/model.safetensors", "checkpoint-1/optimizer.safetensors"} {
+		if _, err := os.Stat(filepath.Join(full, f)); err != nil {
+			t.Errorf("sft --full output lacks %s", f)
+		}
+	}
+	run("predict", "--base", full, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", filepath.Join(tmp, "pred-full.jsonl"))
+	saved := filepath.Join(tmp, "saved")
+	run("sft", "--modules-to-save", "embed_tokens,norm", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"),
+		"--out", saved, "--max-steps", "1", "--batch-size", "4", "--lr", "1e-3")
+	run("predict", "--base", m, "--adapter", saved, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", filepath.Join(tmp, "pred-saved.jsonl"))
 }
 
 func firstLines(s string, n int) string {
@@ -195,6 +233,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"score", "--base", filepath.Join(tmp, "nope"), "--data", bad}, "nope"},
 		{[]string{"score", "--base", fixture, "--adapter", filepath.Join(tmp, "nope"), "--data", bad}, "no such directory"},
 		{[]string{"predict", "--base", fixture, "--data", bad, "--shard", "3/2"}, "--shard"},
+		{[]string{"predict", "--base", fixture, "--data", bad, "--numeric-eps", "0"}, "--numeric-eps"},
 		{[]string{"init-model", "--arch", "gpt2", "--out", filepath.Join(tmp, "x")}, "gpt2"},
 		{[]string{"frobnicate"}, "unknown command"},
 	} {
