@@ -64,6 +64,9 @@ func (enc *Encoder) Encode(r *Example) (Encoded, error) {
 		for p := len(prompt); p < len(toks); p++ {
 			mask[p] = true
 		}
+		if err := enc.Tok.Err(); err != nil {
+			return Encoded{}, fmt.Errorf("%s: %w", r.Where(), err)
+		}
 		if len(prompt) == 0 {
 			return Encoded{}, fmt.Errorf("%s: the prompt is empty", r.Where())
 		}
@@ -155,6 +158,9 @@ func (enc *Encoder) continuations(r *Example, answers []string) (prompt []int, c
 				c = append(c, eos[0])
 			}
 			conts = append(conts, c)
+		}
+		if err := enc.Tok.Err(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", r.Where(), err)
 		}
 	}
 	if len(prompt) == 0 {

@@ -2,6 +2,7 @@ package data
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -865,4 +866,21 @@ func Predictions(rows []Example, probs [][]float64) []Prediction {
 		}
 	}
 	return out
+}
+
+// CheckProbs returns an error unless probs can be normalized into a
+// distribution: every value finite and not negative, and a finite positive
+// sum (two values of 1e308 sum to +Inf, and p/+Inf is 0 for every option).
+func CheckProbs(probs []float64) error {
+	var sum float64
+	for i, p := range probs {
+		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+			return fmt.Errorf("probability %d is %v: want a finite number ≥ 0", i, p)
+		}
+		sum += p
+	}
+	if !(sum > 0) || math.IsInf(sum, 0) {
+		return fmt.Errorf("the %d probabilities sum to %v: want a finite sum > 0", len(probs), sum)
+	}
+	return nil
 }

@@ -269,6 +269,19 @@ func TestEvaluateSample(t *testing.T) {
 		rep.Individual.Accuracy.Uniform, rep.Individual.Accuracy.Prior, rep.Individual.RPS.Uniform, rep.Individual.RPS.Prior, rep.DPD.Uniform, rep.DPD.Prior)
 }
 
+func TestCheckProbs(t *testing.T) {
+	for _, bad := range [][]float64{{1e308, 1e308}, {math.NaN(), 1}, {math.Inf(1)}, {-0.1, 1.1}, {0, 0}, {}} {
+		if CheckProbs(bad) == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	for _, good := range [][]float64{{0.2, 0.8}, {1e308}, {3, 1}, {0, 5e-324}} {
+		if err := CheckProbs(good); err != nil {
+			t.Errorf("%v: %v", good, err)
+		}
+	}
+}
+
 // rangeOf is the options lo..hi.
 func rangeOf(lo, hi int) Options {
 	o, _ := stepRange(decimal{val: float64(lo), mant: int64(lo), exact: true}, decimal{val: float64(hi), mant: int64(hi), exact: true}, nil, false, MaxOptionValues, "range")

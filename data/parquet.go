@@ -22,10 +22,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // parquetBatch is how many rows are decoded at a time.
@@ -35,7 +36,7 @@ const parquetBatch = 256
 // row goes through the same checks as a JSONL row; errors and records name
 // the 1-based row number as the line.
 func ReadSocSciParquet(path string, opt ReadOptions) ([]Example, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

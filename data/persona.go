@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Persona is one participant's demographic profile, as in SocSci210's
@@ -175,7 +176,7 @@ func (e *Example) Demographic(field string) (string, bool) {
 // ReadPersonas reads a participants.json file (a JSON array of profiles),
 // gzip compressed or not.
 func ReadPersonas(path string) ([]Persona, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -185,17 +186,25 @@ func ReadPersonas(path string) ([]Persona, error) {
 
 // ReadPersonasFrom is ReadPersonas on an open stream; name is used in errors.
 func ReadPersonasFrom(r io.Reader, name string) ([]Persona, error) {
-	b, err := io.ReadAll(r)
+	// Read whole, so bounded like a JSON array data file (a gzip bomb stops there).
+	tooBig := fmt.Errorf("data: %s: a persona file over %d MiB (6,335 real profiles are 4 MB)", name, maxArrayBytes>>20)
+	b, err := io.ReadAll(io.LimitReader(r, maxArrayBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("data: %s: %w", name, err)
+	}
+	if len(b) > maxArrayBytes {
+		return nil, tooBig
 	}
 	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("data: %s: %w", name, err)
 		}
-		if b, err = io.ReadAll(zr); err != nil {
+		if b, err = io.ReadAll(io.LimitReader(zr, maxArrayBytes+1)); err != nil {
 			return nil, fmt.Errorf("data: %s: %w", name, err)
+		}
+		if len(b) > maxArrayBytes {
+			return nil, tooBig
 		}
 	}
 	var raws []json.RawMessage

@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // ReadOptions controls the readers.
@@ -26,6 +27,49 @@ type ReadOptions struct {
 	SkipBad bool
 	// Report, if non-nil, receives what was read and skipped.
 	Report *ReadReport
+	// MaxLineBytes bounds one record (a JSONL line or an array element);
+	// longer ones are bad lines, refused before they are parsed or
+	// tokenized. 0: DefaultMaxLineBytes.
+	MaxLineBytes int
+}
+
+// DefaultMaxLineBytes is the default record size limit: about 250k
+// tokens, far beyond any --max-len, while a SocSci210 row is under 2 KB
+// (a 10 MB line cost 1.2 GB and 15 s of tokenizing before the limit).
+const DefaultMaxLineBytes = 1 << 20
+
+// ReadLine reads one line of br, its '\n' included, like ReadBytes('\n').
+// A line of more than max bytes (not counting the '\n') is consumed without
+// being kept: it comes back nil with long set. err is io.EOF after the last line.
+func ReadLine(br *bufio.Reader, max int) (line []byte, long bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(frag) > max+2 { // room for "\r\n"
+				long, line = true, nil
+			} else {
+				line = append(line, frag...)
+			}
+		}
+		if err != bufio.ErrBufferFull {
+			if !long && len(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))) > max {
+				long, line = true, nil
+			}
+			return line, long, err
+		}
+	}
+}
+
+// LineTooLong is the error of a record longer than the limit.
+func LineTooLong(max int) error {
+	return fmt.Errorf("record longer than %d bytes (--max-line-bytes)", max)
+}
+
+func (o ReadOptions) maxLine() int {
+	if o.MaxLineBytes > 0 {
+		return o.MaxLineBytes
+	}
+	return DefaultMaxLineBytes
 }
 
 // ReadReport describes one read.
@@ -43,7 +87,7 @@ func ReadSFT(path string, opt ReadOptions) ([]Example, error) {
 	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
 		return ReadSocSciParquet(path, opt)
 	}
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -146,9 +190,18 @@ func (rd *reader) bad(line int, err error) error {
 func (rd *reader) readLines(br *bufio.Reader) ([]Example, error) {
 	var out []Example
 	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
+		b, long, err := ReadLine(br, rd.opt.maxLine())
 		if err != nil && err != io.EOF {
 			return out, fmt.Errorf("data: %s:%d: %w", rd.name, line, err)
+		}
+		if long {
+			if stop := rd.bad(line, LineTooLong(rd.opt.maxLine())); stop != nil {
+				return out, stop
+			}
+			if err == io.EOF {
+				return out, nil
+			}
+			continue
 		}
 		if line == 1 {
 			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
@@ -169,12 +222,18 @@ func (rd *reader) readLines(br *bufio.Reader) ([]Example, error) {
 	}
 }
 
+// maxArrayBytes bounds a JSON array file (after decompression).
+const maxArrayBytes = 64 << 20
+
 // readArray reads a JSON array of records; line numbers are those where
 // each element starts.
 func (rd *reader) readArray(br *bufio.Reader) ([]Example, error) {
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, br); err != nil {
+	if _, err := io.Copy(&buf, io.LimitReader(br, maxArrayBytes+1)); err != nil {
 		return nil, fmt.Errorf("data: %s: %w", rd.name, err)
+	}
+	if buf.Len() > maxArrayBytes { // a gzip bomb, or a data set that belongs in JSONL
+		return nil, fmt.Errorf("data: %s: a JSON array file is read whole, and this one is over %d MiB: write it as JSONL (one record a line)", rd.name, maxArrayBytes>>20)
 	}
 	src := bytes.TrimPrefix(buf.Bytes(), []byte("\xef\xbb\xbf"))
 	lineAt := func(off int64) int {
@@ -196,6 +255,12 @@ func (rd *reader) readArray(br *bufio.Reader) ([]Example, error) {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return out, &LineError{rd.name, line, fmt.Errorf("invalid JSON: %w", err)}
+		}
+		if len(raw) > rd.opt.maxLine() {
+			if stop := rd.bad(line, LineTooLong(rd.opt.maxLine())); stop != nil {
+				return out, stop
+			}
+			continue
 		}
 		ex, err := rd.parse(raw, line)
 		if err != nil {

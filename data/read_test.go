@@ -261,7 +261,12 @@ func FuzzReadJSONL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, skip bool) {
 		var rep ReadReport
-		ex, err := ReadSFTFrom(bytes.NewReader(b), "fuzz", ReadOptions{SkipBad: skip, Report: &rep})
+		// With skip, a small line limit also exercises the long-line path.
+		opt := ReadOptions{SkipBad: skip, Report: &rep}
+		if skip {
+			opt.MaxLineBytes = 64
+		}
+		ex, err := ReadSFTFrom(bytes.NewReader(b), "fuzz", opt)
 		if err != nil {
 			var le *LineError
 			if errors.As(err, &le) && (le.Line < 1 || le.File != "fuzz") {
@@ -278,4 +283,38 @@ func FuzzReadJSONL(f *testing.F) {
 			e.Cell()
 		}
 	})
+}
+
+// TestMaxLineBytes: a record over the limit is a bad line named by number,
+// refused before parsing (it need not be valid JSON); at the limit it is read.
+func TestMaxLineBytes(t *testing.T) {
+	rec := func(n int) string { // a record of exactly n bytes
+		s := `{"prompt":"p","completion":"`
+		return s + strings.Repeat("c", n-len(s)-2) + `"}`
+	}
+	const max = 200
+	for _, nl := range []string{"\n", "\r\n"} {
+		in := rec(max) + nl + rec(max+1) + nl + strings.Repeat("x", 5000) + nl + rec(100)
+		_, err := ReadSFTFrom(strings.NewReader(in), "f.jsonl", ReadOptions{MaxLineBytes: max})
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != 2 || !strings.Contains(err.Error(), "longer than 200 bytes") {
+			t.Fatalf("err %v, want line 2 too long", err)
+		}
+		var rep ReadReport
+		ex, err := ReadSFTFrom(strings.NewReader(in), "f.jsonl", ReadOptions{MaxLineBytes: max, SkipBad: true, Report: &rep})
+		if err != nil || len(ex) != 2 || ex[1].Line != 4 || len(rep.Skipped) != 2 || rep.Skipped[1].Line != 3 {
+			t.Fatalf("skip-bad: %d records, %v, skipped %v", len(ex), err, rep.Skipped)
+		}
+	}
+	arr := "[" + rec(max) + ",\n" + rec(max+50) + "]"
+	if _, err := ReadSFTFrom(strings.NewReader(arr), "a.json", ReadOptions{MaxLineBytes: max}); err == nil || !strings.Contains(err.Error(), "a.json:2") {
+		t.Errorf("array: %v", err)
+	}
+	// The last line without a newline counts the same.
+	if _, err := ReadSFTFrom(strings.NewReader(rec(max+1)), "f", ReadOptions{MaxLineBytes: max}); err == nil {
+		t.Error("unterminated long line accepted")
+	}
+	if ex, err := ReadSFTFrom(strings.NewReader(rec(max)), "f", ReadOptions{MaxLineBytes: max}); err != nil || len(ex) != 1 {
+		t.Errorf("unterminated line at the limit: %v", err)
+	}
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // SplitBy names the unit that Split keeps whole on one side.
@@ -125,7 +126,7 @@ type TrainEval struct {
 type SplitMapping map[string]TrainEval
 
 func readJSONFile(path string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile)
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
 	}

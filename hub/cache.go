@@ -2,7 +2,9 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // repoFolder is huggingface_hub's folder name for a model repo:
@@ -36,9 +39,12 @@ func isCommit(rev string) bool {
 func cachedSnapshot(repoDir, rev string) (string, error) {
 	commit := rev
 	if !isCommit(rev) {
-		b, err := os.ReadFile(filepath.Join(repoDir, "refs", filepath.FromSlash(rev)))
-		if err != nil {
+		b, err := inputfile.ReadFile(filepath.Join(repoDir, "refs", filepath.FromSlash(rev)), inputfile.MaxSmallFile)
+		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("no cached ref %q", rev)
+		}
+		if err != nil {
+			return "", err
 		}
 		commit = strings.TrimSpace(string(b))
 		if !isCommit(commit) {
@@ -65,7 +71,7 @@ func CheckSnapshot(dir string) error {
 	switch {
 	case exists("config.json"):
 		idx := filepath.Join(dir, "model.safetensors.index.json")
-		if b, err := os.ReadFile(idx); err == nil {
+		if b, err := inputfile.ReadFile(idx, inputfile.MaxLargeFile); err == nil {
 			files, err := indexFiles(b)
 			if err != nil {
 				return fmt.Errorf("%s: %w", idx, err)
@@ -114,8 +120,8 @@ func indexFiles(b []byte) ([]string, error) {
 	seen := map[string]bool{}
 	var files []string
 	for _, f := range idx.WeightMap {
-		if f == "" || strings.Contains(f, "..") || filepath.IsAbs(f) {
-			return nil, fmt.Errorf("index lists a bad file name %q", f)
+		if err := checkRepoFile(f); err != nil {
+			return nil, fmt.Errorf("weight_map: %w", err)
 		}
 		if !seen[f] {
 			seen[f] = true
@@ -165,7 +171,7 @@ func writeRef(repoDir, rev, commit string) error {
 		return nil
 	}
 	path := filepath.Join(repoDir, "refs", filepath.FromSlash(rev))
-	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == commit {
+	if b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile); err == nil && strings.TrimSpace(string(b)) == commit {
 		return nil
 	}
 	return writeFileAtomic(path, []byte(commit))

@@ -19,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // maxAttempts is how often one file's download is tried when the connection
@@ -28,6 +31,7 @@ const maxAttempts = 5
 // client talks to one Hub endpoint.
 type client struct {
 	opt  Options
+	user *url.Userinfo // credentials of the endpoint URL, kept out of every URL we print
 	http *http.Client
 }
 
@@ -35,12 +39,19 @@ type client struct {
 // dropped and resumed.
 const stallTimeout = 60 * time.Second
 
-func newClient(opt Options) *client {
+func newClient(opt Options) (*client, error) {
+	ep, err := url.Parse(opt.Endpoint)
+	if err != nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "" {
+		return nil, fmt.Errorf("hub: endpoint %q is not an http(s) URL (HF_ENDPOINT or --endpoint)", redactURL(opt.Endpoint))
+	}
+	user := ep.User
+	ep.User = nil
+	opt.Endpoint = ep.String()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = stallTimeout
 	// No overall timeout: a 15 GB shard takes long. The context cancels, and
 	// stallTimeout catches a connection that stops sending.
-	return &client{opt: opt, http: &http.Client{
+	return &client{opt: opt, user: user, http: &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
@@ -54,7 +65,7 @@ func newClient(opt Options) *client {
 			}
 			return nil
 		},
-	}}
+	}}, nil
 }
 
 // stallReader cancels its request when no bytes arrive for stallTimeout.
@@ -92,6 +103,9 @@ func (c *client) request(ctx context.Context, method, u string) (*http.Request, 
 	if err != nil {
 		return nil, fmt.Errorf("hub: %s %s: %w", method, u, err)
 	}
+	if c.user != nil && req.URL.Host == c.endpointHost() {
+		req.URL.User = c.user // basic auth for a mirror; net/http drops it on redirects elsewhere
+	}
 	req.Header.Set("User-Agent", "gotrain-hub/1")
 	// No transparent gzip: byte ranges and sizes must refer to the file itself.
 	req.Header.Set("Accept-Encoding", "identity")
@@ -105,7 +119,7 @@ func (c *client) request(ctx context.Context, method, u string) (*http.Request, 
 // statusError turns a failed response into an error naming the URL and, for
 // 401/403/404, wrapping ErrUnauthorized or ErrNotFound with advice.
 func (c *client) statusError(resp *http.Response, repo, what string) error {
-	u := resp.Request.URL.String()
+	u := resp.Request.URL.Redacted()
 	code := resp.Header.Get("X-Error-Code")
 	msg := resp.Header.Get("X-Error-Message")
 	if msg == "" {
@@ -118,7 +132,7 @@ func (c *client) statusError(resp *http.Response, repo, what string) error {
 		}
 	}
 	if msg != "" {
-		msg = " (" + msg + ")"
+		msg = " (" + printable(msg, 200) + ")"
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound && code == "":
@@ -195,6 +209,12 @@ func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (strin
 				return "", fmt.Errorf("hub: bad file pattern %q: %w", p, err)
 			}
 			if ok {
+				if err := checkRepoFile(s.Name); err != nil {
+					return "", fmt.Errorf("hub: %s@%s: repo listing: %w", repo, rev, err)
+				}
+				if s.Size < 0 || s.LFS != nil && s.LFS.Size < 0 {
+					return "", fmt.Errorf("hub: %s@%s: %s: negative size in the repo listing", repo, rev, s.Name)
+				}
 				sel = append(sel, s)
 				break
 			}
@@ -220,7 +240,7 @@ func (c *client) snapshot(ctx context.Context, repo, rev, repoDir string) (strin
 			return "", err
 		}
 		if s.Name == "model.safetensors.index.json" {
-			b, err := os.ReadFile(filepath.Join(snap, s.Name))
+			b, err := inputfile.ReadFile(filepath.Join(snap, s.Name), inputfile.MaxLargeFile)
 			if err != nil {
 				return "", fmt.Errorf("hub: %w", err)
 			}
@@ -270,7 +290,10 @@ type want struct {
 // fetchFile makes snapshots/<commit>/<file> point at a complete blob,
 // downloading the blob unless it is already cached.
 func (c *client) fetchFile(ctx context.Context, repo, commit, repoDir string, s sibling) error {
-	pointer := filepath.Join(repoDir, "snapshots", commit, filepath.FromSlash(s.Name))
+	pointer, err := within(filepath.Join(repoDir, "snapshots", commit), s.Name)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	if _, err := os.Stat(pointer); err == nil {
 		return nil
 	}
@@ -295,8 +318,8 @@ func (c *client) fetchFile(ctx context.Context, repo, commit, repoDir string, s 
 			w.gitOID = m.etag
 		}
 	}
-	if etag == "" || strings.ContainsAny(etag, `/\`) || strings.Contains(etag, "..") {
-		return fmt.Errorf("hub: %s: bad etag %q", u, etag)
+	if err := checkEtag(etag); err != nil {
+		return fmt.Errorf("hub: %s: %w", u, err)
 	}
 	if !isHex(w.sha256) {
 		w.sha256 = "" // not a sha256 (e.g. an S3 etag): check the size only
@@ -422,12 +445,13 @@ func (c *client) fetchBlob(ctx context.Context, repo, u, file, blob string, w wa
 	if err := os.Rename(inc, blob); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	atomicfile.SyncDir(filepath.Dir(blob)) // best effort: the blob is re-checked by size if lost
 	return nil
 }
 
 // fetchOnce is one attempt of fetchBlob.
 func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w want) error {
-	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE|oNoFollow, 0o644)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -527,8 +551,26 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 			// Name the CDN too, without its long signed query.
 			where += " (via " + final.Scheme + "://" + final.Host + final.Path + ")"
 		}
-		copied, err := io.CopyBuffer(io.MultiWriter(dst...), &stallReader{resp.Body, timer}, make([]byte, 1<<20))
+		// Never write more than the declared size: one byte more proves the
+		// server wrong without filling the disk.
+		limit := int64(-1)
+		switch {
+		case w.size >= 0:
+			limit = w.size - n
+		case resp.ContentLength >= 0:
+			limit = resp.ContentLength
+		}
+		var body io.Reader = &stallReader{resp.Body, timer}
+		if limit >= 0 {
+			body = io.LimitReader(body, limit+1)
+		}
+		copied, err := io.CopyBuffer(io.MultiWriter(dst...), body, make([]byte, 1<<20))
 		n += copied
+		if limit >= 0 && copied > limit {
+			f.Close()
+			os.Remove(inc)
+			return fmt.Errorf("hub: GET %s: %w: the server sent more than the %d bytes it declared", where, ErrChecksum, n-copied+limit)
+		}
 		if err != nil && context.Cause(reqCtx) != nil && ctx.Err() == nil {
 			err = context.Cause(reqCtx) // stalled: say so rather than "context canceled"
 		}

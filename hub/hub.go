@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Options say where the cache is, which server to ask and what to fetch. The
@@ -156,7 +158,10 @@ func Resolve(ctx context.Context, ref string, opt Options) (dir string, err erro
 	if opt.Offline {
 		return "", fmt.Errorf("hub: %s@%s: %w (cache %s: %v); unset HF_HUB_OFFLINE to download it", repo, rev, ErrOffline, opt.Cache, cacheErr)
 	}
-	c := newClient(opt)
+	c, err := newClient(opt)
+	if err != nil {
+		return "", err
+	}
 	return c.snapshot(ctx, repo, rev, repoDir)
 }
 
@@ -197,7 +202,7 @@ func (o Options) withDefaults() Options {
 		if path == "" && hfHome != "" {
 			path = filepath.Join(hfHome, "token")
 		}
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile); err == nil {
 			o.Token = strings.TrimSpace(string(b))
 		}
 	}

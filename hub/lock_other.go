@@ -7,3 +7,6 @@ package hub
 func lockFile(path string) (unlock func(), err error) {
 	return func() {}, nil
 }
+
+// oNoFollow: no O_NOFOLLOW here.
+const oNoFollow = 0

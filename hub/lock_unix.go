@@ -16,7 +16,7 @@ func lockFile(path string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644) // no file created through a planted link
 	if err != nil {
 		return nil, fmt.Errorf("hub: lock: %w", err)
 	}
@@ -35,3 +35,6 @@ func lockFile(path string) (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// oNoFollow keeps opens from following a planted symlink.
+const oNoFollow = syscall.O_NOFOLLOW

@@ -122,7 +122,7 @@ func SetThreads(n int) {
 	if n < 1 {
 		n = runtime.NumCPU()
 	}
-	pool.threads.Store(int64(n))
+	pool.threads.Store(int64(min(n, MaxThreads)))
 }
 
 // Threads reports how many goroutines Parallel uses.

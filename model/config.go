@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Arch names a supported model family.
@@ -97,7 +98,7 @@ type rawConfig struct {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
@@ -132,23 +133,28 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, &UnsupportedError{"architectures", quote(a), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
 		}
 	}
+	// Bounds far above any released model (Llama 3.1 405B: hidden 16384,
+	// intermediate 53248, 126 layers, 128 heads; Gemma: 256000 tokens) keep
+	// every product of sizes in the loader and the memory plan far from
+	// overflow, so a hostile config fails here, not in makeslice.
 	req := []struct {
 		name string
 		p    *int
 		dst  *int
+		max  int
 	}{
-		{"vocab_size", r.VocabSize, &c.VocabSize},
-		{"hidden_size", r.HiddenSize, &c.Hidden},
-		{"intermediate_size", r.IntermediateSize, &c.Intermediate},
-		{"num_hidden_layers", r.NumHiddenLayers, &c.Layers},
-		{"num_attention_heads", r.NumAttentionHeads, &c.Heads},
+		{"vocab_size", r.VocabSize, &c.VocabSize, maxVocab},
+		{"hidden_size", r.HiddenSize, &c.Hidden, maxHidden},
+		{"intermediate_size", r.IntermediateSize, &c.Intermediate, maxIntermediate},
+		{"num_hidden_layers", r.NumHiddenLayers, &c.Layers, maxLayers},
+		{"num_attention_heads", r.NumAttentionHeads, &c.Heads, maxHeads},
 	}
 	for _, f := range req {
 		if f.p == nil {
 			return nil, fmt.Errorf("config field %q is missing", f.name)
 		}
-		if *f.p <= 0 {
-			return nil, fmt.Errorf("config field %q = %d must be positive", f.name, *f.p)
+		if *f.p <= 0 || *f.p > f.max {
+			return nil, fmt.Errorf("config field %q = %d must be between 1 and %d", f.name, *f.p, f.max)
 		}
 		*f.dst = *f.p
 	}
@@ -156,7 +162,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	if r.NumKeyValueHeads != nil {
 		c.KVHeads = *r.NumKeyValueHeads
 	}
-	if c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 {
+	if c.KVHeads <= 0 || c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
 		return nil, fmt.Errorf("config field \"num_key_value_heads\" = %d must divide num_attention_heads = %d", c.KVHeads, c.Heads)
 	}
 	if r.HeadDim != nil {
@@ -167,8 +173,11 @@ func ParseConfig(b []byte) (*Config, error) {
 		}
 		c.HeadDim = c.Hidden / c.Heads
 	}
-	if c.HeadDim <= 0 || c.HeadDim%2 != 0 {
-		return nil, fmt.Errorf("config field \"head_dim\" = %d must be positive and even", c.HeadDim)
+	if c.HeadDim <= 0 || c.HeadDim%2 != 0 || c.HeadDim > maxHeadDim {
+		return nil, fmt.Errorf("config field \"head_dim\" = %d must be positive, even and at most %d", c.HeadDim, maxHeadDim)
+	}
+	if c.Heads*c.HeadDim > maxHidden {
+		return nil, fmt.Errorf("config fields num_attention_heads × head_dim = %d × %d exceed %d", c.Heads, c.HeadDim, maxHidden)
 	}
 	c.RMSNormEps = 1e-6
 	if r.RMSNormEps != nil {
@@ -178,8 +187,11 @@ func ParseConfig(b []byte) (*Config, error) {
 	if r.RopeTheta != nil {
 		c.RopeTheta = *r.RopeTheta
 	}
-	if c.RMSNormEps <= 0 || c.RopeTheta <= 0 {
-		return nil, fmt.Errorf("rms_norm_eps and rope_theta must be positive")
+	if !(c.RMSNormEps > 0 && c.RMSNormEps <= 1) {
+		return nil, fmt.Errorf("config field \"rms_norm_eps\" = %g must be in (0, 1]", c.RMSNormEps)
+	}
+	if !(c.RopeTheta > 0 && c.RopeTheta <= 1e12) {
+		return nil, fmt.Errorf("config field \"rope_theta\" = %g must be in (0, 1e12]", c.RopeTheta)
 	}
 	if r.TieWordEmbeddings != nil {
 		c.TieEmbeddings = *r.TieWordEmbeddings
@@ -189,7 +201,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	c.MaxPositions = 32768
 	if r.MaxPositions != nil && *r.MaxPositions > 0 {
-		c.MaxPositions = *r.MaxPositions
+		c.MaxPositions = min(*r.MaxPositions, maxPositions)
 	}
 	switch c.Arch {
 	case Qwen2:
@@ -227,9 +239,25 @@ func ParseConfig(b []byte) (*Config, error) {
 	if c.EOSTokenIDs, err = parseTokenIDs(r.EOSTokenID, "eos_token_id"); err != nil {
 		return nil, err
 	}
+	for _, id := range append([]int{c.BOSTokenID}, c.EOSTokenIDs...) {
+		if id < -1 || id >= maxVocab {
+			return nil, fmt.Errorf("config fields bos_token_id/eos_token_id: token id %d is out of range", id)
+		}
+	}
 	c.TorchDType = r.TorchDType
 	return c, nil
 }
+
+// Upper bounds of config sizes (see ParseConfig).
+const (
+	maxVocab        = 1 << 22
+	maxHidden       = 1 << 17
+	maxIntermediate = 1 << 19
+	maxLayers       = 1 << 10
+	maxHeads        = 1 << 10
+	maxHeadDim      = 1 << 12
+	maxPositions    = 1 << 26
+)
 
 func parseRopeScaling(raw json.RawMessage, c *Config) error {
 	if len(raw) == 0 || string(raw) == "null" {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -340,8 +341,8 @@ func FullParams(c *Config) int64 {
 // addFullParts adds full finetuning's lines to a memory plan: master
 // weights, gradCopies gradients (the trainer's step sum and micro-batch
 // buffers) and the optimiser's state.
-func addFullParts(add func(string, int64), c *Config, optim string, gradCopies int64) {
-	n := FullParams(c)
+func addFullParts(add func(string, float64), c *Config, optim string, gradCopies float64) {
+	n := float64(FullParams(c)) // within int64 for bounded configs; the plan counts in float64
 	add("master weights (F32)", 4*n)
 	if optim == "" {
 		return
@@ -351,7 +352,7 @@ func addFullParts(add func(string, int64), c *Config, optim string, gradCopies i
 	case "adamw":
 		add("AdamW moments (F32)", 8*n)
 	case "adamw8bit":
-		add("AdamW moments (8-bit)", 2*n+2*4*((n+adam8BlockPlan-1)/adam8BlockPlan))
+		add("AdamW moments (8-bit)", 2*n+2*4*math.Ceil(n/adam8BlockPlan))
 	}
 }
 

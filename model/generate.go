@@ -24,10 +24,11 @@ func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, 
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("model: empty prompt")
 	}
-	if s.Temperature < 0 || s.TopP < 0 || s.TopP > 1 || s.TopK < 0 {
-		return nil, fmt.Errorf("model: need temperature ≥ 0, 0 ≤ top-p ≤ 1 and top-k ≥ 0")
+	// Negated comparisons, so that NaN fails them too.
+	if !(s.Temperature >= 0 && s.Temperature <= math.MaxFloat32) || !(s.TopP >= 0 && s.TopP <= 1) || s.TopK < 0 || s.MaxNewTokens < 0 {
+		return nil, fmt.Errorf("model: need a finite temperature ≥ 0, 0 ≤ top-p ≤ 1, top-k ≥ 0 and max new tokens ≥ 0")
 	}
-	if len(prompt)+s.MaxNewTokens > m.ropeLen {
+	if s.MaxNewTokens > m.ropeLen-len(prompt) { // not len+max: that wraps for huge max
 		return nil, fmt.Errorf("model: prompt of %d tokens plus %d new ones exceeds the %d positions supported", len(prompt), s.MaxNewTokens, m.ropeLen)
 	}
 	c := m.NewCache()

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
-
-	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // Module names one of the seven linear layers of a decoder block.
@@ -148,7 +148,7 @@ func (m *Model) LoadAdapter(dir string) (*Adapter, error) {
 }
 
 func (m *Model) loadAdapter(dir string) (*Adapter, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
+	b, err := inputfile.ReadFile(filepath.Join(dir, "adapter_config.json"), inputfile.MaxSmallFile)
 	if err != nil {
 		return nil, err
 	}
@@ -250,6 +250,12 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 			return nil, fmt.Errorf("tensor %s: lora_A %v and lora_B %v do not fit a [%d × %d] layer (adapter for another model?): %w", name, h.a.Shape, h.b.Shape, out, in, ErrShape)
 		}
 		r := h.a.Shape[0]
+		if want, err := cfg.rankOf(name); err != nil {
+			return nil, err
+		} else if r != want {
+			// PEFT refuses such an adapter: the scaling alpha/r would be wrong.
+			return nil, fmt.Errorf("adapter_config.json: r = %d, but tensor %s.lora_A has rank %d: %w", want, name, r, ErrShape)
+		}
 		A, err := h.a.ToF32()
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s.lora_A: %w", name, err)
@@ -432,4 +438,27 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// rankOf is the rank adapter_config.json gives the module of that full
+// name: r, or the value of the first rank_pattern key that matches its end
+// (PEFT matches "(.*\.)?(KEY)$"; longest key first, for a stable choice).
+func (c AdapterConfig) rankOf(name string) (int, error) {
+	keys := make([]string, 0, len(c.RankPattern))
+	for k := range c.RankPattern {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) > len(keys[j]) || len(keys[i]) == len(keys[j]) && keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		re, err := regexp.Compile(`^(.*\.)?(` + k + `)$`)
+		if err != nil {
+			return 0, fmt.Errorf("adapter_config.json: rank_pattern key %q: %w", k, err)
+		}
+		if re.MatchString(name) {
+			return c.RankPattern[k], nil
+		}
+	}
+	return c.R, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -79,14 +80,18 @@ const runtimeBytes = 32 << 20
 // from one step to the next (so a training loop leaves little garbage).
 func PlanMemory(cfg *Config, p PlanInput) Plan {
 	pl := Plan{Input: p, cfg: cfg}
-	add := func(name string, b int64) {
+	// float64 arithmetic cannot wrap (int64 did, to a plan of 0 bytes, for
+	// hostile sizes); it is exact up to 8 PiB, and a part beyond
+	// math.MaxInt64 bytes saturates there.
+	var total float64
+	add := func(name string, b float64) {
 		if b != 0 {
-			pl.Parts = append(pl.Parts, PlanPart{name, b})
-			pl.Total += b
+			pl.Parts = append(pl.Parts, PlanPart{name, saturate(b)})
+			total += b
 		}
 	}
-	H, I, L, V := int64(cfg.Hidden), int64(cfg.Intermediate), int64(cfg.Layers), int64(cfg.VocabSize)
-	qw, kvw := int64(cfg.Heads*cfg.HeadDim), int64(cfg.KVHeads*cfg.HeadDim)
+	H, I, L, V := float64(cfg.Hidden), float64(cfg.Intermediate), float64(cfg.Layers), float64(cfg.VocabSize)
+	qw, kvw := float64(cfg.Heads)*float64(cfg.HeadDim), float64(cfg.KVHeads)*float64(cfg.HeadDim)
 	dt := strings.ToUpper(p.WeightDType)
 	if dt == "" {
 		switch cfg.TorchDType {
@@ -98,7 +103,7 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 			dt = "BF16"
 		}
 	}
-	elem := int64(2)
+	elem := 2.0
 	if dt == "F32" || dt == "F16" {
 		elem = 4 // F16 is widened to a float32 copy
 	}
@@ -111,8 +116,8 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	}
 	add("LM head (+ tied embedding) ("+dt+")", emb)
 	// The seven linears of every layer: [out × in] pairs.
-	shapes := [NumModules][2]int64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
-	var lin int64
+	shapes := [NumModules][2]float64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
+	var lin float64
 	for _, s := range shapes {
 		lin += quantBytes(s[0], s[1], p.Quantize, elem)
 	}
@@ -129,11 +134,12 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	add("norms + biases (F32)", small*4)
 
 	// LoRA adapter: A [r × in] and B [out × r] per targeted module.
-	var loraParams int64
+	var loraParams float64
 	if p.Full {
 		p.LoRARank = 0
 	}
-	if r := int64(p.LoRARank); r > 0 {
+	r := float64(max(p.LoRARank, 0))
+	if r > 0 {
 		for mod, s := range shapes {
 			if targeted(p.LoRATargets, Module(mod)) {
 				loraParams += r * (s[0] + s[1])
@@ -142,10 +148,10 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		loraParams *= L
 		add("LoRA adapter (F32)", loraParams*4)
 	}
-	T := int64(p.BatchTokens)
+	T := float64(max(p.BatchTokens, 0))
 	// gradients: the step's sum and one micro-batch's; with several ranks
 	// another micro-batch's and up to a whole gradient in received pieces
-	grads := int64(2)
+	grads := 2.0
 	if p.Ranks > 1 {
 		grads = 4
 	}
@@ -160,15 +166,14 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	case "sgd":
 		add("LoRA grads", grads*loraParams*4)
 	}
-	r := int64(p.LoRARank)
 	if p.Optimizer != "" && T > 0 {
 		// Backprop: every layer's input [T × H] plus dx and a work copy, and
 		// every layer's LoRA inner activations [7 × T × r].
-		kept := (L+3)*T*H + L*T*int64(NumModules)*r
+		kept := (L+3)*T*H + L*T*float64(NumModules)*r
 		// One train layerState: xn1, xn2, xmid, dxn [T × H]; q, att, dq,
 		// datt [T × qw]; k, v, dk, dv [T × kvw]; gate, up, h, dgate, dup
 		// [T × I]; rstd ×2, lse; LoRA: tmp, xd, dz.
-		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + int64(cfg.Heads))
+		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + float64(cfg.Heads))
 		st += T * (max(r, I) + max(H, I, qw) + r)
 		layers := kept + st
 		if p.NoCheckpointing {
@@ -183,9 +188,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("activations (F32)", T*(2*H+2*qw+2*kvw+2*I)*4+logitRows*V*4)
 	}
 	if p.KVTokens > 0 {
-		add("KV cache (F32)", int64(p.KVTokens)*L*2*kvw*4)
+		add("KV cache (F32)", float64(p.KVTokens)*L*2*kvw*4)
 	}
-	th := int64(p.Threads)
+	th := float64(p.Threads)
 	if th <= 0 {
 		th = 2
 	}
@@ -198,20 +203,29 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	}
 	add("GEMM buffers", pack)
 	add("Go runtime + binary", runtimeBytes)
+	pl.Total = saturate(total)
 	return pl
+}
+
+// saturate converts a byte count to int64, clamping at math.MaxInt64.
+func saturate(b float64) int64 {
+	if b >= math.MaxInt64 || math.IsNaN(b) {
+		return math.MaxInt64
+	}
+	return int64(b)
 }
 
 // quantBytes is the size of an [n × k] weight quantized as kind (elem bytes
 // per value when not quantized).
-func quantBytes(n, k int64, kind string, elem int64) int64 {
+func quantBytes(n, k float64, kind string, elem float64) float64 {
 	switch kind {
 	case "int8":
-		return n*k + n*((k+31)/32)*4
+		return n*k + n*math.Ceil(k/32)*4
 	case "nf4":
-		return n*((k+1)/2) + n*((k+63)/64)*4
+		return n*math.Ceil(k/2) + n*math.Ceil(k/64)*4
 	case "nf4-dq":
-		nb := n * ((k + 63) / 64)
-		return n*((k+1)/2) + nb + (nb+255)/256*4 + 4
+		nb := n * math.Ceil(k/64)
+		return n*math.Ceil(k/2) + nb + math.Ceil(nb/256)*4 + 4
 	}
 	return n * k * elem
 }

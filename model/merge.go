@@ -2,9 +2,9 @@ package model
 
 import (
 	"fmt"
-	"io"
 	"os"
 
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
@@ -81,15 +81,10 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 
 // copyFile copies src to dst through a temporary file; a missing src is not an error.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	b, err := inputfile.ReadFile(src, inputfile.MaxLargeFile)
 	if os.IsNotExist(err) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	defer in.Close()
-	b, err := io.ReadAll(in)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}

@@ -269,11 +269,23 @@ func TestAdapterRejects(t *testing.T) {
 		{`"r": 4`, `"r": 0`, "r = 0"},
 		{`"q_proj"`, `"v_proj"`, "not in target_modules"},
 		{`{`, `[`, "invalid JSON"},
+		{`"r": 4`, `"r": 8`, "r = 8, but tensor"},                                      // PEFT refuses a rank mismatch
+		{`"rank_pattern": null`, `"rank_pattern": {"q_proj": 2}`, "r = 2, but tensor"}, // a pattern gives the module's rank
+		{`"rank_pattern": null`, `"rank_pattern": {"(": 2}`, "rank_pattern key"},
 	} {
 		os.WriteFile(cfgPath, []byte(strings.Replace(string(b), tc.old, tc.new, 1)), 0o644)
 		if _, err := m.LoadAdapter(good); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s → %s: error %v, want mention of %q", tc.old, tc.new, err, tc.want)
 		}
+		if err != nil && !strings.Contains(err.Error(), good) {
+			t.Errorf("error %v does not name the adapter", err)
+		}
+	}
+	// A rank_pattern that agrees with the tensors is accepted.
+	agree := strings.Replace(strings.Replace(string(b), `"rank_pattern": null`, `"rank_pattern": {"self_attn.q_proj": 4}`, 1), `"r": 4`, `"r": 8`, 1)
+	os.WriteFile(cfgPath, []byte(agree), 0o644)
+	if _, err := m.LoadAdapter(good); err != nil {
+		t.Errorf("matching rank_pattern: %v", err)
 	}
 }
 

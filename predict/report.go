@@ -30,6 +30,11 @@ func ReadPredictions(paths []string) (preds []data.Prediction, unscored int, err
 			if p.Method == "none" {
 				unscored++
 			}
+			if p.Probs != nil {
+				if err := data.CheckProbs(p.Probs); err != nil {
+					return nil, 0, fmt.Errorf("%s: probs: %w", r.Where(), err)
+				}
+			}
 			preds = append(preds, p)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Experiment is a survey experiment to screen before running it: conditions
@@ -62,7 +62,7 @@ type Outcome struct {
 // LoadExperiment reads and validates an experiment spec (JSON). Unknown
 // fields are errors, so a misspelt key is not silently ignored.
 func LoadExperiment(path string) (*Experiment, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadFile(path, inputfile.MaxSmallFile)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}

@@ -209,6 +209,9 @@ func (t *Tokenizer) EncodeChat(tp *Template, msgs []Message, addGenerationPrompt
 	}
 	text, spans := tp.render(norm, addGenerationPrompt)
 	ids = t.Encode(text)
+	if err := t.Err(); err != nil {
+		return nil, nil, err
+	}
 	// ends[k] is the byte offset where token k ends.
 	ends := make([]int, len(ids))
 	off := 0

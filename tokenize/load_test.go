@@ -387,6 +387,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {}, "merges": [["a","b"]]}, "added_tokens": [{"id": 5, "content": "<s>"}]}`))
 	f.Add([]byte(`{"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"String": "x"}, "behavior": "Isolated"}]}}`))
 	f.Add([]byte(`{"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "a"}}], "special_tokens": {"a": {"ids": [99]}}}}`))
+	// In-range extremes: the largest ids accepted, a backtracking pattern.
+	f.Add([]byte(fmt.Sprintf(`{"model": {"type": "BPE", "vocab": {"a": %d}, "merges": []}, "added_tokens": [{"id": %d, "content": "x"}]}`, maxTokenID, maxTokenID)))
+	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "a": 1}, "merges": [["a","a"],["a","a"]]}}`))
+	f.Add([]byte(`{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(a+)+$"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := parseJSON(data)
 		if err == nil {

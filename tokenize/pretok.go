@@ -2,6 +2,8 @@ package tokenize
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -187,17 +189,32 @@ func contraction(s string) int {
 // regexSplitter splits with an arbitrary pattern through regexp2 (slow path
 // for tokenizers whose pattern is not one of the known ones). Text between
 // matches becomes its own piece, as with behavior "Isolated".
-type regexSplitter struct{ re *regexp2.Regexp }
-
-func newRegexSplitter(pattern string) (regexSplitter, error) {
-	re, err := regexp2.Compile(pattern, regexp2.None)
-	if err != nil {
-		return regexSplitter{}, fmt.Errorf("compile split pattern %q: %w", pattern, err)
-	}
-	return regexSplitter{re}, nil
+//
+// regexp2 backtracks: a pattern such as (a+)+$ takes exponential time on a
+// run of a's. Each match is cut off after splitTimeout; the first timeout
+// is kept for Tokenizer.Err and the rest of the text is dropped.
+type regexSplitter struct {
+	re  *regexp2.Regexp
+	err atomic.Pointer[error]
 }
 
-func (p regexSplitter) split(s string, fn func(string)) {
+// splitTimeout bounds one match of a Split pattern. The known patterns
+// match a 1 MiB line in well under a second through regexp2.
+const splitTimeout = 2 * time.Second
+
+func newRegexSplitter(pattern string) (*regexSplitter, error) {
+	re, err := regexp2.Compile(pattern, regexp2.None)
+	if err != nil {
+		return nil, fmt.Errorf("compile split pattern %q: %w", pattern, err)
+	}
+	re.MatchTimeout = splitTimeout
+	return &regexSplitter{re: re}, nil
+}
+
+func (p *regexSplitter) split(s string, fn func(string)) {
+	if p.err.Load() != nil {
+		return
+	}
 	// regexp2 reports rune indices; map them to byte offsets.
 	offs := make([]int, 0, len(s)+1)
 	for i := range s {
@@ -216,6 +233,13 @@ func (p regexSplitter) split(s string, fn func(string)) {
 		}
 		prev = end
 		m, err = p.re.FindNextMatch(m)
+	}
+	if err != nil {
+		// Not regexp2's error: it quotes the whole input.
+		err = fmt.Errorf("split pattern %q: a match took longer than %v (catastrophic backtracking); fix the pattern in the tokenizer's pre_tokenizer",
+			p.re.String(), splitTimeout)
+		p.err.CompareAndSwap(nil, &err)
+		return
 	}
 	if prev < len(s) {
 		fn(s[prev:])

@@ -19,6 +19,8 @@ import (
 
 	"github.com/dlclark/regexp2"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // Tokenizer encodes text to token ids and back. It is safe for concurrent use.
@@ -41,6 +43,8 @@ type Tokenizer struct {
 	defaultChat  string // template name used when chatTemplate is empty (tiktoken: "llama3")
 	eosToken     string
 	bosToken     string
+
+	path string // tokenizer.json, for errors
 
 	cache  sync.Map // pre-token -> []int32
 	cached atomic.Int64
@@ -85,7 +89,7 @@ func Load(dir string) (*Tokenizer, error) {
 			return nil, err
 		}
 	} else if _, err := os.Stat(modelPath); err == nil {
-		data, err := os.ReadFile(modelPath)
+		data, err := inputfile.ReadFile(modelPath, inputfile.MaxLargeFile)
 		if err != nil {
 			return nil, fmt.Errorf("tokenize: %w", err)
 		}
@@ -97,14 +101,14 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenize: %s: no tokenizer.json or tokenizer.model", dir)
 	}
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
-	if data, err := os.ReadFile(cfgPath); err == nil {
+	if data, err := inputfile.ReadFile(cfgPath, inputfile.MaxLargeFile); err == nil {
 		if err := t.applyConfig(data); err != nil {
 			return nil, fmt.Errorf("tokenize: %s: %w", cfgPath, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja")); err == nil {
+	if data, err := inputfile.ReadFile(filepath.Join(dir, "chat_template.jinja"), inputfile.MaxSmallFile); err == nil {
 		t.chatTemplate = string(data)
 	}
 	return t, nil
@@ -112,7 +116,7 @@ func Load(dir string) (*Tokenizer, error) {
 
 // LoadFile reads one tokenizer.json.
 func LoadFile(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}
@@ -120,7 +124,25 @@ func LoadFile(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 	}
+	t.path = path
 	return t, nil
+}
+
+// Err reports an input the tokenizer could not encode: a Split pattern of
+// tokenizer.json whose match ran out of time. Encode's result is incomplete
+// from then on, so callers check Err after encoding untrusted text.
+func (t *Tokenizer) Err() error {
+	for _, st := range t.stages {
+		if rs, ok := st.split.(*regexSplitter); ok {
+			if err := rs.err.Load(); err != nil {
+				if t.path != "" {
+					return fmt.Errorf("tokenize: %s: %w", t.path, *err)
+				}
+				return fmt.Errorf("tokenize: %w", *err)
+			}
+		}
+	}
+	return nil
 }
 
 // component is the union of the tokenizer.json pipeline objects we read.

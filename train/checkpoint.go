@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
@@ -75,13 +76,17 @@ func (t *Trainer) SaveCheckpoint() error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), st, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "trainer_state.json"), st); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := os.RemoveAll(final); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	// The rename is durable only once OutDir itself is synced.
+	if err := atomicfile.SyncDir(t.cfg.OutDir); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return t.pruneCheckpoints()
@@ -125,7 +130,7 @@ func LatestCheckpoint(outDir string) string {
 // Resume restores the adapter, optimizer state and step from a checkpoint
 // directory, refusing one made with other data or data-order settings.
 func (t *Trainer) Resume(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	raw, err := inputfile.ReadFile(filepath.Join(dir, "trainer_state.json"), inputfile.MaxSmallFile)
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
@@ -186,23 +191,18 @@ func appendMetrics(dir string, info StepInfo) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, metricsFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
+	b, _ := json.Marshal(info)
+	if err := atomicfile.Append(filepath.Join(dir, metricsFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	b, _ := json.Marshal(info)
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // truncateMetrics drops metrics lines of steps after step (left by a run that
 // went on past its last checkpoint), so a resumed run's file reads as one run.
 func truncateMetrics(dir string, step int) error {
 	p := filepath.Join(dir, metricsFile)
-	raw, err := os.ReadFile(p)
+	raw, err := inputfile.ReadFile(p, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil
 	}
@@ -226,7 +226,7 @@ func truncateMetrics(dir string, step int) error {
 
 // ReadMetrics reads a metrics.jsonl written by Run.
 func ReadMetrics(path string) ([]StepInfo, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := inputfile.ReadFile(path, inputfile.MaxLargeFile)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

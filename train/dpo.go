@@ -46,13 +46,16 @@ func newDPO(w weights, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Tr
 	default:
 		return nil, fmt.Errorf("train: unknown DPO loss %q (want sigmoid or ipo)", dcfg.Loss)
 	}
-	if dcfg.Beta <= 0 || dcfg.LabelSmoothing < 0 || dcfg.LabelSmoothing >= 0.5 {
+	if !(dcfg.Beta > 0 && dcfg.Beta <= math.MaxFloat32) || !(dcfg.LabelSmoothing >= 0 && dcfg.LabelSmoothing < 0.5) {
 		return nil, fmt.Errorf("train: need beta > 0 and 0 ≤ label smoothing < 0.5")
 	}
 	for _, set := range [][]Pair{pairs, evalPairs} {
 		for _, p := range set {
 			if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
 				return nil, fmt.Errorf("train: pair %s has an empty prompt or answer", p.Source)
+			}
+			if n := len(p.Prompt) + max(len(p.Chosen), len(p.Rejected)); n > w.m.MaxPositions() {
+				return nil, fmt.Errorf("train: pair %s: %d tokens, more than the %d positions the model supports", p.Source, n, w.m.MaxPositions())
 			}
 		}
 	}

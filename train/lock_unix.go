@@ -17,7 +17,7 @@ func lockDir(dir string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".gotrain.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, ".gotrain.lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o644) // a planted link cannot create a file elsewhere
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

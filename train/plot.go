@@ -3,10 +3,15 @@ package train
 import (
 	"fmt"
 	"image/color"
+	"io"
+	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
 // PlotLoss draws the training loss (and the eval loss where measured) per
@@ -44,7 +49,12 @@ func PlotLoss(metrics []StepInfo, path string) error {
 		p.Legend.Add("eval", el, pts)
 	}
 	p.Add(plotter.NewGrid())
-	if err := p.Save(6*vg.Inch, 4*vg.Inch, path); err != nil {
+	// Rendered first, then written atomically (plot.Save writes in place).
+	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
+	if err != nil {
+		return fmt.Errorf("train: plot %s: %w", path, err)
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("train: plot %s: %w", path, err)
 	}
 	return nil

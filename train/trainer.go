@@ -137,6 +137,9 @@ func newSFT(w weights, cfg Config, trainSet, evalSet []Example) (*Trainer, error
 			if len(e.Tokens) != len(e.Mask) || len(e.Tokens) < 2 || e.Targets() == 0 {
 				return nil, fmt.Errorf("train: example %s has no completion token to learn", e.Source)
 			}
+			if len(e.Tokens) > w.m.MaxPositions() {
+				return nil, fmt.Errorf("train: example %s: %d tokens, more than the %d positions the model supports", e.Source, len(e.Tokens), w.m.MaxPositions())
+			}
 		}
 	}
 	return newTrainer(w, cfg, &sftTask{train: trainSet, held: evalSet})
@@ -149,7 +152,8 @@ func newTrainer(w weights, cfg Config, tk task) (*Trainer, error) {
 	if cfg.BatchSize <= 0 || cfg.GradAccum <= 0 {
 		return nil, fmt.Errorf("train: batch size %d and gradient accumulation %d must be positive", cfg.BatchSize, cfg.GradAccum)
 	}
-	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
+	// Negated, so that NaN fails too.
+	if !(cfg.LR >= 0 && cfg.LR <= math.MaxFloat32) || !(cfg.Dropout >= 0 && cfg.Dropout < 1) || !(cfg.WarmupRatio >= 0 && cfg.WarmupRatio <= 1) {
 		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
 	}
 	t := &Trainer{weights: w, cfg: cfg, task: tk, g: cfg.Group}

@@ -89,11 +89,8 @@ func benchGEMM(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *m < 1 || *n < 1 || *k < 1 {
-		return fmt.Errorf("bench gemm: --m, --n, --k must be ≥ 1 (got %d, %d, %d)", *m, *n, *k)
 	}
 	if err := setKernels(*threads, *level); err != nil {
 		return fmt.Errorf("bench gemm: %w", err)
@@ -180,7 +177,7 @@ func benchPeak(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := setKernels(*threads, *level); err != nil {
@@ -213,11 +210,8 @@ func benchBandwidth(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
 	level := fs.String("level", "", "force a kernel level: avx512, avx2 or generic")
 	minTime := fs.Duration("time", time.Second, "minimum measuring time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *mib < 1 {
-		return fmt.Errorf("bench bandwidth: --mib must be ≥ 1")
 	}
 	if err := setKernels(*threads, *level); err != nil {
 		return fmt.Errorf("bench bandwidth: %w", err)

@@ -25,7 +25,7 @@ func benchAllReduce(args []string) error {
 	sizes := fs.String("mb", "35,280", "buffer sizes in MB (the LoRA r 16 gradients of the 0.5B and 14B shapes)")
 	runs := fs.Int("runs", 5, "timed all-reduces per size (after one warm-up)")
 	child := fs.Bool("child", false, "internal: run as one rank of the benchmark job")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var mbs []int
@@ -35,9 +35,6 @@ func benchAllReduce(args []string) error {
 			return fmt.Errorf("--mb %q: want sizes in MB between 1 and 4096", *sizes)
 		}
 		mbs = append(mbs, v)
-	}
-	if *ranks < 2 || *ranks > 64 || *runs < 1 {
-		return fmt.Errorf("--ranks must be 2..64 and --runs ≥ 1")
 	}
 	if *child {
 		return allReduceChild(mbs, *runs)

@@ -40,7 +40,7 @@ func runBenchModel(name string, args []string) error {
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
 	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "tree nodes per row of the numeric case, all expanded (predict; 0: skip the case)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *threads > 0 {

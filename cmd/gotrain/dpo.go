@@ -16,7 +16,7 @@ func runDPO(args []string) (err error) {
 	beta := fs.Float64("beta", 0.1, "DPO beta")
 	smoothing := fs.Float64("label-smoothing", 0, "conservative DPO label smoothing")
 	lossType := fs.String("loss", "sigmoid", "sigmoid (DPO) or ipo")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	enc, err := f.setup()
@@ -28,11 +28,11 @@ func runDPO(args []string) (err error) {
 		var pairs []data.Pair
 		switch *pairsFrom {
 		case "file":
-			if pairs, err = data.ReadPairs(path, data.ReadOptions{SkipBad: *f.skipBad}); err != nil {
+			if pairs, err = data.ReadPairs(path, f.readOptions()); err != nil {
 				return nil, err
 			}
 		case "contrastive":
-			rows, err := data.ReadSFT(path, data.ReadOptions{SkipBad: *f.skipBad})
+			rows, err := data.ReadSFT(path, f.readOptions())
 			if err != nil {
 				return nil, err
 			}

@@ -16,11 +16,18 @@ func runEval(args []string) error {
 	trainPath := fs.String("train", "", "training data, for the training-prior baseline")
 	demographic := fs.String("demographic", "", `demographic field for the parity difference (e.g. "Gender", "Political affiliation")`)
 	reportDir := fs.String("report", "", "write metrics.json, table.txt, SVG charts and index.html (one self-contained page) here")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *predPaths == "" {
 		return fmt.Errorf("--pred is required")
+	}
+	ins := []flagPath{{"train", *trainPath}}
+	for _, p := range strings.Split(*predPaths, ",") {
+		ins = append(ins, flagPath{"pred", p})
+	}
+	if err := checkOutputs([]flagPath{{"report", *reportDir}}, ins); err != nil {
+		return err
 	}
 	preds, unscored, err := predict.ReadPredictions(strings.Split(*predPaths, ","))
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
 )
@@ -47,12 +50,13 @@ func generate(args []string, stdout io.Writer) error {
 	topP := fs.Float64("top-p", 0.9, "nucleus: keep the most likely tokens up to this probability mass (1: all)")
 	topK := fs.Int("top-k", 0, "keep only the k most likely tokens (0: all)")
 	seed := fs.Uint64("seed", 1, "sampling seed (each --data line gets its own stream)")
+	maxLine := addMaxLineFlag(fs)
 	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per prompt")
 	var stops stopList
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
@@ -64,22 +68,17 @@ func generate(args []string, stdout io.Writer) error {
 		return fmt.Errorf("give exactly one of --prompt and --data")
 	case *outPath != "" && *dataPath == "":
 		return fmt.Errorf("--out goes with --data (--prompt streams to stdout)")
-	case *temperature < 0:
-		return fmt.Errorf("--temperature %v: must be ≥ 0", *temperature)
-	case *topP <= 0 || *topP > 1:
-		return fmt.Errorf("--top-p %v: want 0 < p ≤ 1", *topP)
-	case *topK < 0:
-		return fmt.Errorf("--top-k %d: must be ≥ 0", *topK)
-	case *maxNew < 1:
-		return fmt.Errorf("--max-new-tokens %d: must be ≥ 1", *maxNew)
 	}
 	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
+	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
 		return err
 	}
 	var in []string
 	if *dataPath != "" {
 		var err error
-		if in, err = readPrompts(*dataPath); err != nil {
+		if in, err = readPrompts(*dataPath, *maxLine); err != nil {
 			return err
 		}
 	}
@@ -153,32 +152,41 @@ func writeOutputTo(stdout io.Writer, path string, write func(io.Writer) error) e
 }
 
 // readPrompts reads the "prompt" of every line of a JSONL file.
-func readPrompts(path string) ([]string, error) {
-	f, err := os.Open(path)
+func readPrompts(path string, maxLine int) ([]string, error) {
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	br := bufio.NewReaderSize(f, 1<<16)
 	var out []string
-	for line := 1; sc.Scan(); line++ {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
+	for line := 1; ; line++ {
+		b, long, err := data.ReadLine(br, maxLine)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if long {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, data.LineTooLong(maxLine))
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err == io.EOF {
+				break
+			}
 			continue
 		}
 		var r struct {
 			Prompt *string `json:"prompt"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("%s:%d: invalid JSON: %w", path, line, err)
 		}
 		if r.Prompt == nil || *r.Prompt == "" {
 			return nil, fmt.Errorf("%s:%d: no \"prompt\" (or it is empty)", path, line)
 		}
 		out = append(out, *r.Prompt)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		if err == io.EOF {
+			break
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no prompts", path)
@@ -210,6 +218,9 @@ func (g *generator) run(prompt string, rng *rand.Rand, w io.Writer) (string, err
 		}
 	} else {
 		ids = g.tok.EncodeSpecial(prompt) // with the BOS a base Llama expects
+		if err := g.tok.Err(); err != nil {
+			return "", err
+		}
 	}
 	st := streamer{w: w, stops: g.stops}
 	gen, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {

@@ -159,7 +159,7 @@ func TestGenerateSimulateTiny(t *testing.T) {
 			{[]string{"--prompt", "x", "--max-new-tokens", "0"}, "--max-new-tokens"},
 			{[]string{"--prompt", "x", "--stop", ""}, "empty stop string"},
 			{[]string{"--prompt", "x", "--out", "y"}, "--out goes with --data"},
-			{[]string{"--prompt", "x", "--max-new-tokens", "100000000"}, "exceeds"},
+			{[]string{"--prompt", "x", "--max-new-tokens", "1000000"}, "exceeds"},
 			{[]string{"--prompt", "x", "--template", "nonesuch"}, "nonesuch"},
 			{[]string{"--data", bad}, `bad.jsonl:1: no "prompt"`},
 			{[]string{"--data", filepath.Join(tmp, "missing.jsonl")}, "missing.jsonl"},
@@ -261,7 +261,7 @@ func TestGenerateSimulateTiny(t *testing.T) {
 		}{
 			{[]string{"--experiment", spec}, "--base and --experiment are required"},
 			{[]string{"--base", m}, "--base and --experiment are required"},
-			{[]string{"--base", m, "--experiment", spec, "--n", "-1"}, "must be ≥ 0"},
+			{[]string{"--base", m, "--experiment", spec, "--n", "-1"}, "--n -1: must be between 0"},
 			{[]string{"--base", m, "--experiment", badSpec}, "bad-spec.json: conditions: need at least 2"},
 			{[]string{"--base", m, "--experiment", spec, "--personas", filepath.Join(tmp, "nope.json")}, "nope.json"},
 			{[]string{"--base", filepath.Join(tmp, "nomodel"), "--experiment", spec}, "nomodel"},

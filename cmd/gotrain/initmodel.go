@@ -14,11 +14,15 @@ func runInitModel(args []string) error {
 	dtype := fs.String("dtype", "bf16", "weight dtype: bf16 or f32")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output directory (required)")
-	if err := fs.Parse(args); err != nil {
+	overwrite := fs.Bool("overwrite", false, "replace a model already in --out")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("--out is required")
+	}
+	if err := checkReplace("out", *out, *overwrite, "model", modelMarks...); err != nil {
+		return err
 	}
 	tok := map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[model.Arch(*arch)]
 	if tok == "" {

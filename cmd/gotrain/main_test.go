@@ -15,6 +15,9 @@ import (
 	"github.com/gotrain/gotrain/tokenize"
 )
 
+// hostileModelDir is the tiny model of hostile_test.go, removed after the tests.
+var hostileModelDir string
+
 // TestMain lets the tests run the CLI as a separate process (to see its exit
 // code): with GOTRAIN_AS_CLI=1 the test binary is gotrain itself.
 func TestMain(m *testing.M) {
@@ -22,7 +25,11 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if hostileModelDir != "" {
+		os.RemoveAll(filepath.Dir(hostileModelDir))
+	}
+	os.Exit(code)
 }
 
 // gotrain runs the CLI with args and returns its combined output and exit code.
@@ -361,7 +368,7 @@ func TestMemoryRefusal(t *testing.T) {
 		"num_attention_heads": 40, "num_key_value_heads": 8, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
 		"tie_word_embeddings": false, "torch_dtype": "bfloat16"}`)
 	data := writeFile(t, filepath.Join(tmp, "d.jsonl"), `{"instruction": "`+strings.Repeat("word ", 900)+`", "output": "Response: 1"}`+"\n")
-	cmd := exec.Command(os.Args[0], "sft", "--base", tmp, "--data", data, "--out", filepath.Join(tmp, "o"), "--batch-size", "16")
+	cmd := exec.Command(os.Args[0], "sft", "--base", tmp, "--data", data, "--out", filepath.Join(t.TempDir(), "o"), "--batch-size", "16")
 	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--quantize nf4") || !strings.Contains(string(out), "total") {

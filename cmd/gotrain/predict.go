@@ -32,10 +32,11 @@ func runPredict(args []string) error {
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
 	maxOptions := fs.Int("max-options", data.DefaultMaxOptions, "a stated range with more answers than this is an open numeric answer (its numeric distribution, or sampled)")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
+	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *base == "" || *dataPath == "" {
@@ -47,12 +48,15 @@ func runPredict(args []string) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
+		return err
+	}
 	shardI, shardN, err := parseShard(*shard)
 	if err != nil {
 		return err
 	}
 	var rep data.ReadReport
-	rows, err := data.ReadSFT(*dataPath, data.ReadOptions{SkipBad: *skipBad, Report: &rep})
+	rows, err := data.ReadSFT(*dataPath, data.ReadOptions{SkipBad: *skipBad, Report: &rep, MaxLineBytes: *maxLine})
 	if err != nil {
 		return err
 	}

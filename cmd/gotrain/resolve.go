@@ -158,7 +158,7 @@ func runDownload(args []string) error {
 	offline := fs.Bool("offline", false, "only look in the cache, never download (also $HF_HUB_OFFLINE=1)")
 	include := fs.String("include", "", "comma-separated file patterns to fetch (default: "+strings.Join(hub.DefaultFiles, ",")+")")
 	aliases := fs.Bool("aliases", false, "list the short model names and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *aliases {

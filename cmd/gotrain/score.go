@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/internal/atomicfile"
+	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
@@ -39,16 +42,20 @@ func runScore(args []string) error {
 	outPath := fs.String("out", "", "output JSONL (default stdout)")
 	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *base == "" || *dataPath == "" {
 		return fmt.Errorf("--base and --data are required")
 	}
 	if err := resolveFlags(base, adapterDir); err != nil {
+		return err
+	}
+	if err := checkOutputs([]flagPath{{"out", *outPath}}, []flagPath{{"base", *base}, {"adapter", *adapterDir}, {"data", *dataPath}}); err != nil {
 		return err
 	}
 	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
@@ -58,15 +65,14 @@ func runScore(args []string) error {
 	defer m.Close()
 	var tok *tokenize.Tokenizer
 	var tmpl *tokenize.Template
-	in, err := os.Open(*dataPath)
+	in, err := inputfile.Open(*dataPath)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	return writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		br := bufio.NewReaderSize(in, 1<<16)
 		var outs []scoreOut
 		var seqs []model.Sequence
 		flush := func() error {
@@ -86,12 +92,22 @@ func runScore(args []string) error {
 			outs, seqs = outs[:0], seqs[:0]
 			return nil
 		}
-		for line := 1; sc.Scan(); line++ {
-			if len(sc.Bytes()) == 0 {
+		for line := 1; ; line++ {
+			b, long, rerr := data.ReadLine(br, *maxLine)
+			if rerr == io.EOF && len(b) == 0 && !long {
+				break
+			}
+			if rerr != nil && rerr != io.EOF {
+				return fmt.Errorf("%s:%d: %w", *dataPath, line, rerr)
+			}
+			if long {
+				return fmt.Errorf("%s:%d: %w", *dataPath, line, data.LineTooLong(*maxLine))
+			}
+			if len(bytes.TrimSpace(b)) == 0 {
 				continue
 			}
 			var r scoreIn
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("%s:%d: invalid JSON: %w", *dataPath, line, err)
 			}
 			o := scoreOut{PromptIDs: r.PromptIDs, CompletionIDs: r.CompletionIDs}
@@ -119,6 +135,9 @@ func runScore(args []string) error {
 					o.PromptIDs = tok.Encode(*r.Prompt)
 				}
 				o.CompletionIDs = tok.Encode(*r.Completion)
+				if err := tok.Err(); err != nil {
+					return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
+				}
 			}
 			if len(o.PromptIDs) == 0 {
 				return fmt.Errorf("%s:%d: the prompt is empty: the first completion token needs context", *dataPath, line)
@@ -127,6 +146,9 @@ func runScore(args []string) error {
 				return fmt.Errorf("%s:%d: the completion is empty", *dataPath, line)
 			}
 			toks := append(append([]int{}, o.PromptIDs...), o.CompletionIDs...)
+			if len(toks) > m.MaxPositions() {
+				return fmt.Errorf("%s:%d: %d tokens, more than the %d positions the model supports", *dataPath, line, len(toks), m.MaxPositions())
+			}
 			for _, t := range toks {
 				if t < 0 || t >= m.Config.VocabSize {
 					return fmt.Errorf("%s:%d: token id %d outside the model's vocabulary [0,%d)", *dataPath, line, t, m.Config.VocabSize)
@@ -139,9 +161,6 @@ func runScore(args []string) error {
 					return err
 				}
 			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("%s: %w", *dataPath, err)
 		}
 		return flush()
 	})

@@ -28,6 +28,8 @@ type trainFlags struct {
 	targets, initAdapter, toSave  *string
 	maxLen                        *int
 	noChat, skipBad, full         *bool
+	overwrite                     *bool
+	maxLine                       *int
 	template, resume, quantize    *string
 	distMode                      *string
 	cfg                           train.Config
@@ -70,10 +72,32 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
 	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
+	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
+	f.overwrite = fs.Bool("overwrite", false, "train afresh into an --out that already holds an adapter or checkpoints (they are replaced as the run writes)")
 	f.distMode = fs.String("dist", "auto", "data-parallel training: auto joins the job a launcher (torchrun, Slurm srun, JobSet) describes in the environment; off trains alone")
 	return f
+}
+
+// readOptions are the data reading flags.
+func (f *trainFlags) readOptions() data.ReadOptions {
+	return data.ReadOptions{SkipBad: *f.skipBad, MaxLineBytes: *f.maxLine}
+}
+
+// checkOut refuses an --out that is or lies inside an input, and one that
+// already holds a trained adapter unless --overwrite or --resume is given.
+func (f *trainFlags) checkOut() error {
+	if err := checkOutputs([]flagPath{{"out", *f.out}}, []flagPath{{"base", *f.base}, {"init-adapter", *f.initAdapter},
+		{"data", *f.dataPath}, {"eval-data", *f.evalPath}, {"resume", strings.TrimPrefix(*f.resume, "auto")}}); err != nil {
+		return err
+	}
+	if *f.resume == "" {
+		if err := checkReplace("out", *f.out, *f.overwrite, "trained adapter", "adapter_model.safetensors", "checkpoint-*"); err != nil {
+			return fmt.Errorf("%w (or --resume auto to continue its run)", err)
+		}
+	}
+	return nil
 }
 
 // setup checks the required flags, joins the data-parallel job if there
@@ -93,6 +117,9 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
 	f.baseName = baseModelName(*f.base)
 	err = resolveFlags(f.base, f.initAdapter)
+	if err == nil {
+		err = f.checkOut()
+	}
 	var enc *data.Encoder
 	if err == nil {
 		enc, err = newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
@@ -216,7 +243,7 @@ func runSFT(args []string) (err error) {
 	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
 	f := addTrainFlags(fs, 1e-4)
 	target := fs.String("target", "answer", "what native SocSci210 rows teach: answer (the response) or reasoning (reasoning text, then the response)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *target != "answer" && *target != "reasoning" {
@@ -227,13 +254,13 @@ func runSFT(args []string) (err error) {
 		return err
 	}
 	defer f.done(&err)
-	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad, *target == "reasoning")
+	trainSet, err := readExamples(enc, *f.dataPath, f.readOptions(), *target == "reasoning")
 	if err != nil {
 		return err
 	}
 	var evalSet []data.Encoded
 	if *f.evalPath != "" {
-		if evalSet, err = readExamples(enc, *f.evalPath, *f.skipBad, *target == "reasoning"); err != nil {
+		if evalSet, err = readExamples(enc, *f.evalPath, f.readOptions(), *target == "reasoning"); err != nil {
 			return err
 		}
 	}
@@ -303,9 +330,11 @@ func newEncoder(base string, noChat bool, template string, maxLen int) (*data.En
 }
 
 // readExamples reads and encodes a data file, reporting skipped lines.
-func readExamples(enc *data.Encoder, path string, skipBad, reasoning bool) ([]data.Encoded, error) {
+func readExamples(enc *data.Encoder, path string, opt data.ReadOptions, reasoning bool) ([]data.Encoded, error) {
 	var rep data.ReadReport
-	rows, err := data.ReadSFT(path, data.ReadOptions{SkipBad: skipBad, Report: &rep})
+	opt.Report = &rep
+	skipBad := opt.SkipBad
+	rows, err := data.ReadSFT(path, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func simulate(args []string, stdout io.Writer) error {
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -47,8 +47,9 @@ func simulate(args []string, stdout io.Writer) error {
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
 	}
-	if *n < 0 || *bootstrap < 0 {
-		return fmt.Errorf("--n and --bootstrap must be ≥ 0")
+	if err := checkOutputs([]flagPath{{"out", *outPath}, {"rows", *rowsPath}, {"report", *reportDir}},
+		[]flagPath{{"base", *base}, {"adapter", *adapterDir}, {"experiment", *specPath}, {"personas", *personasPath}}); err != nil {
+		return err
 	}
 	exp, err := predict.LoadExperiment(*specPath)
 	if err != nil {

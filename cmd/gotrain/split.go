@@ -17,11 +17,15 @@ func runSplit(args []string) error {
 	by := fs.String("by", "study", "unit kept whole on one side: study, condition, outcome, participant or row")
 	frac := fs.Float64("eval-frac", 0.2, "fraction of units held out")
 	seed := fs.Uint64("seed", 1, "split seed")
-	if err := fs.Parse(args); err != nil {
+	maxLine := addMaxLineFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dataPath == "" || *trainOut == "" || *evalOut == "" {
 		return fmt.Errorf("--data, --train and --eval are required")
+	}
+	if err := checkOutputs([]flagPath{{"train", *trainOut}, {"eval", *evalOut}}, []flagPath{{"data", *dataPath}}); err != nil {
+		return err
 	}
 	unit, err := data.ParseSplitBy(*by)
 	if err != nil {
@@ -31,7 +35,7 @@ func runSplit(args []string) error {
 	if *dataPath == "sample" {
 		rows, err = data.SampleRows()
 	} else {
-		rows, err = data.ReadSFT(*dataPath, data.ReadOptions{})
+		rows, err = data.ReadSFT(*dataPath, data.ReadOptions{MaxLineBytes: *maxLine})
 	}
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/tokenize"
 )
 
@@ -24,7 +25,8 @@ func runTokenize(args []string) error {
 	gen := fs.Bool("gen", false, "with --chat, append the assistant generation prompt")
 	decode := fs.Bool("decode", false, "input lines are JSON arrays of ids; output the decoded text as JSON strings")
 	special := fs.Bool("special", false, "add the post-processor's special tokens (BOS) when encoding plain text")
-	if err := fs.Parse(args); err != nil {
+	maxLine := addMaxLineFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" || fs.NArg() > 0 {
@@ -44,7 +46,11 @@ func runTokenize(args []string) error {
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	for line := 1; ; line++ {
-		b, err := in.ReadBytes('\n')
+		b, long, err := data.ReadLine(in, *maxLine)
+		if long {
+			out.Flush()
+			return fmt.Errorf("stdin line %d: %w", line, data.LineTooLong(*maxLine))
+		}
 		if len(bytes.TrimSpace(b)) > 0 {
 			res, perr := tokenizeLine(tok, tp, b, *decode, *special, *gen)
 			if perr != nil {
@@ -114,10 +120,16 @@ func tokenizeLine(tok *tokenize.Tokenizer, tp *tokenize.Template, b []byte, deco
 		if err := json.Unmarshal(b, &s); err != nil {
 			return nil, fmt.Errorf("want a JSON string: %w", err)
 		}
+		var ids []int
 		if special {
-			return appendIDs(nil, tok.EncodeSpecial(s)), nil
+			ids = tok.EncodeSpecial(s)
+		} else {
+			ids = tok.Encode(s)
 		}
-		return appendIDs(nil, tok.Encode(s)), nil
+		if err := tok.Err(); err != nil {
+			return nil, err
+		}
+		return appendIDs(nil, ids), nil
 	}
 }
 

@@ -4,9 +4,11 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write creates or replaces path with what fill writes: into a temporary
@@ -47,9 +49,20 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, derr := os.Open(dir); derr == nil { // persist the rename
-		d.Sync()
-		d.Close()
+	SyncDir(dir) // persist the rename, best effort (see Write)
+	return nil
+}
+
+// SyncDir syncs a directory, so that renames and creations in it survive a
+// crash. Filesystems that cannot sync a directory are not an error.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return err
 	}
 	return nil
 }
@@ -57,4 +70,24 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 // WriteFile is Write of data.
 func WriteFile(path string, data []byte) error {
 	return Write(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// Append adds data at the end of path (created 0644 if absent) in one
+// write: with O_APPEND a record lands whole after the ones before it, so a
+// log such as metrics.jsonl needs no rewrite per record. A symlink or a
+// non-regular file at path is refused, so a planted link cannot redirect the
+// write outside the output folder.
+func Append(path string, data []byte) error {
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return &os.PathError{Op: "append", Path: path, Err: errors.New("not a regular file (a symlink?)")}
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY|oNoFollow, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -25,3 +25,28 @@ func TestWrite(t *testing.T) {
 		t.Errorf("after a failed write: content %q, mode %v, %d files", b, st.Mode().Perm(), len(ents))
 	}
 }
+
+func TestAppendRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(outside, []byte("keep\n"), 0o644)
+	link := filepath.Join(dir, "metrics.jsonl")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Skip(err)
+	}
+	if err := Append(link, []byte("x\n")); err == nil {
+		t.Error("appended through a symlink")
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "keep\n" {
+		t.Errorf("target changed: %q", b)
+	}
+	p := filepath.Join(dir, "log")
+	for range 2 {
+		if err := Append(p, []byte("a\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(p); string(b) != "a\na\n" {
+		t.Errorf("log %q", b)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // File names of a Hugging Face checkpoint directory.
@@ -48,7 +50,7 @@ func OpenDir(dir string) (*Checkpoint, error) {
 		return c, nil
 	}
 	indexPath := filepath.Join(dir, IndexFileName)
-	raw, err := os.ReadFile(indexPath)
+	raw, err := inputfile.ReadFile(indexPath, inputfile.MaxLargeFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("safetensors: %s: neither %s nor %s found", dir, SingleFileName, IndexFileName)
 	}

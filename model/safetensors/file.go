@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"unsafe"
+
+	"github.com/gotrain/gotrain/internal/inputfile"
 )
 
 // File is one opened .safetensors file. Its tensors' Data slices point into
@@ -26,7 +28,7 @@ type File struct {
 
 // Open maps path and validates its header and tensor table.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	fd, err := inputfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}

@@ -115,6 +115,10 @@ func FuzzParseHeader(f *testing.F) {
 	f.Add([]byte(`{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`), int64(8))
 	f.Add([]byte(`{"a":{"dtype":"F4","shape":[4],"data_offsets":[0,2]},"b":{"dtype":"BF16","shape":[],"data_offsets":[2,4]}}  `), int64(4))
 	f.Add([]byte(`{}`), int64(0))
+	// In-range extremes: the largest sizes whose byte counts still fit an int64.
+	f.Add([]byte(`{"a":{"dtype":"F32","shape":[1073741824,2147483647],"data_offsets":[0,9223372028264841216]}}`), int64(9223372028264841216))
+	f.Add([]byte(`{"a":{"dtype":"U8","shape":[0,9223372036854775807],"data_offsets":[0,0]}}`), int64(0))
+	f.Add([]byte(`{"a":{"dtype":"F64","shape":[1152921504606846975],"data_offsets":[0,9223372036854775800]}}`), int64(9223372036854775807))
 	for _, tc := range badHeaders {
 		f.Add([]byte(tc.header), tc.dataLen)
 	}

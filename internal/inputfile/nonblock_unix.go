@@ -1,0 +1,7 @@
+//go:build unix
+
+package inputfile
+
+import "syscall"
+
+const oNonblock = syscall.O_NONBLOCK
