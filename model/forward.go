@@ -16,7 +16,7 @@ const maxChunk = 512
 type Batch struct {
 	Tokens []int32           // [T]
 	Pos    []int32           // [T] rotary positions
-	Spans  []kernels.KeySpan // [2T] cache rows each token attends to (its own row included)
+	Spans  []kernels.KeySpan // [n·T] cache rows each token attends to (its own row included), n spans a token
 }
 
 // Add appends one token at rotary position pos that sees cache rows
@@ -25,6 +25,22 @@ func (b *Batch) Add(tok, pos, lo1, hi1, lo2, hi2 int) {
 	b.Tokens = append(b.Tokens, int32(tok))
 	b.Pos = append(b.Pos, int32(pos))
 	b.Spans = append(b.Spans, kernels.KeySpan{Lo: int32(lo1), Hi: int32(hi1)}, kernels.KeySpan{Lo: int32(lo2), Hi: int32(hi2)})
+}
+
+// AddSpans appends one token at rotary position pos that sees the cache rows
+// of spans; every token of a batch has the same number of spans.
+func (b *Batch) AddSpans(tok, pos int, spans ...kernels.KeySpan) {
+	b.Tokens = append(b.Tokens, int32(tok))
+	b.Pos = append(b.Pos, int32(pos))
+	b.Spans = append(b.Spans, spans...)
+}
+
+// spansPer is the number of spans of each token.
+func (b *Batch) spansPer() int {
+	if len(b.Tokens) == 0 {
+		return 0
+	}
+	return len(b.Spans) / len(b.Tokens)
 }
 
 // Len is the number of tokens in the batch.
@@ -101,7 +117,8 @@ func (m *Model) Forward(c *KVCache, b *Batch, ad *Adapter, want []int) ([]float3
 
 func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 	T := b.Len()
-	if len(b.Pos) != T || len(b.Spans) != 2*T {
+	n := b.spansPer()
+	if len(b.Pos) != T || len(b.Spans) != n*T || T > 0 && n < 1 {
 		return fmt.Errorf("model: batch of %d tokens has %d positions and %d spans", T, len(b.Pos), len(b.Spans))
 	}
 	maxPos := int32(m.ropeLen)
@@ -113,7 +130,7 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 			return fmt.Errorf("model: position %d outside [0,%d)", p, maxPos)
 		}
 		row := int32(c.Len + t)
-		for _, s := range b.Spans[2*t : 2*t+2] {
+		for _, s := range b.Spans[n*t : n*t+n] {
 			if s.Lo < 0 || s.Hi < s.Lo || s.Hi > row+1 {
 				return fmt.Errorf("model: token %d (cache row %d) attends to rows [%d,%d): not causal", t, row, s.Lo, s.Hi)
 			}
@@ -126,7 +143,7 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 // their keys and values into the cache, and returns the residual stream
 // [T × Hidden] before the final norm.
 func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []float32 {
-	T, H := hi-lo, m.Config.Hidden
+	T, H, n := hi-lo, m.Config.Hidden, b.spansPer()
 	c.x = grow(c.x, T*H)
 	x := c.x
 	for t := 0; t < T; t++ {
@@ -138,7 +155,7 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 	kvw, S := c.kvw, row0+T
 	for l := range m.Layers {
 		K, V := c.K[l][row0*kvw:S*kvw], c.V[l][row0*kvw:S*kvw]
-		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st)
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[n*lo:n*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st)
 	}
 	c.Len = S
 	return x
