@@ -36,12 +36,20 @@ type Result struct {
 	Method     string       `json:"method"`               // "options" or "sampled"
 }
 
+// Scorer scores the continuations of many prompts at once: out[i][k] is the
+// log-probability of jobs[i].Conts[k] after jobs[i].Prompt. A server passes
+// one that batches the rows of concurrent requests (model.ContinuationBatch).
+type Scorer func(ctx context.Context, jobs []model.ContinuationJob) ([][]float64, error)
+
 // Predictor predicts rows with one model and adapter.
 type Predictor struct {
 	m   *model.Model
 	ad  *model.Adapter
 	enc *data.Encoder
 	s   Sampling
+	// Score, if not nil, scores the rows with options instead of the
+	// predictor's own KV cache (Reused and Computed then stay 0).
+	Score Scorer
 	// Stats after Rows: prompt tokens reused from the KV cache and computed.
 	Reused, Computed int
 }
@@ -93,15 +101,31 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		jobs = append(jobs, job{i, prompt, conts, opts})
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
+	var scored [][]float64
+	if p.Score != nil && len(jobs) > 0 {
+		mj := make([]model.ContinuationJob, len(jobs))
+		for k, j := range jobs {
+			mj[k] = model.ContinuationJob{Prompt: j.prompt, Conts: j.conts}
+		}
+		var err error
+		if scored, err = p.Score(ctx, mj); err != nil {
+			return nil, err
+		}
+	}
 	mp := p.m.NewPredictor(p.ad)
 	done := 0
-	for _, j := range jobs {
+	for k, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		lp, err := mp.ContinuationLogProbs(j.prompt, j.conts)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+		var lp []float64
+		if scored != nil {
+			lp = scored[k]
+		} else {
+			var err error
+			if lp, err = mp.ContinuationLogProbs(j.prompt, j.conts); err != nil {
+				return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+			}
 		}
 		probs := model.Softmax(lp)
 		best := 0
@@ -139,6 +163,26 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		}
 	}
 	return results, nil
+}
+
+// Record is a predicted row as `gotrain predict` writes it: every input
+// field plus method, options, probs, prediction and (sampled rows) samples.
+func Record(row *data.Example, r *Result) map[string]any {
+	rec := row.Record()
+	rec["method"] = r.Method
+	if r.Options.Values != nil {
+		rec["options"] = r.Options.Values
+	}
+	if r.Probs != nil {
+		rec["probs"] = r.Probs
+	}
+	if r.Prediction != nil {
+		rec["prediction"] = *r.Prediction
+	}
+	if r.Method == "sampled" {
+		rec["samples"] = r.Samples
+	}
+	return rec
 }
 
 // sampleRow samples answers for an open-ended row and keeps those that parse

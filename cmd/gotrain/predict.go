@@ -76,23 +76,10 @@ func runPredict(args []string) error {
 	err = writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for i := range rows {
-			rec := rows[i].Record()
-			r := results[i]
-			rec["method"] = r.Method
-			if r.Options.Values != nil {
-				rec["options"] = r.Options.Values
-			}
-			if r.Probs != nil {
-				rec["probs"] = r.Probs
-			}
-			if r.Prediction != nil {
-				rec["prediction"] = *r.Prediction
-			}
-			if r.Method == "sampled" {
+			if results[i].Method == "sampled" {
 				sampled++
-				rec["samples"] = r.Samples
 			}
-			if err := enc.Encode(rec); err != nil {
+			if err := enc.Encode(predict.Record(&rows[i], &results[i])); err != nil {
 				return err
 			}
 		}
