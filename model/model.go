@@ -114,6 +114,10 @@ func (m *Model) moveResident() {
 	}
 }
 
+// MaxPositions is the longest sequence (prompt and generated tokens) the
+// model runs: max_position_embeddings, capped by the RoPE table.
+func (m *Model) MaxPositions() int { return m.ropeLen }
+
 // SetCompute chooses the precision of the forward pass's matrix multiplies:
 // kernels.ComputeF32 (the default, exact) or kernels.ComputeBF16, which rounds
 // activations to bfloat16 and accumulates in float32 as PyTorch autocast

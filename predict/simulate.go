@@ -66,6 +66,11 @@ func LoadExperiment(path string) (*Experiment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
+	return ParseExperiment(b, path)
+}
+
+// ParseExperiment is LoadExperiment on the spec's bytes; name is used in errors.
+func ParseExperiment(b []byte, path string) (*Experiment, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var e Experiment
