@@ -376,7 +376,7 @@ func Simulate(ctx context.Context, p *Predictor, exp *Experiment, personas []dat
 		if opt.Progress != nil {
 			progress = func(done int) { opt.Progress(lo*C+done, N*C) }
 		}
-		out, err := p.Rows(rows, progress)
+		out, err := p.RowsContext(ctx, rows, progress)
 		if err != nil {
 			return nil, fmt.Errorf("simulate: %w", err)
 		}
