@@ -139,36 +139,39 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 		return nil, nil
 	}
 	ent := b.queue[0].ent
-	var jobs []model.ContinuationJob
-	var parts []part
-	idx := map[*scoreWork]int{}
-	tokens := 0
+	// round-robin decides how many jobs each request gives; the batch then
+	// holds each request's jobs as one run
+	take := make([]int, len(b.queue))
+	tokens, n := 0, 0
 	for more := true; more; {
 		more = false
-		for _, w := range b.queue {
-			if w.ent != ent || w.next == len(w.jobs) {
+		for q, w := range b.queue {
+			k := w.next + take[q]
+			if w.ent != ent || k == len(w.jobs) {
 				continue
 			}
-			j := w.jobs[w.next]
-			n := len(j.Prompt)
+			j := w.jobs[k]
+			size := len(j.Prompt)
 			for _, c := range j.Conts {
-				n += len(c)
+				size += len(c)
 			}
-			if len(jobs) > 0 && tokens+n > b.maxTokens {
+			if n > 0 && tokens+size > b.maxTokens {
 				more = false
 				break
 			}
-			tokens += n
-			jobs = append(jobs, j)
-			k, ok := idx[w]
-			if !ok || parts[k].hi != w.next {
-				idx[w] = len(parts)
-				parts = append(parts, part{w, w.next, w.next})
-				k = len(parts) - 1
-			}
-			w.next++
-			parts[k].hi = w.next
+			tokens += size
+			take[q]++
+			n++
 			more = true
+		}
+	}
+	jobs := make([]model.ContinuationJob, 0, n)
+	var parts []part
+	for q, w := range b.queue {
+		if take[q] > 0 {
+			parts = append(parts, part{w, w.next, w.next + take[q]})
+			jobs = append(jobs, w.jobs[w.next:w.next+take[q]]...)
+			w.next += take[q]
 		}
 	}
 	// requests fully taken leave the queue; the batch still holds them

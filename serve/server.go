@@ -311,7 +311,11 @@ func (w *statusWriter) Flush() {
 // route registers an endpoint behind the checks every endpoint shares: the
 // API key, the body limit, the request timeout, metrics and the log.
 func (s *Server) route(mux *http.ServeMux, pattern string, h func(http.ResponseWriter, *http.Request) error) {
-	endpoint := pattern[strings.Index(pattern, " ")+1:]
+	method, endpoint, _ := strings.Cut(pattern, " ")
+	mux.HandleFunc(endpoint, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", method)
+		s.finish(w, r, endpoint, time.Now(), errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes %s, not %s", endpoint, method, r.Method))
+	})
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		s.met.inflight.Add(1)
