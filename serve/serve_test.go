@@ -31,7 +31,7 @@ var fixture struct {
 	err  error
 }
 
-func tinyModel(t *testing.T) string {
+func tinyModel(t testing.TB) string {
 	t.Helper()
 	fixture.once.Do(func() {
 		fixture.dir, fixture.err = os.MkdirTemp("", "gotrain-serve-test")
@@ -63,25 +63,27 @@ type testServer struct {
 	stop func() error
 }
 
-func startServer(t *testing.T, edit func(*Config)) *testServer {
-	t.Helper()
-	dir := tinyModel(t)
+// testConfig loads the tiny model (closed when tb ends) with an adapter
+// "tuned" beside the base "tiny".
+func testConfig(tb testing.TB, edit func(*Config)) Config {
+	tb.Helper()
+	dir := tinyModel(tb)
 	m, err := model.Load(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	tb.Cleanup(func() { m.Close() })
 	tok, err := tokenize.Load(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tmpl, err := tok.ChatTemplate("")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ad, err := m.NewAdapter(model.AdapterConfig{R: 4, LoraAlpha: 8, TargetModules: []string{"q_proj", "v_proj"}}, 5)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	randomize(ad)
 	cfg := Config{Model: m, Name: "tiny", Adapter: []Adapter{{"tuned", ad}}, Tok: tok, Template: tmpl,
@@ -89,6 +91,12 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
+	return cfg
+}
+
+func startServer(t *testing.T, edit func(*Config)) *testServer {
+	t.Helper()
+	cfg := testConfig(t, edit)
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
