@@ -39,6 +39,7 @@ func benchServe(args []string) error {
 	rowsPer := fs.Int("rows", 1, "rows per request")
 	pool := fs.Int("pool", 400, "distinct sample rows the requests draw from (shuffled; several studies)")
 	batchTokens := fs.Int("batch-tokens", serve.DefaultLimits.BatchTokens, "the server's --batch-tokens")
+	prefixMiB := fs.Int64("prefix-cache", 1024, "the server's --prefix-cache (MiB)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	compute := addComputeFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +109,7 @@ func benchServe(args []string) error {
 	var runs []map[string]any
 	for _, n := range counts {
 		srv, err := serve.New(serve.Config{Model: m, Name: "bench", Tok: tok, Template: tmpl, Encoder: &data.Encoder{Tok: tok, Template: tmpl},
-			Limits: serve.Limits{BatchTokens: *batchTokens}})
+			Limits: serve.Limits{BatchTokens: *batchTokens}, PrefixCacheBytes: *prefixMiB << 20})
 		if err != nil {
 			return err
 		}
