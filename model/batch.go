@@ -153,7 +153,7 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 		m.Logits(logits, hb, n)
 		for k, r := range firstRows[lo : lo+n] {
 			row := logits[k*V : (k+1)*V]
-			logNorm := logSumExp(row)
+			logNorm := LogSumExp(row)
 			i := kinds[r].job
 			for ci, cont := range jobs[i].Conts {
 				out[i][ci] = float64(row[cont[0]]) - logNorm

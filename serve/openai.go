@@ -213,15 +213,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 // logprob is token tok's log-probability under logits and the top
 // alternatives (the model's distribution, before temperature).
 func (s *Server) logprob(tok int, piece string, logits []float32, top int) tokenLogprob {
-	mx := math.Inf(-1)
-	for _, v := range logits {
-		mx = max(mx, float64(v))
-	}
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v) - mx)
-	}
-	norm := mx + math.Log(sum)
+	norm := model.LogSumExp(logits)
 	lp := tokenLogprob{id: tok, text: piece, logprob: float64(logits[tok]) - norm}
 	if top > 0 {
 		// the top few by insertion into a short sorted list: one pass over
@@ -345,60 +337,96 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkPrompt(ids, &p); err != nil {
 		return err
 	}
-	release, err := s.acquire(r.Context())
-	if err != nil {
+	resp := completionResponse{ID: newID("cmpl-"), Object: "text_completion", Created: time.Now().Unix(), Model: ent.name}
+	chunk := func(ch completionChoice) any {
+		return completionResponse{ID: resp.ID, Object: resp.Object, Created: resp.Created, Model: ent.name, Choices: []completionChoice{ch}}
+	}
+	offset := 0
+	gens, u, err := s.choices(r.Context(), w, req.Stream, ent, ids, p, streamer{
+		start: func(c int) any { offset = 0; return nil },
+		delta: func(c int, text string, lps []tokenLogprob) any {
+			ch := completionChoice{Text: text, Index: c}
+			if p.logprobs {
+				ch.Logprobs = legacyLogprobs(lps, offset)
+			}
+			offset += len(text)
+			return chunk(ch)
+		},
+		finish: func(c int, reason string) any { return chunk(completionChoice{Index: c, FinishReason: &reason}) },
+		usage: func(u *usage) any {
+			return completionResponse{ID: resp.ID, Object: resp.Object, Created: resp.Created, Model: ent.name, Choices: []completionChoice{}, Usage: u}
+		},
+	}, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+	if err != nil || req.Stream {
 		return err
 	}
-	defer release()
-	resp := completionResponse{ID: newID("cmpl-"), Object: "text_completion", Created: time.Now().Unix(), Model: ent.name}
-	u := usage{PromptTokens: len(ids)}
-	var sse *eventStream
-	if req.Stream {
-		sse = newEventStream(w)
-	}
-	for c := 0; c < p.n; c++ {
-		var delta func(string, []tokenLogprob) error
-		offset := 0
-		if sse != nil {
-			delta = func(text string, lps []tokenLogprob) error {
-				ch := completionChoice{Text: text, Index: c}
-				if p.logprobs {
-					ch.Logprobs = legacyLogprobs(lps, offset)
-				}
-				offset += len(text)
-				return sse.send(completionResponse{ID: resp.ID, Object: "text_completion", Created: resp.Created, Model: ent.name, Choices: []completionChoice{ch}})
-			}
-		}
-		g, err := s.generate(r.Context(), ent, ids, p, c, delta)
-		if err != nil {
-			return sse.fail(s, err)
-		}
-		u.CompletionTokens += g.tokens
-		finish := g.finish
-		ch := completionChoice{Text: g.text, Index: c, FinishReason: &finish}
-		if sse != nil {
-			if err := sse.send(completionResponse{ID: resp.ID, Object: "text_completion", Created: resp.Created, Model: ent.name, Choices: []completionChoice{{Index: c, FinishReason: &finish}}}); err != nil {
-				return err
-			}
-			continue
-		}
+	for c, g := range gens {
+		ch := completionChoice{Text: g.text, Index: c, FinishReason: &g.finish}
 		if p.logprobs {
 			ch.Logprobs = legacyLogprobs(g.logprobs, 0)
 		}
 		resp.Choices = append(resp.Choices, ch)
 	}
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
-	if sse != nil {
-		if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-			if err := sse.send(completionResponse{ID: resp.ID, Object: "text_completion", Created: resp.Created, Model: ent.name, Choices: []completionChoice{}, Usage: &u}); err != nil {
-				return err
-			}
-		}
-		return sse.done()
-	}
 	resp.Usage = &u
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// streamer makes the events of a stream: nil from start sends nothing.
+type streamer struct {
+	start  func(choice int) any
+	delta  func(choice int, text string, lps []tokenLogprob) any
+	finish func(choice int, reason string) any
+	usage  func(*usage) any
+}
+
+// choices generates p.n completions of ids, one after another; with stream
+// it sends them as server-sent events made by st as the text comes (and the
+// usage at the end when includeUsage), then [DONE].
+func (s *Server) choices(ctx context.Context, w http.ResponseWriter, stream bool, ent *entry, ids []int, p genParams, st streamer, includeUsage bool) ([]generation, usage, error) {
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, usage{}, err
+	}
+	defer release()
+	u := usage{PromptTokens: len(ids)}
+	var sse *eventStream
+	if stream {
+		sse = newEventStream(w)
+	}
+	var gens []generation
+	for c := 0; c < p.n; c++ {
+		var delta func(string, []tokenLogprob) error
+		if sse != nil {
+			if ev := st.start(c); ev != nil {
+				if err := sse.send(ev); err != nil {
+					return nil, u, err
+				}
+			}
+			delta = func(text string, lps []tokenLogprob) error { return sse.send(st.delta(c, text, lps)) }
+		}
+		g, err := s.generate(ctx, ent, ids, p, c, delta)
+		if err != nil {
+			return nil, u, sse.fail(s, err)
+		}
+		u.CompletionTokens += g.tokens
+		if sse != nil {
+			if err := sse.send(st.finish(c, g.finish)); err != nil {
+				return nil, u, err
+			}
+		}
+		gens = append(gens, g)
+	}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	if sse != nil {
+		if includeUsage {
+			if err := sse.send(st.usage(&u)); err != nil {
+				return nil, u, err
+			}
+		}
+		return gens, u, sse.done()
+	}
+	return gens, u, nil
 }
 
 // chatMessage is a message of a chat request; content is a string or an
@@ -562,62 +590,38 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkPrompt(ids, &p); err != nil {
 		return err
 	}
-	release, err := s.acquire(r.Context())
-	if err != nil {
-		return err
-	}
-	defer release()
 	resp := chatResponse{ID: newID("chatcmpl-"), Object: "chat.completion", Created: time.Now().Unix(), Model: ent.name}
-	chunk := func(ch chatChoice) chatResponse {
+	chunk := func(ch chatChoice) any {
 		return chatResponse{ID: resp.ID, Object: "chat.completion.chunk", Created: resp.Created, Model: ent.name, Choices: []chatChoice{ch}}
 	}
-	u := usage{PromptTokens: len(ids)}
-	var sse *eventStream
-	if req.Stream {
-		sse = newEventStream(w)
-	}
-	for c := 0; c < p.n; c++ {
-		var delta func(string, []tokenLogprob) error
-		if sse != nil {
+	gens, u, err := s.choices(r.Context(), w, req.Stream, ent, ids, p, streamer{
+		start: func(c int) any {
 			empty := ""
-			if err := sse.send(chunk(chatChoice{Index: c, Delta: &chatDelta{Role: "assistant", Content: &empty}})); err != nil {
-				return err
+			return chunk(chatChoice{Index: c, Delta: &chatDelta{Role: "assistant", Content: &empty}})
+		},
+		delta: func(c int, text string, lps []tokenLogprob) any {
+			ch := chatChoice{Index: c, Delta: &chatDelta{Content: &text}}
+			if p.logprobs {
+				ch.Logprobs = chatLogprobsOf(lps)
 			}
-			delta = func(text string, lps []tokenLogprob) error {
-				ch := chatChoice{Index: c, Delta: &chatDelta{Content: &text}}
-				if p.logprobs {
-					ch.Logprobs = chatLogprobsOf(lps)
-				}
-				return sse.send(chunk(ch))
-			}
-		}
-		g, err := s.generate(r.Context(), ent, ids, p, c, delta)
-		if err != nil {
-			return sse.fail(s, err)
-		}
-		u.CompletionTokens += g.tokens
-		finish := g.finish
-		if sse != nil {
-			if err := sse.send(chunk(chatChoice{Index: c, Delta: &chatDelta{}, FinishReason: &finish})); err != nil {
-				return err
-			}
-			continue
-		}
-		text := g.text
-		ch := chatChoice{Index: c, Message: &chatDelta{Role: "assistant", Content: &text}, FinishReason: &finish}
+			return chunk(ch)
+		},
+		finish: func(c int, reason string) any {
+			return chunk(chatChoice{Index: c, Delta: &chatDelta{}, FinishReason: &reason})
+		},
+		usage: func(u *usage) any {
+			return chatResponse{ID: resp.ID, Object: "chat.completion.chunk", Created: resp.Created, Model: ent.name, Choices: []chatChoice{}, Usage: u}
+		},
+	}, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+	if err != nil || req.Stream {
+		return err
+	}
+	for c, g := range gens {
+		ch := chatChoice{Index: c, Message: &chatDelta{Role: "assistant", Content: &g.text}, FinishReason: &g.finish}
 		if p.logprobs {
 			ch.Logprobs = chatLogprobsOf(g.logprobs)
 		}
 		resp.Choices = append(resp.Choices, ch)
-	}
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
-	if sse != nil {
-		if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-			if err := sse.send(chatResponse{ID: resp.ID, Object: "chat.completion.chunk", Created: resp.Created, Model: ent.name, Choices: []chatChoice{}, Usage: &u}); err != nil {
-				return err
-			}
-		}
-		return sse.done()
 	}
 	resp.Usage = &u
 	writeJSON(w, http.StatusOK, resp)
