@@ -44,7 +44,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	fs.Var(&adapters, "adapter", "PEFT LoRA adapter served as NAME (the request's \"model\"): NAME=DIR (or DIR, named by its directory); repeatable")
 	name := fs.String("name", "", "the base model's name in requests (default: --base as given)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback only unless you give another; port 0: any free port)")
-	apiKey := fs.String("api-key", os.Getenv("GOTRAIN_API_KEY"), "demand Authorization: Bearer KEY (default $GOTRAIN_API_KEY)")
+	apiKey := fs.String("api-key", "", "demand Authorization: Bearer KEY (default $GOTRAIN_API_KEY; the flag shows in ps, the variable does not)")
 	noChat := fs.Bool("no-chat", false, "predict rows as plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	def := serve.DefaultLimits
@@ -67,6 +67,9 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	}
 	if *base == "" {
 		return fmt.Errorf("--base is required")
+	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv("GOTRAIN_API_KEY")
 	}
 	if *name == "" {
 		*name = *base
