@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +43,7 @@ func benchServe(args []string) error {
 	batchTokens := fs.Int("batch-tokens", serve.DefaultLimits.BatchTokens, "the server's --batch-tokens")
 	prefixMiB := fs.Int64("prefix-cache", 1024, "the server's --prefix-cache (MiB)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs here")
 	compute := addComputeFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +108,17 @@ func benchServe(args []string) error {
 		if bodies[r], err = json.Marshal(map[string]any{"model": "bench", "rows": recs}); err != nil {
 			return err
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var runs []map[string]any
 	for _, n := range counts {
