@@ -604,3 +604,61 @@ func TestDrain(t *testing.T) {
 		t.Error("the server still answers after stopping")
 	}
 }
+
+// TestCancel: when a client goes away, its rows still queued are dropped:
+// the batcher stops working for it and the queue empties.
+func TestCancel(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Limits.BatchTokens = 1 }) // one row a batch
+	rows := sampleRows(t, 40)
+	body, _ := json.Marshal(map[string]any{"model": "tiny", "rows": rows})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/v1/predict", bytes.NewReader(body))
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	metric := func(name string) int {
+		_, met := s.get(t, "/metrics")
+		for _, line := range strings.Split(met, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		return -1
+	}
+	for i := 0; metric("gotrain_batches_total") < 2; i++ {
+		if i > 5000 {
+			t.Fatal("no batch ran")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the cancelled request succeeded")
+	}
+	// the batch running at the cancel finishes; nothing after it starts
+	var n int
+	for i := 0; ; i++ {
+		if metric("gotrain_queue_depth") == 0 && metric("gotrain_inflight_requests") == 1 {
+			n = metric("gotrain_batch_rows_total")
+			time.Sleep(200 * time.Millisecond)
+			if metric("gotrain_batch_rows_total") == n {
+				break
+			}
+		}
+		if i > 500 {
+			t.Fatal("the queue did not drain")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n >= 40 {
+		t.Errorf("all %d rows were computed for a request cancelled after the second batch", n)
+	}
+	t.Logf("%d of 40 rows computed before the cancel took effect", n)
+}
