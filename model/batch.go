@@ -126,48 +126,40 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 	}
 	c.Truncate(0)
 
-	// the prompts' last tokens: full logits, for each continuation's first
-	// token; the continuations' other tokens: log-probabilities of targets
-	H := m.Config.Hidden
+	// one pass of the LM head over every wanted row (the weights are read
+	// once for all, not once for the prompts and again for the
+	// continuations): a prompt's last token gives each continuation's first
+	// token (full logits: the normaliser), a continuation token the
+	// log-probability of the next one (target −1 marks the prompt rows)
 	out := make([][]float64, len(jobs))
 	for i := range jobs {
 		out[i] = make([]float64, len(jobs[i].Conts))
 	}
-	var firstRows, targetRows []int
-	var targets []int32
-	for r, w := range kinds {
-		if w.cont < 0 {
-			firstRows = append(firstRows, r)
-		} else {
-			targetRows = append(targetRows, r)
-			targets = append(targets, w.target)
-		}
-	}
-	logits := make([]float32, min(logitRows, len(firstRows))*V)
-	hb := make([]float32, min(logitRows, max(len(firstRows), len(targetRows)))*H)
-	for lo := 0; lo < len(firstRows); lo += logitRows {
-		n := min(logitRows, len(firstRows)-lo)
-		for k, r := range firstRows[lo : lo+n] {
-			copy(hb[k*H:(k+1)*H], h[r*H:(r+1)*H])
-		}
-		m.Logits(logits, hb, n)
-		for k, r := range firstRows[lo : lo+n] {
-			row := logits[k*V : (k+1)*V]
-			logNorm := LogSumExp(row)
-			i := kinds[r].job
-			for ci, cont := range jobs[i].Conts {
-				out[i][ci] = float64(row[cont[0]]) - logNorm
+	H := m.Config.Hidden
+	n := min(logitRows, len(kinds))
+	logits := make([]float32, n*V)
+	lp := make([]float32, n)
+	tg := make([]int32, n)
+	for lo := 0; lo < len(kinds); lo += logitRows {
+		n := min(logitRows, len(kinds)-lo)
+		m.Logits(logits, h[lo*H:(lo+n)*H], n)
+		for k, w := range kinds[lo : lo+n] {
+			tg[k] = w.target
+			if w.cont < 0 {
+				tg[k] = -1
 			}
 		}
-	}
-	if len(targetRows) > 0 {
-		th := make([]float32, len(targetRows)*H)
-		for k, r := range targetRows {
-			copy(th[k*H:(k+1)*H], h[r*H:(r+1)*H])
-		}
-		lp := m.logProbs(th, targets)
-		for k, r := range targetRows {
-			out[kinds[r].job][kinds[r].cont] += float64(lp[k])
+		kernels.LogProbs(lp[:n], logits[:n*V], n, V, tg[:n])
+		for k, w := range kinds[lo : lo+n] {
+			if w.cont >= 0 {
+				out[w.job][w.cont] += float64(lp[k])
+				continue
+			}
+			row := logits[k*V : (k+1)*V]
+			logNorm := LogSumExp(row)
+			for ci, cont := range jobs[w.job].Conts {
+				out[w.job][ci] += float64(row[cont[0]]) - logNorm
+			}
 		}
 	}
 	return out, st, nil
