@@ -111,32 +111,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("serve: the base model needs a name")
 	}
-	lim := cfg.Limits
-	def := DefaultLimits
-	if lim.BodyBytes <= 0 {
-		lim.BodyBytes = def.BodyBytes
-	}
-	if lim.Rows <= 0 {
-		lim.Rows = def.Rows
-	}
-	if lim.Tokens <= 0 {
-		lim.Tokens = def.Tokens
-	}
-	if lim.NewTokens <= 0 {
-		lim.NewTokens = def.NewTokens
-	}
-	if lim.Choices <= 0 {
-		lim.Choices = def.Choices
-	}
-	if lim.Timeout <= 0 {
-		lim.Timeout = def.Timeout
-	}
-	if lim.BatchTokens <= 0 {
-		lim.BatchTokens = def.BatchTokens
-	}
-	if lim.Generators <= 0 {
-		lim.Generators = def.Generators
-	}
+	lim, def := cfg.Limits, DefaultLimits
+	orDefault(&lim.BodyBytes, def.BodyBytes)
+	orDefault(&lim.Rows, def.Rows)
+	orDefault(&lim.Tokens, def.Tokens)
+	orDefault(&lim.NewTokens, def.NewTokens)
+	orDefault(&lim.Choices, def.Choices)
+	orDefault(&lim.Timeout, def.Timeout)
+	orDefault(&lim.BatchTokens, def.BatchTokens)
+	orDefault(&lim.Generators, def.Generators)
 	if cfg.PrefixCacheBytes <= 0 {
 		cfg.PrefixCacheBytes = 1 << 30
 	}
@@ -176,6 +159,13 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.handler = mux
 	return s, nil
+}
+
+// orDefault sets a limit that is not positive to its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Handler is the server's HTTP handler.

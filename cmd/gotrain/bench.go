@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -28,6 +29,23 @@ func runBench(args []string) error {
 		return benchServe(args[1:])
 	}
 	return runBenchModel(args[0], args[1:])
+}
+
+// startCPUProfile starts a CPU profile written to path (none when path is
+// empty); stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // printJSON writes v as one JSON line on stdout.

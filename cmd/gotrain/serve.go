@@ -100,7 +100,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	}
 	defer m.Close()
 	cfg := serve.Config{Model: m, Name: *name, APIKey: *apiKey,
-		Limits: serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
+		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
 		PrefixCacheBytes: *prefixMiB << 20}
 	for _, a := range ads {
 		ad, err := m.LoadAdapter(a.dir)
