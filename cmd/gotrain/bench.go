@@ -16,7 +16,7 @@ import (
 // here, model benchmarks (prefill, ...) in runBenchModel.
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|serve|<model benchmark> [flags]")
+		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|allreduce|serve|<model benchmark> [flags]")
 	}
 	switch args[0] {
 	case "gemm":
@@ -25,6 +25,8 @@ func runBench(args []string) error {
 		return benchPeak(args[1:])
 	case "bandwidth":
 		return benchBandwidth(args[1:])
+	case "allreduce":
+		return benchAllReduce(args[1:])
 	case "serve":
 		return benchServe(args[1:])
 	}
