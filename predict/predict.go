@@ -265,7 +265,6 @@ func Record(row *data.Example, r *Result) map[string]any {
 	return rec
 }
 
-
 // numericRow is the distribution of a row's numeric answer.
 func (p *Predictor) numericRow(mp *model.Predictor, f *numericForm, opts data.Options) (Result, error) {
 	nt, ok := p.numTokens[f.lead]
