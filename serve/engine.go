@@ -46,7 +46,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	if len(rows) > s.lim.Rows {
 		return errorf(http.StatusBadRequest, "too_many_rows", "%d rows: the server takes at most %d a request", len(rows), s.lim.Rows)
 	}
-	sm := predict.Sampling{Samples: req.Samples, Temperature: 1, TopP: 1, Seed: 1, MaxOptions: 101, MaxTokens: req.MaxTokens}
+	sm := predict.Sampling{Samples: req.Samples, Temperature: 1, TopP: 1, Seed: 1, MaxOptions: data.DefaultMaxOptions, MaxTokens: req.MaxTokens}
 	if req.Temperature != nil {
 		sm.Temperature = *req.Temperature
 	}
