@@ -112,6 +112,7 @@ func grow(b []float32, n int) []float32 {
 // hidden states [len(want) × Hidden] of the batch positions listed in want
 // (ascending). ad may be nil.
 func (m *Model) Forward(c *KVCache, b *Batch, ad *Adapter, want []int) ([]float32, error) {
+	m = m.with(ad) // modules_to_save
 	if err := m.checkBatch(c, b); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, 
 // was drawn from (before temperature), valid only during the call, for
 // log-probabilities.
 func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, emit func(tok int, logits []float32) bool) ([]int, error) {
+	m = m.with(ad) // modules_to_save
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("model: empty prompt")
 	}

@@ -34,6 +34,9 @@ type layerState struct {
 	recompute bool
 	// backward:
 	dxn, dq, datt, dk, dv, dgate, dup []float32
+	// grad receives every weight's gradient in full finetuning (full.go);
+	// nil when only an adapter is trained.
+	grad *Model
 }
 
 // size (re)allocates the buffers for T tokens.
@@ -102,13 +105,14 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	L := &m.Layers[l]
 	T, H, D := st.T, c.Hidden, c.HeadDim
 	la, lg := ad.layer(l), g.layer(l)
+	dAttnNorm, dMLPNorm := st.normGrads() // full finetuning
 	// MLP
 	dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
 	m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
 	kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
 	m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
 	m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
-	kernels.RMSNormBackward(dx, nil, st.dxn, st.xmid, L.MLPNorm, st.rstd2, T, H, true)
+	kernels.RMSNormBackward(dx, dMLPNorm, st.dxn, st.xmid, L.MLPNorm, st.rstd2, T, H, true)
 	// attention
 	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)
 	clear(st.dk)
@@ -119,7 +123,7 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	m.linearBackward(st.dxn, st.dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
 	m.linearBackward(st.dxn, st.dk, st.xn1, &L.K, la, lg, ModK, true, st)
 	m.linearBackward(st.dxn, st.dv, st.xn1, &L.V, la, lg, ModV, true, st)
-	kernels.RMSNormBackward(dx, nil, st.dxn, xIn, L.AttnNorm, st.rstd1, T, H, true)
+	kernels.RMSNormBackward(dx, dAttnNorm, st.dxn, xIn, L.AttnNorm, st.rstd1, T, H, true)
 }
 
 func attnScale(D int) float32 { return float32(1 / math.Sqrt(float64(D))) }
@@ -195,6 +199,9 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
 	T := st.T
 	kernels.MatMulN(dx, dy, T, lin.W, accumulate)
+	if st.grad != nil { // full finetuning
+		st.weightGrad(dy, x, mod)
+	}
 	if la == nil || la[mod] == nil {
 		return
 	}

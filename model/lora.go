@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model/safetensors"
@@ -60,6 +62,9 @@ func (a *Adapter) Params() (names []string, ts [][]float32) {
 			ts = append(ts, lr.A, lr.B)
 		}
 	}
+	for _, n := range a.savedNames() {
+		names, ts = append(names, savedPrefix+n), append(ts, a.Saved[n])
+	}
 	return names, ts
 }
 
@@ -108,6 +113,13 @@ type AdapterConfig struct {
 type Adapter struct {
 	Config AdapterConfig
 	Layers [][NumModules]*LoRA // [layer][module]; nil where not adapted
+	// Saved holds PEFT's modules_to_save (saved.go): whole tensors that
+	// replace the base's, by the base tensor's name.
+	Saved      map[string][]float32
+	savedShape map[string][]int // their shapes, for Save
+	// the model with Saved bound in (saved.go), for the model boundTo
+	bind           sync.Mutex
+	bound, boundTo *Model
 }
 
 // Scaling is PEFT's LoRA scaling: alpha/r, or alpha/sqrt(r) with rsLoRA.
@@ -155,8 +167,6 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 		return nil, &UnsupportedError{"fan_in_fan_out", "true", "only nn.Linear layouts are implemented"}
 	case cfg.Bias != "" && cfg.Bias != "none":
 		return nil, &UnsupportedError{"bias", quote(cfg.Bias), "LoRA bias training is not implemented"}
-	case len(cfg.ModulesToSave) > 0:
-		return nil, &UnsupportedError{"modules_to_save", fmt.Sprint(cfg.ModulesToSave), "fully trained extra modules are not implemented"}
 	case len(cfg.AlphaPattern) > 0:
 		return nil, &UnsupportedError{"alpha_pattern", fmt.Sprint(cfg.AlphaPattern), "per-module alpha is not implemented"}
 	}
@@ -180,7 +190,28 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
 	type half struct{ a, b *safetensors.Tensor }
 	found := map[[2]int]*half{}
+	var allowed []string // the modules modules_to_save selects
+	if len(cfg.ModulesToSave) > 0 {
+		if allowed, err = m.savedModules(cfg.ModulesToSave); err != nil {
+			return nil, fmt.Errorf("adapter_config.json: %w", err)
+		}
+	}
 	for _, name := range f.Names() {
+		if saved := m.parseSavedKey(name); saved != "" {
+			if !slices.Contains(allowed, strings.TrimSuffix(saved, ".weight")) {
+				return nil, fmt.Errorf("tensor %q: module not in modules_to_save %v", name, cfg.ModulesToSave)
+			}
+			t, _ := f.Tensor(name)
+			if n := m.savableTensors()[strings.TrimSuffix(saved, ".weight")]; t.NumElements() != n {
+				return nil, fmt.Errorf("tensor %q has shape %v, the model's %d values: %w", name, t.Shape, n, ErrShape)
+			}
+			v, err := t.ToF32()
+			if err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", name, err)
+			}
+			a.addSaved(saved, v, t.Shape)
+			continue
+		}
 		layer, mod, isA, err := parseLoRAKey(name)
 		if err != nil {
 			return nil, err
@@ -201,7 +232,7 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 			h.b = t
 		}
 	}
-	if len(found) == 0 {
+	if len(found) == 0 && len(a.Saved) == 0 {
 		return nil, fmt.Errorf("adapter_model.safetensors holds no LoRA tensors")
 	}
 	adapted := map[string]bool{}
@@ -326,6 +357,9 @@ func (a *Adapter) Save(dir string) error {
 				safetensors.Tensor{Name: p + "lora_B.weight", DType: safetensors.F32, Shape: []int{l.Out, l.R}, Data: safetensors.BytesOfF32(l.B)})
 		}
 	}
+	for _, n := range a.savedNames() {
+		ts = append(ts, safetensors.Tensor{Name: savedPrefix + n, DType: safetensors.F32, Shape: a.savedShape[n], Data: safetensors.BytesOfF32(a.Saved[n])})
+	}
 	if err := safetensors.Write(filepath.Join(dir, "adapter_model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
@@ -393,6 +427,9 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 			}
 			a.Layers[l][mod] = lr
 		}
+	}
+	if err := m.initSaved(a); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

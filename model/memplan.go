@@ -21,9 +21,13 @@ type PlanInput struct {
 	// the adapter; rank 0 means no adapter (inference).
 	LoRARank    int
 	LoRATargets []string
-	// Optimizer is "adamw" (gradients + 2 moments), "sgd" (gradients only)
-	// or "" (no training: no gradients, no activations kept).
+	// Optimizer is "adamw" (gradients + 2 moments), "adamw8bit" (gradients
+	// + 2 moments of one byte each, block-wise scaled), "sgd" (gradients
+	// only) or "" (no training: no gradients, no activations kept).
 	Optimizer string
+	// Full plans full finetuning: float32 master copies of every weight,
+	// their gradients and the optimiser's moments (LoRARank is ignored).
+	Full bool
 	// BatchTokens is the number of tokens in one LossAndGrad call (or one
 	// forward chunk in inference).
 	BatchTokens int
@@ -126,6 +130,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 
 	// LoRA adapter: A [r × in] and B [out × r] per targeted module.
 	var loraParams int64
+	if p.Full {
+		p.LoRARank = 0
+	}
 	if r := int64(p.LoRARank); r > 0 {
 		for mod, s := range shapes {
 			if targeted(p.LoRATargets, Module(mod)) {
@@ -142,9 +149,14 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	if p.Ranks > 1 {
 		grads = 4
 	}
+	if p.Full {
+		addFullParts(add, cfg, p.Optimizer, grads)
+	}
 	switch p.Optimizer {
 	case "adamw":
 		add("LoRA grads + AdamW moments", (grads+2)*loraParams*4)
+	case "adamw8bit":
+		add("LoRA grads + 8-bit AdamW moments", grads*loraParams*4+2*loraParams)
 	case "sgd":
 		add("LoRA grads", grads*loraParams*4)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/gotrain/gotrain/model/safetensors"
 )
@@ -29,11 +28,21 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 			}
 		}
 	}
+	if _, ok := ad.Saved["model.embed_tokens.weight"]; ok && m.tiedHead() {
+		return fmt.Errorf("model: merge: the adapter trains embed_tokens of a model whose LM head is tied to it; a merged checkpoint would tie them again")
+	}
+	saved := map[string]bool{}
 	var ts []safetensors.Tensor
-	var total int64
 	for _, name := range m.ckpt.Names() {
 		t, _ := m.ckpt.Tensor(name)
 		out := safetensors.Tensor{Name: name, DType: t.DType, Shape: t.Shape, Data: t.Data}
+		if v, ok := ad.Saved[name]; ok { // modules_to_save replace the tensor
+			data, err := encodeAs(v, t.DType)
+			if err != nil {
+				return fmt.Errorf("model: merge: tensor %q: %w", name, err)
+			}
+			out.Data, saved[name] = data, true
+		}
 		if lr := adapted[name]; lr != nil {
 			w, err := t.ToF32()
 			if err != nil {
@@ -50,49 +59,24 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 					}
 				}
 			}
-			switch t.DType {
-			case safetensors.F32:
-				out.Data = safetensors.BytesOfF32(w)
-			case safetensors.BF16:
-				u := make([]uint16, len(w))
-				safetensors.BF16FromF32(u, w)
-				out.Data = safetensors.BytesOfU16(u)
-			case safetensors.F16:
-				u := make([]uint16, len(w))
-				for i, v := range w {
-					u[i] = safetensors.F32ToF16(v)
-				}
-				out.Data = safetensors.BytesOfU16(u)
-			default:
-				return fmt.Errorf("model: merge: tensor %q has dtype %s", name, t.DType)
+			data, err := encodeAs(w, t.DType)
+			if err != nil {
+				return fmt.Errorf("model: merge: tensor %q: %w", name, err)
 			}
+			out.Data = data
 			delete(adapted, name)
 		}
-		total += int64(len(out.Data))
 		ts = append(ts, out)
 	}
 	for name := range adapted {
 		return fmt.Errorf("model: merge: the adapter adapts %q, which the checkpoint lacks", name)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	var err error
-	if total > mergeShardBytes {
-		err = safetensors.WriteSharded(dir, ts, mergeShardBytes)
-	} else {
-		err = safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"})
-	}
-	if err != nil {
-		return fmt.Errorf("model: merge: %w", err)
-	}
-	for _, f := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-		"special_tokens_map.json", "chat_template.jinja", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json"} {
-		if err := copyFile(filepath.Join(m.Dir, f), filepath.Join(dir, f)); err != nil {
-			return err
+	for name := range ad.Saved {
+		if !saved[name] {
+			return fmt.Errorf("model: merge: the adapter saves %q, which the checkpoint lacks (a tied LM head)", name)
 		}
 	}
-	return nil
+	return writeCheckpoint(m.Dir, dir, ts)
 }
 
 // copyFile copies src to dst through a temporary file; a missing src is not an error.

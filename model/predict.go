@@ -25,6 +25,7 @@ type Predictor struct {
 
 // NewPredictor returns a predictor for the model with adapter ad (may be nil).
 func (m *Model) NewPredictor(ad *Adapter) *Predictor {
+	m = m.with(ad) // modules_to_save
 	return &Predictor{m: m, ad: ad, c: m.NewCache()}
 }
 

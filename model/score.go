@@ -30,6 +30,7 @@ const (
 // tokens Tokens[From:] (only the masked ones, in order, with a Mask). Sequences are packed into shared forward calls (each
 // attends only to itself). ad may be nil.
 func (m *Model) Score(seqs []Sequence, ad *Adapter) ([][]float32, error) {
+	m = m.with(ad) // modules_to_save
 	out := make([][]float32, len(seqs))
 	c := m.NewCache()
 	for i := 0; i < len(seqs); {

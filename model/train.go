@@ -77,6 +77,9 @@ type TrainOptions struct {
 // hold gradients.
 func (a *Adapter) ZerosLike() *Adapter {
 	g := &Adapter{Config: a.Config, Layers: make([][NumModules]*LoRA, len(a.Layers))}
+	for n, v := range a.Saved { // modules_to_save (saved.go)
+		g.addSaved(n, make([]float32, len(v)), a.savedShape[n])
+	}
 	for l, layer := range a.Layers {
 		for mod, lr := range layer {
 			if lr != nil {
@@ -101,6 +104,15 @@ func (m *Model) LossAndGrad(b *TrainBatch, ad, g *Adapter, opt TrainOptions) (fl
 // the batch's targets (the positions with Targets ≥ 0); with obj nil the loss
 // is the weighted cross-entropy of LossAndGrad. It returns the loss.
 func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Objective) (float64, error) {
+	return m.backprop(b, ad, g, nil, opt, obj)
+}
+
+// backprop is Backprop; with grad non-nil (full finetuning, full.go) the
+// gradient of every weight of m is also added to grad's (same shapes).
+func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOptions, obj Objective) (float64, error) {
+	if ad != nil && len(ad.Saved) > 0 { // modules_to_save (saved.go)
+		m, grad = m.with(ad), g.savedGrads(&m.Config)
+	}
 	c := &m.Config
 	T, H, V := b.Len(), c.Hidden, c.VocabSize
 	if len(b.Targets) != T || len(b.Weights) != T {
@@ -125,6 +137,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	defer m.scratch.Store(sc)
 	st := &sc.st
 	st.train, st.dropout, st.seed, st.recompute = true, opt.Dropout, opt.Seed, false
+	st.grad = grad // full finetuning
 	st.size(c, T)
 	pos, spans := b.Pos, b.Spans
 	// forward, keeping each layer's input
@@ -144,7 +157,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	sc.dx = grow(sc.dx, T*H)
 	dx := sc.dx
 	clear(dx) // the head writes the target rows only
-	loss, err := m.headBackward(x, dx, rows, b, obj, &sc.head)
+	loss, err := m.headBackward(x, dx, rows, b, obj, &sc.head, grad)
 	if err != nil {
 		return 0, err
 	}
@@ -161,6 +174,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
 	}
+	grad.embedGrads(b.Tokens, dx) // full finetuning
 	return loss, nil
 }
 
@@ -185,10 +199,11 @@ type headScratch struct {
 
 // headBackward computes the loss of the target rows from the residual stream
 // x [T × H] through the final norm and the LM head, and writes the loss's
-// gradient with respect to those rows of x into dx. Logits are made a few
-// rows at a time; with an objective they are made twice, once for the
-// log-probs it needs and once for the gradient.
-func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective, hs *headScratch) (float64, error) {
+// gradient with respect to those rows of x into dx (and, with grad, the head's
+// and final norm's weight gradients into grad). Logits are made a few rows at
+// a time; with an objective they are made twice, once for the log-probs it
+// needs and once for the gradient.
+func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Objective, hs *headScratch, grad *Model) (float64, error) {
 	c := &m.Config
 	H, V := c.Hidden, c.VocabSize
 	hs.xr, hs.xn = grow(hs.xr, headRows*H), grow(hs.xn, headRows*H)
@@ -234,7 +249,8 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 			loss += l
 		}
 		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
-		kernels.RMSNormBackward(dxr[:n*H], nil, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
+		dNorm := grad.headGrads(logits[:n*V], xn[:n*H], n) // full finetuning
+		kernels.RMSNormBackward(dxr[:n*H], dNorm, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
 		for i, t := range rows[r0 : r0+n] {
 			copy(dx[t*H:(t+1)*H], dxr[i*H:(i+1)*H])
 		}

@@ -89,13 +89,7 @@ func TestGoldenGradients(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var num, den float64
-				for i := range want {
-					d := float64(got[i] - want[i])
-					num += d * d
-					den += float64(want[i]) * float64(want[i])
-				}
-				rel := math.Sqrt(num / max(den, 1e-30))
+				rel := relErr(got, want)
 				worst = max(worst, rel)
 				if rel > 1e-4 {
 					t.Errorf("%s: relative error %.2e", key, rel)

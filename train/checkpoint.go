@@ -33,14 +33,17 @@ func (t *Trainer) fingerprint() string {
 	c := t.cfg
 	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g|", c.BatchSize, t.accum(), t.sched.TotalSteps, c.Optim, c.Seed,
 		c.Dropout, c.Scheduler, c.LR, c.WarmupRatio, c.MaxGradNorm)
+	if t.full != nil {
+		fmt.Fprint(h, "full|")
+	}
 	t.task.fingerprint(h)
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 const checkpointPrefix = "checkpoint-"
 
-// SaveCheckpoint writes OutDir/checkpoint-<step>/ (adapter, optimizer state,
-// trainer state) through a temporary directory renamed into place, then
+// SaveCheckpoint writes OutDir/checkpoint-<step>/ (adapter or float32 master
+// weights, optimizer state, trainer state) through a temporary directory renamed into place, then
 // removes checkpoints beyond SaveLimit.
 //
 // In a data-parallel job only rank 0 writes.
@@ -51,12 +54,17 @@ func (t *Trainer) SaveCheckpoint() error {
 	final := filepath.Join(t.cfg.OutDir, fmt.Sprintf("%s%d", checkpointPrefix, t.step))
 	tmp := filepath.Join(t.cfg.OutDir, fmt.Sprintf(".tmp-%s%d", checkpointPrefix, t.step))
 	os.RemoveAll(tmp)
-	if err := t.ad.Save(tmp); err != nil {
+	if err := t.saveCheckpoint(tmp); err != nil {
 		return err
 	}
 	var ts []safetensors.Tensor
 	for name, v := range t.opt.State() {
 		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: []int{len(v)}, Data: safetensors.BytesOfF32(v)})
+	}
+	if bs, ok := t.opt.(byteStater); ok {
+		for name, v := range bs.ByteState() {
+			ts = append(ts, safetensors.Tensor{Name: name, DType: "U8", Shape: []int{len(v)}, Data: v})
+		}
 	}
 	if len(ts) > 0 {
 		if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), ts, nil); err != nil {
@@ -128,20 +136,8 @@ func (t *Trainer) Resume(dir string) error {
 	if st.Fingerprint != t.fingerprint() {
 		return fmt.Errorf("train: resume: %s was made with other data or other batch, schedule, seed or optimizer settings", dir)
 	}
-	saved, err := t.m.LoadAdapter(dir)
-	if err != nil {
+	if err := t.restore(dir); err != nil {
 		return fmt.Errorf("train: resume: %w", err)
-	}
-	_, dst := t.ad.Params()
-	_, src := saved.Params()
-	if len(dst) != len(src) {
-		return fmt.Errorf("train: resume: %s adapts other modules than this run", dir)
-	}
-	for i := range dst {
-		if len(dst[i]) != len(src[i]) {
-			return fmt.Errorf("train: resume: %s has another LoRA rank than this run", dir)
-		}
-		copy(dst[i], src[i])
 	}
 	if p := filepath.Join(dir, "optimizer.safetensors"); fileExists(p) {
 		f, err := safetensors.Open(p)
@@ -149,8 +145,13 @@ func (t *Trainer) Resume(dir string) error {
 			return fmt.Errorf("train: resume: %w", err)
 		}
 		state := map[string][]float32{}
+		codes := map[string][]uint8{}
 		for _, name := range f.Names() {
 			tn, _ := f.Tensor(name)
+			if tn.DType == "U8" {
+				codes[name] = tn.Data
+				continue
+			}
 			v, err := tn.ToF32()
 			if err != nil {
 				f.Close()
@@ -158,8 +159,12 @@ func (t *Trainer) Resume(dir string) error {
 			}
 			state[name] = v
 		}
+		err = t.opt.SetState(state)
+		if bs, ok := t.opt.(byteStater); ok && err == nil {
+			err = bs.SetByteState(codes) // copies, before the file is closed
+		}
 		f.Close()
-		if err := t.opt.SetState(state); err != nil {
+		if err != nil {
 			return fmt.Errorf("train: resume: %s: %w", p, err)
 		}
 	}
@@ -239,9 +244,13 @@ func ReadMetrics(path string) ([]StepInfo, error) {
 	return out, nil
 }
 
-// SaveAdapter writes the trained adapter into OutDir with the base model's
-// name recorded as PEFT does.
-func (t *Trainer) SaveAdapter(baseName string) error {
+// SaveOutput writes the result into OutDir: the trained adapter with the
+// base model's name recorded as PEFT does, or in full finetuning the whole
+// model as a Hugging Face checkpoint in the base's dtype.
+func (t *Trainer) SaveOutput(baseName string) error {
+	if t.full != nil {
+		return t.full.Save(t.cfg.OutDir)
+	}
 	t.ad.Config.BaseModel = baseName
 	return t.ad.Save(t.cfg.OutDir)
 }

@@ -35,6 +35,10 @@ type dpoTask struct {
 // log-probabilities are computed here, once, so no second copy of any weights
 // is kept.
 func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Trainer, error) {
+	return newDPO(weights{m: m, ad: ad}, cfg, dcfg, pairs, evalPairs)
+}
+
+func newDPO(w weights, cfg Config, dcfg DPOConfig, pairs, evalPairs []Pair) (*Trainer, error) {
 	switch dcfg.Loss {
 	case "sigmoid", "ipo":
 	case "":
@@ -54,13 +58,13 @@ func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs
 	}
 	k := &dpoTask{cfg: dcfg, train: pairs, held: evalPairs}
 	var err error
-	if k.refTrain, err = sequenceLogProbs(m, ad, pairs, cfg.Group); err != nil {
+	if k.refTrain, err = sequenceLogProbs(w.m, w.ad, pairs, cfg.Group); err != nil {
 		return nil, err
 	}
-	if k.refHeld, err = sequenceLogProbs(m, ad, evalPairs, cfg.Group); err != nil {
+	if k.refHeld, err = sequenceLogProbs(w.m, w.ad, evalPairs, cfg.Group); err != nil {
 		return nil, err
 	}
-	return newTrainer(m, ad, cfg, k)
+	return newTrainer(w, cfg, k)
 }
 
 // sequenceLogProbs scores each pair's chosen and rejected answers after its
@@ -125,7 +129,7 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (float64, int, map[string]float64, error) {
+func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (float64, int, map[string]float64, error) {
 	var b model.TrainBatch
 	type seq struct{ pair, side int }
 	var owner []seq // for each target row in batch order
@@ -168,7 +172,7 @@ func (k *dpoTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, op
 		}
 		return total, d
 	}
-	loss, err := t.m.Backprop(&b, t.ad, g, opt, obj)
+	loss, err := t.backprop(&b, g, opt, obj)
 	return loss, b.Len(), metrics, err
 }
 

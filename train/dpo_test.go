@@ -73,7 +73,7 @@ func TestDPOMatchesReference(t *testing.T) {
 			tr.ad = policy
 			g := policy.ZerosLike()
 			all := []int{0, 1, 2}
-			loss, _, ms, err := tr.task.accumulate(tr, all, all, g, model.TrainOptions{})
+			loss, _, ms, err := tr.task.accumulate(tr, all, all, grads{ad: g}, model.TrainOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,13 +187,5 @@ func TestDPOResumeBitwise(t *testing.T) {
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, a := full.Params()
-	_, b := resumed.Params()
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("tensor %d [%d]: resumed %v, uninterrupted %v", i, j, b[i][j], a[i][j])
-			}
-		}
-	}
+	sameParams(t, full, resumed)
 }

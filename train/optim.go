@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // Optimizer updates parameters in place from their gradients.
@@ -12,6 +14,13 @@ type Optimizer interface {
 	// State returns named state tensors for checkpoints; SetState restores them.
 	State() map[string][]float32
 	SetState(map[string][]float32) error
+}
+
+// byteStater is an optimiser with 8-bit state besides State's float32
+// tensors (AdamW8bit), saved in checkpoints as U8 tensors.
+type byteStater interface {
+	ByteState() map[string][]uint8
+	SetByteState(map[string][]uint8) error
 }
 
 // SGD is plain stochastic gradient descent: p −= lr·g.
@@ -54,21 +63,39 @@ func (o *AdamW) Step(params, grads [][]float32, lr float64) {
 		}
 	}
 	o.t++
-	b1, b2 := float32(o.Beta1), float32(o.Beta2)
-	bc1 := 1 - math.Pow(o.Beta1, float64(o.t))
-	bc2 := 1 - math.Pow(o.Beta2, float64(o.t))
-	step := float32(lr / bc1)
-	decay := float32(1 - lr*o.WeightDecay)
-	sq2 := float32(math.Sqrt(bc2))
-	eps := float32(o.Eps)
+	u := adamUpdate(o.Beta1, o.Beta2, o.Eps, o.WeightDecay, lr, o.t)
 	for i, p := range params {
-		m, v := o.m[i], o.v[i]
-		for j, g := range grads[i] {
-			p[j] *= decay
-			m[j] = b1*m[j] + (1-b1)*g
-			v[j] = b2*v[j] + (1-b2)*g*g
-			p[j] -= step * m[j] / (float32(math.Sqrt(float64(v[j])))/sq2 + eps)
-		}
+		g, m, v := grads[i], o.m[i], o.v[i]
+		// elementwise, so any split gives the same bits
+		kernels.Parallel((len(p)+adamChunk-1)/adamChunk, func(lo, hi int) {
+			j0, j1 := lo*adamChunk, min(hi*adamChunk, len(p))
+			u.apply(p[j0:j1], g[j0:j1], m[j0:j1], v[j0:j1])
+		})
+	}
+}
+
+// adamChunk is the unit of work AdamW's update is split into: full
+// finetuning updates hundreds of millions of weights a step.
+const adamChunk = 1 << 16
+
+// adamStep holds one AdamW update's constants.
+type adamStep struct{ b1, b2, step, decay, sq2, eps float32 }
+
+// adamUpdate returns the constants of step t (1-based) with bias correction.
+func adamUpdate(beta1, beta2, eps, weightDecay, lr float64, t int) adamStep {
+	bc1 := 1 - math.Pow(beta1, float64(t))
+	bc2 := 1 - math.Pow(beta2, float64(t))
+	return adamStep{b1: float32(beta1), b2: float32(beta2), step: float32(lr / bc1),
+		decay: float32(1 - lr*weightDecay), sq2: float32(math.Sqrt(bc2)), eps: float32(eps)}
+}
+
+// apply updates the weights p and the moments m, v from the gradient g.
+func (u adamStep) apply(p, g, m, v []float32) {
+	for j, gj := range g {
+		p[j] *= u.decay
+		m[j] = u.b1*m[j] + (1-u.b1)*gj
+		v[j] = u.b2*v[j] + (1-u.b2)*gj*gj
+		p[j] -= u.step * m[j] / (float32(math.Sqrt(float64(v[j])))/u.sq2 + u.eps)
 	}
 }
 
@@ -106,10 +133,22 @@ func (o *AdamW) SetState(s map[string][]float32) error {
 // (as torch.nn.utils.clip_grad_norm_) and returns the norm before clipping.
 // maxNorm ≤ 0 only measures.
 func ClipGradNorm(grads [][]float32, maxNorm float64) float64 {
+	// Sums of fixed chunks added in order: the same bits on any number of
+	// threads.
 	var ss float64
 	for _, g := range grads {
-		for _, v := range g {
-			ss += float64(v) * float64(v)
+		part := make([]float64, (len(g)+adamChunk-1)/adamChunk)
+		kernels.Parallel(len(part), func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				var s float64
+				for _, v := range g[c*adamChunk : min((c+1)*adamChunk, len(g))] {
+					s += float64(v) * float64(v)
+				}
+				part[c] = s
+			}
+		})
+		for _, s := range part {
+			ss += s
 		}
 	}
 	norm := math.Sqrt(ss)

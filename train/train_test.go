@@ -218,15 +218,7 @@ func TestResumeBitwise(t *testing.T) {
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, a := full.Params()
-	_, b := resumed.Params()
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("tensor %d [%d]: resumed %v, uninterrupted %v", i, j, b[i][j], a[i][j])
-			}
-		}
-	}
+	sameParams(t, full, resumed)
 	ms, err := ReadMetrics(filepath.Join(cfg.OutDir, metricsFile))
 	if err != nil || len(ms) != total {
 		t.Fatalf("metrics.jsonl after resume: %d lines (%v), want %d", len(ms), err, total)

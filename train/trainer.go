@@ -34,7 +34,7 @@ type Config struct {
 	Epochs      int     // num_train_epochs (used when MaxSteps is 0)
 	MaxSteps    int     // max_steps
 	MaxGradNorm float64 // max_grad_norm; 0 disables clipping
-	Optim       string  // adamw or sgd
+	Optim       string  // adamw, adamw8bit (bitsandbytes' 8-bit moments) or sgd
 	WeightDecay float64
 	Dropout     float32 // lora_dropout
 	Seed        uint64
@@ -71,10 +71,10 @@ type StepInfo struct {
 	Metrics map[string]float64 `json:"-"`
 }
 
-// Trainer finetunes a LoRA adapter on a frozen base model.
+// Trainer finetunes a LoRA adapter on a frozen base model, or every weight
+// of a model (NewFull).
 type Trainer struct {
-	m            *model.Model
-	ad           *model.Adapter
+	weights
 	cfg          Config
 	task         task
 	opt          Optimizer
@@ -82,38 +82,31 @@ type Trainer struct {
 	step         int // finished steps
 	stepsPerEpoc int
 	g            *dist.Group
-	grads        *model.Adapter // the step's gradient; its tensors are parts of flat
+	grads        grads // the step's gradient; its tensors are parts of flat
 	flat         []float32
 	micro        []gradBuffer // micro-batch gradients in flight
 }
 
-// gradBuffer is one micro-batch's gradient: an adapter whose tensors are
-// parts of flat, in Params order.
+// gradBuffer is one micro-batch's gradient: tensors shaped as the trained
+// weights that are parts of flat, in Params order.
 type gradBuffer struct {
-	ad   *model.Adapter
+	g    grads
 	flat []float32
 }
 
-// newGradBuffer returns a zero gradient shaped like ad as one flat vector,
+// newGradBuffer returns a zero gradient shaped like w as one flat vector,
 // so that the collectives see the trainable gradients as one buffer.
-func newGradBuffer(ad *model.Adapter) gradBuffer {
-	g := ad.ZerosLike()
-	_, ts := g.Params()
+func newGradBuffer(w weights) gradBuffer {
+	_, ts := w.Params()
 	n := 0
 	for _, t := range ts {
 		n += len(t)
 	}
 	flat := make([]float32, n)
-	off := 0
-	for _, layer := range g.Layers {
-		for _, lr := range layer {
-			if lr != nil {
-				lr.A, off = flat[off:off+len(lr.A):off+len(lr.A)], off+len(lr.A)
-				lr.B, off = flat[off:off+len(lr.B):off+len(lr.B)], off+len(lr.B)
-			}
-		}
+	if w.full != nil {
+		return gradBuffer{grads{full: w.full.ZerosIn(flat)}, flat}
 	}
-	return gradBuffer{g, flat}
+	return gradBuffer{grads{ad: w.ad.ZerosIn(flat)}, flat}
 }
 
 // task is what a Trainer optimises: SFT examples or DPO pairs.
@@ -124,7 +117,7 @@ type task interface {
 	// batch is global forward and backward, adding the gradient of the
 	// step's loss to g; it returns the micro-batch's share of the loss, the
 	// tokens it processed, and metrics to sum over the step.
-	accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (loss float64, tokens int, metrics map[string]float64, err error)
+	accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (loss float64, tokens int, metrics map[string]float64, err error)
 	// eval returns the held-out loss and metrics, or ok false without an eval set.
 	eval(t *Trainer) (loss float64, metrics map[string]float64, ok bool, err error)
 	// fingerprint writes what the data order and the losses depend on.
@@ -134,6 +127,10 @@ type task interface {
 // New checks the configuration and data and returns a trainer that will
 // update ad in place.
 func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
+	return newSFT(weights{m: m, ad: ad}, cfg, trainSet, evalSet)
+}
+
+func newSFT(w weights, cfg Config, trainSet, evalSet []Example) (*Trainer, error) {
 	for _, set := range [][]Example{trainSet, evalSet} {
 		for i := range set {
 			e := &set[i]
@@ -142,10 +139,10 @@ func New(m *model.Model, ad *model.Adapter, cfg Config, trainSet, evalSet []Exam
 			}
 		}
 	}
-	return newTrainer(m, ad, cfg, &sftTask{train: trainSet, held: evalSet})
+	return newTrainer(w, cfg, &sftTask{train: trainSet, held: evalSet})
 }
 
-func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Trainer, error) {
+func newTrainer(w weights, cfg Config, tk task) (*Trainer, error) {
 	if tk.size() == 0 {
 		return nil, fmt.Errorf("train: no training examples")
 	}
@@ -155,17 +152,19 @@ func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Traine
 	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
 		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
 	}
-	t := &Trainer{m: m, ad: ad, cfg: cfg, task: tk, g: cfg.Group}
+	t := &Trainer{weights: w, cfg: cfg, task: tk, g: cfg.Group}
 	if t.g == nil {
 		t.g = dist.Local()
 	}
 	switch cfg.Optim {
 	case "adamw", "":
 		t.opt = NewAdamW(cfg.WeightDecay)
+	case "adamw8bit":
+		t.opt = NewAdamW8bit(cfg.WeightDecay)
 	case "sgd":
 		t.opt = SGD{}
 	default:
-		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", cfg.Optim)
+		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw, adamw8bit or sgd)", cfg.Optim)
 	}
 	global := cfg.BatchSize * t.accum()
 	t.stepsPerEpoc = (tk.size() + global - 1) / global
@@ -256,7 +255,7 @@ func (t *Trainer) runStep(s int) (StepInfo, error) {
 			buf := t.micro[slot]
 			clear(buf.flat)
 			opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(j))}
-			l, n, ms, err := t.task.accumulate(t, idx, idx[j*B:min((j+1)*B, len(idx))], buf.ad, opt)
+			l, n, ms, err := t.task.accumulate(t, idx, idx[j*B:min((j+1)*B, len(idx))], buf.g, opt)
 			if err != nil {
 				wait()
 				return StepInfo{}, err
@@ -293,7 +292,7 @@ func (t *Trainer) runStep(s int) (StepInfo, error) {
 	_, gs := t.grads.Params()
 	norm := ClipGradNorm(gs, t.cfg.MaxGradNorm)
 	lr := t.sched.At(s)
-	_, ps := t.ad.Params()
+	_, ps := t.Params()
 	t.opt.Step(ps, gs, lr)
 	t.step = s + 1
 	el := time.Since(start).Seconds()
@@ -419,14 +418,14 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) (err error) {
 		}
 		defer unlock()
 	}
-	gb := newGradBuffer(t.ad)
-	t.grads, t.flat = gb.ad, gb.flat
+	gb := newGradBuffer(t.weights)
+	t.grads, t.flat = gb.g, gb.flat
 	// one micro-batch buffer, two when rounds overlap with communication
-	t.micro = []gradBuffer{newGradBuffer(t.ad)}
+	t.micro = []gradBuffer{newGradBuffer(t.weights)}
 	if t.g.Size() > 1 {
-		t.micro = append(t.micro, newGradBuffer(t.ad))
+		t.micro = append(t.micro, newGradBuffer(t.weights))
 	}
-	defer func() { t.grads, t.flat, t.micro = nil, nil, nil }()
+	defer func() { t.grads, t.flat, t.micro = grads{}, nil, nil }()
 	for s, first := t.step, true; s < t.sched.TotalSteps; s, first = s+1, false {
 		stop, err := t.agree(ctx.Err() != nil, first)
 		if err != nil {
@@ -483,7 +482,7 @@ type sftTask struct {
 
 func (k *sftTask) size() int { return len(k.train) }
 
-func (k *sftTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, opt model.TrainOptions) (float64, int, map[string]float64, error) {
+func (k *sftTask) accumulate(t *Trainer, global, idx []int, g grads, opt model.TrainOptions) (float64, int, map[string]float64, error) {
 	n := 0
 	for _, i := range global {
 		n += k.train[i].Targets()
@@ -499,7 +498,7 @@ func (k *sftTask) accumulate(t *Trainer, global, idx []int, g *model.Adapter, op
 		}
 		b.AddSequence(e.Tokens, w)
 	}
-	loss, err := t.m.LossAndGrad(&b, t.ad, g, opt)
+	loss, err := t.backprop(&b, g, opt, nil)
 	return loss, b.Len(), nil, err
 }
 

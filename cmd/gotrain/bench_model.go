@@ -13,6 +13,7 @@ import (
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
+	"github.com/gotrain/gotrain/train"
 )
 
 // runBenchModel runs the whole-model benchmarks: prefill, decode and a LoRA
@@ -29,6 +30,7 @@ func runBenchModel(name string, args []string) error {
 	steps := fs.Int("steps", 32, "tokens to decode (decode)")
 	reps := fs.Int("reps", 3, "measured repetitions (median reported)")
 	rank := fs.Int("lora-r", 16, "LoRA rank (train)")
+	full := fs.Bool("full", false, "also time a full-finetuning step (every weight's gradient and an AdamW update) beside the LoRA step (train)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	nrows := fs.Int("rows", 100, "SocSci210 sample rows (predict)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs here")
@@ -138,7 +140,14 @@ func runBenchModel(name string, args []string) error {
 			}
 			b.AddSequence(toks, w)
 		}
-		var cpu float64
+		var fullStep func() (backprop float64, err error)
+		if *full {
+			if fullStep, err = benchFullStep(m, &b); err != nil {
+				return err
+			}
+		}
+		var cpu, fullCPU float64
+		var fullTimes, fullBack []float64
 		for r := 0; r <= *reps; r++ {
 			start, c0 := time.Now(), cpuSeconds()
 			if _, err := m.LossAndGrad(&b, ad, g, model.TrainOptions{Dropout: 0.05, Seed: uint64(r)}); err != nil {
@@ -148,8 +157,27 @@ func runBenchModel(name string, args []string) error {
 				times = append(times, time.Since(start).Seconds())
 				cpu += cpuSeconds() - c0
 			}
+			if fullStep != nil { // interleaved, so both see the same machine load
+				start, c0 := time.Now(), cpuSeconds()
+				back, err := fullStep()
+				if err != nil {
+					return err
+				}
+				if r > 0 {
+					fullTimes, fullBack = append(fullTimes, time.Since(start).Seconds()), append(fullBack, back)
+					fullCPU += cpuSeconds() - c0
+				}
+			}
 		}
 		med := median(times)
+		if fullStep != nil {
+			fm := median(fullTimes)
+			ntok := float64(*batch * *tokens)
+			result["full_seconds"], result["full_tokens_per_s"], result["full_backprop_seconds"] = fm, ntok/fm, median(fullBack)
+			result["full_vs_lora"] = med / fm
+			// by CPU time, steadier than wall time on a shared machine
+			result["full_vs_lora_cpu"] = cpu / fullCPU
+		}
 		ntok := float64(*batch * *tokens)
 		// Matmul work of a step: the layers' forward, their recomputation
 		// without the down projection, the input gradients, and the LM
@@ -318,4 +346,31 @@ func median(v []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// benchFullStep prepares a full-finetuning step of m on b: every weight's
+// gradient, then an AdamW update of the float32 master weights. The step
+// returns the seconds of the forward and backward alone.
+func benchFullStep(m *model.Model, b *model.TrainBatch) (func() (float64, error), error) {
+	f, err := model.NewFull(m)
+	if err != nil {
+		return nil, err
+	}
+	g := f.ZerosLike()
+	opt := train.NewAdamW(0)
+	_, ps := f.Params()
+	_, gs := g.Params()
+	return func() (float64, error) {
+		start := time.Now()
+		for _, v := range gs {
+			clear(v)
+		}
+		if _, err := f.LossAndGrad(b, g, model.TrainOptions{}); err != nil {
+			return 0, err
+		}
+		back := time.Since(start).Seconds()
+		train.ClipGradNorm(gs, 1)
+		opt.Step(ps, gs, 1e-5)
+		return back, nil
+	}, nil
 }

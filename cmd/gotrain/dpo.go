@@ -71,7 +71,7 @@ func runDPO(args []string) (err error) {
 	for _, p := range pairs {
 		longest = max(longest, len(p.Prompt)+len(p.Chosen)+len(p.Rejected))
 	}
-	m, ad, err := f.load(longest)
+	m, ad, fl, err := f.load(longest)
 	if err != nil {
 		return err
 	}
@@ -79,13 +79,19 @@ func runDPO(args []string) (err error) {
 	if f.rank() == 0 {
 		fmt.Fprintf(os.Stderr, "dpo: computing reference log-probabilities of %d pairs once\n", len(pairs)+len(evalPairs))
 	}
-	tr, err := train.NewDPO(m, ad, f.cfg, train.DPOConfig{Beta: *beta, LabelSmoothing: *smoothing, Loss: *lossType}, pairs, evalPairs)
+	dcfg := train.DPOConfig{Beta: *beta, LabelSmoothing: *smoothing, Loss: *lossType}
+	var tr *train.Trainer
+	if fl != nil {
+		tr, err = train.NewFullDPO(fl, f.cfg, dcfg, pairs, evalPairs)
+	} else {
+		tr, err = train.NewDPO(m, ad, f.cfg, dcfg, pairs, evalPairs)
+	}
 	if err != nil {
 		return err
 	}
 	if f.rank() == 0 {
-		fmt.Fprintf(os.Stderr, "dpo: %d pairs, %d eval, %d steps of %s pairs, beta %g, %s loss\n",
-			len(pairs), len(evalPairs), tr.TotalSteps(), f.batchShape(), *beta, *lossType)
+		fmt.Fprintf(os.Stderr, "dpo: %d pairs, %d eval, %d steps of %s pairs, beta %g, %s loss, %s\n",
+			len(pairs), len(evalPairs), tr.TotalSteps(), f.batchShape(), *beta, *lossType, f.what(ad, fl))
 	}
 	return f.run(tr, "dpo")
 }

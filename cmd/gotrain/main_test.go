@@ -184,6 +184,21 @@ func TestEndToEnd(t *testing.T) {
 	if out := run("eval", "--pred", numPred); !strings.Contains(out, "numeric cells only") || !strings.Contains(out, "numeric 2 (100.0%)") {
 		t.Errorf("eval of a numeric row:\n%s", out)
 	}
+	// full finetuning with 8-bit moments: a checkpoint in the base's dtype that
+	// predict takes as --base; a LoRA adapter with modules_to_save
+	full := filepath.Join(tmp, "full")
+	run("sft", "--full", "--optim", "adamw8bit", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"),
+		"--out", full, "--max-steps", "2", "--batch-size", "4", "--save-steps", "1", "--lr", "1e-3")
+	for _, f := range []string{"model.safetensors", "config.json", "tokenizer.json", "checkpoint-1/model.safetensors", "checkpoint-1/optimizer.safetensors"} {
+		if _, err := os.Stat(filepath.Join(full, f)); err != nil {
+			t.Errorf("sft --full output lacks %s", f)
+		}
+	}
+	run("predict", "--base", full, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", filepath.Join(tmp, "pred-full.jsonl"))
+	saved := filepath.Join(tmp, "saved")
+	run("sft", "--modules-to-save", "embed_tokens,norm", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"),
+		"--out", saved, "--max-steps", "1", "--batch-size", "4", "--lr", "1e-3")
+	run("predict", "--base", m, "--adapter", saved, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", filepath.Join(tmp, "pred-saved.jsonl"))
 }
 
 func firstLines(s string, n int) string {

@@ -66,7 +66,16 @@ func checkMemoryAvail(plan model.Plan, avail int64) error {
 	}
 	var tips []string
 	in := plan.Input
-	if !strings.HasPrefix(in.Quantize, "nf4") {
+	if in.Full {
+		if in.Optimizer == "adamw" {
+			alt := in
+			alt.Optimizer = "adamw8bit"
+			tips = append(tips, fmt.Sprintf("--optim adamw8bit (needs %s)", model.FormatBytes(plan.Replan(alt).Total)))
+		}
+		alt := in
+		alt.Full, alt.LoRARank = false, 16
+		tips = append(tips, fmt.Sprintf("LoRA instead of --full (r 16 needs %s)", model.FormatBytes(plan.Replan(alt).Total)))
+	} else if !strings.HasPrefix(in.Quantize, "nf4") {
 		alt := in
 		alt.Quantize = "nf4"
 		p := plan.Replan(alt)

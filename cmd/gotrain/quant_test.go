@@ -37,6 +37,26 @@ func TestCheckMemory(t *testing.T) {
 	}
 }
 
+// TestCheckMemoryFull: a full-finetuning run that does not fit is refused
+// with the plan's master weights, gradients and moments, and the suggestions
+// that apply (8-bit moments, LoRA), not --quantize.
+func TestCheckMemoryFull(t *testing.T) {
+	c, _ := model.ConfigFor(model.Qwen2, "0.5b")
+	p := model.PlanMemory(c, model.PlanInput{WeightDType: "BF16", Full: true, Optimizer: "adamw", BatchTokens: 2048})
+	err := checkMemoryAvail(p, 4<<30)
+	if err == nil {
+		t.Fatal("a 9 GiB full finetuning run accepted in 4 GiB")
+	}
+	for _, want := range []string{"master weights", "AdamW moments", "--optim adamw8bit", "LoRA instead of --full", "--batch-size"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "--quantize") {
+		t.Errorf("full finetuning refusal suggests --quantize:\n%v", err)
+	}
+}
+
 func TestQuantizeFlag(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	q := addQuantizeFlag(fs)

@@ -25,9 +25,9 @@ type trainFlags struct {
 	r                             *int
 	alpha, dropout                *float64
 	rslora                        *bool
-	targets, initAdapter          *string
+	targets, initAdapter, toSave  *string
 	maxLen                        *int
-	noChat, skipBad               *bool
+	noChat, skipBad, full         *bool
 	template, resume, quantize    *string
 	distMode                      *string
 	cfg                           train.Config
@@ -49,8 +49,10 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
 	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
+	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm)")
+	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
 	cfg := &f.cfg
-	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw or sgd")
+	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw, adamw8bit (8-bit moments) or sgd")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay")
 	fs.StringVar(&cfg.Scheduler, "lr-scheduler", cfg.Scheduler, "cosine, linear or constant (after linear warmup)")
@@ -102,15 +104,24 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 }
 
 // load checks the memory plan for micro-batches of the given longest
-// sequence length and loads the model and the adapter to train (fresh, or
-// --init-adapter): a run that cannot fit is refused before anything is loaded.
-func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
+// sequence length and loads the model and what to train: with --full the
+// float32 master weights, else the adapter (fresh, or --init-adapter). A run
+// that cannot fit is refused before anything is loaded.
+func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Full, error) {
+	if *f.full && (*f.quantize != "" || *f.initAdapter != "") {
+		return nil, nil, nil, fmt.Errorf("--full trains every weight in float32: it takes neither --quantize nor --init-adapter")
+	}
 	plan, err := planRun(*f.base, *f.quantize, *f.r, *f.targets, f.cfg.Optim, f.cfg.BatchSize*longest, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if *f.full {
+		in := plan.Input
+		in.Full = true
+		plan = plan.Replan(in)
 	}
 	if plan, err = f.checkPlan(plan); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if f.rank() == 0 {
 		each := ""
@@ -121,7 +132,15 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 	}
 	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if *f.full {
+		fl, err := model.NewFull(m)
+		if err != nil {
+			m.Close()
+			return nil, nil, nil, err
+		}
+		return m, nil, fl, nil
 	}
 	var ad *model.Adapter
 	if *f.initAdapter != "" {
@@ -129,14 +148,30 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 			ad.Config.LoraDropout = *f.dropout
 		}
 	} else {
+		var toSave []string
+		if *f.toSave != "" {
+			toSave = strings.Split(*f.toSave, ",")
+		}
 		ad, err = m.NewAdapter(model.AdapterConfig{R: *f.r, LoraAlpha: *f.alpha, LoraDropout: *f.dropout,
-			UseRSLoRA: *f.rslora, TargetModules: strings.Split(*f.targets, ",")}, f.cfg.Seed)
+			UseRSLoRA: *f.rslora, TargetModules: strings.Split(*f.targets, ","), ModulesToSave: toSave}, f.cfg.Seed)
 	}
 	if err != nil {
 		m.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, ad, nil
+	return m, ad, nil, nil
+}
+
+// what describes what a run trains, for its first line.
+func (f *trainFlags) what(ad *model.Adapter, fl *model.Full) string {
+	if fl != nil {
+		return fmt.Sprintf("full finetuning of %d weights (float32 master copies)", model.FullParams(&fl.Model.Config))
+	}
+	s := fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	if len(ad.Saved) > 0 {
+		s += fmt.Sprintf(", %d whole tensors of modules_to_save %s", len(ad.Saved), strings.Join(ad.Config.ModulesToSave, ","))
+	}
+	return s
 }
 
 // run resumes if asked, trains with a progress display, Ctrl-C handling and
@@ -206,25 +241,30 @@ func runSFT(args []string) (err error) {
 	for _, e := range trainSet {
 		longest = max(longest, len(e.Tokens))
 	}
-	m, ad, err := f.load(longest)
+	m, ad, fl, err := f.load(longest)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tr, err := train.New(m, ad, f.cfg, trainSet, evalSet)
+	var tr *train.Trainer
+	if fl != nil {
+		tr, err = train.NewFull(fl, f.cfg, trainSet, evalSet)
+	} else {
+		tr, err = train.New(m, ad, f.cfg, trainSet, evalSet)
+	}
 	if err != nil {
 		return err
 	}
 	if f.rank() == 0 {
-		fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %s examples, LoRA r=%d on %s\n",
-			len(trainSet), len(evalSet), tr.TotalSteps(), f.batchShape(), ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+		fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %s examples, %s\n",
+			len(trainSet), len(evalSet), tr.TotalSteps(), f.batchShape(), f.what(ad, fl))
 	}
 	return f.run(tr, "sft")
 }
 
 // finishTraining writes the adapter and the loss plot and prints a summary.
 func finishTraining(tr *train.Trainer, base, out string, took time.Duration) error {
-	if err := tr.SaveAdapter(base); err != nil {
+	if err := tr.SaveOutput(base); err != nil {
 		return err
 	}
 	ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl"))
@@ -243,7 +283,7 @@ func finishTraining(tr *train.Trainer, base, out string, took time.Duration) err
 	if last.EvalLoss != nil {
 		fmt.Printf(", eval loss %.4f", *last.EvalLoss)
 	}
-	fmt.Printf(", %.0f tokens/s\nadapter, metrics.jsonl and loss.svg in %s\n", float64(tokens)/took.Seconds(), out)
+	fmt.Printf(", %.0f tokens/s\n%s, metrics.jsonl and loss.svg in %s\n", float64(tokens)/took.Seconds(), tr.OutputKind(), out)
 	return nil
 }
 
