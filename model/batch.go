@@ -31,6 +31,7 @@ type BatchStats struct {
 // probability of jobs[i].Conts[k] after jobs[i].Prompt.
 func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs []ContinuationJob) ([][]float64, BatchStats, error) {
 	var st BatchStats
+	m = m.with(ad) // modules_to_save: the adapter's own LM head
 	V := m.Config.VocabSize
 	for i, j := range jobs {
 		if len(j.Prompt) == 0 {
