@@ -24,18 +24,20 @@ const (
 // Attention: causal grouped-query attention, flash-style (online softmax over
 // key blocks; never a T×S matrix in memory). q [T × Hq × D], k, v [S × Hkv × D]
 // (rows are key positions in the KV buffer), out [T × Hq × D]. Query t attends
-// exactly to keys in spans[2t] ∪ spans[2t+1] (either may be empty, Lo==Hi; they
-// must not overlap). Query head h uses kv head h / (Hq/Hkv). scale = 1/sqrt(D)
+// exactly to the keys in its n = len(spans)/T spans, spans[n·t:n·t+n] (any may
+// be empty, Lo==Hi; they must not overlap). Query head h uses kv head h / (Hq/Hkv). scale = 1/sqrt(D)
 // is passed in. lse [T × Hq] (log-sum-exp of the scaled scores) is written when
 // non-nil, for backward. A query with no keys gets out = 0 and lse = −Inf.
 //
 // This covers plain causal attention with a KV cache (spans[2t] = {0, past+t+1}),
 // several sequences packed into one stream ({seqStart, pos+1}), and a shared
 // prompt prefix followed by several short continuations in one KV buffer
-// ({0, P} ∪ {contStart, pos+1}). Work is split over cores by (query block, kv
+// ({0, P} ∪ {contStart, pos+1}), or with n = 4, rows of several prompts that
+// share prefixes batched together (prefix, prompt tail, continuation). Work is split over cores by (query block, kv
 // head), each item covering the Hq/Hkv query heads that share the kv head.
 func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
 	checkAttn("Attention", q, k, v, T, S, Hq, Hkv, D, spans)
+	ns := spansPer(spans, T)
 	needLen("Attention", "out", out, T*Hq*D)
 	if lse != nil {
 		needLen("Attention", "lse", lse, T*Hq)
@@ -68,7 +70,7 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 					m := float32(math.Inf(-1))
 					var l float32
 					clear(acc)
-					for _, sp := range spans[2*t : 2*t+2] {
+					for _, sp := range spans[ns*t : ns*t+ns] {
 						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
 							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
 							var sb []float32
@@ -124,6 +126,7 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
 	const op = "AttentionBackward"
 	checkAttn(op, q, k, v, T, S, Hq, Hkv, D, spans)
+	ns := spansPer(spans, T)
 	needLen(op, "dq", dq, T*Hq*D)
 	needLen(op, "dk", dk, S*Hkv*D)
 	needLen(op, "dv", dv, S*Hkv*D)
@@ -165,7 +168,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 					if math.IsInf(float64(L), -1) {
 						continue
 					}
-					for _, sp := range spans[2*t : 2*t+2] {
+					for _, sp := range spans[ns*t : ns*t+ns] {
 						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
 							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
 							ko.scores64(s, qrow, kt.get(b, k, S, Hkv, g, D))
@@ -215,7 +218,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 				nr = 0
 			}
 			for t := 0; t < T; t++ {
-				for _, sp := range spans[2*t : 2*t+2] {
+				for _, sp := range spans[ns*t : ns*t+ns] {
 					ja, jb := max(int(sp.Lo), b0)-b0, min(int(sp.Hi), b1)-b0
 					if ja >= jb {
 						continue
@@ -330,18 +333,29 @@ func checkAttn(op string, q, k, v []float32, T, S, Hq, Hkv, D int, spans []KeySp
 	needLen(op, "q", q, T*Hq*D)
 	needLen(op, "k", k, S*Hkv*D)
 	needLen(op, "v", v, S*Hkv*D)
-	if len(spans) < 2*T {
-		panic(fmt.Sprintf("kernels.%s: len(spans)=%d, need 2·T=%d", op, len(spans), 2*T))
+	n := spansPer(spans, T)
+	if T > 0 && (n < 1 || len(spans) != n*T) {
+		panic(fmt.Sprintf("kernels.%s: len(spans)=%d, need a positive multiple of T=%d", op, len(spans), T))
 	}
 	for t := 0; t < T; t++ {
-		a, b := spans[2*t], spans[2*t+1]
-		for _, sp := range [2]KeySpan{a, b} {
-			if sp.Lo < 0 || sp.Lo > sp.Hi || int(sp.Hi) > S {
-				panic(fmt.Sprintf("kernels.%s: query %d: span [%d,%d) outside [0,%d)", op, t, sp.Lo, sp.Hi, S))
+		sp := spans[n*t : n*t+n]
+		for i, a := range sp {
+			if a.Lo < 0 || a.Lo > a.Hi || int(a.Hi) > S {
+				panic(fmt.Sprintf("kernels.%s: query %d: span [%d,%d) outside [0,%d)", op, t, a.Lo, a.Hi, S))
+			}
+			for _, b := range sp[:i] {
+				if a.Lo < a.Hi && b.Lo < b.Hi && a.Lo < b.Hi && b.Lo < a.Hi {
+					panic(fmt.Sprintf("kernels.%s: query %d: spans [%d,%d) and [%d,%d) overlap", op, t, b.Lo, b.Hi, a.Lo, a.Hi))
+				}
 			}
 		}
-		if a.Lo < a.Hi && b.Lo < b.Hi && a.Lo < b.Hi && b.Lo < a.Hi {
-			panic(fmt.Sprintf("kernels.%s: query %d: spans [%d,%d) and [%d,%d) overlap", op, t, a.Lo, a.Hi, b.Lo, b.Hi))
-		}
 	}
+}
+
+// spansPer is the number of key spans per query.
+func spansPer(spans []KeySpan, T int) int {
+	if T == 0 {
+		return 0
+	}
+	return len(spans) / T
 }

@@ -14,7 +14,7 @@ func attnRef(q, k, v []float64, T, S, Hq, Hkv, D int, scale float64, spans []Key
 	lse = make([]float64, T*Hq)
 	group := Hq / Hkv
 	for t := 0; t < T; t++ {
-		keys := spanKeys(spans, t)
+		keys := spanKeys(spans, t, T)
 		for h := 0; h < Hq; h++ {
 			g := h / group
 			r := t*Hq + h
@@ -54,7 +54,7 @@ func attnBackRef(dout, q, k, v []float64, T, S, Hq, Hkv, D int, scale float64, s
 	dv = make([]float64, S*Hkv*D)
 	group := Hq / Hkv
 	for t := 0; t < T; t++ {
-		keys := spanKeys(spans, t)
+		keys := spanKeys(spans, t, T)
 		for h := 0; h < Hq; h++ {
 			g := h / group
 			r := t*Hq + h
@@ -93,9 +93,10 @@ func attnBackRef(dout, q, k, v []float64, T, S, Hq, Hkv, D int, scale float64, s
 	return dq, dk, dv
 }
 
-func spanKeys(spans []KeySpan, t int) []int {
+func spanKeys(spans []KeySpan, t, T int) []int {
 	var keys []int
-	for _, sp := range spans[2*t : 2*t+2] {
+	n := len(spans) / T
+	for _, sp := range spans[n*t : n*t+n] {
 		for j := sp.Lo; j < sp.Hi; j++ {
 			keys = append(keys, int(j))
 		}
@@ -173,6 +174,29 @@ func randomSpans(rng *rand.Rand, T, S int) attnCase {
 	return attnCase{fmt.Sprintf("random T=%d S=%d", T, S), T, S, sp}
 }
 
+// batchedSpans: rows of several prompts batched as the server does, four
+// spans a query: a shared prefix (in two pieces: rows copied from a cache and
+// rows computed now), each prompt's own tail, each continuation's own tokens.
+func batchedSpans() attnCase {
+	pre := []KeySpan{{0, 40}, {40, 70}}
+	var sp []KeySpan
+	start := 70
+	for _, tail := range []int{3, 20} {
+		tailSpan := KeySpan{int32(start), int32(start + tail)}
+		for i := 0; i < tail; i++ {
+			sp = append(sp, pre[0], pre[1], KeySpan{int32(start), int32(start + i + 1)}, KeySpan{})
+		}
+		start += tail
+		for _, cont := range []int{1, 2} {
+			for i := 0; i < cont; i++ {
+				sp = append(sp, pre[1], tailSpan, KeySpan{int32(start), int32(start + i + 1)}, pre[0])
+			}
+			start += cont
+		}
+	}
+	return attnCase{"batched prefixes", (start - 70), start, sp}
+}
+
 func attnCases(rng *rand.Rand) []attnCase {
 	return []attnCase{
 		causalSpans(1, 0),
@@ -186,6 +210,7 @@ func attnCases(rng *rand.Rand) []attnCase {
 		prefixSpans(66, 4, 5),
 		randomSpans(rng, 9, 13),
 		randomSpans(rng, 19, 150),
+		batchedSpans(),
 	}
 }
 
@@ -263,12 +288,13 @@ func TestAttentionBackwardFD(t *testing.T) {
 }
 
 func TestAttentionBadSpansPanic(t *testing.T) {
-	q, k := make([]float32, 8), make([]float32, 16)
+	k := make([]float32, 16)
 	for name, spans := range map[string][]KeySpan{
 		"overlap":  {{0, 2}, {1, 2}},
 		"past end": {{0, 3}, {}},
 		"reversed": {{2, 1}, {}},
-		"short":    {{0, 1}},
+		"empty":    {},
+		"ragged":   {{0, 1}, {}, {}}, // 3 spans for T = 2 queries
 	} {
 		func() {
 			defer func() {
@@ -276,7 +302,11 @@ func TestAttentionBadSpansPanic(t *testing.T) {
 					t.Errorf("%s: no panic", name)
 				}
 			}()
-			Attention(make([]float32, 8), nil, q, k, k, 1, 2, 1, 1, 8, 1, spans)
+			T := 1
+			if name == "ragged" {
+				T = 2
+			}
+			Attention(make([]float32, 8*T), nil, make([]float32, 8*T), k, k, T, 2, 1, 1, 8, 1, spans)
 		}()
 	}
 }

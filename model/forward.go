@@ -16,7 +16,7 @@ const maxChunk = 512
 type Batch struct {
 	Tokens []int32           // [T]
 	Pos    []int32           // [T] rotary positions
-	Spans  []kernels.KeySpan // [2T] cache rows each token attends to (its own row included)
+	Spans  []kernels.KeySpan // [n·T] cache rows each token attends to (its own row included), n spans a token
 	// rows, when set, are the reserved cache rows (below the cache's Len)
 	// that receive the tokens' keys and values instead of appended rows: a
 	// tree of continuations gathers each node's ancestors next to the node's
@@ -30,6 +30,22 @@ func (b *Batch) Add(tok, pos, lo1, hi1, lo2, hi2 int) {
 	b.Tokens = append(b.Tokens, int32(tok))
 	b.Pos = append(b.Pos, int32(pos))
 	b.Spans = append(b.Spans, kernels.KeySpan{Lo: int32(lo1), Hi: int32(hi1)}, kernels.KeySpan{Lo: int32(lo2), Hi: int32(hi2)})
+}
+
+// AddSpans appends one token at rotary position pos that sees the cache rows
+// of spans; every token of a batch has the same number of spans.
+func (b *Batch) AddSpans(tok, pos int, spans ...kernels.KeySpan) {
+	b.Tokens = append(b.Tokens, int32(tok))
+	b.Pos = append(b.Pos, int32(pos))
+	b.Spans = append(b.Spans, spans...)
+}
+
+// spansPer is the number of spans of each token.
+func (b *Batch) spansPer() int {
+	if len(b.Tokens) == 0 {
+		return 0
+	}
+	return len(b.Spans) / len(b.Tokens)
 }
 
 // Len is the number of tokens in the batch.
@@ -116,7 +132,8 @@ func (m *Model) Forward(c *KVCache, b *Batch, ad *Adapter, want []int) ([]float3
 
 func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 	T := b.Len()
-	if len(b.Pos) != T || len(b.Spans) != 2*T || b.rows != nil && len(b.rows) != T {
+	n := b.spansPer()
+	if len(b.Pos) != T || len(b.Spans) != n*T || T > 0 && n < 1 || b.rows != nil && len(b.rows) != T {
 		return fmt.Errorf("model: batch of %d tokens has %d positions and %d spans", T, len(b.Pos), len(b.Spans))
 	}
 	maxPos := int32(m.ropeLen)
@@ -133,7 +150,7 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 				return fmt.Errorf("model: token %d: cache row %d outside the reserved rows [0,%d)", t, row, c.Len)
 			}
 		}
-		for _, s := range b.Spans[2*t : 2*t+2] {
+		for _, s := range b.Spans[n*t : n*t+n] {
 			if s.Lo < 0 || s.Hi < s.Lo || s.Hi > row+1 {
 				return fmt.Errorf("model: token %d (cache row %d) attends to rows [%d,%d): not causal", t, row, s.Lo, s.Hi)
 			}
@@ -146,7 +163,7 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 // their keys and values into the cache, and returns the residual stream
 // [T × Hidden] before the final norm.
 func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []float32 {
-	T, H := hi-lo, m.Config.Hidden
+	T, H, n := hi-lo, m.Config.Hidden, b.spansPer()
 	c.x = grow(c.x, T*H)
 	x := c.x
 	for t := 0; t < T; t++ {
@@ -168,7 +185,7 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 		if rows != nil {
 			K, V = c.st.k, c.st.v
 		}
-		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, rows, ad, &c.st)
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[n*lo:n*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, rows, ad, &c.st)
 	}
 	c.Len = S
 	return x

@@ -20,6 +20,17 @@ type Sampling struct {
 // calling emit for each new token; emit returning false stops early. It
 // returns the generated tokens (stop token excluded).
 func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, emit func(tok int) bool) ([]int, error) {
+	var step func(int, []float32) bool
+	if emit != nil {
+		step = func(tok int, _ []float32) bool { return emit(tok) }
+	}
+	return m.GenerateSteps(prompt, ad, s, rng, step)
+}
+
+// GenerateSteps is Generate whose emit also gets the logits [Vocab] the token
+// was drawn from (before temperature), valid only during the call, for
+// log-probabilities.
+func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, emit func(tok int, logits []float32) bool) ([]int, error) {
 	m = m.with(ad) // modules_to_save
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("model: empty prompt")
@@ -51,7 +62,7 @@ func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, 
 			}
 		}
 		out = append(out, tok)
-		if emit != nil && !emit(tok) {
+		if emit != nil && !emit(tok, logits) {
 			return out, nil
 		}
 		pos := len(prompt) + n

@@ -44,7 +44,7 @@ func (p *Predictor) ContinuationLogProbs(prompt []int, conts [][]int) ([]float64
 	out := make([]float64, len(conts))
 	first := make([]float32, V)
 	p.m.Logits(first, hLast, 1)
-	logNorm := logSumExp(first)
+	logNorm := LogSumExp(first)
 	// every continuation token but the last goes through the layers, each
 	// attending to the prompt and to its own continuation's earlier tokens
 	var cb Batch
@@ -118,7 +118,8 @@ func (p *Predictor) prefill(prompt []int) ([]float32, error) {
 	return hLast, nil
 }
 
-func logSumExp(v []float32) float64 {
+// LogSumExp is log Σ exp(v), in float64: the log normaliser of logits.
+func LogSumExp(v []float32) float64 {
 	mx := math.Inf(-1)
 	for _, x := range v {
 		mx = max(mx, float64(x))

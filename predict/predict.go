@@ -64,12 +64,20 @@ func CountMethods(res []Result) map[string]int {
 	return n
 }
 
+// Scorer scores the continuations of many prompts at once: out[i][k] is the
+// log-probability of jobs[i].Conts[k] after jobs[i].Prompt. A server passes
+// one that batches the rows of concurrent requests (model.ContinuationBatch).
+type Scorer func(ctx context.Context, jobs []model.ContinuationJob) ([][]float64, error)
+
 // Predictor predicts rows with one model and adapter.
 type Predictor struct {
 	m   *model.Model
 	ad  *model.Adapter
 	enc *data.Encoder
 	s   Sampling
+	// Score, if not nil, scores the rows with options instead of the
+	// predictor's own KV cache (Reused and Computed then stay 0).
+	Score Scorer
 	// the tokens numbers are made of, by the text before the number
 	numTokens map[string]numTokens
 	// Stats after Rows: prompt tokens reused from the KV cache and computed.
@@ -142,9 +150,29 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		jobs = append(jobs, job{i: i, prompt: prompt, conts: conts, opts: opts})
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
+	var scored [][]float64
+	if p.Score != nil && len(jobs) > 0 {
+		// numeric rows walk a tree of answers with the predictor's own cache
+		var mj []model.ContinuationJob
+		var at []int
+		for k, j := range jobs {
+			if j.num == nil {
+				mj = append(mj, model.ContinuationJob{Prompt: j.prompt, Conts: j.conts})
+				at = append(at, k)
+			}
+		}
+		out, err := p.Score(ctx, mj)
+		if err != nil {
+			return nil, err
+		}
+		scored = make([][]float64, len(jobs))
+		for x, k := range at {
+			scored[k] = out[x]
+		}
+	}
 	mp := p.m.NewPredictor(p.ad)
 	done := 0
-	for _, j := range jobs {
+	for k, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -160,9 +188,14 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 			}
 			continue
 		}
-		lp, err := mp.ContinuationLogProbs(j.prompt, j.conts)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+		var lp []float64
+		if scored != nil {
+			lp = scored[k]
+		} else {
+			var err error
+			if lp, err = mp.ContinuationLogProbs(j.prompt, j.conts); err != nil {
+				return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+			}
 		}
 		probs := model.Softmax(lp)
 		best := 0
@@ -203,6 +236,33 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		}
 	}
 	return results, nil
+}
+
+// Record is a predicted row as `gotrain predict` writes it: every input
+// field plus method, options, probs, prediction, samples (sampled rows), numeric
+// and covered (numeric rows), reason (rows without a prediction).
+func Record(row *data.Example, r *Result) map[string]any {
+	rec := row.Record()
+	rec["method"] = r.Method
+	if r.Options.Values != nil {
+		rec["options"] = r.Options.Values
+	}
+	if r.Probs != nil {
+		rec["probs"] = r.Probs
+	}
+	if r.Prediction != nil {
+		rec["prediction"] = *r.Prediction
+	}
+	switch r.Method {
+	case "sampled":
+		rec["samples"] = r.Samples
+	case "numeric":
+		rec["numeric"], rec["covered"] = r.Numeric, r.Covered
+	}
+	if r.Reason != "" {
+		rec["reason"] = r.Reason
+	}
+	return rec
 }
 
 // numericRow is the distribution of a row's numeric answer.

@@ -66,6 +66,11 @@ func LoadExperiment(path string) (*Experiment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
+	return ParseExperiment(b, path)
+}
+
+// ParseExperiment is LoadExperiment on the spec's bytes; name is used in errors.
+func ParseExperiment(b []byte, path string) (*Experiment, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var e Experiment
@@ -340,7 +345,7 @@ func Simulate(ctx context.Context, p *Predictor, exp *Experiment, personas []dat
 		if opt.Progress != nil {
 			progress = func(done int) { opt.Progress(lo*C+done, N*C) }
 		}
-		out, err := p.Rows(rows, progress)
+		out, err := p.RowsContext(ctx, rows, progress)
 		if err != nil {
 			return nil, fmt.Errorf("simulate: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // here, model benchmarks (prefill, ...) in runBenchModel.
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|allreduce|<model benchmark> [flags]")
+		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|allreduce|serve|<model benchmark> [flags]")
 	}
 	switch args[0] {
 	case "gemm":
@@ -26,8 +27,27 @@ func runBench(args []string) error {
 		return benchBandwidth(args[1:])
 	case "allreduce":
 		return benchAllReduce(args[1:])
+	case "serve":
+		return benchServe(args[1:])
 	}
 	return runBenchModel(args[0], args[1:])
+}
+
+// startCPUProfile starts a CPU profile written to path (none when path is
+// empty); stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // printJSON writes v as one JSON line on stdout.

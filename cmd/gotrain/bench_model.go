@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"time"
 
 	"github.com/gotrain/gotrain/data"
@@ -68,17 +67,11 @@ func runBenchModel(name string, args []string) error {
 	if packed {
 		m.PackWeights()
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	rng := rand.New(rand.NewPCG(1, 2))
 	prompt := make([]int, *tokens)
 	for i := range prompt {

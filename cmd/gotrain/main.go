@@ -25,10 +25,11 @@ func commands() []command {
 		{"predict", "answer-option distributions for survey rows", runPredict},
 		{"eval", "the paper's metrics for predictions, against baselines", runEval},
 		{"simulate", "screen an experiment: predicted outcome distributions and effects per condition over sampled personas", runSimulate},
+		{"serve", "HTTP server: the OpenAI API plus predict, score and simulate, for research code in any language", runServe},
 		{"generate", "decode text with the KV cache (streamed, or JSONL for --data)", runGenerate},
 		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},
 		{"tokenize", "encode JSONL strings to token ids (or --decode)", runTokenize},
-		{"bench", "benchmarks: gemm, peak, bandwidth, allreduce, prefill, decode, train, predict, dpo", runBench},
+		{"bench", "benchmarks: gemm, peak, bandwidth, allreduce, prefill, decode, train, predict, dpo, serve", runBench},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
 )
 
@@ -93,7 +94,7 @@ func TestScoreGolden(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	i := 0
 	for ; sc.Scan(); i++ {
-		var o scoreOut
+		var o predict.ScoredItem
 		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
 			t.Fatal(err)
 		}

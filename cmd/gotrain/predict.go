@@ -86,28 +86,7 @@ func runPredict(args []string) error {
 	err = writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for i := range rows {
-			rec := rows[i].Record()
-			r := results[i]
-			rec["method"] = r.Method
-			if r.Options.Values != nil {
-				rec["options"] = r.Options.Values
-			}
-			if r.Probs != nil {
-				rec["probs"] = r.Probs
-			}
-			if r.Prediction != nil {
-				rec["prediction"] = *r.Prediction
-			}
-			switch r.Method {
-			case "sampled":
-				rec["samples"] = r.Samples
-			case "numeric":
-				rec["numeric"], rec["covered"] = r.Numeric, r.Covered
-			}
-			if r.Reason != "" {
-				rec["reason"] = r.Reason
-			}
-			if err := enc.Encode(rec); err != nil {
+			if err := enc.Encode(predict.Record(&rows[i], &results[i])); err != nil {
 				return err
 			}
 		}

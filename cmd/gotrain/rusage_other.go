@@ -7,3 +7,6 @@ func cpuSeconds() float64 { return 0 }
 
 // peakRSSGiB is unknown here.
 func peakRSSGiB() float64 { return 0 }
+
+// rssMiB is unknown here.
+func rssMiB() float64 { return 0 }

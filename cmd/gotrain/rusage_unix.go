@@ -3,7 +3,10 @@
 package main
 
 import (
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -24,4 +27,18 @@ func peakRSSGiB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / (1 << 20) // KiB on Linux
+}
+
+// rssMiB is the process's current resident set size (0 where unknown).
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseFloat(f[1], 64)
+	return pages * float64(os.Getpagesize()) / (1 << 20)
 }

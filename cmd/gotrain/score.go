@@ -14,22 +14,9 @@ import (
 	"github.com/gotrain/gotrain/internal/inputfile"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
 )
-
-type scoreIn struct {
-	Prompt        *string `json:"prompt"`
-	Completion    *string `json:"completion"`
-	PromptIDs     []int   `json:"prompt_ids"`
-	CompletionIDs []int   `json:"completion_ids"`
-}
-
-type scoreOut struct {
-	PromptIDs     []int     `json:"prompt_ids"`
-	CompletionIDs []int     `json:"completion_ids"`
-	Logprobs      []float32 `json:"logprobs"`
-	Sum           float64   `json:"sum"`
-}
 
 // scoreGroup is how many input lines are scored together.
 const scoreGroup = 64
@@ -73,7 +60,7 @@ func runScore(args []string) error {
 	return writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		br := bufio.NewReaderSize(in, 1<<16)
-		var outs []scoreOut
+		var outs []predict.ScoredItem
 		var seqs []model.Sequence
 		flush := func() error {
 			lps, err := m.Score(seqs, ad)
@@ -81,10 +68,7 @@ func runScore(args []string) error {
 				return err
 			}
 			for i := range outs {
-				outs[i].Logprobs = lps[i]
-				for _, v := range lps[i] {
-					outs[i].Sum += float64(v)
-				}
+				outs[i].SetLogprobs(lps[i])
 				if err := enc.Encode(&outs[i]); err != nil {
 					return err
 				}
@@ -106,56 +90,26 @@ func runScore(args []string) error {
 			if len(bytes.TrimSpace(b)) == 0 {
 				continue
 			}
-			var r scoreIn
+			var r predict.ScoreItem
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("%s:%d: invalid JSON: %w", *dataPath, line, err)
 			}
-			o := scoreOut{PromptIDs: r.PromptIDs, CompletionIDs: r.CompletionIDs}
-			if r.Prompt != nil || r.Completion != nil {
-				if r.Prompt == nil || r.Completion == nil {
-					return fmt.Errorf("%s:%d: need both \"prompt\" and \"completion\"", *dataPath, line)
-				}
-				if tok == nil {
-					if tok, err = tokenize.Load(*base); err != nil {
-						return err
-					}
-					if *chat {
-						if tmpl, err = tok.ChatTemplate(*template); err != nil {
-							return err
-						}
-					}
+			if r.IsText() && tok == nil {
+				if tok, err = tokenize.Load(*base); err != nil {
+					return err
 				}
 				if *chat {
-					ids, _, err := tok.EncodeChat(tmpl, []tokenize.Message{{Role: "user", Content: *r.Prompt}}, true)
-					if err != nil {
-						return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
+					if tmpl, err = tok.ChatTemplate(*template); err != nil {
+						return err
 					}
-					o.PromptIDs = ids
-				} else {
-					o.PromptIDs = tok.Encode(*r.Prompt)
-				}
-				o.CompletionIDs = tok.Encode(*r.Completion)
-				if err := tok.Err(); err != nil {
-					return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
 				}
 			}
-			if len(o.PromptIDs) == 0 {
-				return fmt.Errorf("%s:%d: the prompt is empty: the first completion token needs context", *dataPath, line)
-			}
-			if len(o.CompletionIDs) == 0 {
-				return fmt.Errorf("%s:%d: the completion is empty", *dataPath, line)
-			}
-			toks := append(append([]int{}, o.PromptIDs...), o.CompletionIDs...)
-			if len(toks) > m.MaxPositions() {
-				return fmt.Errorf("%s:%d: %d tokens, more than the %d positions the model supports", *dataPath, line, len(toks), m.MaxPositions())
-			}
-			for _, t := range toks {
-				if t < 0 || t >= m.Config.VocabSize {
-					return fmt.Errorf("%s:%d: token id %d outside the model's vocabulary [0,%d)", *dataPath, line, t, m.Config.VocabSize)
-				}
+			o, seq, err := r.Encode(tok, tmpl, m.Config.VocabSize, m.MaxPositions())
+			if err != nil {
+				return fmt.Errorf("%s:%d: %w", *dataPath, line, err)
 			}
 			outs = append(outs, o)
-			seqs = append(seqs, model.Sequence{Tokens: toks, From: len(o.PromptIDs)})
+			seqs = append(seqs, seq)
 			if len(seqs) == scoreGroup {
 				if err := flush(); err != nil {
 					return err

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/kernels"
+	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/serve"
+	"github.com/gotrain/gotrain/tokenize"
+)
+
+// benchServe is `gotrain bench serve`: N concurrent HTTP clients send
+// SocSci210 sample rows to /v1/predict of an in-process server on a
+// loopback port; for each client count it reports rows/s, request latency
+// (p50, p99) and the resident memory as the requests go by. Every client
+// count gets a fresh server (an empty prefix cache) and the same requests,
+// so the runs differ only in concurrency.
+func benchServe(args []string) error {
+	fs := newFlags("bench serve", "[--base DIR | --size 0.5b] [--clients 1,8] [--requests 64] [--rows 1]")
+	base := fs.String("base", "", "model directory (default: a random Qwen2 checkpoint of --size)")
+	size := fs.String("size", "0.5b", "size of the random checkpoint")
+	clientList := fs.String("clients", "1,8", "comma-separated numbers of concurrent clients, one run each")
+	requests := fs.Int("requests", 64, "requests per run")
+	rowsPer := fs.Int("rows", 1, "rows per request")
+	pool := fs.Int("pool", 400, "distinct sample rows the requests draw from (shuffled; several studies)")
+	batchTokens := fs.Int("batch-tokens", serve.DefaultLimits.BatchTokens, "the server's --batch-tokens")
+	prefixMiB := fs.Int64("prefix-cache", 1024, "the server's --prefix-cache (MiB)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs here")
+	compute := addComputeFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *threads > 0 {
+		kernels.SetThreads(*threads)
+	}
+	var counts []int
+	for _, s := range strings.Split(*clientList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--clients %q: want numbers ≥ 1", *clientList)
+		}
+		counts = append(counts, n)
+	}
+	if *requests < 1 || *rowsPer < 1 {
+		return fmt.Errorf("--requests and --rows must be ≥ 1")
+	}
+	if err := resolveFlags(base); err != nil {
+		return err
+	}
+	dir := *base
+	if dir == "" {
+		var err error
+		if dir, err = benchCheckpoint(model.Qwen2, *size, "bf16"); err != nil {
+			return err
+		}
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := setCompute(m, *compute); err != nil {
+		return err
+	}
+	tok, err := tokenize.Load(dir)
+	if err != nil {
+		if tok, err = tokenize.LoadBundled(map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[m.Config.Arch]); err != nil {
+			return err
+		}
+	}
+	tmpl, err := tok.ChatTemplate("")
+	if err != nil {
+		return err
+	}
+	// the sample rows as the JSON objects a client sends, shuffled so that
+	// requests mix studies and personas
+	rows, err := data.SampleRows()
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	rows = rows[:min(*pool, len(rows))]
+	bodies := make([][]byte, *requests)
+	for r := range bodies {
+		recs := make([]map[string]any, *rowsPer)
+		for k := range recs {
+			recs[k] = rows[(r**rowsPer+k)%len(rows)].Record()
+		}
+		if bodies[r], err = json.Marshal(map[string]any{"model": "bench", "rows": recs}); err != nil {
+			return err
+		}
+	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var runs []map[string]any
+	for _, n := range counts {
+		srv, err := serve.New(serve.Config{Model: m, Name: "bench", Tok: tok, Template: tmpl, Encoder: &data.Encoder{Tok: tok, Template: tmpl},
+			Limits: serve.Limits{BatchTokens: *batchTokens}, PrefixCacheBytes: *prefixMiB << 20})
+		if err != nil {
+			return err
+		}
+		res, err := benchServeRun(srv, n, bodies)
+		if err != nil {
+			return err
+		}
+		res["rows"] = *requests * *rowsPer
+		res["rows_per_s"] = float64(*requests**rowsPer) / res["seconds"].(float64)
+		// on a shared machine: the rate with every thread on a core
+		res["cpu_rows_per_s"] = perCPU(float64(*requests**rowsPer), res["cpu_seconds"].(float64), kernels.Threads())
+		runs = append(runs, res)
+	}
+	out := map[string]any{"bench": "serve", "model": dir, "requests": *requests, "rows_per_request": *rowsPer,
+		"threads": kernels.Threads(), "level": kernels.Level(), "runs": runs, "peak_rss_gib": peakRSSGiB()}
+	if len(runs) > 1 {
+		first, last := runs[0], runs[len(runs)-1]
+		out["speedup"] = last["rows_per_s"].(float64) / first["rows_per_s"].(float64)
+		out["cpu_speedup"] = last["cpu_rows_per_s"].(float64) / first["cpu_rows_per_s"].(float64)
+	}
+	return printJSON(out)
+}
+
+// benchServeRun serves srv on a loopback port and sends bodies from n
+// concurrent clients, each taking the next request when its previous one is
+// answered.
+func benchServeRun(srv *serve.Server, n int, bodies [][]byte) (map[string]any, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	defer func() { stop(); <-served }()
+	url := "http://" + l.Addr().String() + "/v1/predict"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Minute}
+	send := func(body []byte) error {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+		}
+		return nil
+	}
+	// memory over the run: sampled after every tenth of the requests
+	runtime.GC()
+	rss := []float64{rssMiB()}
+	var next, done atomic.Int64
+	lat := make([]float64, len(bodies))
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	began, cpu0 := time.Now(), cpuSeconds()
+	for c := 0; c < n; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				t0 := time.Now()
+				if err := send(bodies[i]); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				lat[i] = time.Since(t0).Seconds()
+				if d := done.Add(1); d%int64(max(1, len(bodies)/10)) == 0 {
+					mu.Lock()
+					rss = append(rss, rssMiB())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs, cpu := time.Since(began).Seconds(), cpuSeconds()-cpu0
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	sort.Float64s(lat)
+	pct := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	for i := range rss {
+		rss[i] = float64(int(rss[i]*10)) / 10
+	}
+	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gotrain/gotrain/serve"
+)
+
+// adapterList collects repeated --adapter NAME=DIR flags.
+type adapterList []string
+
+func (a *adapterList) String() string { return strings.Join(*a, ",") }
+
+func (a *adapterList) Set(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty adapter")
+	}
+	*a = append(*a, v)
+	return nil
+}
+
+func runServe(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveUntil(ctx, args, nil)
+}
+
+// serveUntil runs `gotrain serve` until ctx is done (SIGTERM, SIGINT), then
+// drains the requests in flight. ready, if not nil, gets the address
+// listened on.
+func serveUntil(ctx context.Context, args []string, ready func(addr string)) error {
+	fs := newFlags("serve", "--base DIR|REPO|alias [--adapter NAME=DIR]... [--addr 127.0.0.1:8080] [--api-key KEY] [flags]")
+	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
+	var adapters adapterList
+	fs.Var(&adapters, "adapter", "PEFT LoRA adapter served as NAME (the request's \"model\"): NAME=DIR (or DIR, named by its directory); repeatable")
+	name := fs.String("name", "", "the base model's name in requests (default: --base as given)")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback only unless you give another; port 0: any free port)")
+	apiKey := fs.String("api-key", "", "demand Authorization: Bearer KEY (default $GOTRAIN_API_KEY; the flag shows in ps, the variable does not)")
+	noChat := fs.Bool("no-chat", false, "predict rows as plain prompt text instead of the chat template (as trained)")
+	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	def := serve.DefaultLimits
+	maxBody := fs.Int64("max-body", def.BodyBytes, "largest request body in bytes")
+	maxRows := fs.Int("max-rows", def.Rows, "most rows (predict), items (score) or personas × conditions (simulate) a request")
+	maxTokens := fs.Int("max-tokens", def.Tokens, "most tokens a request (prompts, answers and generated tokens)")
+	maxNew := fs.Int("max-new-tokens", def.NewTokens, "largest max_tokens of a completion")
+	timeout := fs.Duration("timeout", def.Timeout, "longest time a request may take")
+	batchTokens := fs.Int("batch-tokens", def.BatchTokens, "tokens of concurrent predict rows batched into one forward pass")
+	prefixMiB := fs.Int64("prefix-cache", 1024, "MiB of prompt-prefix keys and values kept per model")
+	quiet := fs.Bool("quiet", false, "do not log requests on stderr")
+	compute := addComputeFlag(fs)
+	quantize := addQuantizeFlag(fs)
+	pack := addPackFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *base == "" {
+		return fmt.Errorf("--base is required")
+	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv("GOTRAIN_API_KEY")
+	}
+	if *name == "" {
+		*name = *base
+	}
+	type named struct{ name, dir string }
+	var ads []named
+	for _, a := range adapters {
+		n, dir, ok := strings.Cut(a, "=")
+		if !ok {
+			n, dir = filepath.Base(filepath.Clean(a)), a
+		}
+		if n == "" || dir == "" {
+			return fmt.Errorf("--adapter %q: want NAME=DIR", a)
+		}
+		ads = append(ads, named{n, dir})
+	}
+	if err := resolveFlags(base); err != nil {
+		return err
+	}
+	for i := range ads {
+		if err := resolveFlags(&ads[i].dir); err != nil {
+			return err
+		}
+	}
+	m, _, err := loadModel(*base, "", *quantize, *compute, *pack)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cfg := serve.Config{Model: m, Name: *name, APIKey: *apiKey,
+		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
+		PrefixCacheBytes: *prefixMiB << 20}
+	for _, a := range ads {
+		ad, err := m.LoadAdapter(a.dir)
+		if err != nil {
+			return fmt.Errorf("--adapter %s=%s: %w", a.name, a.dir, err)
+		}
+		cfg.Adapter = append(cfg.Adapter, serve.Adapter{Name: a.name, Adapter: ad})
+	}
+	if cfg.Encoder, err = newEncoder(*base, *noChat, *template, 0); err != nil {
+		return err
+	}
+	cfg.Tok = cfg.Encoder.Tok
+	cfg.Template = cfg.Encoder.Template
+	if cfg.Template == nil {
+		// chat completions still use the model's template when it has one
+		if cfg.Template, err = cfg.Tok.ChatTemplate(*template); err != nil {
+			cfg.Template = nil
+			fmt.Fprintf(os.Stderr, "serve: no chat template (%v): /v1/chat/completions will answer 400\n", err)
+		}
+	}
+	if !*quiet {
+		cfg.Log = log.New(os.Stderr, "", log.LstdFlags)
+	}
+	srv, err := serve.New(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("--addr %s: %w", *addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(l.Addr().String()); !net.ParseIP(host).IsLoopback() && *apiKey == "" {
+		fmt.Fprintf(os.Stderr, "serve: warning: listening on %s, reachable from other machines, without --api-key\n", l.Addr())
+	}
+	names := []string{*name}
+	for _, a := range ads {
+		names = append(names, a.name)
+	}
+	fmt.Fprintf(os.Stderr, "serve: models %s on http://%s (Ctrl-C or SIGTERM stops after the requests in flight)\n", strings.Join(names, ", "), l.Addr())
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	began := time.Now()
+	err = srv.Serve(ctx, l)
+	fmt.Fprintf(os.Stderr, "serve: stopped after %s\n", time.Since(began).Round(time.Second))
+	return err
+}

@@ -1,0 +1,74 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestContinuationBatch: rows of several prompts (some sharing study-like
+// prefixes, some not) batched in one pass give the log-probabilities that
+// ContinuationLogProbs gives one prompt at a time, with and without the
+// prefix cache, and a second batch reuses the cached prefixes.
+func TestContinuationBatch(t *testing.T) {
+	m, err := Load(writeSmall(t, Qwen2, "bf16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ad := randomAdapter(t, m, "q", "v")
+	rng := rand.New(rand.NewPCG(7, 7))
+	V := m.Config.VocabSize
+	studyA, studyB := randomTokens(rng, 70, V), randomTokens(rng, 30, V)
+	var jobs []ContinuationJob
+	for i := 0; i < 7; i++ {
+		var prompt []int
+		switch i % 3 {
+		case 0:
+			prompt = append(append([]int{}, studyA...), randomTokens(rng, 3+i, V)...)
+		case 1:
+			prompt = append(append([]int{}, studyB...), randomTokens(rng, 1+i, V)...)
+		default:
+			prompt = randomTokens(rng, 1+i, V)
+		}
+		conts := [][]int{randomTokens(rng, 1, V), randomTokens(rng, 2, V), randomTokens(rng, 3, V)}
+		jobs = append(jobs, ContinuationJob{prompt, conts})
+	}
+	jobs = append(jobs, jobs[0]) // the same prompt twice
+	want := make([][]float64, len(jobs))
+	for i, j := range jobs {
+		if want[i], err = m.NewPredictor(ad).ContinuationLogProbs(j.Prompt, j.Conts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc := NewPrefixCache(64 << 20)
+	c := m.NewCache()
+	for pass, p := range []*PrefixCache{nil, pc, pc} {
+		got, st, err := m.ContinuationBatch(c, p, ad, jobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range jobs {
+			for k := range want[i] {
+				if d := math.Abs(got[i][k] - want[i][k]); d > 2e-5 {
+					t.Errorf("pass %d job %d cont %d: %v, want %v", pass, i, k, got[i][k], want[i][k])
+				}
+			}
+		}
+		if pass == 2 && st.Reused == 0 {
+			t.Errorf("pass 2 reused no cached prefix: %+v", st)
+		}
+		t.Logf("pass %d: %+v", pass, st)
+	}
+	if _, _, err := m.ContinuationBatch(c, pc, ad, []ContinuationJob{{Prompt: []int{1}, Conts: [][]int{{V}}}}); err == nil {
+		t.Error("token outside the vocabulary: no error")
+	}
+	// a tiny bound evicts everything but stays consistent
+	small := NewPrefixCache(1)
+	if _, _, err := m.ContinuationBatch(c, small, ad, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, b := small.Stats(); b != 0 {
+		t.Errorf("a 1-byte cache holds %d bytes", b)
+	}
+}

@@ -1,0 +1,241 @@
+package serve
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gotrain/gotrain/model"
+)
+
+// batcher is the one goroutine that runs rows with answer options: it takes
+// the rows queued by every request (round-robin, so a large request does not
+// starve small ones) up to a token budget, and scores them in one
+// model.ContinuationBatch call, so that the rows of concurrent requests go
+// through the layers together. Requests queue while a batch runs; nothing
+// waits for a batch to fill.
+type batcher struct {
+	m         *model.Model
+	maxTokens int // prompt and continuation tokens per batch
+	met       *metrics
+
+	mu    sync.Mutex
+	queue []*scoreWork
+	wake  chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+	depth atomic.Int64 // jobs queued, not yet taken
+}
+
+// scoreWork is one request's rows queued for the batcher.
+type scoreWork struct {
+	ctx  context.Context
+	ent  *entry
+	jobs []model.ContinuationJob
+	out  [][]float64
+	next int // jobs taken so far
+	left int // jobs not yet scored
+	err  error
+	done chan struct{}
+}
+
+func newBatcher(m *model.Model, maxTokens int, met *metrics) *batcher {
+	b := &batcher{m: m, maxTokens: maxTokens, met: met,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+// score queues jobs for ent's adapter and waits for their scores, or for ctx.
+func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.ContinuationJob) ([][]float64, error) {
+	w := &scoreWork{ctx: ctx, ent: ent, jobs: jobs, out: make([][]float64, len(jobs)), left: len(jobs), done: make(chan struct{})}
+	if len(jobs) == 0 {
+		return w.out, nil
+	}
+	b.mu.Lock()
+	select {
+	case <-b.quit:
+		b.mu.Unlock()
+		return nil, errShuttingDown
+	default:
+	}
+	b.queue = append(b.queue, w)
+	b.depth.Add(int64(len(jobs)))
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w.done:
+		return w.out, w.err
+	case <-ctx.Done():
+		// the batcher drops the rest of the work when it next looks
+		return nil, ctx.Err()
+	}
+}
+
+// close stops the batcher after the work queued so far.
+func (b *batcher) close() {
+	b.mu.Lock()
+	select {
+	case <-b.quit:
+	default:
+		close(b.quit)
+	}
+	b.mu.Unlock()
+	<-b.done
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	c := b.m.NewCache()
+	for {
+		batch, parts := b.take()
+		if batch == nil {
+			select {
+			case <-b.wake:
+				continue
+			case <-b.quit:
+				if b.empty() {
+					return
+				}
+				continue
+			}
+		}
+		b.runBatch(c, batch, parts)
+	}
+}
+
+func (b *batcher) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) == 0
+}
+
+// part is a run of one request's jobs inside a batch.
+type part struct {
+	w      *scoreWork
+	lo, hi int // jobs [lo,hi) of w
+}
+
+// take collects the next batch: jobs of the first queued request's adapter,
+// one job from each request in turn until the token budget is spent (a batch
+// holds at least one job). Cancelled requests are dropped.
+func (b *batcher) take() ([]model.ContinuationJob, []part) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	live := b.queue[:0]
+	for _, w := range b.queue {
+		if w.ctx.Err() != nil {
+			b.depth.Add(-int64(len(w.jobs) - w.next))
+			continue // its caller has returned already
+		}
+		live = append(live, w)
+	}
+	clear(b.queue[len(live):])
+	b.queue = live
+	if len(b.queue) == 0 {
+		return nil, nil
+	}
+	ent := b.queue[0].ent
+	// round-robin decides how many jobs each request gives; the batch then
+	// holds each request's jobs as one run
+	take := make([]int, len(b.queue))
+	tokens, n := 0, 0
+	for more := true; more; {
+		more = false
+		for q, w := range b.queue {
+			k := w.next + take[q]
+			if w.ent != ent || k == len(w.jobs) {
+				continue
+			}
+			j := w.jobs[k]
+			size := len(j.Prompt)
+			for _, c := range j.Conts {
+				size += len(c)
+			}
+			if n > 0 && tokens+size > b.maxTokens {
+				more = false
+				break
+			}
+			tokens += size
+			take[q]++
+			n++
+			more = true
+		}
+	}
+	jobs := make([]model.ContinuationJob, 0, n)
+	var parts []part
+	for q, w := range b.queue {
+		if take[q] > 0 {
+			parts = append(parts, part{w, w.next, w.next + take[q]})
+			jobs = append(jobs, w.jobs[w.next:w.next+take[q]]...)
+			w.next += take[q]
+		}
+	}
+	// requests fully taken leave the queue; the batch still holds them
+	rest := b.queue[:0]
+	for _, w := range b.queue {
+		if w.next < len(w.jobs) {
+			rest = append(rest, w)
+		}
+	}
+	clear(b.queue[len(rest):])
+	b.queue = rest
+	b.depth.Add(-int64(len(jobs)))
+	return jobs, parts
+}
+
+// runBatch scores a batch and hands each request its rows; when the batch
+// fails, each request's part is scored alone so that one bad request does
+// not fail the others.
+func (b *batcher) runBatch(c *model.KVCache, jobs []model.ContinuationJob, parts []part) {
+	ent := parts[0].w.ent
+	out, st, err := b.m.ContinuationBatch(c, ent.prefix, ent.ad, jobs)
+	if err != nil && len(parts) > 1 {
+		k := 0
+		for _, p := range parts {
+			n := p.hi - p.lo
+			o, st1, err1 := b.m.ContinuationBatch(c, ent.prefix, ent.ad, jobs[k:k+n])
+			b.finish(p, o, err1)
+			b.met.batch(n, st1)
+			k += n
+		}
+		return
+	}
+	b.met.batch(len(jobs), st)
+	k := 0
+	for _, p := range parts {
+		n := p.hi - p.lo
+		var o [][]float64
+		if err == nil {
+			o = out[k : k+n]
+		}
+		b.finish(p, o, err)
+		k += n
+	}
+}
+
+func (b *batcher) finish(p part, out [][]float64, err error) {
+	w := p.w
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w.left == 0 {
+		return // failed already
+	}
+	if err != nil {
+		w.err, w.left = err, 0
+		if w.next < len(w.jobs) {
+			b.depth.Add(-int64(len(w.jobs) - w.next))
+			w.next = len(w.jobs)
+		}
+		close(w.done)
+		return
+	}
+	copy(w.out[p.lo:p.hi], out)
+	w.left -= p.hi - p.lo
+	if w.left == 0 {
+		close(w.done)
+	}
+}
