@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // AVX-512F kernels of the fused ops. Each has a pure-Go twin in

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // AVX2+FMA kernels of the quantized weights (quant.go), twins of the

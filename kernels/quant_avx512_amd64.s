@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // AVX-512F kernels of the quantized weights (quant.go). Each has a pure-Go
