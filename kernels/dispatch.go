@@ -47,9 +47,11 @@ type impl struct {
 	// use gemv with padding).
 	gemv1     func(out []float32, x []float32, w []float32, ldw, k16 int)
 	gemv1BF16 func(out []float32, x []float32, w []uint16, ldw, k16 int)
-	// kernBF16 is the BF16-compute tile kernel over bf16 pairs (nil when the
-	// CPU lacks AVX512_BF16: ComputeBF16 is then emulated).
-	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)
+	// kernBF16 and kern8BF16 are kern and kern8 for ComputeBF16: a and b
+	// hold bf16 pairs (as float32 bit patterns), kc counts pairs, VDPBF16PS
+	// multiplies (nil when the CPU lacks AVX512_BF16: ComputeBF16 is then
+	// emulated).
+	kernBF16, kern8BF16 tileKern
 	// cvtBF16 rounds src to bfloat16 into dst (len(dst) ≥ len(src)).
 	cvtBF16 func(dst []uint16, src []float32)
 

@@ -9,7 +9,10 @@ package kernels
 func kern12x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
-func kern12x32BF16AVX512(kc2 int, a, b *uint32, c *float32, ldc int, acc int)
+func kern12x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
+
+//go:noescape
+func kern8x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
 
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
@@ -152,11 +155,21 @@ func avx512Impl(bf16 bool) *impl {
 		},
 	}
 	if bf16 {
-		l.kernBF16 = func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool) {
+		l.kernBF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
 			_ = a[12*kc2-1]
 			_ = b[32*kc2-1]
 			_ = c[11*ldc+31]
 			kern12x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.kern8BF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
+			_ = a[12*kc2-1]
+			_ = b[32*kc2-1]
+			_ = c[7*ldc+31]
+			kern8x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.fmaLoopBF16 = func() int {
+			fmaLoopBF16AVX512(fmaIters)
+			return fmaIters * 24 * 32 * 2
 		}
 		l.cvtBF16 = func(dst []uint16, src []float32) {
 			n32 := len(src) / 32
@@ -238,6 +251,9 @@ func fmaLoopAVX512(iters int)
 
 //go:noescape
 func fmaLoopAVX2(iters int)
+
+//go:noescape
+func fmaLoopBF16AVX512(iters int)
 
 //go:noescape
 func readSumAVX512(p *float32, n64 int) float32

@@ -9,6 +9,17 @@ const fmaIters = 1 << 20
 // on every thread gives the machine's compute peak for `gotrain bench peak`.
 func FMALoop() int { return active.Load().fmaLoop() }
 
+// FMALoopBF16 is FMALoop with the BF16 dot product (VDPBF16PS: 32 products
+// and sums per instruction, twice VFMADD231PS's); ok is false when the
+// active level has none.
+func FMALoopBF16() (flops int, ok bool) {
+	f := active.Load().fmaLoopBF16
+	if f == nil {
+		return 0, false
+	}
+	return f(), true
+}
+
 // ReadSum returns the sum of buf, reading it with the widest loads the
 // active level has; `gotrain bench bandwidth` times it on buffers larger
 // than the caches.
