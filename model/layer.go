@@ -186,7 +186,7 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 // a linear layer whose input was x, and adds the LoRA gradients to lg.
 func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
 	T := st.T
-	kernels.MatMulN(dx, dy, T, lin.W, accumulate)
+	kernels.MatMulNCompute(dx, dy, T, lin.W, accumulate, m.compute)
 	if la == nil || la[mod] == nil {
 		return
 	}

@@ -203,7 +203,9 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 			targets[i] = b.Targets[t]
 		}
 		kernels.RMSNorm(xn[:n*H], xr[:n*H], m.Norm, n, H, float32(c.RMSNormEps), rstd[:n])
-		m.Logits(logits[:n*V], xn[:n*H], n)
+		// In the compute mode, as the backward's dlogits·LMHead below (Logits,
+		// for inference, stays float32).
+		kernels.MatMulTCompute(logits[:n*V], xn[:n*H], n, m.LMHead, false, m.compute)
 	}
 	var loss float64
 	if obj == nil {
@@ -233,7 +235,7 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 		if obj == nil {
 			loss += l
 		}
-		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
+		kernels.MatMulNCompute(dxn[:n*H], logits[:n*V], n, m.LMHead, false, m.compute)
 		kernels.RMSNormBackward(dxr[:n*H], nil, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
 		for i, t := range rows[r0 : r0+n] {
 			copy(dx[t*H:(t+1)*H], dxr[i*H:(i+1)*H])

@@ -197,12 +197,29 @@ func benchPeak(args []string) error {
 		})
 	})
 	total := float64(flops) * calls * float64(t)
-	return printJSON(map[string]any{
+	result := map[string]any{
 		"bench": "peak", "threads": t, "level": kernels.Level(),
 		"gflops": total / ts[0] / 1e9, "median_gflops": total / ts[len(ts)/2] / 1e9,
 		"cpu_gflops": perCPU(total, cpu, t) / 1e9,
 		"seconds":    ts[0], "reps": len(ts),
-	})
+	}
+	// The BF16 dot product's peak (VDPBF16PS), measured right after the
+	// float32 one so that the two compare under the same load.
+	if _, ok := kernels.FMALoopBF16(); ok {
+		ts, cpu := timeRuns(*minTime, func() {
+			kernels.Parallel(t, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					for c := 0; c < calls; c++ {
+						flops, _ = kernels.FMALoopBF16()
+					}
+				}
+			})
+		})
+		total := float64(flops) * calls * float64(t)
+		result["bf16_gflops"], result["bf16_median_gflops"] = total/ts[0]/1e9, total/ts[len(ts)/2]/1e9
+		result["bf16_cpu_gflops"] = perCPU(total, cpu, t) / 1e9
+	}
+	return printJSON(result)
 }
 
 func benchBandwidth(args []string) error {

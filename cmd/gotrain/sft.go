@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
@@ -28,6 +29,7 @@ type trainFlags struct {
 	maxLen                        *int
 	noChat, skipBad               *bool
 	template, resume, quantize    *string
+	compute                       *string
 	cfg                           train.Config
 	baseName                      string // what the adapter records as its base: the repo id or the directory given
 }
@@ -65,6 +67,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.quantize = addQuantizeFlag(fs)
+	f.compute = addTrainComputeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
 	return f
 }
@@ -77,6 +80,9 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 		return nil, fmt.Errorf("--base, --data and --out are required")
 	}
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	if c := *f.compute; c != "f32" && c != "bf16" && c != "auto" {
+		return nil, fmt.Errorf("--compute %q: want f32, bf16 or auto", c)
+	}
 	f.baseName = baseModelName(*f.base)
 	if err := resolveFlags(f.base, f.initAdapter); err != nil {
 		return nil, err
@@ -100,6 +106,11 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := setCompute(m, *f.compute); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "compute: %s matmuls (--compute %s; native BF16 dot product: %v)\n", m.Compute(), *f.compute, kernels.HasBF16Compute())
 	var ad *model.Adapter
 	if *f.initAdapter != "" {
 		if ad, err = m.LoadAdapter(*f.initAdapter); err == nil {
