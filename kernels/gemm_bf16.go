@@ -1,6 +1,9 @@
 package kernels
 
-import "unsafe"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Compute selects the arithmetic of a matrix multiply.
 type Compute uint8
@@ -79,7 +82,8 @@ func MatMulNCompute(dx, dy []float32, m int, w *Matrix, accumulate bool, c Compu
 	if m <= 0 {
 		return
 	}
-	a := toPairs(l, dy, m, n)
+	a, buf := toPairs(l, dy, m, n)
+	defer pairPool.Put(buf)
 	gemm(l, m, k, (n+1)/2, a, matB{f: w.F32, h: w.BF16, rs: k, cs: 1, pairs: true, kk: n}, dx, k, accumulate)
 }
 
@@ -94,23 +98,38 @@ func pairBF16(lo, hi float32) uint32 {
 // over k in pairs.
 func gemmBF16T(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
-	a := toPairs(l, x, m, k)
+	a, buf := toPairs(l, x, m, k)
+	defer pairPool.Put(buf)
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pairs: true, kk: k, pk: w.packedFor(l, ComputeBF16)}
 	gemm(l, m, n, (k+1)/2, a, b, y, n, acc)
 }
 
+// pairPool recycles toPairs's buffers: a training step converts tens of
+// MiB of activations per layer.
+var pairPool = sync.Pool{New: func() any { return new([]uint16) }}
+
 // toPairs rounds x [m×k] to bfloat16, each row padded to an even length,
 // and returns it as the left operand of a pairs GEMM: rows of (k+1)/2
 // pairs held as float32 bit patterns, which the packing code copies as is.
-func toPairs(l *impl, x []float32, m, k int) matA {
+// The caller returns buf to pairPool when the GEMM is done.
+func toPairs(l *impl, x []float32, m, k int) (matA, *[]uint16) {
 	k2 := (k + 1) / 2
-	xb := make([]uint16, m*2*k2)
+	buf := pairPool.Get().(*[]uint16)
+	if cap(*buf) < m*2*k2 {
+		*buf = make([]uint16, m*2*k2)
+	}
+	xb := (*buf)[:m*2*k2]
+	if k%2 == 1 {
+		for i := 0; i < m; i++ {
+			xb[i*2*k2+k] = 0 // the padding half of each row's last pair
+		}
+	}
 	parallelChunks(m, min(m, Threads()), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			l.cvtBF16(xb[i*2*k2:i*2*k2+k], x[i*k:(i+1)*k])
 		}
 	})
-	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2), rs: k2, cs: 1}
+	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2), rs: k2, cs: 1}, buf
 }
 
 // cvtBF16Go rounds src to bfloat16 into dst (len(dst) ≥ len(src)).

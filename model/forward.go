@@ -134,11 +134,11 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 	}
 	row0 := c.Len
 	c.grow(row0 + T)
-	c.st.size(&m.Config, T)
+	c.st.size(&m.Config, T, 0)
 	kvw, S := c.kvw, row0+T
 	for l := range m.Layers {
 		K, V := c.K[l][row0*kvw:S*kvw], c.V[l][row0*kvw:S*kvw]
-		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st)
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st, false)
 	}
 	c.Len = S
 	return x

@@ -396,3 +396,18 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 	}
 	return a, nil
 }
+
+// maxRank is the largest LoRA rank of the adapter (0 for nil or none).
+func (a *Adapter) maxRank() int {
+	r := 0
+	if a != nil {
+		for _, layer := range a.Layers {
+			for _, lr := range layer {
+				if lr != nil {
+					r = max(r, lr.R)
+				}
+			}
+		}
+	}
+	return r
+}

@@ -140,14 +140,10 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	}
 	r := int64(p.LoRARank)
 	if p.Optimizer != "" && T > 0 {
-		// Backprop: every layer's input [T × H] plus dx and a work copy, and
-		// every layer's LoRA inner activations [7 × T × r].
-		kept := (L+3)*T*H + L*T*int64(NumModules)*r
-		// One train layerState: xn1, xn2, xmid, dxn [T × H]; q, att, dq,
-		// datt [T × qw]; k, v, dk, dv [T × kvw]; gate, up, h, dgate, dup
-		// [T × I]; rstd ×2, lse; LoRA: tmp, xd, dz.
-		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + int64(cfg.Heads))
-		st += T * (max(r, I) + max(H, I, qw) + r)
+		// Backprop's buffers kept across layers, and one layer's training
+		// activations and backward scratch: the tables Backprop allocates from.
+		kept := trainKeptFloats(cfg, T, r)
+		st := trainLayerFloats(cfg, T, r)
 		layers := kept + st
 		if p.NoCheckpointing {
 			layers = (L+3)*T*H + L*st

@@ -121,11 +121,12 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	sc := m.scratch.Swap(nil) // concurrent calls each get their own
 	if sc == nil {
 		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers)}
+		sc.st.train = true
 	}
 	defer m.scratch.Store(sc)
 	st := &sc.st
-	st.train, st.dropout, st.seed, st.recompute = true, opt.Dropout, opt.Seed, false
-	st.size(c, T)
+	st.dropout, st.seed = opt.Dropout, opt.Seed
+	st.size(c, T, ad.maxRank())
 	pos, spans := b.Pos, b.Spans
 	// forward, keeping each layer's input
 	xs := sc.xs
@@ -137,7 +138,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
 		st.lu = &sc.lu[l]
-		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
+		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st, false)
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
@@ -152,12 +153,11 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 	// still holds the last layer's from the forward pass)
 	sc.xw = grow(sc.xw, T*H)
 	xw := sc.xw
-	st.recompute = true
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
 			st.lu = &sc.lu[l]
-			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st)
+			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st, true)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
 	}
@@ -168,6 +168,16 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 // LM head's weights are packed for the GEMM once per chunk, and 64 rows
 // did not pay for it.
 const headRows = 256
+
+// trainKeptFloats is the float32 count of what Backprop keeps across
+// layers for T tokens: every layer's input and the last one's output, dx
+// and the recomputation's copy [T × H], and every layer's LoRA inner
+// activations [7 × T × r] (PlanMemory's "activations", with one layer's
+// trainLayerFloats).
+func trainKeptFloats(c *Config, T, r int64) int64 {
+	L, H := int64(c.Layers), int64(c.Hidden)
+	return (L+3)*T*H + L*T*int64(NumModules)*r
+}
 
 // trainScratch holds Backprop's buffers between calls.
 type trainScratch struct {
