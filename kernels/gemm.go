@@ -31,6 +31,7 @@ type matB struct {
 	pairs  bool
 	kk     int
 }
+
 // MatMulT computes y[m×n] (+)= x[m×k] · wᵀ where w is [n×k] (the forward of a
 // linear layer). With accumulate false y is overwritten. For m ≤ 8 (decoding)
 // it streams w once (GEMV), split across the pool by rows of w; for n ≤ 32
