@@ -13,12 +13,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gen_gemm  # noqa: E402
 import gen_ops_avx2  # noqa: E402
+import gen_ops_avx512  # noqa: E402
 import gen_quant  # noqa: E402
 
 FILES = {
     "gemm_avx512_amd64.s": gen_gemm.avx512,
     "gemm_avx2_amd64.s": gen_gemm.avx2,
     "ops_avx2_amd64.s": gen_ops_avx2.gen,
+    "ops_avx512_amd64.s": gen_ops_avx512.gen,
     "quant_avx512_amd64.s": gen_quant.avx512,
     "quant_avx2_amd64.s": gen_quant.avx2,
 }
