@@ -30,64 +30,42 @@ func dequantQ8AVX2(dst *float32, q *byte, s float32, n8 int)
 func dequantNF4AVX2(dst *float32, q *byte, s float32, n16 int)
 
 var (
-	avx512Quant = quantKern{
-		dotQ8: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[32*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotQ8AVX512(&x[0], &q[0], &s[0], nblk)
-		},
-		dotNF4: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[64*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotNF4AVX512(&x[0], &q[0], &s[0], nblk)
-		},
-		dequantQ8: func(dst []float32, src []byte, s float32) {
-			n16 := len(dst) / 16
-			if n16 > 0 {
-				_ = src[16*n16-1]
-				dequantQ8AVX512(&dst[0], &src[0], s, n16)
-			}
-			if t := 16 * n16; t < len(dst) {
-				dequantQ8Go(dst[t:], src[16*n16:], s)
-			}
-		},
-		dequantNF4: func(dst []float32, src []byte, s float32) {
-			n32 := len(dst) / 32
-			if n32 > 0 {
-				_ = src[16*n32-1]
-				dequantNF4AVX512(&dst[0], &src[0], s, n32)
-			}
-			if t := 32 * n32; t < len(dst) {
-				dequantNF4Go(dst[t:], src[16*n32:], s)
-			}
-		},
-	}
-	avx2Quant = quantKern{
-		dotQ8: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[32*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotQ8AVX2(&x[0], &q[0], &s[0], nblk)
-		},
-		dotNF4: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[64*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotNF4AVX2(&x[0], &q[0], &s[0], nblk)
-		},
-		dequantQ8: func(dst []float32, src []byte, s float32) {
-			n8 := len(dst) / 8
-			if n8 > 0 {
-				_ = src[8*n8-1]
-				dequantQ8AVX2(&dst[0], &src[0], s, n8)
-			}
-			if t := 8 * n8; t < len(dst) {
-				dequantQ8Go(dst[t:], src[8*n8:], s)
-			}
-		},
-		dequantNF4: func(dst []float32, src []byte, s float32) {
-			n16 := len(dst) / 16
-			if n16 > 0 {
-				_ = src[8*n16-1]
-				dequantNF4AVX2(&dst[0], &src[0], s, n16)
-			}
-			if t := 16 * n16; t < len(dst) {
-				dequantNF4Go(dst[t:], src[8*n16:], s)
-			}
-		},
-	}
+	avx512Quant = simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32)
+	avx2Quant   = simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16)
 )
+
+// simdQuant wraps one level's assembly: the dequant kernels widen q8 (int8)
+// or nf4 (4-bit) values per unit, the Go twins finish the tail.
+func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) float32,
+	deqQ8, deqNF4 func(dst *float32, q *byte, s float32, units int), q8, nf4 int) quantKern {
+	return quantKern{
+		dotQ8: func(x []float32, q []byte, s []float32, nblk int) float32 {
+			_, _, _ = x[32*nblk-1], q[32*nblk-1], s[nblk-1]
+			return dotQ8(&x[0], &q[0], &s[0], nblk)
+		},
+		dotNF4: func(x []float32, q []byte, s []float32, nblk int) float32 {
+			_, _, _ = x[64*nblk-1], q[32*nblk-1], s[nblk-1]
+			return dotNF4(&x[0], &q[0], &s[0], nblk)
+		},
+		dequantQ8: func(dst []float32, src []byte, s float32) {
+			u := len(dst) / q8
+			if u > 0 {
+				_ = src[q8*u-1]
+				deqQ8(&dst[0], &src[0], s, u)
+			}
+			if t := q8 * u; t < len(dst) {
+				dequantQ8Go(dst[t:], src[t:], s)
+			}
+		},
+		dequantNF4: func(dst []float32, src []byte, s float32) {
+			u := len(dst) / nf4
+			if u > 0 {
+				_ = src[nf4/2*u-1]
+				deqNF4(&dst[0], &src[0], s, u)
+			}
+			if t := nf4 * u; t < len(dst) {
+				dequantNF4Go(dst[t:], src[t/2:], s)
+			}
+		},
+	}
+}
