@@ -76,9 +76,10 @@ func TestBF16Gradients(t *testing.T) {
 }
 
 // TestBF16TrainingTracksF32: 40 SGD steps on one batch end within 2% of the
-// float32 run's loss. The step is small enough that the float32 run itself
-// descends steadily: at 3× it oscillates, and any perturbation (bf16's or
-// another summation order's) sends the two runs apart.
+// float32 run's loss (they agree to 0.05% on every level). The step is small
+// enough that the float32 run descends steadily: at 2× it crosses a ridge
+// near step 35 whose timing any perturbation shifts (4% apart with the
+// emulated bf16 forward), at 6× it oscillates.
 func TestBF16TrainingTracksF32(t *testing.T) {
 	m := bf16Model(t)
 	b := bf16Batch(m)
@@ -89,7 +90,7 @@ func TestBF16TrainingTracksF32(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, ps := ad.Params()
-		lr := float32(0.3) / float32(b.Len())
+		lr := float32(0.15) / float32(b.Len())
 		var loss float64
 		for step := 0; step < 40; step++ {
 			g := ad.ZerosLike()
