@@ -52,6 +52,10 @@ type impl struct {
 	// multiplies (nil when the CPU lacks AVX512_BF16: ComputeBF16 is then
 	// emulated).
 	kernBF16, kern8BF16 tileKern
+	// pairRows (optional, with kernBF16) packs a full B panel of pairs from
+	// a row-major bfloat16 B: dst[q*NR+j] = src[2q*rs+j] | src[(2q+1)*rs+j]<<16
+	// for j < NR, q < kc2.
+	pairRows func(dst []float32, src []uint16, rs, kc2 int)
 	// cvtBF16 rounds src to bfloat16 into dst (len(dst) ≥ len(src)).
 	cvtBF16 func(dst []uint16, src []float32)
 

@@ -18,6 +18,9 @@ func kern8x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
 func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
 
 //go:noescape
+func pairRows32AVX512(dst *float32, src *uint16, rs, kc2 int)
+
+//go:noescape
 func kern12x32PBF16AVX512(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
 
 //go:noescape
@@ -166,6 +169,11 @@ func avx512Impl(bf16 bool) *impl {
 			_ = b[32*kc2-1]
 			_ = c[7*ldc+31]
 			kern8x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.pairRows = func(dst []float32, src []uint16, rs, kc2 int) {
+			_ = dst[32*kc2-1]
+			_ = src[(2*kc2-1)*rs+31]
+			pairRows32AVX512(&dst[0], &src[0], rs, kc2)
 		}
 		l.fmaLoopBF16 = func() int {
 			fmaLoopBF16AVX512(fmaIters)

@@ -1673,6 +1673,43 @@ cvt:
 	VZEROUPPER
 	RET
 
+// func pairRows32AVX512(dst *float32, src *uint16, rs, kc2 int)
+// dst[q*32+j] = src[2q*rs+j] | src[(2q+1)*rs+j]<<16 for j < 32, q < kc2 (≥ 1):
+// a B panel of bf16 pairs from two rows of a row-major bfloat16 B.
+TEXT ·pairRows32AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $1, R8
+	LEAQ (SI)(R8*1), DX
+	SHLQ $1, R8
+	MOVQ kc2+24(FP), CX
+
+pr:
+	VMOVDQU 0(SI), Y0
+	VMOVDQU 0(DX), Y1
+	VPUNPCKLWD Y1, Y0, Y2
+	VPUNPCKHWD Y1, Y0, Y3
+	VPERM2I128 $0x20, Y3, Y2, Y4
+	VPERM2I128 $0x31, Y3, Y2, Y5
+	VMOVDQU Y4, 0(DI)
+	VMOVDQU Y5, 32(DI)
+	VMOVDQU 32(SI), Y0
+	VMOVDQU 32(DX), Y1
+	VPUNPCKLWD Y1, Y0, Y2
+	VPUNPCKHWD Y1, Y0, Y3
+	VPERM2I128 $0x20, Y3, Y2, Y4
+	VPERM2I128 $0x31, Y3, Y2, Y5
+	VMOVDQU Y4, 64(DI)
+	VMOVDQU Y5, 96(DI)
+	ADDQ R8, SI
+	ADDQ R8, DX
+	ADDQ $128, DI
+	DECQ CX
+	JNZ pr
+	VZEROUPPER
+	RET
+
 // func fmaLoopAVX512(iters int)
 // 24 independent FMA chains on ZMM registers; no memory traffic.
 TEXT ·fmaLoopAVX512(SB), NOSPLIT, $0-8

@@ -157,8 +157,17 @@ func packBPairs(l *impl, dst []float32, b matB, q0, kc2, j0, nc int) {
 				l.packBT8(pan[j:], nr, src[(j0+jr+j)*b.cs/2+q0:], b.cs/2, kb)
 			}
 		}
+		q0s := 0 // pairs done in assembly
+		if b.h != nil && b.cs == 1 && nv == nr && l.pairRows != nil {
+			// Rows of B contiguous (w read as is), both rows of each pair present.
+			full := min(kc2, (b.kk-2*q0)/2)
+			if full > 0 {
+				l.pairRows(pan, b.h[2*q0*b.rs+j0+jr:], b.rs, full)
+				q0s = full
+			}
+		}
 		pu := unsafe.Slice((*uint32)(unsafe.Pointer(&pan[0])), len(pan))
-		for q := 0; q < kc2; q++ {
+		for q := q0s; q < kc2; q++ {
 			p := 2 * (q0 + q)
 			j := 0
 			if q < kb*8 {

@@ -81,7 +81,7 @@ func benchGEMM(args []string) error {
 	n := fs.Int("n", 896, "output features (rows of the weight)")
 	k := fs.Int("k", 896, "input features (columns of the weight)")
 	weights := fs.String("weights", "f32", "weight dtype: f32 or bf16")
-	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (activations rounded to bf16, float32 accumulation; op t only)")
+	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (operands rounded to bf16, float32 accumulation; ops t and n)")
 	op := fs.String("op", "t", "t: y=x·wᵀ (forward), n: dx=dy·w (input grad), tn: dw=dyᵀ·x (weight grad, f32 only)")
 	packed := fs.Bool("packed", false, "prepack the weight once for the compute mode, as model.PackWeights does (op t)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
@@ -124,8 +124,8 @@ func benchGEMM(args []string) error {
 		cm = kernels.ComputeF32
 	case "bf16":
 		cm = kernels.ComputeBF16
-		if *op != "t" {
-			return fmt.Errorf("bench gemm: --compute bf16 is implemented for --op t only")
+		if *op == "tn" {
+			return fmt.Errorf("bench gemm: --compute bf16 is implemented for --op t and n only")
 		}
 	default:
 		return fmt.Errorf("bench gemm: --compute %q: want f32 or bf16", *compute)
@@ -143,7 +143,7 @@ func benchGEMM(args []string) error {
 		f = func() { kernels.MatMulTCompute(y, x, *m, w, false, cm) }
 	case "n":
 		dy, dx := rnd(*m**n), make([]float32, *m**k)
-		f = func() { kernels.MatMulN(dx, dy, *m, w, false) }
+		f = func() { kernels.MatMulNCompute(dx, dy, *m, w, false, cm) }
 	case "tn":
 		if *weights != "f32" {
 			return fmt.Errorf("bench gemm: --op tn takes float32 operands only (--weights f32)")

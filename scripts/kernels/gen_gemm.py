@@ -208,6 +208,21 @@ def cvt_bf16_avx512():
     return f.text()
 
 
+def pair_rows_avx512():
+    f = Func("pairRows32AVX512", "dst *float32, src *uint16, rs, kc2 int", "0-32",
+             "dst[q*32+j] = src[2q*rs+j] | src[(2q+1)*rs+j]<<16 for j < 32, q < kc2 (≥ 1):\n"
+             "a B panel of bf16 pairs from two rows of a row-major bfloat16 B.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ rs+16(FP), R8", "SHLQ $1, R8",
+        "LEAQ (SI)(R8*1), DX", "SHLQ $1, R8", "MOVQ kc2+24(FP), CX")
+    f.label("pr")
+    for h in range(2):
+        f.e(f"VMOVDQU {32 * h}(SI), Y0", f"VMOVDQU {32 * h}(DX), Y1", "VPUNPCKLWD Y1, Y0, Y2",
+            "VPUNPCKHWD Y1, Y0, Y3", "VPERM2I128 $0x20, Y3, Y2, Y4", "VPERM2I128 $0x31, Y3, Y2, Y5",
+            f"VMOVDQU Y4, {64 * h}(DI)", f"VMOVDQU Y5, {64 * h + 32}(DI)")
+    f.e("ADDQ R8, SI", "ADDQ R8, DX", "ADDQ $128, DI", "DECQ CX", "JNZ pr", "VZEROUPPER", "RET")
+    return f.text()
+
+
 def avx512():
     out = [header("gen_gemm.py", "AVX-512 GEMM microkernels (12×32 tiles and 8-row edge tiles; float32,\n"
                   "prepacked bfloat16 and bf16-pair panels), GEMV kernels, bfloat16\n"
@@ -221,6 +236,7 @@ def avx512():
     out.append(gemv1x4_avx512("gemv1x4AVX512", False))
     out.append(gemv1x4_avx512("gemv1x4BF16AVX512", True))
     out.append(cvt_bf16_avx512())
+    out.append(pair_rows_avx512())
     out.append(peak_loop("fmaLoopAVX512", "24 independent FMA chains on ZMM registers; no memory traffic.",
                          24, "Z", "VPXORD", lambda z, n: f"VFMADD231PS Z{n}, Z{n + 1}, Z{z}"))
     out.append(peak_loop("fmaLoopBF16AVX512",
