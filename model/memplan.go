@@ -35,6 +35,10 @@ type PlanInput struct {
 	KVTokens int
 	// Threads is the kernel worker count (packing buffers); 0 = 2.
 	Threads int
+	// Ranks is the number of data-parallel processes of the job (0 or 1:
+	// one). Each holds the whole model; with several, a second micro-batch
+	// gradient and the pieces received from the peers are kept as well.
+	Ranks int
 }
 
 // PlanPart is one line of a Plan.
@@ -132,11 +136,17 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("LoRA adapter (F32)", loraParams*4)
 	}
 	T := int64(p.BatchTokens)
+	// gradients: the step's sum and one micro-batch's; with several ranks
+	// another micro-batch's and up to a whole gradient in received pieces
+	grads := int64(2)
+	if p.Ranks > 1 {
+		grads = 4
+	}
 	switch p.Optimizer {
 	case "adamw":
-		add("LoRA grads + AdamW moments", 3*loraParams*4)
+		add("LoRA grads + AdamW moments", (grads+2)*loraParams*4)
 	case "sgd":
-		add("LoRA grads", loraParams*4)
+		add("LoRA grads", grads*loraParams*4)
 	}
 	r := int64(p.LoRARank)
 	if p.Optimizer != "" && T > 0 {

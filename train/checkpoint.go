@@ -25,11 +25,13 @@ type trainerState struct {
 }
 
 // fingerprint hashes the training data and the settings a bitwise resume
-// depends on, so a resume with other data or batch settings is refused.
+// depends on, so a resume with other data or batch settings is refused. The
+// global batch counts, not how it is split over ranks: a job may resume
+// another's checkpoint with other world sizes and the same global batch.
 func (t *Trainer) fingerprint() string {
 	h := fnv.New64a()
 	c := t.cfg
-	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g|", c.BatchSize, c.GradAccum, t.sched.TotalSteps, c.Optim, c.Seed,
+	fmt.Fprintf(h, "%d %d %d %s %d %g %s %g %g %g|", c.BatchSize, t.accum(), t.sched.TotalSteps, c.Optim, c.Seed,
 		c.Dropout, c.Scheduler, c.LR, c.WarmupRatio, c.MaxGradNorm)
 	t.task.fingerprint(h)
 	return strconv.FormatUint(h.Sum64(), 16)
@@ -40,8 +42,10 @@ const checkpointPrefix = "checkpoint-"
 // SaveCheckpoint writes OutDir/checkpoint-<step>/ (adapter, optimizer state,
 // trainer state) through a temporary directory renamed into place, then
 // removes checkpoints beyond SaveLimit.
+//
+// In a data-parallel job only rank 0 writes.
 func (t *Trainer) SaveCheckpoint() error {
-	if t.cfg.OutDir == "" {
+	if t.cfg.OutDir == "" || t.g.Rank() != 0 {
 		return nil
 	}
 	final := filepath.Join(t.cfg.OutDir, fmt.Sprintf("%s%d", checkpointPrefix, t.step))
@@ -160,6 +164,9 @@ func (t *Trainer) Resume(dir string) error {
 		}
 	}
 	t.step = st.Step
+	if t.g.Rank() != 0 {
+		return nil
+	}
 	return truncateMetrics(t.cfg.OutDir, t.step)
 }
 

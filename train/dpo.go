@@ -1,11 +1,13 @@
 package train
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/model"
 )
 
@@ -52,26 +54,40 @@ func NewDPO(m *model.Model, ad *model.Adapter, cfg Config, dcfg DPOConfig, pairs
 	}
 	k := &dpoTask{cfg: dcfg, train: pairs, held: evalPairs}
 	var err error
-	if k.refTrain, err = sequenceLogProbs(m, ad, pairs); err != nil {
+	if k.refTrain, err = sequenceLogProbs(m, ad, pairs, cfg.Group); err != nil {
 		return nil, err
 	}
-	if k.refHeld, err = sequenceLogProbs(m, ad, evalPairs); err != nil {
+	if k.refHeld, err = sequenceLogProbs(m, ad, evalPairs, cfg.Group); err != nil {
 		return nil, err
 	}
 	return newTrainer(m, ad, cfg, k)
 }
 
 // sequenceLogProbs scores each pair's chosen and rejected answers after its
-// prompt (the prompt computed once per pair).
-func sequenceLogProbs(m *model.Model, ad *model.Adapter, pairs []Pair) ([][2]float64, error) {
-	out := make([][2]float64, len(pairs))
-	p := m.NewPredictor(ad)
-	for i, pr := range pairs {
-		lp, err := p.ContinuationLogProbs(pr.Prompt, [][]int{pr.Chosen, pr.Rejected})
-		if err != nil {
-			return nil, fmt.Errorf("train: pair %s: %w", pr.Source, err)
+// prompt, in blocks of evalBlock pairs, each block with a predictor of its
+// own that reuses each prompt's shared prefix with the one before. In a
+// data-parallel job (g not nil) the ranks share out the blocks.
+func sequenceLogProbs(m *model.Model, ad *model.Adapter, pairs []Pair, g *dist.Group) ([][2]float64, error) {
+	blocks, err := byBlocks(g, len(pairs), func(lo, hi int) ([]byte, error) {
+		p := m.NewPredictor(ad)
+		var b []byte
+		for _, pr := range pairs[lo:hi] {
+			lp, err := p.ContinuationLogProbs(pr.Prompt, [][]int{pr.Chosen, pr.Rejected})
+			if err != nil {
+				return nil, fmt.Errorf("train: pair %s: %w", pr.Source, err)
+			}
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lp[0]))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lp[1]))
 		}
-		out[i] = [2]float64{lp[0], lp[1]}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][2]float64, len(pairs))
+	for i := range out {
+		b := blocks[i/evalBlock][i%evalBlock*16:]
+		out[i] = [2]float64{math.Float64frombits(binary.LittleEndian.Uint64(b)), math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))}
 	}
 	return out, nil
 }
@@ -161,7 +177,7 @@ func (k *dpoTask) eval(t *Trainer) (float64, map[string]float64, bool, error) {
 	if len(k.held) == 0 {
 		return 0, nil, false, nil
 	}
-	lps, err := sequenceLogProbs(t.m, t.ad, k.held)
+	lps, err := sequenceLogProbs(t.m, t.ad, k.held, t.g)
 	if err != nil {
 		return 0, nil, false, err
 	}

@@ -2,15 +2,18 @@ package train
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/model"
 )
 
@@ -39,6 +42,11 @@ type Config struct {
 	EvalSteps   int // eval loss every N steps (0: only at the end)
 	SaveLimit   int // checkpoints kept (0: all)
 	OutDir      string
+	// Group is the data-parallel job this process is a rank of (nil: one
+	// process). Every rank runs the same Trainer on the same data; each
+	// computes its share of every step's micro-batches, and rank 0 alone
+	// writes OutDir.
+	Group *dist.Group `json:"-"`
 }
 
 // DefaultConfig returns gotrain's defaults (those of the paper's LLaMA-Factory setup).
@@ -73,6 +81,39 @@ type Trainer struct {
 	sched        Schedule
 	step         int // finished steps
 	stepsPerEpoc int
+	g            *dist.Group
+	grads        *model.Adapter // the step's gradient; its tensors are parts of flat
+	flat         []float32
+	micro        []gradBuffer // micro-batch gradients in flight
+}
+
+// gradBuffer is one micro-batch's gradient: an adapter whose tensors are
+// parts of flat, in Params order.
+type gradBuffer struct {
+	ad   *model.Adapter
+	flat []float32
+}
+
+// newGradBuffer returns a zero gradient shaped like ad as one flat vector,
+// so that the collectives see the trainable gradients as one buffer.
+func newGradBuffer(ad *model.Adapter) gradBuffer {
+	g := ad.ZerosLike()
+	_, ts := g.Params()
+	n := 0
+	for _, t := range ts {
+		n += len(t)
+	}
+	flat := make([]float32, n)
+	off := 0
+	for _, layer := range g.Layers {
+		for _, lr := range layer {
+			if lr != nil {
+				lr.A, off = flat[off:off+len(lr.A):off+len(lr.A)], off+len(lr.A)
+				lr.B, off = flat[off:off+len(lr.B):off+len(lr.B)], off+len(lr.B)
+			}
+		}
+	}
+	return gradBuffer{g, flat}
 }
 
 // task is what a Trainer optimises: SFT examples or DPO pairs.
@@ -114,7 +155,10 @@ func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Traine
 	if cfg.LR < 0 || cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.WarmupRatio < 0 || cfg.WarmupRatio > 1 {
 		return nil, fmt.Errorf("train: need lr ≥ 0, 0 ≤ dropout < 1 and 0 ≤ warmup ratio ≤ 1")
 	}
-	t := &Trainer{m: m, ad: ad, cfg: cfg, task: tk}
+	t := &Trainer{m: m, ad: ad, cfg: cfg, task: tk, g: cfg.Group}
+	if t.g == nil {
+		t.g = dist.Local()
+	}
 	switch cfg.Optim {
 	case "adamw", "":
 		t.opt = NewAdamW(cfg.WeightDecay)
@@ -123,7 +167,7 @@ func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Traine
 	default:
 		return nil, fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", cfg.Optim)
 	}
-	global := cfg.BatchSize * cfg.GradAccum
+	global := cfg.BatchSize * t.accum()
 	t.stepsPerEpoc = (tk.size() + global - 1) / global
 	total := cfg.MaxSteps
 	if total <= 0 {
@@ -135,6 +179,10 @@ func newTrainer(m *model.Model, ad *model.Adapter, cfg Config, tk task) (*Traine
 	}
 	return t, nil
 }
+
+// accum is the number of micro-batches in a step over all ranks: a job of W
+// ranks with --grad-accum A steps like one process with A·W.
+func (t *Trainer) accum() int { return t.cfg.GradAccum * t.g.Size() }
 
 // TotalSteps is the number of optimiser steps Run will make.
 func (t *Trainer) TotalSteps() int { return t.sched.TotalSteps }
@@ -152,37 +200,97 @@ func (t *Trainer) batch(s int) []int {
 	}
 	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)))
 	rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
-	g := t.cfg.BatchSize * t.cfg.GradAccum
+	g := t.cfg.BatchSize * t.accum()
 	return perm[i*g : min((i+1)*g, len(perm))]
 }
 
+// microResult is what one micro-batch reports, exchanged between ranks.
+type microResult struct {
+	J       int                `json:"j"` // index in the step
+	Loss    float64            `json:"loss"`
+	Tokens  int                `json:"tokens"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+}
+
 // runStep makes optimiser step s and reports it.
-func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
+//
+// The step's gradient is the sum of its micro-batches' gradients, each
+// computed from zero and added in micro-batch order (accumulating straight
+// into the running sum would round differently: the GEMM adds a K-block's
+// product to its output, so the sum a micro-batch lands on changes the last
+// bits). With W ranks, rank r
+// computes micro-batches r, r+W, r+2W, …; after each round the ranks' new
+// gradients are added, in rank order and so in micro-batch order, into the
+// step's sum (dist.Group.ReduceAsync, which runs while the next round
+// computes). The sum, the clipping and the update are thus those of one
+// process with the same global batch, bit for bit.
+func (t *Trainer) runStep(s int) (StepInfo, error) {
 	start := time.Now()
 	idx := t.batch(s)
-	_, gs := grads.Params()
-	for _, g := range gs {
-		clear(g)
+	B, W, r := t.cfg.BatchSize, t.g.Size(), t.g.Rank()
+	micro := (len(idx) + B - 1) / B
+	clear(t.flat)
+	var mine []microResult
+	pending := make([]*dist.Pending, len(t.micro))
+	wait := func() error {
+		var first error
+		for i, p := range pending {
+			if p != nil {
+				if err := p.Wait(); err != nil && first == nil {
+					first = err
+				}
+				pending[i] = nil
+			}
+		}
+		return first
+	}
+	for k := 0; k*W < micro; k++ {
+		slot := k % len(t.micro)
+		if p := pending[slot]; p != nil {
+			if err := p.Wait(); err != nil {
+				return StepInfo{}, err
+			}
+		}
+		var part []float32
+		if j := k*W + r; j < micro {
+			buf := t.micro[slot]
+			clear(buf.flat)
+			opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(j))}
+			l, n, ms, err := t.task.accumulate(t, idx, idx[j*B:min((j+1)*B, len(idx))], buf.ad, opt)
+			if err != nil {
+				wait()
+				return StepInfo{}, err
+			}
+			mine = append(mine, microResult{J: j, Loss: l, Tokens: n, Metrics: ms})
+			part = buf.flat
+		}
+		pending[slot] = t.g.ReduceAsync(t.flat, part, min(W, micro-k*W))
+	}
+	if err := wait(); err != nil {
+		return StepInfo{}, err
+	}
+	if err := t.g.AllGatherAsync(t.flat).Wait(); err != nil {
+		return StepInfo{}, err
+	}
+	// every rank's micro-batch numbers, summed in micro-batch order
+	all, err := t.gather(mine)
+	if err != nil {
+		return StepInfo{}, err
 	}
 	var loss float64
 	tokens := 0
 	metrics := map[string]float64{}
-	for micro := 0; micro*t.cfg.BatchSize < len(idx); micro++ {
-		part := idx[micro*t.cfg.BatchSize : min((micro+1)*t.cfg.BatchSize, len(idx))]
-		opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(micro))}
-		l, n, ms, err := t.task.accumulate(t, idx, part, grads, opt)
-		if err != nil {
-			return StepInfo{}, err
-		}
-		loss += l
-		tokens += n
-		for k, v := range ms {
+	for _, m := range all {
+		loss += m.Loss
+		tokens += m.Tokens
+		for k, v := range m.Metrics {
 			metrics[k] += v
 		}
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return StepInfo{}, fmt.Errorf("train: step %d: loss is %v", s+1, loss)
 	}
+	_, gs := t.grads.Params()
 	norm := ClipGradNorm(gs, t.cfg.MaxGradNorm)
 	lr := t.sched.At(s)
 	_, ps := t.ad.Params()
@@ -195,6 +303,63 @@ func (t *Trainer) runStep(s int, grads *model.Adapter) (StepInfo, error) {
 		info.Metrics = metrics
 	}
 	return info, nil
+}
+
+// gather returns every rank's micro-batch results in micro-batch order.
+func (t *Trainer) gather(mine []microResult) ([]microResult, error) {
+	if t.g.Size() == 1 {
+		return mine, nil
+	}
+	b, err := json.Marshal(mine) // float64s round-trip exactly
+	if err != nil {
+		return nil, err
+	}
+	bs, err := t.g.AllGather(b)
+	if err != nil {
+		return nil, err
+	}
+	var all []microResult
+	for r, b := range bs {
+		var part []microResult
+		if err := json.Unmarshal(b, &part); err != nil {
+			return nil, fmt.Errorf("train: rank %d's micro-batch results: %w", r, err)
+		}
+		all = append(all, part...)
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a].J < all[b].J })
+	return all, nil
+}
+
+// agree tells every rank whether this one wants to stop and returns whether
+// any does, so that all stop after the same step; on the first call it also
+// checks that every rank trains on the same data with the same settings.
+func (t *Trainer) agree(stop, first bool) (bool, error) {
+	if t.g.Size() == 1 {
+		return stop, nil
+	}
+	msg := []byte{0}
+	if stop {
+		msg[0] = 1
+	}
+	if first {
+		msg = append(msg, t.fingerprint()...)
+	}
+	bs, err := t.g.AllGather(msg)
+	if err != nil {
+		return false, err
+	}
+	any := false
+	for r, b := range bs {
+		if len(b) == 0 {
+			return false, fmt.Errorf("train: rank %d sent nothing", r)
+		}
+		any = any || b[0] == 1
+		if first && string(b[1:]) != string(msg[1:]) {
+			return false, fmt.Errorf("train: rank %d (%s) has other data or settings than rank %d: every rank must be started with the same arguments and files",
+				r, t.g.Host(r), t.g.Rank())
+		}
+	}
+	return any, nil
 }
 
 // mix derives a seed from several numbers.
@@ -234,23 +399,46 @@ func MeanLoss(m *model.Model, ad *model.Adapter, examples []Example) (float64, e
 // Run trains until the last step, calling onStep after each one (may be nil).
 // Checkpoints go to cfg.OutDir every SaveSteps; when ctx is cancelled the
 // current step finishes, a checkpoint is saved and ErrInterrupted returned.
-func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
-	if t.cfg.OutDir != "" {
+//
+// In a data-parallel job every rank runs Run and evaluates its share of the
+// held-out set; rank 0 alone writes OutDir. An error on one rank fails every
+// rank, naming it.
+func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) (err error) {
+	if t.g.Size() > 1 {
+		defer func() {
+			if err != nil && !errors.Is(err, ErrInterrupted) {
+				t.g.Abort(err)
+			}
+		}()
+	}
+	writer := t.g.Rank() == 0 && t.cfg.OutDir != ""
+	if writer {
 		unlock, err := lockDir(t.cfg.OutDir)
 		if err != nil {
 			return err
 		}
 		defer unlock()
 	}
-	grads := t.ad.ZerosLike()
-	for s := t.step; s < t.sched.TotalSteps; s++ {
-		if ctx.Err() != nil {
+	gb := newGradBuffer(t.ad)
+	t.grads, t.flat = gb.ad, gb.flat
+	// one micro-batch buffer, two when rounds overlap with communication
+	t.micro = []gradBuffer{newGradBuffer(t.ad)}
+	if t.g.Size() > 1 {
+		t.micro = append(t.micro, newGradBuffer(t.ad))
+	}
+	defer func() { t.grads, t.flat, t.micro = nil, nil, nil }()
+	for s, first := t.step, true; s < t.sched.TotalSteps; s, first = s+1, false {
+		stop, err := t.agree(ctx.Err() != nil, first)
+		if err != nil {
+			return err
+		}
+		if stop {
 			if err := t.SaveCheckpoint(); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w at step %d: checkpoint saved in %s", ErrInterrupted, t.step, t.cfg.OutDir)
 		}
-		info, err := t.runStep(s, grads)
+		info, err := t.runStep(s)
 		if err != nil {
 			return err
 		}
@@ -270,7 +458,7 @@ func (t *Trainer) Run(ctx context.Context, onStep func(StepInfo)) error {
 				}
 			}
 		}
-		if t.cfg.OutDir != "" {
+		if writer {
 			if err := appendMetrics(t.cfg.OutDir, info); err != nil {
 				return err
 			}
@@ -319,8 +507,85 @@ func (k *sftTask) eval(t *Trainer) (float64, map[string]float64, bool, error) {
 	if len(k.held) == 0 {
 		return 0, nil, false, nil
 	}
-	l, err := MeanLoss(t.m, t.ad, k.held)
-	return l, nil, true, err
+	// each example's token log-probs, scored in blocks shared out by rank
+	blocks, err := byBlocks(t.g, len(k.held), func(lo, hi int) ([]byte, error) {
+		seqs := make([]model.Sequence, hi-lo)
+		for i, e := range k.held[lo:hi] {
+			seqs[i] = model.Sequence{Tokens: e.Tokens, From: 1, Mask: e.Mask}
+		}
+		lps, err := t.m.Score(seqs, t.ad)
+		if err != nil {
+			return nil, err
+		}
+		var b []byte
+		for _, lp := range lps {
+			for _, v := range lp {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+			}
+		}
+		return b, nil
+	})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	var sum float64
+	n := 0
+	for _, b := range blocks {
+		for ; len(b) >= 4; b = b[4:] {
+			sum -= float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+			n++
+		}
+	}
+	return sum / float64(max(n, 1)), nil, true, nil
+}
+
+// evalBlock is how many held-out items (or DPO pairs to score) one call
+// takes: the numbers depend in their last bits on which items are computed
+// together, so the blocks are fixed, whatever the number of ranks, and a
+// data-parallel job shares out whole blocks and gets one process's numbers
+// bit for bit.
+const evalBlock = 32
+
+// byBlocks runs f on the blocks of evalBlock of n items that this rank
+// owns (block b on rank b mod W) and returns every block's bytes, in
+// block order, from all ranks. An error on one rank fails all.
+func byBlocks(g *dist.Group, n int, f func(lo, hi int) ([]byte, error)) ([][]byte, error) {
+	r, W := 0, 1
+	if g != nil {
+		r, W = g.Rank(), g.Size()
+	}
+	nb := (n + evalBlock - 1) / evalBlock
+	out := make([][]byte, nb)
+	var mine []byte
+	for b := r; b < nb; b += W {
+		v, err := f(b*evalBlock, min((b+1)*evalBlock, n))
+		if err != nil {
+			if W > 1 {
+				g.Abort(err)
+			}
+			return nil, err
+		}
+		out[b] = v
+		mine = binary.LittleEndian.AppendUint32(mine, uint32(len(v)))
+		mine = append(mine, v...)
+	}
+	if W == 1 {
+		return out, nil
+	}
+	all, err := g.AllGather(mine)
+	if err != nil {
+		return nil, err
+	}
+	for q, m := range all {
+		for b := q; b < nb; b += W {
+			if len(m) < 4 || uint64(len(m)-4) < uint64(binary.LittleEndian.Uint32(m)) {
+				return nil, fmt.Errorf("train: rank %d sent a short block", q)
+			}
+			l := binary.LittleEndian.Uint32(m)
+			out[b], m = m[4:4+l], m[4+l:]
+		}
+	}
+	return out, nil
 }
 
 func (k *sftTask) fingerprint(w io.Writer) {

@@ -15,7 +15,7 @@ import (
 // here, model benchmarks (prefill, ...) in runBenchModel.
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|<model benchmark> [flags]")
+		return fmt.Errorf("usage: gotrain bench gemm|peak|bandwidth|allreduce|<model benchmark> [flags]")
 	}
 	switch args[0] {
 	case "gemm":
@@ -24,6 +24,8 @@ func runBench(args []string) error {
 		return benchPeak(args[1:])
 	case "bandwidth":
 		return benchBandwidth(args[1:])
+	case "allreduce":
+		return benchAllReduce(args[1:])
 	}
 	return runBenchModel(args[0], args[1:])
 }

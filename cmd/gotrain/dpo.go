@@ -8,7 +8,7 @@ import (
 	"github.com/gotrain/gotrain/train"
 )
 
-func runDPO(args []string) error {
+func runDPO(args []string) (err error) {
 	fs := newFlags("dpo", "--base DIR [--init-adapter SFT_ADAPTER] --data FILE --out DIR [--pairs file|contrastive] [flags]")
 	f := addTrainFlags(fs, 5e-6)
 	pairsFrom := fs.String("pairs", "file", `"file": --data holds {"prompt","chosen","rejected"} pairs; "contrastive": build the paper's pairs from SocSci210 rows`)
@@ -23,6 +23,7 @@ func runDPO(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer f.done(&err)
 	load := func(path string) ([]train.Pair, error) {
 		var pairs []data.Pair
 		switch *pairsFrom {
@@ -75,12 +76,16 @@ func runDPO(args []string) error {
 		return err
 	}
 	defer m.Close()
-	fmt.Fprintf(os.Stderr, "dpo: computing reference log-probabilities of %d pairs once\n", len(pairs)+len(evalPairs))
+	if f.rank() == 0 {
+		fmt.Fprintf(os.Stderr, "dpo: computing reference log-probabilities of %d pairs once\n", len(pairs)+len(evalPairs))
+	}
 	tr, err := train.NewDPO(m, ad, f.cfg, train.DPOConfig{Beta: *beta, LabelSmoothing: *smoothing, Loss: *lossType}, pairs, evalPairs)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "dpo: %d pairs, %d eval, %d steps of %d×%d pairs, beta %g, %s loss\n",
-		len(pairs), len(evalPairs), tr.TotalSteps(), f.cfg.BatchSize, f.cfg.GradAccum, *beta, *lossType)
+	if f.rank() == 0 {
+		fmt.Fprintf(os.Stderr, "dpo: %d pairs, %d eval, %d steps of %s pairs, beta %g, %s loss\n",
+			len(pairs), len(evalPairs), tr.TotalSteps(), f.batchShape(), *beta, *lossType)
+	}
 	return f.run(tr, "dpo")
 }

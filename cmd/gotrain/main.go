@@ -28,7 +28,7 @@ func commands() []command {
 		{"generate", "decode text with the KV cache (streamed, or JSONL for --data)", runGenerate},
 		{"split", "seeded train/eval split by study, condition, outcome or participant", runSplit},
 		{"tokenize", "encode JSONL strings to token ids (or --decode)", runTokenize},
-		{"bench", "benchmarks: gemm, peak, bandwidth, prefill, decode, train, predict, dpo", runBench},
+		{"bench", "benchmarks: gemm, peak, bandwidth, allreduce, prefill, decode, train, predict, dpo", runBench},
 	}
 }
 

@@ -13,8 +13,12 @@ import (
 
 // stepReporter shows training progress: a progress bar on a terminal, plain
 // log lines (at most one every 10 s, plus eval results and the last step)
-// otherwise, because a bar's \r frames make a mess of log files.
-func stepReporter(name string, total, start int) func(train.StepInfo) {
+// otherwise, because a bar's \r frames make a mess of log files. Tokens/s
+// are the whole job's, over ranks processes.
+func stepReporter(name string, total, start, ranks int) func(train.StepInfo) {
+	if ranks > 1 {
+		name = fmt.Sprintf("%s ×%d ranks", name, ranks)
+	}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar := progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(os.Stderr),
@@ -40,8 +44,8 @@ func stepReporter(name string, total, start int) func(train.StepInfo) {
 		last = time.Now()
 		done := float64(s.Step-start) / float64(max(1, total-start))
 		eta := time.Duration(float64(time.Since(began)) * (1 - done) / max(done, 1e-9)).Round(time.Second)
-		line := fmt.Sprintf("step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s  eta %s",
-			s.Step, total, s.Loss, s.LR, s.GradNorm, s.TokensPerSec, eta)
+		line := fmt.Sprintf("%s step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s  eta %s",
+			name, s.Step, total, s.Loss, s.LR, s.GradNorm, s.TokensPerSec, eta)
 		if s.EvalLoss != nil {
 			line += fmt.Sprintf("  eval_loss %.4f", *s.EvalLoss)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
@@ -29,9 +30,11 @@ type trainFlags struct {
 	maxLen                        *int
 	noChat, skipBad               *bool
 	template, resume, quantize    *string
-	compute                       *string
+	compute, distMode             *string
 	cfg                           train.Config
-	baseName                      string // what the adapter records as its base: the repo id or the directory given
+	baseName                      string      // what the adapter records as its base: the repo id or the directory given
+	group                         *dist.Group // the data-parallel job, or nil
+	localRanks                    int         // the job's processes on this machine
 }
 
 func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
@@ -69,25 +72,38 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.quantize = addQuantizeFlag(fs)
 	f.compute = addTrainComputeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
+	f.distMode = fs.String("dist", "auto", "data-parallel training: auto joins the job a launcher (torchrun, Slurm srun, JobSet) describes in the environment; off trains alone")
 	return f
 }
 
-// setup checks the required flags, resolves the model references and
-// returns the encoder of the base's tokenizer; the model is loaded later by
-// load, once the data says how large a batch gets.
+// setup checks the required flags, joins the data-parallel job if there
+// is one, resolves the model references and returns the encoder of the
+// base's tokenizer; the model is loaded later by load, once the data says
+// how large a batch gets. done must be called with the command's result.
 func (f *trainFlags) setup() (*data.Encoder, error) {
 	if *f.base == "" || *f.dataPath == "" || *f.out == "" {
 		return nil, fmt.Errorf("--base, --data and --out are required")
 	}
-	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
 	if c := *f.compute; c != "f32" && c != "bf16" && c != "auto" {
 		return nil, fmt.Errorf("--compute %q: want f32, bf16 or auto", c)
 	}
-	f.baseName = baseModelName(*f.base)
-	if err := resolveFlags(f.base, f.initAdapter); err != nil {
+	g, local, err := joinJob(*f.distMode, os.Args[1:])
+	if err != nil {
 		return nil, err
 	}
-	return newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+	f.localRanks = local
+	f.group, f.cfg.Group = g, g
+	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	f.baseName = baseModelName(*f.base)
+	err = resolveFlags(f.base, f.initAdapter)
+	var enc *data.Encoder
+	if err == nil {
+		enc, err = newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+	}
+	if err != nil {
+		f.done(&err)
+	}
+	return enc, err
 }
 
 // load checks the memory plan for micro-batches of the given longest
@@ -98,10 +114,16 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkMemory(plan); err != nil {
+	if plan, err = f.checkPlan(plan); err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(os.Stderr, "memory plan (available %s):\n%s", model.FormatBytes(model.Available()), plan)
+	if f.rank() == 0 {
+		each := ""
+		if f.ranks() > 1 {
+			each = fmt.Sprintf(" of each of %d ranks, %d on this machine", f.ranks(), max(1, f.localRanks))
+		}
+		fmt.Fprintf(os.Stderr, "memory plan%s (available %s):\n%s", each, model.FormatBytes(model.Available()), plan)
+	}
 	m, err := model.LoadWith(*f.base, model.LoadOptions{Quantize: *f.quantize})
 	if err != nil {
 		return nil, nil, err
@@ -133,30 +155,39 @@ func (f *trainFlags) run(tr *train.Trainer, name string) error {
 	if *f.resume != "" {
 		dir := *f.resume
 		if dir == "auto" {
-			dir = train.LatestCheckpoint(*f.out)
+			var err error
+			if dir, err = f.latestCheckpoint(); err != nil {
+				return err
+			}
 		}
 		if dir != "" {
 			if err := tr.Resume(dir); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "resumed from %s at step %d\n", dir, tr.Step())
+			if f.rank() == 0 {
+				fmt.Fprintf(os.Stderr, "resumed from %s at step %d\n", dir, tr.Step())
+			}
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
-	err := tr.Run(ctx, stepReporter(name, tr.TotalSteps(), tr.Step()))
+	var report func(train.StepInfo)
+	if f.rank() == 0 {
+		report = stepReporter(name, tr.TotalSteps(), tr.Step(), f.ranks())
+	}
+	err := tr.Run(ctx, report)
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(os.Stderr, "%v; continue with --resume auto\n", err)
 		return err
 	}
-	if err != nil {
+	if err != nil || f.rank() != 0 {
 		return err
 	}
 	return finishTraining(tr, f.baseName, *f.out, time.Since(began))
 }
 
-func runSFT(args []string) error {
+func runSFT(args []string) (err error) {
 	fs := newFlags("sft", "--base DIR --data FILE --out DIR [flags]")
 	f := addTrainFlags(fs, 1e-4)
 	target := fs.String("target", "answer", "what native SocSci210 rows teach: answer (the response) or reasoning (reasoning text, then the response)")
@@ -170,6 +201,7 @@ func runSFT(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer f.done(&err)
 	trainSet, err := readExamples(enc, *f.dataPath, *f.skipBad, *target == "reasoning")
 	if err != nil {
 		return err
@@ -193,8 +225,10 @@ func runSFT(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %d×%d examples, LoRA r=%d on %s\n",
-		len(trainSet), len(evalSet), tr.TotalSteps(), f.cfg.BatchSize, f.cfg.GradAccum, ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	if f.rank() == 0 {
+		fmt.Fprintf(os.Stderr, "sft: %d training examples, %d eval, %d steps of %s examples, LoRA r=%d on %s\n",
+			len(trainSet), len(evalSet), tr.TotalSteps(), f.batchShape(), ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	}
 	return f.run(tr, "sft")
 }
 
