@@ -3,6 +3,8 @@ package data
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -30,16 +32,43 @@ func TestW1(t *testing.T) {
 		}
 	}
 	// Options listed out of value order are sorted before the CDFs.
-	o, _ := NewOptions([]int{3, 1, 2}, nil)
+	o, _ := NewOptions([]float64{3, 1, 2}, nil)
 	if got := CellW1(o, []float64{1, 0, 0}, []float64{0, 1, 0}); !near(got, 1) {
 		t.Errorf("CellW1 unordered = %v", got)
 	}
 }
 
+// TestW1Values: W1 over values, divided by the scale's width, equals the
+// option W1 on the same distributions, for random ones; and it does not
+// depend on the order the values come in.
+func TestW1Values(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	o := rangeOf(1, 5)
+	for k := 0; k < 100; k++ {
+		p, q := make([]float64, 5), make([]float64, 5)
+		var a, b []ValueProb
+		for i := range p {
+			p[i], q[i] = rng.Float64(), rng.Float64()
+		}
+		p, _ = normalise(p)
+		q, _ = normalise(q)
+		for _, i := range rng.Perm(5) {
+			a = append(a, ValueProb{o.Values[i], p[i]})
+			b = append(b, ValueProb{o.Values[i], q[i]})
+		}
+		if got, want := W1Values(a, b)/4, CellW1(o, p, q); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("W1Values/4 = %v, CellW1 = %v", got, want)
+		}
+	}
+	if got := W1Values([]ValueProb{{0, 1}}, []ValueProb{{-3, 0.5}, {5, 0.5}}); got != 4 {
+		t.Errorf("W1Values = %v, want 4", got)
+	}
+}
+
 func TestRowMetrics(t *testing.T) {
-	o5 := rangeOptions(1, 5)
-	o3 := rangeOptions(1, 3)
-	o2 := rangeOptions(1, 2)
+	o5 := rangeOf(1, 5)
+	o3 := rangeOf(1, 3)
+	o2 := rangeOf(1, 2)
 	tests := []struct {
 		name  string
 		o     Options
@@ -90,9 +119,9 @@ func TestEvaluate(t *testing.T) {
 		evalRow("A", 0, "Q1?", "Female", 3, []float64{0, 0, 2}), // unnormalised on purpose
 		evalRow("A", 1, "Q1?", "Male", 2, []float64{0, 1, 0}),
 		evalRow("B", 0, "Q2?", "Female", 1, []float64{0, 0, 1}),
-		evalRow("B", 0, "Q2?", "Female", 7, []float64{0, 0, 1}),  // truth not an option
-		evalRow("B", 0, "Q2?", "Female", 1, []float64{0.5, 0.5}), // wrong length
-		{Example: Example{StudyID: "C", TaskNum: -1}, Truth: 1},  // no options
+		evalRow("B", 0, "Q2?", "Female", 7, []float64{0, 0, 1}),                    // truth not an option
+		evalRow("B", 0, "Q2?", "Female", 1, []float64{0.5, 0.5}),                   // wrong length
+		{Example: Example{StudyID: "C", TaskNum: -1, HasResponse: true}, Truth: 1}, // no options
 	}
 	train := []Example{
 		row("A", 5, "Q1?", "Age: 1", "Response: 1"),
@@ -100,8 +129,12 @@ func TestEvaluate(t *testing.T) {
 		row("B", 0, "Q3?", "Age: 1", "Response: 3"),
 	}
 	rep := Evaluate(preds, NewPrior(train), "Gender")
-	if rep.Rows != 4 || rep.Skipped["truth not an option"] != 1 || rep.Skipped["probabilities do not match options"] != 1 || rep.Skipped["no enumerated options"] != 1 {
-		t.Fatalf("rows %d skipped %v", rep.Rows, rep.Skipped)
+	if rep.Rows != 4 || rep.OptionRows != 4 || rep.Skipped[SkipOutside] != 1 || rep.Skipped[SkipProbsLength] != 1 || rep.Skipped[SkipNoOptions] != 1 || rep.Coverage["options"] != 7 {
+		t.Fatalf("rows %d skipped %v coverage %v", rep.Rows, rep.Skipped, rep.Coverage)
+	}
+	want := []OutOfOptions{{Study: "B", Question: "Q2?", Form: "range", Format: "Only return an integer from 1 to 3.", Options: "1..3", Rows: 2, Outside: 1, Truths: []float64{7}, Where: []string{":0"}}}
+	if !reflect.DeepEqual(rep.OutOfOptions, want) || rep.Studies[1].OutOfOptions != 1 {
+		t.Errorf("out of options %+v", rep.OutOfOptions)
 	}
 	if len(rep.Cells) != 3 || len(rep.Studies) != 2 {
 		t.Fatalf("%d cells, %d studies", len(rep.Cells), len(rep.Studies))
@@ -122,8 +155,8 @@ func TestEvaluate(t *testing.T) {
 	if !nearC(rep.Studies[0].W1, Compare{0, 0.25, 0.5}) || !nearC(rep.Studies[1].W1, Compare{1, 0.5, 1}) {
 		t.Errorf("study W1 %+v %+v", rep.Studies[0].W1, rep.Studies[1].W1)
 	}
-	if !nearC(rep.MacroW1, Compare{0.5, 0.375, 0.75}) {
-		t.Errorf("macro W1 %+v", rep.MacroW1)
+	if !nearC(rep.MacroW1, Compare{0.5, 0.375, 0.75}) || rep.MacroW1Options != rep.MacroW1 || rep.MacroW1Numeric != (Compare{}) {
+		t.Errorf("macro W1 %+v, options %+v, numeric %+v", rep.MacroW1, rep.MacroW1Options, rep.MacroW1Numeric)
 	}
 	// Accuracy per row: model 1 1 1 0; uniform (ŷ = 1) 1 0 .5 1; prior
 	// (ŷ = 1, 1, 1, 3) 1 0 .5 0.
@@ -152,6 +185,29 @@ func nearC(a, b Compare) bool {
 	return near(a.Model, b.Model) && near(a.Uniform, b.Uniform) && near(a.Prior, b.Prior)
 }
 
+// TestEvaluateBadDistributions: probabilities that overflow to +Inf, are
+// negative or NaN, or numeric values that are not finite, are not scored.
+func TestEvaluateBadDistributions(t *testing.T) {
+	preds := []Prediction{
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{1e308, 1e308, 1e308}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{-1, 1, 1}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{math.NaN(), 1, 1}),
+		evalRow("A", 0, "Q1?", "Male", 1, []float64{0, 0, 0}),
+	}
+	for _, num := range [][]ValueProb{{{math.Inf(1), 1}}, {{1, -1}, {2, 2}}, {{1, math.Inf(1)}}, nil} {
+		p := evalRow("A", 1, "Q1?", "Male", 1, nil)
+		p.Method, p.Numeric = "numeric", num
+		preds = append(preds, p)
+	}
+	rep := Evaluate(preds, NewPrior(nil), "")
+	if rep.Rows != 0 || rep.Skipped[SkipNotDist] != len(preds) {
+		t.Errorf("rows %d skipped %v", rep.Rows, rep.Skipped)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestEvaluateEmpty(t *testing.T) {
 	rep := Evaluate(nil, Prior{}, "sex")
 	if rep.Rows != 0 || len(rep.Cells) != 0 {
@@ -163,7 +219,7 @@ func TestEvaluateEmpty(t *testing.T) {
 }
 
 func TestPriorFallback(t *testing.T) {
-	o := rangeOptions(1, 3)
+	o := rangeOf(1, 3)
 	p := NewPrior([]Example{row("A", 0, "Q?", "Age: 1", "Response: 2"), row("A", 0, "Q?", "Age: 1", "Response: 9")})
 	p.Alpha = 1
 	e := row("A", 3, "Q?", "Age: 2", "Response: 1")
@@ -188,25 +244,33 @@ func TestEvaluateSample(t *testing.T) {
 	prior := NewPrior(train)
 	preds := Predictions(eval, nil)
 	for i := range preds {
-		if len(preds[i].Options.Values) > 0 {
-			preds[i].Probs = Uniform(len(preds[i].Options.Values))
+		o := &preds[i].Options
+		if len(o.Values) > 0 {
+			preds[i].Probs = Uniform(len(o.Values))
+			continue
 		}
+		// open numeric rows: a numeric prediction over two values
+		preds[i].Method = "numeric"
+		preds[i].Numeric = []ValueProb{{0, 0.5}, {100, 0.5}}
 	}
 	rep := Evaluate(preds, prior, "Gender")
-	skipped := 0
-	for _, n := range rep.Skipped {
-		skipped += n
+	if rep.Rows != len(eval) || len(rep.Skipped) != 0 || rep.NumericRows == 0 || rep.Coverage["numeric"] != rep.NumericRows {
+		t.Errorf("scored %d (%d numeric), skipped %v of %d", rep.Rows, rep.NumericRows, rep.Skipped, len(eval))
 	}
-	if rep.Rows+skipped != len(eval) || skipped > len(eval)/50 {
-		t.Errorf("scored %d, skipped %v of %d", rep.Rows, rep.Skipped, len(eval))
-	}
-	if !nearC(Compare{rep.MacroW1.Model, 0, 0}, Compare{rep.MacroW1.Uniform, 0, 0}) {
-		t.Errorf("uniform model differs from the uniform baseline: %+v", rep.MacroW1)
+	if !nearC(Compare{rep.MacroW1Options.Model, 0, 0}, Compare{rep.MacroW1Options.Uniform, 0, 0}) {
+		t.Errorf("uniform model differs from the uniform baseline: %+v", rep.MacroW1Options)
 	}
 	if _, err := json.Marshal(rep); err != nil {
 		t.Error(err)
 	}
+	t.Logf("numeric rows %d; macro W1 model %.4f (options %.4f, numeric %.4f)", rep.NumericRows, rep.MacroW1.Model, rep.MacroW1Options.Model, rep.MacroW1Numeric.Model)
 	t.Logf("eval %d rows, %d cells, %d studies; macro W1 uniform %.4f prior %.4f; accuracy uniform %.4f prior %.4f; RPS uniform %.4f prior %.4f; DPD(Gender) uniform %.4f prior %.4f",
 		rep.Rows, len(rep.Cells), len(rep.Studies), rep.MacroW1.Uniform, rep.MacroW1.Prior,
 		rep.Individual.Accuracy.Uniform, rep.Individual.Accuracy.Prior, rep.Individual.RPS.Uniform, rep.Individual.RPS.Prior, rep.DPD.Uniform, rep.DPD.Prior)
+}
+
+// rangeOf is the options lo..hi.
+func rangeOf(lo, hi int) Options {
+	o, _ := stepRange(decimal{val: float64(lo), mant: int64(lo), exact: true}, decimal{val: float64(hi), mant: int64(hi), exact: true}, nil, false, MaxOptionValues, "range")
+	return o
 }

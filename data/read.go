@@ -254,6 +254,13 @@ func (rd *reader) parse(b []byte, line int) (Example, error) {
 	if err != nil {
 		return Example{}, err
 	}
+	// Given options win over the text's, so a bad list must not pass
+	// silently for the text's.
+	if raw, ok := m["options"]; ok && !isNull(raw) {
+		if _, err := ParseOptionsField(raw); err != nil {
+			return Example{}, fmt.Errorf(`field "options": %w`, err)
+		}
+	}
 	if len(m) > 0 {
 		ex.Extra = map[string]json.RawMessage(m)
 	}

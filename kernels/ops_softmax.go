@@ -24,6 +24,23 @@ func Softmax(x []float32, rows, n int) {
 	})
 }
 
+// LogSumExp sets out[r] = log Σ_j exp(x[r,j]) for each row of x [rows × n]
+// (−Inf for an empty or all −Inf row).
+func LogSumExp(out []float64, x []float32, rows, n int) {
+	needLen("LogSumExp", "x", x, rows*n)
+	if len(out) < rows {
+		panic("kernels.LogSumExp: out shorter than rows")
+	}
+	k := opsKernels()
+	parallelFor(rows, 12*n, func(lo, hi int) {
+		buf := make([]float32, softmaxBlock)
+		for r := lo; r < hi; r++ {
+			m, s := maxSumExp(k, x[r*n:(r+1)*n], buf)
+			out[r] = float64(m) + math.Log(s)
+		}
+	})
+}
+
 // softmaxBlock is the block the row loops work in: small enough to stay in L1
 // between the max and the exp pass, so a row is read from memory once.
 const softmaxBlock = 512

@@ -17,6 +17,11 @@ type Batch struct {
 	Tokens []int32           // [T]
 	Pos    []int32           // [T] rotary positions
 	Spans  []kernels.KeySpan // [2T] cache rows each token attends to (its own row included)
+	// rows, when set, are the reserved cache rows (below the cache's Len)
+	// that receive the tokens' keys and values instead of appended rows: a
+	// tree of continuations gathers each node's ancestors next to the node's
+	// own row, so that two spans cover what it attends to.
+	rows []int32
 }
 
 // Add appends one token at rotary position pos that sees cache rows
@@ -54,6 +59,15 @@ func (m *Model) NewCache() *KVCache {
 func (c *KVCache) Truncate(n int) {
 	if n < c.Len {
 		c.Len = n
+	}
+}
+
+// copyRow copies cache row src to row dst in every layer.
+func (c *KVCache) copyRow(dst, src int) {
+	w := c.kvw
+	for l := range c.K {
+		copy(c.K[l][dst*w:(dst+1)*w], c.K[l][src*w:(src+1)*w])
+		copy(c.V[l][dst*w:(dst+1)*w], c.V[l][src*w:(src+1)*w])
 	}
 }
 
@@ -101,7 +115,7 @@ func (m *Model) Forward(c *KVCache, b *Batch, ad *Adapter, want []int) ([]float3
 
 func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 	T := b.Len()
-	if len(b.Pos) != T || len(b.Spans) != 2*T {
+	if len(b.Pos) != T || len(b.Spans) != 2*T || b.rows != nil && len(b.rows) != T {
 		return fmt.Errorf("model: batch of %d tokens has %d positions and %d spans", T, len(b.Pos), len(b.Spans))
 	}
 	maxPos := int32(m.ropeLen)
@@ -113,6 +127,11 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 			return fmt.Errorf("model: position %d outside [0,%d)", p, maxPos)
 		}
 		row := int32(c.Len + t)
+		if b.rows != nil {
+			if row = b.rows[t]; row < 0 || int(row) >= c.Len {
+				return fmt.Errorf("model: token %d: cache row %d outside the reserved rows [0,%d)", t, row, c.Len)
+			}
+		}
 		for _, s := range b.Spans[2*t : 2*t+2] {
 			if s.Lo < 0 || s.Hi < s.Lo || s.Hi > row+1 {
 				return fmt.Errorf("model: token %d (cache row %d) attends to rows [%d,%d): not causal", t, row, s.Lo, s.Hi)
@@ -133,12 +152,22 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 		m.Embed.Row(x[t*H:(t+1)*H], int(b.Tokens[lo+t]))
 	}
 	row0 := c.Len
-	c.grow(row0 + T)
 	c.st.size(&m.Config, T, 0)
 	kvw, S := c.kvw, row0+T
+	var rows []int32
+	if b.rows != nil {
+		// keys and values go to scratch, then to their reserved rows
+		rows, S = b.rows[lo:hi], row0
+		c.st.k, c.st.v = grow(c.st.k, T*kvw), grow(c.st.v, T*kvw)
+	} else {
+		c.grow(S)
+	}
 	for l := range m.Layers {
 		K, V := c.K[l][row0*kvw:S*kvw], c.V[l][row0*kvw:S*kvw]
-		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, ad, &c.st, false)
+		if rows != nil {
+			K, V = c.st.k, c.st.v
+		}
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[2*lo:2*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, rows, ad, &c.st, false)
 	}
 	c.Len = S
 	return x

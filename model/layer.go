@@ -93,11 +93,12 @@ func (st *layerState) size(c *Config, T, r int) {
 
 // layerForward runs decoder layer l on the residual stream x [T × H] in
 // place. K and V [T × Hkv·D] receive the tokens' keys and values; kAll and
-// vAll [S × Hkv·D] are every row the tokens may attend to (K and V included).
+// vAll [S × Hkv·D] are every row the tokens may attend to (K and V included,
+// or, when rows is set, copied to those rows of kAll and vAll).
 //
 // recompute marks the backward's recomputation of a training layer (see
 // layerState.recompute).
-func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.KeySpan, K, V, kAll, vAll []float32, S int, ad *Adapter, st *layerState, recompute bool) {
+func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.KeySpan, K, V, kAll, vAll []float32, S int, rows []int32, ad *Adapter, st *layerState, recompute bool) {
 	c := &m.Config
 	L := &m.Layers[l]
 	T, H, D := st.T, c.Hidden, c.HeadDim
@@ -109,6 +110,13 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	m.linearGroup(st.xn1, [][]float32{st.q, K, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
 	m.rope.Apply(st.q, T, c.Heads, D, pos)
 	m.rope.Apply(K, T, c.KVHeads, D, pos)
+	if rows != nil {
+		kvw := c.KVHeads * D
+		for t, r := range rows {
+			copy(kAll[int(r)*kvw:(int(r)+1)*kvw], K[t*kvw:(t+1)*kvw])
+			copy(vAll[int(r)*kvw:(int(r)+1)*kvw], V[t*kvw:(t+1)*kvw])
+		}
+	}
 	kernels.Attention(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans)
 	m.linear(x, st.att, &L.O, la, ModO, true, st)
 	if st.train {

@@ -14,6 +14,11 @@ type Predictor struct {
 	ad   *Adapter
 	c    *KVCache
 	toks []int // the tokens whose keys and values are in c, in order
+	// a tree of continuations of toks (tree.go): its nodes, the end of
+	// their rows in c, and a logits buffer
+	tree    []treeNode
+	treeEnd int
+	logits  []float32
 	// Reused counts prompt tokens taken from the cache instead of computed.
 	Reused, Computed int
 }
@@ -29,31 +34,10 @@ func (m *Model) NewPredictor(ad *Adapter) *Predictor {
 // continuations go through the layers together, each seeing the prompt and
 // its own earlier tokens.
 func (p *Predictor) ContinuationLogProbs(prompt []int, conts [][]int) ([]float64, error) {
-	if len(prompt) == 0 {
-		return nil, fmt.Errorf("model: empty prompt")
-	}
-	// reuse the cached common prefix; recompute at least the last prompt token,
-	// whose hidden state predicts every continuation's first token
-	k := 0
-	for k < len(p.toks) && k < len(prompt)-1 && p.toks[k] == prompt[k] {
-		k++
-	}
-	p.c.Truncate(k)
-	p.toks = p.toks[:k]
-	var b Batch
-	for i := k; i < len(prompt); i++ {
-		b.Add(prompt[i], i, 0, i+1, 0, 0)
-	}
-	hLast, err := p.m.Forward(p.c, &b, p.ad, []int{b.Len() - 1})
+	hLast, err := p.prefill(prompt)
 	if err != nil {
-		p.toks = nil
-		p.c.Truncate(0)
 		return nil, err
 	}
-	p.toks = append(p.toks, prompt[k:]...)
-	p.Reused += k
-	p.Computed += len(prompt) - k
-
 	P := len(prompt)
 	V := p.m.Config.VocabSize
 	out := make([]float64, len(conts))
@@ -99,6 +83,38 @@ func (p *Predictor) ContinuationLogProbs(prompt []int, conts [][]int) ([]float64
 		}
 	}
 	return out, nil
+}
+
+// prefill puts prompt in the cache, computing only what follows the part it
+// shares with the cached tokens, and returns the final hidden state of its
+// last token.
+func (p *Predictor) prefill(prompt []int) ([]float32, error) {
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("model: empty prompt")
+	}
+	p.tree = p.tree[:0]
+	// reuse the cached common prefix; recompute at least the last prompt token,
+	// whose hidden state predicts every continuation's first token
+	k := 0
+	for k < len(p.toks) && k < len(prompt)-1 && p.toks[k] == prompt[k] {
+		k++
+	}
+	p.c.Truncate(k)
+	p.toks = p.toks[:k]
+	var b Batch
+	for i := k; i < len(prompt); i++ {
+		b.Add(prompt[i], i, 0, i+1, 0, 0)
+	}
+	hLast, err := p.m.Forward(p.c, &b, p.ad, []int{b.Len() - 1})
+	if err != nil {
+		p.toks = nil
+		p.c.Truncate(0)
+		return nil, err
+	}
+	p.toks = append(p.toks, prompt[k:]...)
+	p.Reused += k
+	p.Computed += len(prompt) - k
+	return hLast, nil
 }
 
 func logSumExp(v []float32) float64 {

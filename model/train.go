@@ -138,7 +138,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
 		st.lu = &sc.lu[l]
-		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, ad, st, false)
+		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, false)
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
@@ -157,7 +157,7 @@ func (m *Model) Backprop(b *TrainBatch, ad, g *Adapter, opt TrainOptions, obj Ob
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
 			st.lu = &sc.lu[l]
-			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, ad, st, true)
+			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, true)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
 	}

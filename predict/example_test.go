@@ -41,7 +41,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	for i, v := range res[0].Options.Values {
-		fmt.Printf("%d: %.2f\n", v, res[0].Probs[i])
+		fmt.Printf("%v: %.2f\n", v, res[0].Probs[i])
 	}
 	// Output:
 	// 1: 0.84

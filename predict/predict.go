@@ -1,6 +1,7 @@
 // Package predict turns a (finetuned) model into answer distributions for
-// survey rows: the exact probability of every answer option, or sampled
-// answers where a question has no enumerable options. It sits above model/
+// survey rows: the exact probability of every answer option, and where a
+// question has no enumerable options the distribution of numeric answers
+// (a best-first tree of number tokens) or sampled answers. It sits above model/
 // (the forward pass and its KV cache), tokenize/ and data/ (prompts, options).
 package predict
 
@@ -14,17 +15,23 @@ import (
 	"github.com/gotrain/gotrain/model"
 )
 
-// Sampling configures answers sampled for rows without enumerable options.
+// Sampling configures rows without enumerable options: the distribution of
+// numeric answers, or with Samples > 0 sampled answers.
 type Sampling struct {
-	Samples     int // answers per open-ended row (0: such rows get no prediction)
+	Samples     int // answers sampled per open-ended row (0: the numeric distribution instead)
 	Temperature float64
 	TopP        float64
 	TopK        int
 	Seed        uint64
-	MaxTokens   int // new tokens per sampled answer
+	MaxTokens   int // new tokens per sampled answer; tokens of a numeric answer, its end included
 	// MaxOptions bounds exact scoring: a row with more options (an open
-	// numeric range such as 0 to 2800) is sampled instead (0: no bound).
+	// numeric range such as 0 to 2800) is treated as open (0: no bound).
 	MaxOptions int
+	// The numeric answer tree stops when the mass of unexpanded paths is
+	// below NumericEps (0: DefaultNumericEps) or NumericNodes nodes went
+	// through the model (0: DefaultNumericNodes).
+	NumericEps   float64
+	NumericNodes int
 }
 
 // Result is one row's prediction.
@@ -33,7 +40,28 @@ type Result struct {
 	Probs      []float64    `json:"probs,omitempty"`      // per option, in Options.Values order
 	Prediction *float64     `json:"prediction,omitempty"` // most likely option, or the median sampled answer
 	Samples    []float64    `json:"samples,omitempty"`    // sampled answers (open-ended rows)
-	Method     string       `json:"method"`               // "options" or "sampled"
+	Method     string       `json:"method"`               // "options", "numeric", "sampled" or "none" (data.Methods)
+	Reason     string       `json:"reason,omitempty"`     // why a "none" row has no prediction
+	// method numeric: the answers by value with probabilities renormalised
+	// over Covered, the model's raw probability of those answers; the
+	// prediction is the distribution's median.
+	Numeric []data.ValueProb `json:"numeric,omitempty"`
+	Covered float64          `json:"covered,omitempty"`
+}
+
+// Reasons a row gets no prediction (Result.Reason of method "none").
+const (
+	ReasonNoNumeric = "the model gives no numeric answer any probability"
+	ReasonNoSamples = "no sampled answer parsed as a number"
+)
+
+// CountMethods counts results by method.
+func CountMethods(res []Result) map[string]int {
+	n := map[string]int{}
+	for _, r := range res {
+		n[r.Method]++
+	}
+	return n
 }
 
 // Predictor predicts rows with one model and adapter.
@@ -42,6 +70,8 @@ type Predictor struct {
 	ad  *model.Adapter
 	enc *data.Encoder
 	s   Sampling
+	// the tokens numbers are made of, by the text before the number
+	numTokens map[string]numTokens
 	// Stats after Rows: prompt tokens reused from the KV cache and computed.
 	Reused, Computed int
 }
@@ -51,13 +81,19 @@ func New(m *model.Model, ad *model.Adapter, enc *data.Encoder, s Sampling) *Pred
 	if s.MaxTokens == 0 {
 		s.MaxTokens = 16
 	}
+	if s.NumericEps == 0 {
+		s.NumericEps = DefaultNumericEps
+	}
+	if s.NumericNodes == 0 {
+		s.NumericNodes = DefaultNumericNodes
+	}
 	return &Predictor{m: m, ad: ad, enc: enc, s: s}
 }
 
-// Rows predicts every row. Rows with options are processed in the order of
-// their prompt tokens so that shared prefixes (the same study and condition
-// text) are computed once; results come back in input order. progress, if
-// not nil, is called after each row.
+// Rows predicts every row. Rows with options or numeric answers are
+// processed in the order of their prompt tokens so that shared prefixes (the
+// same study and condition text) are computed once; results come back in
+// input order. progress, if not nil, is called after each row.
 func (p *Predictor) Rows(rows []data.Example, progress func(done int)) ([]Result, error) {
 	return p.RowsContext(context.Background(), rows, progress)
 }
@@ -70,16 +106,29 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		prompt []int
 		conts  [][]int
 		opts   data.Options
+		num    *numericForm // a numeric answer instead of options
 	}
 	results := make([]Result, len(rows))
 	var jobs []job
 	var open []int
+	limit := p.s.MaxOptions
+	if limit <= 0 {
+		limit = data.MaxOptionValues
+	}
 	for i := range rows {
 		r := &rows[i]
-		opts, ok := r.Options()
-		if !ok || len(opts.Values) == 0 || p.s.MaxOptions > 0 && len(opts.Values) > p.s.MaxOptions {
-			open = append(open, i)
-			results[i] = Result{Options: opts, Method: "sampled"}
+		opts, ok := r.OptionsMax(limit)
+		if !ok || len(opts.Values) == 0 || len(opts.Values) > limit {
+			if p.s.Samples > 0 {
+				open = append(open, i)
+				results[i] = Result{Options: opts, Method: "sampled"}
+				continue
+			}
+			f, err := newNumericForm(p.enc, r)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, job{i: i, prompt: f.prompt, opts: opts, num: f})
 			continue
 		}
 		answers := make([]string, len(opts.Values))
@@ -90,7 +139,7 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		if err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, job{i, prompt, conts, opts})
+		jobs = append(jobs, job{i: i, prompt: prompt, conts: conts, opts: opts})
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
 	mp := p.m.NewPredictor(p.ad)
@@ -98,6 +147,18 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 	for _, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if j.num != nil {
+			res, err := p.numericRow(mp, j.num, j.opts)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
+			}
+			results[j.i] = res
+			done++
+			if progress != nil {
+				progress(done)
+			}
+			continue
 		}
 		lp, err := mp.ContinuationLogProbs(j.prompt, j.conts)
 		if err != nil {
@@ -128,9 +189,12 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 				return nil, err
 			}
 			results[i].Samples = s
+			results[i].Method, results[i].Reason = "sampled", ""
 			if len(s) > 0 {
 				med := median(s)
 				results[i].Prediction = &med
+			} else {
+				results[i].Method, results[i].Reason = "none", fmt.Sprintf("%s (%d samples)", ReasonNoSamples, p.s.Samples)
 			}
 		}
 		done++
@@ -139,6 +203,32 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		}
 	}
 	return results, nil
+}
+
+// numericRow is the distribution of a row's numeric answer.
+func (p *Predictor) numericRow(mp *model.Predictor, f *numericForm, opts data.Options) (Result, error) {
+	nt, ok := p.numTokens[f.lead]
+	if !ok {
+		nt.ids, nt.texts = numericTokens(p.enc.Tok, f.lead)
+		if p.numTokens == nil {
+			p.numTokens = map[string]numTokens{}
+		}
+		p.numTokens[f.lead] = nt
+	}
+	t, err := numericDistribution(mp, p.enc.Tok, f, nt.ids, nt.texts, p.s.NumericEps, p.s.NumericNodes, p.s.MaxTokens)
+	if err != nil {
+		return Result{}, err
+	}
+	vals, med := t.distribution()
+	if med == nil {
+		return Result{Options: opts, Method: "none", Reason: ReasonNoNumeric}, nil
+	}
+	return Result{Options: opts, Method: "numeric", Numeric: vals, Covered: t.covered, Prediction: med}, nil
+}
+
+type numTokens struct {
+	ids   []int
+	texts []string
 }
 
 // sampleRow samples answers for an open-ended row and keeps those that parse

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gotrain/gotrain/data"
@@ -12,8 +13,13 @@ import (
 // tinyQwen is a random Qwen2 model small enough for tests with the real
 // Qwen2.5 vocabulary, and the bundled tokenizer's chat encoder.
 func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
+	return tinyModel(t, model.Qwen2, "qwen2.5")
+}
+
+// tinyModel is a random model of arch with the bundled tokenizer tok.
+func tinyModel(t *testing.T, arch model.Arch, tok string) (*model.Model, *data.Encoder) {
 	t.Helper()
-	c, err := model.ConfigFor(model.Qwen2, "tiny")
+	c, err := model.ConfigFor(arch, "tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +28,7 @@ func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
 	if err := model.WriteRandom(dir, c, "f32", 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := tokenize.WriteBundled(dir, "qwen2.5"); err != nil {
+	if err := tokenize.WriteBundled(dir, tok); err != nil {
 		t.Fatal(err)
 	}
 	m, err := model.Load(dir)
@@ -30,15 +36,15 @@ func tinyQwen(t *testing.T) (*model.Model, *data.Encoder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	tok, err := tokenize.Load(dir)
+	tk, err := tokenize.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := tok.ChatTemplate("")
+	tmpl, err := tk.ChatTemplate("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, &data.Encoder{Tok: tok, Template: tmpl}
+	return m, &data.Encoder{Tok: tk, Template: tmpl}
 }
 
 // TestRowsMatchScore: each row's option probabilities equal the softmax of
@@ -97,26 +103,49 @@ func TestRowsMatchScore(t *testing.T) {
 	}
 }
 
-// TestMaxOptions: rows with more options than MaxOptions are sampled, and
-// without samples get no prediction.
-func TestMaxOptions(t *testing.T) {
+// TestMethods: every row comes back with a method; rows with more options
+// than MaxOptions, and rows whose question states no answer format, get
+// their numeric distribution ("none" with a reason if the model gives no
+// number any mass); with sampling, "sampled", or "none" when no sample
+// parses.
+func TestMethods(t *testing.T) {
 	m, enc := tinyQwen(t)
 	rows, _ := data.SampleRows()
-	rows = rows[:4]
-	res, err := New(m, nil, enc, Sampling{MaxOptions: 3}).Rows(rows, nil)
+	rows = append(rows[:4:4], rows[0])
+	rows[4].Input = "Demographics: Age: 30\n\nScenario: You were asked: “What do you think?”"
+	res, err := New(m, nil, enc, Sampling{MaxOptions: 3, NumericNodes: 8}).Rows(rows, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	numericOrNone := func(r Result) bool {
+		return r.Method == "numeric" && len(r.Numeric) > 0 && r.Prediction != nil && r.Reason == "" ||
+			r.Method == "none" && r.Reason == ReasonNoNumeric && r.Prediction == nil
 	}
 	for i, r := range res {
-		if len(r.Options.Values) > 3 && (r.Method != "sampled" || r.Prediction != nil) {
-			t.Errorf("row %d with %d options: method %s", i, len(r.Options.Values), r.Method)
+		o, _ := rows[i].OptionsMax(data.MaxOptionValues)
+		switch {
+		case i == 4:
+			if !numericOrNone(r) {
+				t.Errorf("row without a format: %+v", r)
+			}
+		case len(o.Values) > 3:
+			if !numericOrNone(r) || r.Options.Values != nil || r.Options.Max != o.Max {
+				t.Errorf("row %d with %d options: %+v", i, len(o.Values), r)
+			}
+		case r.Method != "options" || r.Reason != "" || r.Prediction == nil:
+			t.Errorf("row %d: %+v", i, r)
 		}
 	}
-	res, err = New(m, nil, enc, Sampling{MaxOptions: 3, Samples: 2, Temperature: 1, Seed: 1, MaxTokens: 6}).Rows(rows[:1], nil)
+	if n := CountMethods(res); n["none"]+n["options"]+n["numeric"] != len(rows) || n["options"] == 0 {
+		t.Errorf("methods %v", n)
+	}
+	res, err = New(m, nil, enc, Sampling{MaxOptions: 3, Samples: 2, Temperature: 1, Seed: 1, MaxTokens: 6}).Rows(rows[4:], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Method == "sampled" && res[0].Samples == nil && res[0].Prediction != nil {
-		t.Error("a sampled row without parsable samples got a prediction")
+	r := res[0]
+	if !(r.Method == "sampled" && len(r.Samples) > 0 && r.Prediction != nil && r.Reason == "" ||
+		r.Method == "none" && r.Samples == nil && r.Prediction == nil && strings.HasPrefix(r.Reason, ReasonNoSamples)) {
+		t.Errorf("sampled row: %+v", r)
 	}
 }

@@ -127,12 +127,12 @@ func (e *Experiment) Validate() error {
 	var stated data.Options
 	var hasStated bool
 	if format != "" {
-		stated, hasStated = data.ParseOptions(format)
+		stated, hasStated = data.ParseOptionsMax(format, data.MaxOptionValues)
 		hasStated = hasStated && len(stated.Values) > 0
 	}
 	switch {
 	case len(e.Outcome.Options) > 0 && string(e.Outcome.Options) != "null":
-		o, err := parseOptionsField(e.Outcome.Options)
+		o, err := data.ParseOptionsField(e.Outcome.Options)
 		if err != nil {
 			return fmt.Errorf("outcome.options: %w", err)
 		}
@@ -157,39 +157,6 @@ func (e *Experiment) Validate() error {
 	return nil
 }
 
-// parseOptionsField decodes outcome.options: integers, labels numbered from
-// 1, or {"value","label"} objects.
-func parseOptionsField(raw json.RawMessage) (data.Options, error) {
-	var ints []int
-	if err := json.Unmarshal(raw, &ints); err == nil {
-		return data.NewOptions(ints, nil)
-	}
-	var labels []string
-	if err := json.Unmarshal(raw, &labels); err == nil {
-		values := make([]int, len(labels))
-		for i := range values {
-			values[i] = i + 1
-		}
-		return data.NewOptions(values, labels)
-	}
-	var objs []struct {
-		Value *int   `json:"value"`
-		Label string `json:"label"`
-	}
-	if err := json.Unmarshal(raw, &objs); err != nil {
-		return data.Options{}, errors.New(`want a list of integers, of labels or of {"value", "label"} objects`)
-	}
-	values := make([]int, len(objs))
-	labels = make([]string, len(objs))
-	for i, o := range objs {
-		if o.Value == nil {
-			return data.Options{}, fmt.Errorf("item %d has no value", i)
-		}
-		values[i], labels[i] = *o.Value, o.Label
-	}
-	return data.NewOptions(values, labels)
-}
-
 // formatSentence writes an answer-format sentence for options given as data,
 // in the phrasings SocSci210 rows use.
 func formatSentence(o data.Options) string {
@@ -209,24 +176,26 @@ func formatSentence(o data.Options) string {
 	case named == n:
 		parts := make([]string, n)
 		for i := range v {
-			parts[i] = fmt.Sprintf("%d for %s", v[i], quoteLabel(o.Labels[i]))
+			parts[i] = fmtValue(v[i]) + " for " + quoteLabel(o.Labels[i])
 		}
 		if n == 2 {
 			return "Only return " + parts[0] + " or " + parts[1] + ", nothing else."
 		}
 		return "Only return " + strings.Join(parts, "; ") + ", nothing else."
 	case contiguous && named == 2 && o.Labels[0] != "" && o.Labels[n-1] != "":
-		return fmt.Sprintf("Only return an integer from %d to %d, where %d means %s and %d means %s, nothing else.",
-			v[0], v[n-1], v[0], o.Labels[0], v[n-1], o.Labels[n-1])
+		return fmt.Sprintf("Only return an integer from %s to %s, where %s means %s and %s means %s, nothing else.",
+			fmtValue(v[0]), fmtValue(v[n-1]), fmtValue(v[0]), o.Labels[0], fmtValue(v[n-1]), o.Labels[n-1])
 	case contiguous:
-		return fmt.Sprintf("Only return an integer from %d to %d, nothing else.", v[0], v[n-1])
+		return fmt.Sprintf("Only return an integer from %s to %s, nothing else.", fmtValue(v[0]), fmtValue(v[n-1]))
 	}
 	parts := make([]string, n)
 	for i := range v {
-		parts[i] = strconv.Itoa(v[i])
+		parts[i] = fmtValue(v[i])
 	}
 	return "Only return one of " + strings.Join(parts[:n-1], ", ") + " or " + parts[n-1] + ", nothing else."
 }
+
+func fmtValue(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func quoteLabel(l string) string {
 	if strings.Contains(l, "'") {
@@ -536,7 +505,7 @@ func (r *SimResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "%s %7s %s %7s", padRight("condition", width), "mean", padLeft("Δ mean vs control [95% CI]", 26), "W1")
 	if showDist {
 		for _, v := range r.Options.Values {
-			fmt.Fprintf(&b, " %6s", "P("+strconv.Itoa(v)+")")
+			fmt.Fprintf(&b, " %6s", "P("+fmtValue(v)+")")
 		}
 	}
 	b.WriteByte('\n')

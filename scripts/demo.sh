@@ -21,4 +21,4 @@ for which in base finetuned; do
 	echo; echo "== held-out studies, $which model =="
 	$bin eval --pred "$out/pred-$which.jsonl" --train "$out/train.jsonl" --demographic Gender --report "$out/report-$which" | sed -n '1,7p'
 done
-echo; echo "per-study tables, plots and metrics.json: $out/report-*/; loss curve: $out/adapter/loss.svg"
+echo; echo "reports (open index.html in a browser; also metrics.json, table.txt, SVGs): $out/report-*/; loss curve: $out/adapter/loss.svg"

@@ -36,6 +36,7 @@ func runBenchModel(name string, args []string) error {
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
+	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "tree nodes per row of the numeric case, all expanded (predict; 0: skip the case)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -205,6 +206,34 @@ func runBenchModel(name string, args []string) error {
 		shared := time.Since(start).Seconds()
 		result["rows"], result["rows_per_s"] = len(rows), float64(len(rows))/shared
 		result["reused_prompt_tokens"], result["computed_prompt_tokens"] = p.Reused, p.Computed
+		if *numericNodes > 0 {
+			// each row alone (its whole prompt computed) as options and as
+			// an open numeric answer whose tree is expanded to the whole node
+			// budget (the worst case), alternating so that both see the same
+			// load; CPU seconds beside wall seconds as the machine is shared
+			po := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 101})
+			pn := predict.New(m, nil, enc, predict.Sampling{MaxOptions: 1, NumericEps: 1e-300, NumericNodes: *numericNodes})
+			var wall, cpu [2]float64
+			var prompt, n int
+			for i := range rows {
+				for k := range 2 {
+					p := [2]*predict.Predictor{po, pn}[(i+k)%2]
+					w, c := time.Now(), cpuSeconds()
+					res, err := p.Rows(rows[i:i+1], nil)
+					if err != nil {
+						return err
+					}
+					wall[(i+k)%2] += time.Since(w).Seconds()
+					cpu[(i+k)%2] += cpuSeconds() - c
+					if p == pn && res[0].Method == "numeric" {
+						n++
+						prompt += p.Computed
+					}
+				}
+			}
+			result["numeric_rows"], result["numeric_nodes"], result["numeric_prompt_tokens"] = n, *numericNodes, float64(prompt)/float64(n)
+			result["numeric_vs_options"], result["numeric_vs_options_cpu"] = wall[1]/wall[0], cpu[1]/cpu[0]
+		}
 		if !*naive {
 			break
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/predict"
+	"github.com/gotrain/gotrain/report"
 )
 
 func runEval(args []string) error {
@@ -14,7 +15,7 @@ func runEval(args []string) error {
 	predPaths := fs.String("pred", "", "prediction JSONL from gotrain predict; comma-separated shards are merged")
 	trainPath := fs.String("train", "", "training data, for the training-prior baseline")
 	demographic := fs.String("demographic", "", `demographic field for the parity difference (e.g. "Gender", "Political affiliation")`)
-	reportDir := fs.String("report", "", "write metrics.json, table.txt and plots here")
+	reportDir := fs.String("report", "", "write metrics.json, table.txt, SVG charts and index.html (one self-contained page) here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,14 +38,12 @@ func runEval(args []string) error {
 	}
 	rep := data.Evaluate(preds, prior, *demographic)
 	predict.WriteTable(os.Stdout, rep)
-	if unscored > 0 {
-		fmt.Printf("%d rows had no option probabilities (open-ended) and are not in W1\n", unscored)
-	}
 	if *reportDir != "" {
-		if err := predict.WriteReport(*reportDir, rep, preds); err != nil {
+		in := report.EvalInput{Report: rep, Preds: preds, Unscored: unscored, Sources: strings.Split(*predPaths, ",")}
+		if err := report.WriteEval(*reportDir, in); err != nil {
 			return err
 		}
-		fmt.Printf("report in %s\n", *reportDir)
+		fmt.Printf("report in %s (open index.html in a browser)\n", *reportDir)
 	}
 	return nil
 }

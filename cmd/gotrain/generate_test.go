@@ -178,8 +178,13 @@ func TestGenerateSimulateTiny(t *testing.T) {
 		out := filepath.Join(tmp, "sim.json")
 		var table bytes.Buffer
 		rows := filepath.Join(tmp, "rows.jsonl")
-		if err := simulate([]string{"--base", m, "--experiment", spec, "--n", "6", "--bootstrap", "100", "--out", out, "--rows", rows}, &table); err != nil {
+		if err := simulate([]string{"--base", m, "--experiment", spec, "--n", "6", "--bootstrap", "100", "--out", out, "--rows", rows, "--report", filepath.Join(tmp, "simreport")}, &table); err != nil {
 			t.Fatal(err)
+		}
+		for _, f := range []string{"index.html", "distributions.svg", "effects.svg", "result.json"} {
+			if fi, err := os.Stat(filepath.Join(tmp, "simreport", f)); err != nil || fi.Size() == 0 {
+				t.Errorf("--report: %s: %v", f, err)
+			}
 		}
 		for _, want := range []string{"neutral (control)", "gain", "loss", "P(7)"} {
 			if !strings.Contains(table.String(), want) {

@@ -146,6 +146,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "W1 macro") {
 		t.Errorf("eval printed no W1:\n%s", out)
 	}
+	if page := readFile(t, filepath.Join(tmp, "report", "index.html")); !strings.Contains(page, `id="study-table"`) {
+		t.Error("eval --report wrote no page with the study table")
+	}
 	// shards merged give the same metrics as one run
 	var shards []string
 	for i := 0; i < 2; i++ {
@@ -156,6 +159,29 @@ func TestEndToEnd(t *testing.T) {
 	merged := run("eval", "--pred", strings.Join(shards, ","), "--train", filepath.Join(tmp, "train.jsonl"))
 	if firstLines(merged, 6) != firstLines(out, 6) {
 		t.Errorf("merged shards:\n%s\nunsharded:\n%s", merged, out)
+	}
+	// an open numeric question gets the distribution of its answer
+	open := writeFile(t, filepath.Join(tmp, "open.jsonl"), `{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 20"}`+"\n"+
+		`{"instruction": "Answer as the person would.", "input": "Scenario: How much would you give? Only return an integer representing dollars.", "output": "Response: 50"}`+"\n")
+	numPred := filepath.Join(tmp, "open-pred.jsonl")
+	if msg := run("predict", "--base", m, "--data", open, "--out", numPred, "--numeric-nodes", "24"); !strings.Contains(msg, "numeric 2,") || !strings.Contains(msg, "by answer format: numeric 2") {
+		t.Errorf("predict summary: %s", msg)
+	}
+	var rec struct {
+		Method     string
+		Numeric    []struct{ Value, Prob float64 }
+		Covered    float64
+		Prediction *float64
+	}
+	if err := json.Unmarshal([]byte(firstLines(readFile(t, numPred), 1)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Method != "numeric" || len(rec.Numeric) == 0 || rec.Covered <= 0 || rec.Prediction == nil {
+		t.Errorf("numeric row: %+v", rec)
+	}
+	// and eval scores it as a numeric cell
+	if out := run("eval", "--pred", numPred); !strings.Contains(out, "numeric cells only") || !strings.Contains(out, "numeric 2 (100.0%)") {
+		t.Errorf("eval of a numeric row:\n%s", out)
 	}
 }
 
@@ -185,6 +211,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"score", "--base", filepath.Join(tmp, "nope"), "--data", bad}, "nope"},
 		{[]string{"score", "--base", fixture, "--adapter", filepath.Join(tmp, "nope"), "--data", bad}, "no such directory"},
 		{[]string{"predict", "--base", fixture, "--data", bad, "--shard", "3/2"}, "--shard"},
+		{[]string{"predict", "--base", fixture, "--data", bad, "--numeric-eps", "0"}, "--numeric-eps"},
 		{[]string{"init-model", "--arch", "gpt2", "--out", filepath.Join(tmp, "x")}, "gpt2"},
 		{[]string{"frobnicate"}, "unknown command"},
 	} {

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +23,14 @@ func runPredict(args []string) error {
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
-	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options")
+	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: their exact numeric distribution)")
+	numericEps := fs.Float64("numeric-eps", predict.DefaultNumericEps, "numeric answers: stop expanding the tree of number tokens when the unexpanded mass is below this share of the numeric mass")
+	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "numeric answers: most tree nodes run through the model per row")
 	temperature := fs.Float64("temperature", 1, "sampling temperature")
 	topP := fs.Float64("top-p", 1, "sampling nucleus mass")
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	shard := fs.String("shard", "", "i/n: predict only shard i (0-based) of n; shards split by study and condition")
-	maxOptions := fs.Int("max-options", 101, "rows with more answer options than this (open numeric ranges) are sampled instead of scored exactly")
+	maxOptions := fs.Int("max-options", data.DefaultMaxOptions, "a stated range with more answers than this is an open numeric answer (its numeric distribution, or sampled)")
 	skipBad := fs.Bool("skip-bad", false, "skip bad input lines instead of failing")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -37,6 +40,9 @@ func runPredict(args []string) error {
 	}
 	if *base == "" || *dataPath == "" {
 		return fmt.Errorf("--base and --data are required")
+	}
+	if *numericEps <= 0 || *numericEps >= 1 || *numericNodes < 1 || *samples < 0 {
+		return fmt.Errorf("want 0 < --numeric-eps < 1, --numeric-nodes ≥ 1 and --samples ≥ 0")
 	}
 	if err := resolveFlags(base, adapterDir); err != nil {
 		return err
@@ -65,14 +71,14 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	p := predict.New(m, ad, enc, predict.Sampling{Samples: *samples, Temperature: *temperature, TopP: *topP, Seed: *seed, MaxOptions: *maxOptions})
+	p := predict.New(m, ad, enc, predict.Sampling{Samples: *samples, Temperature: *temperature, TopP: *topP, Seed: *seed, MaxOptions: *maxOptions,
+		NumericEps: *numericEps, NumericNodes: *numericNodes})
 	began := time.Now()
 	results, err := p.Rows(rows, nil)
 	if err != nil {
 		return err
 	}
 	took := time.Since(began)
-	sampled := 0
 	err = writeOutput(*outPath, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for i := range rows {
@@ -88,9 +94,14 @@ func runPredict(args []string) error {
 			if r.Prediction != nil {
 				rec["prediction"] = *r.Prediction
 			}
-			if r.Method == "sampled" {
-				sampled++
+			switch r.Method {
+			case "sampled":
 				rec["samples"] = r.Samples
+			case "numeric":
+				rec["numeric"], rec["covered"] = r.Numeric, r.Covered
+			}
+			if r.Reason != "" {
+				rec["reason"] = r.Reason
 			}
 			if err := enc.Encode(rec); err != nil {
 				return err
@@ -101,9 +112,68 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "predicted %d rows in %s (%.1f rows/s); %d without enumerable options (sampled %d answers each); prompt tokens: %d computed, %d reused from the KV cache\n",
-		len(rows), took.Round(time.Millisecond), float64(len(rows))/took.Seconds(), sampled, *samples, p.Computed, p.Reused)
+	fmt.Fprintf(os.Stderr, "predicted %d rows in %s (%.1f rows/s); prompt tokens: %d computed, %d reused from the KV cache\n",
+		len(rows), took.Round(time.Millisecond), float64(len(rows))/took.Seconds(), p.Computed, p.Reused)
+	fmt.Fprintln(os.Stderr, methodSummary(results))
 	return nil
+}
+
+// methodSummary counts rows by method, rows without a prediction by
+// reason, and rows by the answer-format form their options were read by:
+// "by method: options 2688, numeric 90, sampled 0, none 2 (2 the model
+// gives no numeric answer any probability)\nby answer format: list 202
+// numeric 18 range 2560".
+func methodSummary(res []predict.Result) string {
+	n := predict.CountMethods(res)
+	var b strings.Builder
+	b.WriteString("by method:")
+	for i, m := range data.Methods {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %s %d", m, n[m])
+	}
+	reasons := map[string]int{}
+	for _, r := range res {
+		if r.Method == "none" {
+			reasons[r.Reason]++
+		}
+	}
+	keys := make([]string, 0, len(reasons))
+	for k := range reasons {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		sep := "; "
+		if i == 0 {
+			sep = " ("
+		}
+		fmt.Fprintf(&b, "%s%d %s", sep, reasons[k], k)
+	}
+	if len(keys) > 0 {
+		b.WriteByte(')')
+	}
+	// The answer-format forms the questions were read by, so that a new
+	// phrasing the parser does not know shows as "none".
+	forms := map[string]int{}
+	for _, r := range res {
+		f := r.Options.Form
+		if f == "" {
+			f = "none"
+		}
+		forms[f]++
+	}
+	keys = keys[:0]
+	for k := range forms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString("\nby answer format:")
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s %d", k, forms[k])
+	}
+	return b.String()
 }
 
 // parseShard parses "i/n".

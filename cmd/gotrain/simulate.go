@@ -11,6 +11,7 @@ import (
 
 	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/predict"
+	"github.com/gotrain/gotrain/report"
 )
 
 func runSimulate(args []string) error {
@@ -19,7 +20,7 @@ func runSimulate(args []string) error {
 
 // simulate runs `gotrain simulate`, printing the table to stdout.
 func simulate(args []string, stdout io.Writer) error {
-	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json] [--rows rows.jsonl]")
+	fs := newFlags("simulate", "--base DIR --experiment spec.json [--personas participants.json|sample] [--adapter DIR] [--n 500] [--seed 1] [--bootstrap 1000] [--out results.json] [--rows rows.jsonl] [--report DIR]")
 	base := fs.String("base", "", "base model: a directory, a Hugging Face repo id ORG/NAME[@REV] or an alias (qwen2.5-14b, llama3-8b, ...)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	specPath := fs.String("experiment", "", `experiment spec (JSON): {"name", "conditions": [{"name", "stimulus"}...], "control", "outcome": {"question", "options"}}`)
@@ -29,6 +30,7 @@ func simulate(args []string, stdout io.Writer) error {
 	bootstrap := fs.Int("bootstrap", 1000, "bootstrap resamples of personas for the effects' 95% CIs (0: none)")
 	rowsPath := fs.String("rows", "", "also write the rows predicted (alpaca JSONL with options, condition, participant) to this file")
 	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
+	reportDir := fs.String("report", "", "write result.json, distributions.svg, effects.svg and index.html (one self-contained page) here")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
 	quantize := addQuantizeFlag(fs)
@@ -118,6 +120,12 @@ func simulate(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(os.Stderr, "simulated %d personas × %d conditions in %s; prompt tokens: %d computed, %d reused from the KV cache\n",
 		res.Personas, len(res.Conditions), took.Round(time.Millisecond), res.Computed, res.Reused)
+	if *reportDir != "" {
+		if err := report.WriteSimulation(*reportDir, exp, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "report in %s (open index.html in a browser)\n", *reportDir)
+	}
 	if *outPath == "" {
 		return nil
 	}
