@@ -13,8 +13,10 @@ type (
 	tileKernPBF16 func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool)
 )
 
-// impl is one dispatch level: the microkernels and block sizes the GEMM
-// driver uses. Every function pointer has a pure-Go twin in the generic level.
+// impl is one dispatch level: every routine of the package that has an
+// assembly version, with the block sizes the GEMM driver uses. Each level's
+// table is built once, at package initialisation (levelTables); every
+// function pointer has a pure-Go twin in the generic level.
 type impl struct {
 	name string
 	// Register tile MR×NR and cache blocks: an A block MC×KC stays in L2, a
@@ -45,19 +47,41 @@ type impl struct {
 	// use gemv with padding).
 	gemv1     func(out []float32, x []float32, w []float32, ldw, k16 int)
 	gemv1BF16 func(out []float32, x []float32, w []uint16, ldw, k16 int)
-	// kernBF16 is the BF16-compute tile kernel over bf16 pairs (nil when the
-	// CPU lacks AVX512_BF16).
-	kernBF16 func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool)
-	// cvtBF16 rounds src to bfloat16 into dst (set with kernBF16).
+	// kernBF16 and kern8BF16 are kern and kern8 for ComputeBF16: a and b
+	// hold bf16 pairs (as float32 bit patterns), kc counts pairs, VDPBF16PS
+	// multiplies (nil when the CPU lacks AVX512_BF16: ComputeBF16 is then
+	// emulated).
+	kernBF16, kern8BF16 tileKern
+	// pairRows (optional, with kernBF16) packs a full B panel of pairs from
+	// a row-major bfloat16 B: dst[q*NR+j] = src[2q*rs+j] | src[(2q+1)*rs+j]<<16
+	// for j < NR, q < kc2.
+	pairRows func(dst []float32, src []uint16, rs, kc2 int)
+	// cvtBF16 rounds src to bfloat16 into dst (len(dst) ≥ len(src)).
 	cvtBF16 func(dst []uint16, src []float32)
+
+	// ops are the inner kernels of the fused ops (ops_kern.go).
+	ops opsKern
+	// quant are the quantized-weight kernels (quant.go).
+	quant quantKern
+	// fmaLoop runs fmaIters trips of independent FMAs in registers and
+	// returns the flops; fmaLoopBF16 the same with VDPBF16PS (nil without
+	// AVX512_BF16). readSum sums a buffer with the widest loads.
+	fmaLoop     func() int
+	fmaLoopBF16 func() int
+	readSum     func(buf []float32) float32
 }
+
+// levelTables holds every level this CPU supports, fastest first, each
+// built once: a packed matrix records the table it was packed for and is
+// used only while that same table is active.
+var levelTables = append(simdLevels(), genericImpl)
 
 // active is the dispatch table, the package's one global mutable state.
 var active atomic.Pointer[impl]
 
 func init() {
 	want := os.Getenv("GOTRAIN_KERNELS")
-	best := levels()[0]
+	best := levelTables[0]
 	active.Store(best)
 	if want != "" {
 		if err := SetLevel(want); err != nil {
@@ -72,16 +96,17 @@ func Level() string { return active.Load().name }
 // Levels lists the levels this CPU supports, fastest first.
 func Levels() []string {
 	var s []string
-	for _, l := range levels() {
+	for _, l := range levelTables {
 		s = append(s, l.name)
 	}
 	return s
 }
 
 // SetLevel forces a kernel level ("avx512", "avx2" or "generic"). It fails
-// when the CPU lacks the level. Tests use it to run every path in turn.
+// when the CPU (or a purego build) lacks the level. Tests use it to run
+// every path in turn.
 func SetLevel(name string) error {
-	for _, l := range levels() {
+	for _, l := range levelTables {
 		if l.name == name {
 			active.Store(l)
 			return nil

@@ -18,13 +18,18 @@ type matA struct {
 }
 
 // matB is the right operand, element (p,j) at f[p*rs+j*cs] (or h, BF16),
-// or, with pk set, columns from pj on of a prepacked weight.
+// or, with pk set, columns from pj on of a prepacked weight. With pairs set
+// the GEMM runs in ComputeBF16: k counts bf16 pairs (a holds pairs too, as
+// float32 bit patterns), B's panels are packed as pairs of rows (2q, 2q+1)
+// of B, and kk is B's number of rows in values (the last pair may be half).
 type matB struct {
 	f      []float32
 	h      []uint16
 	rs, cs int
 	pk     *packedB
 	pj     int
+	pairs  bool
+	kk     int
 }
 
 // MatMulT computes y[m×n] (+)= x[m×k] · wᵀ where w is [n×k] (the forward of a
@@ -185,11 +190,18 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// gemmSerial is the blocked GEMM on one goroutine.
+// gemmSerial is the blocked GEMM on one goroutine, for the three kinds of
+// B micro-panel: float32 (packed from float32 or bfloat16 B, or prepacked),
+// prepacked bfloat16 widened in registers, and bf16 pairs (ComputeBF16).
 func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) {
 	bufs := bufPool.Get().(*packBufs)
 	defer bufPool.Put(bufs)
 	mr, nr := l.mr, l.nr
+	// The tile kernels for float32 (or pair) panels.
+	kFull, k8 := l.kern, l.kern8
+	if b.pairs {
+		kFull, k8 = l.kernBF16, l.kern8BF16
+	}
 	bufs.tile = grow(bufs.tile, mr*nr)
 	mcb := blockSize(m, l.mc, mr)
 	for jc := 0; jc < n; jc += l.nc {
@@ -208,20 +220,25 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
 					var bh []uint16
 					nv := min(nr, nc-jr)
-					if b.pk != nil {
+					switch {
+					case b.pk != nil:
 						bp, bh = b.pk.panel(pc, kc, b.pj+jc+jr)
-					} else if ic == 0 {
+					case ic > 0:
+						// packed for the first block of A
+					case b.pairs:
+						packBPairs(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
+					default:
 						// Pack each B micro-panel just before its first use,
 						// so it is still in L1 for the first block of A.
 						packB(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
 					}
-					// kern runs k32 on the float32 panel bp, or k16 on the
-					// prepacked bfloat16 panel bh.
-					kern := func(k32 tileKern, k16 tileKernPBF16, ap, c []float32, ldc int, acc bool) {
+					// kern runs kf on the float32 (or pair) panel bp, or
+					// kh on the prepacked bfloat16 panel bh.
+					kern := func(kf tileKern, kh tileKernPBF16, ap, c []float32, ldc int, acc bool) {
 						if bh != nil {
-							k16(kc, ap, bh, c, ldc, acc)
+							kh(kc, ap, bh, c, ldc, acc)
 						} else {
-							k32(kc, ap, bp, c, ldc, acc)
+							kf(kc, ap, bp, c, ldc, acc)
 						}
 					}
 					for ir := 0; ir < mc; ir += mr {
@@ -229,15 +246,15 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 						mv := min(mr, mc-ir)
 						ct := c[(ic+ir)*ldc+jc+jr:]
 						if mv == mr && nv == nr {
-							kern(l.kern, l.kernPBF16, ap, ct, ldc, accum)
+							kern(kFull, l.kernPBF16, ap, ct, ldc, accum)
 							continue
 						}
-						if mv == 8 && nv == nr && l.kern8 != nil {
-							kern(l.kern8, l.kern8PBF16, ap, ct, ldc, accum)
+						if mv == 8 && nv == nr && k8 != nil {
+							kern(k8, l.kern8PBF16, ap, ct, ldc, accum)
 							continue
 						}
 						// Edge tile: compute into a scratch tile, copy the valid part.
-						kern(l.kern, l.kernPBF16, ap, bufs.tile, nr, false)
+						kern(kFull, l.kernPBF16, ap, bufs.tile, nr, false)
 						for i := 0; i < mv; i++ {
 							src := bufs.tile[i*nr : i*nr+nv]
 							dst := ct[i*ldc : i*ldc+nv]

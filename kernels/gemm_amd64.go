@@ -1,6 +1,6 @@
-package kernels
+//go:build !purego
 
-import "golang.org/x/sys/cpu"
+package kernels
 
 // Assembly routines (gemm_avx512_amd64.s, gemm_avx2_amd64.s). Pointers and
 // counts are checked by the Go wrappers below before the call.
@@ -9,10 +9,16 @@ import "golang.org/x/sys/cpu"
 func kern12x32AVX512(kc int, a, b, c *float32, ldc int, acc int)
 
 //go:noescape
-func kern12x32BF16AVX512(kc2 int, a, b *uint32, c *float32, ldc int, acc int)
+func kern12x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
+
+//go:noescape
+func kern8x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
 
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
+
+//go:noescape
+func pairRows32AVX512(dst *float32, src *uint16, rs, kc2 int)
 
 //go:noescape
 func kern12x32PBF16AVX512(kc int, a *float32, b *uint16, c *float32, ldc int, acc int)
@@ -63,10 +69,25 @@ func b2i(b bool) int {
 	return 0
 }
 
-func avx512Impl() *impl {
+// avx512Impl is the AVX-512 level's table; bf16 adds the AVX512_BF16
+// kernels.
+func avx512Impl(bf16 bool) *impl {
 	l := &impl{
 		name: "avx512",
-		mr:   12, nr: 32, kc: 256, mc: 240, nc: 8192,
+		ops:  avx512Ops, quant: avx512Quant,
+		fmaLoop: func() int {
+			fmaLoopAVX512(fmaIters)
+			return fmaIters * 24 * 16 * 2
+		},
+		readSum: func(buf []float32) float32 {
+			n64 := len(buf) / 64
+			if n64 == 0 {
+				return readSumGo(buf)
+			}
+			return readSumAVX512(&buf[0], n64) + readSumGo(buf[n64*64:])
+		},
+		cvtBF16: cvtBF16Go,
+		mr:      12, nr: 32, kc: 256, mc: 240, nc: 8192,
 		kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
 			_ = a[12*kc-1]
 			_ = b[32*kc-1]
@@ -136,12 +157,27 @@ func avx512Impl() *impl {
 			gemv1x4BF16AVX512(&out[0], &x[0], &w[0], ldw, k16)
 		},
 	}
-	if cpu.X86.HasAVX512BF16 {
-		l.kernBF16 = func(kc2 int, a, b []uint32, c []float32, ldc int, acc bool) {
+	if bf16 {
+		l.kernBF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
 			_ = a[12*kc2-1]
 			_ = b[32*kc2-1]
 			_ = c[11*ldc+31]
 			kern12x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.kern8BF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
+			_ = a[12*kc2-1]
+			_ = b[32*kc2-1]
+			_ = c[7*ldc+31]
+			kern8x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.pairRows = func(dst []float32, src []uint16, rs, kc2 int) {
+			_ = dst[32*kc2-1]
+			_ = src[(2*kc2-1)*rs+31]
+			pairRows32AVX512(&dst[0], &src[0], rs, kc2)
+		}
+		l.fmaLoopBF16 = func() int {
+			fmaLoopBF16AVX512(fmaIters)
+			return fmaIters * 24 * 32 * 2
 		}
 		l.cvtBF16 = func(dst []uint16, src []float32) {
 			n32 := len(src) / 32
@@ -155,45 +191,55 @@ func avx512Impl() *impl {
 	return l
 }
 
-var avx2Impl = &impl{
-	name: "avx2",
-	mr:   6, nr: 16, kc: 256, mc: 120, nc: 3072,
-	kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
-		_ = a[6*kc-1]
-		_ = b[16*kc-1]
-		_ = c[5*ldc+15]
-		kern6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
-	},
-	kernPBF16: func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
-		_ = a[6*kc-1]
-		_ = b[16*kc-1]
-		_ = c[5*ldc+15]
-		kern6x16PBF16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
-	},
-	packBT8:     packBT8AVX2,
-	packBT8BF16: packBT8BF16AVX2,
-	widenBF16:   widenBF16AVX2Go,
-	gemvX:       2,
-	gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
-		if k16 == 0 {
-			clear(out[:8])
-			return
-		}
-		_ = out[7]
-		_ = x[ldx+k16*16-1]
-		_ = w[3*ldw+k16*16-1]
-		gemv2x4AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
-	},
-	gemvBF16: func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int) {
-		if k16 == 0 {
-			clear(out[:8])
-			return
-		}
-		_ = out[7]
-		_ = x[ldx+k16*16-1]
-		_ = w[3*ldw+k16*16-1]
-		gemv2x4BF16AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
-	},
+// avx2Impl is the AVX2+FMA level's table.
+func avx2Impl() *impl {
+	return &impl{
+		name: "avx2",
+		ops:  avx2Ops, quant: avx2Quant,
+		fmaLoop: func() int {
+			fmaLoopAVX2(fmaIters)
+			return fmaIters * 12 * 8 * 2
+		},
+		readSum: readSumGo,
+		cvtBF16: cvtBF16Go,
+		mr:      6, nr: 16, kc: 256, mc: 120, nc: 3072,
+		kern: func(kc int, a, b, c []float32, ldc int, acc bool) {
+			_ = a[6*kc-1]
+			_ = b[16*kc-1]
+			_ = c[5*ldc+15]
+			kern6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		kernPBF16: func(kc int, a []float32, b []uint16, c []float32, ldc int, acc bool) {
+			_ = a[6*kc-1]
+			_ = b[16*kc-1]
+			_ = c[5*ldc+15]
+			kern6x16PBF16AVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		},
+		packBT8:     packBT8AVX2,
+		packBT8BF16: packBT8BF16AVX2,
+		widenBF16:   widenBF16AVX2Go,
+		gemvX:       2,
+		gemv: func(out []float32, x []float32, ldx int, w []float32, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:8])
+				return
+			}
+			_ = out[7]
+			_ = x[ldx+k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv2x4AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
+		},
+		gemvBF16: func(out []float32, x []float32, ldx int, w []uint16, ldw, k16 int) {
+			if k16 == 0 {
+				clear(out[:8])
+				return
+			}
+			_ = out[7]
+			_ = x[ldx+k16*16-1]
+			_ = w[3*ldw+k16*16-1]
+			gemv2x4BF16AVX2(&out[0], &x[0], ldx, &w[0], ldw, k16)
+		},
+	}
 }
 
 func packBT8AVX2(dst []float32, ldd int, src []float32, lds, nblk int) {
@@ -215,27 +261,10 @@ func fmaLoopAVX512(iters int)
 func fmaLoopAVX2(iters int)
 
 //go:noescape
+func fmaLoopBF16AVX512(iters int)
+
+//go:noescape
 func readSumAVX512(p *float32, n64 int) float32
-
-func fmaLoop(level string) int {
-	switch level {
-	case "avx512":
-		fmaLoopAVX512(fmaIters)
-		return fmaIters * 24 * 16 * 2
-	case "avx2":
-		fmaLoopAVX2(fmaIters)
-		return fmaIters * 12 * 8 * 2
-	}
-	return fmaLoopGo()
-}
-
-func readSum(level string, buf []float32) float32 {
-	if level != "avx512" || len(buf) < 64 {
-		return readSumGo(buf)
-	}
-	n64 := len(buf) / 64
-	return readSumAVX512(&buf[0], n64) + readSumGo(buf[n64*64:])
-}
 
 func widenBF16AVX2Go(dst []float32, ldd int, src []uint16, lds, rows, n8 int) {
 	if rows <= 0 || n8 <= 0 {

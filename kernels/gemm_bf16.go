@@ -64,6 +64,29 @@ func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute
 	MatMulT(y, xr, m, wr, accumulate)
 }
 
+// MatMulNCompute is MatMulN with a choice of compute mode: with
+// ComputeBF16 on a CPU with AVX512_BF16, dy and w are rounded to bfloat16
+// and the products accumulate in float32 (the input gradient of a linear
+// layer, as autocast computes it). Elsewhere (quantized w, a small k, no
+// native BF16 dot product) it is MatMulN.
+func MatMulNCompute(dx, dy []float32, m int, w *Matrix, accumulate bool, c Compute) {
+	l := active.Load()
+	n, k := w.Rows, w.Cols
+	if c != ComputeBF16 || l.kernBF16 == nil || w.IsQuantized() || k <= gemvMaxN || n == 0 {
+		MatMulN(dx, dy, m, w, accumulate)
+		return
+	}
+	checkLen("MatMulNCompute dx", dx, m*k)
+	checkLen("MatMulNCompute dy", dy, m*n)
+	checkW("MatMulNCompute", w)
+	if m <= 0 {
+		return
+	}
+	a, buf := toPairs(l, dy, m, n)
+	defer pairPool.Put(buf)
+	gemm(l, m, k, (n+1)/2, a, matB{f: w.F32, h: w.BF16, rs: k, cs: 1, pairs: true, kk: n}, dx, k, accumulate)
+}
+
 // pairBF16 packs two float32 values rounded to bfloat16 into the 32-bit
 // pair VDPBF16PS reads (first element in the low half).
 func pairBF16(lo, hi float32) uint32 {
@@ -71,33 +94,42 @@ func pairBF16(lo, hi float32) uint32 {
 }
 
 // gemmBF16T computes y[m×n] (+)= bf16(x)·bf16(w)ᵀ with the native kernel:
-// x is rounded once into rows of bf16 pairs (shared by all goroutines), then
-// the same blocking as gemm runs over k in pairs. Pairs are moved around as
-// float32 bit patterns by the float32 packing code, which copies bits.
+// x is rounded once into rows of bf16 pairs, then the one GEMM driver runs
+// over k in pairs.
 func gemmBF16T(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
+	a, buf := toPairs(l, x, m, k)
+	defer pairPool.Put(buf)
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pairs: true, kk: k, pk: w.packedFor(l, ComputeBF16)}
+	gemm(l, m, n, (k+1)/2, a, b, y, n, acc)
+}
+
+// pairPool recycles toPairs's buffers: a training step converts tens of
+// MiB of activations per layer.
+var pairPool = sync.Pool{New: func() any { return new([]uint16) }}
+
+// toPairs rounds x [m×k] to bfloat16, each row padded to an even length,
+// and returns it as the left operand of a pairs GEMM: rows of (k+1)/2
+// pairs held as float32 bit patterns, which the packing code copies as is.
+// The caller returns buf to pairPool when the GEMM is done.
+func toPairs(l *impl, x []float32, m, k int) (matA, *[]uint16) {
 	k2 := (k + 1) / 2
-	xb := make([]uint16, m*2*k2)
+	buf := pairPool.Get().(*[]uint16)
+	if cap(*buf) < m*2*k2 {
+		*buf = make([]uint16, m*2*k2)
+	}
+	xb := (*buf)[:m*2*k2]
+	if k%2 == 1 {
+		for i := 0; i < m; i++ {
+			xb[i*2*k2+k] = 0 // the padding half of each row's last pair
+		}
+	}
 	parallelChunks(m, min(m, Threads()), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			l.cvtBF16(xb[i*2*k2:i*2*k2+k], x[i*k:(i+1)*k])
 		}
 	})
-	xp := unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2)
-	a := matA{f: xp, rs: k2, cs: 1}
-	t := Threads()
-	if nb := (n + l.nr - 1) / l.nr; nb >= 2*t || nb >= (m+l.mr-1)/l.mr {
-		parallelChunks(nb, min(t, nb), func(lo, hi int) {
-			j0, j1 := lo*l.nr, min(hi*l.nr, n)
-			gemmBF16Serial(l, m, j0, j1, k, a, w, y[j0:], n, acc)
-		})
-		return
-	}
-	mb := (m + l.mr - 1) / l.mr
-	parallelChunks(mb, min(t, mb), func(lo, hi int) {
-		i0, i1 := lo*l.mr, min(hi*l.mr, m)
-		gemmBF16Serial(l, i1-i0, 0, n, k, a.shift(i0), w, y[i0*n:], n, acc)
-	})
+	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2), rs: k2, cs: 1}, buf
 }
 
 // cvtBF16Go rounds src to bfloat16 into dst (len(dst) ≥ len(src)).
@@ -107,125 +139,73 @@ func cvtBF16Go(dst []uint16, src []float32) {
 	}
 }
 
-// bf16Bufs are one goroutine's packing buffers for the BF16 kernel.
-type bf16Bufs struct {
-	a, tile []float32
-	b       []uint32
-}
-
-var bf16Pool = sync.Pool{New: func() any { return new(bf16Bufs) }}
-
-func growU32(s []uint32, n int) []uint32 {
-	if cap(s) < n {
-		return make([]uint32, n)
-	}
-	return s[:n]
-}
-
-// gemmBF16Serial computes columns [j0,j1) of y (y already offset to j0) on
-// one goroutine; a holds x as rows of bf16 pairs.
-func gemmBF16Serial(l *impl, m, j0, j1, k int, a matA, w *Matrix, y []float32, ldy int, acc bool) {
-	bufs := bf16Pool.Get().(*bf16Bufs)
-	defer bf16Pool.Put(bufs)
-	mr, nr := l.mr, l.nr
-	n := j1 - j0
-	k2 := (k + 1) / 2
-	kcb := l.kc // pairs per block: 2·KC values of k
-	bufs.tile = grow(bufs.tile, mr*nr)
-	mcb := blockSize(m, l.mc, mr)
-	pk := w.packedFor(l, ComputeBF16)
-	for jc := 0; jc < n; jc += l.nc {
-		nc := min(l.nc, n-jc)
-		ncp := (nc + nr - 1) / nr * nr
-		for pc := 0; pc < k2; pc += kcb {
-			kc2 := min(kcb, k2-pc)
-			bufs.b = growU32(bufs.b, ncp*kc2)
-			accum := acc || pc > 0
-			for ic := 0; ic < m; ic += mcb {
-				mc := min(mcb, m-ic)
-				mcp := (mc + mr - 1) / mr * mr
-				bufs.a = grow(bufs.a, mcp*kc2)
-				packA(l, bufs.a, a, ic, mc, pc, kc2, mr)
-				au := unsafe.Slice((*uint32)(unsafe.Pointer(&bufs.a[0])), len(bufs.a))
-				for jr := 0; jr < nc; jr += nr {
-					bp := bufs.b[jr*kc2 : (jr+nr)*kc2]
-					nv := min(nr, nc-jr)
-					if pk != nil {
-						bp = pk.pairPanel(pc, kc2, j0+jc+jr)
-					} else if ic == 0 {
-						// Pack each B micro-panel just before its first use,
-						// so it is still in L1 for the first block of A.
-						packBPairsT(l, bufs.b[jr*kc2:], w, j0+jc+jr, nv, pc, kc2)
-					}
-					for ir := 0; ir < mc; ir += mr {
-						ap := au[ir*kc2 : (ir+mr)*kc2]
-						mv := min(mr, mc-ir)
-						ct := y[(ic+ir)*ldy+jc+jr:]
-						if mv == mr && nv == nr {
-							l.kernBF16(kc2, ap, bp, ct, ldy, accum)
-							continue
-						}
-						l.kernBF16(kc2, ap, bp, bufs.tile, nr, false)
-						for i := 0; i < mv; i++ {
-							src := bufs.tile[i*nr : i*nr+nv]
-							dst := ct[i*ldy : i*ldy+nv]
-							if accum {
-								for j, v := range src {
-									dst[j] += v
-								}
-							} else {
-								copy(dst, src)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// packBPairsT packs weight rows [j0,j0+nc), pairs [q0,q0+kc2), into
-// NR-column panels of bf16 pairs. BF16 weights with even k are already
-// pairs in memory: a 32-bit transpose.
-func packBPairsT(l *impl, dst []uint32, w *Matrix, j0, nc, q0, kc2 int) {
+// packBPairs packs pairs [q0,q0+kc2) × columns [j0,j0+nc) of b into
+// NR-column panels of bf16 pairs (as float32 bit patterns): pair q of column
+// j holds B(2q,j) in its low half and B(2q+1,j) (0 past b.kk) in its high
+// half. A BF16 weight read transposed (rs = 1) with even k is already pairs
+// in memory: a 32-bit transpose.
+func packBPairs(l *impl, dst []float32, b matB, q0, kc2, j0, nc int) {
 	nr := l.nr
-	k := w.Cols
 	for jr := 0; jr < nc; jr += nr {
 		pan := dst[jr*kc2 : (jr+nr)*kc2]
 		nv := min(nr, nc-jr)
-		j8 := 0
-		kb := kc2 / 8
-		if w.DType == BF16 && k%2 == 0 && kb > 0 {
+		j8, kb := 0, kc2/8
+		if b.h != nil && b.rs == 1 && b.cs%2 == 0 && kb > 0 {
 			j8 = nv / 8 * 8
-			k2 := k / 2
-			src := unsafe.Slice((*float32)(unsafe.Pointer(&w.BF16[0])), w.Rows*k2)
-			dstF := unsafe.Slice((*float32)(unsafe.Pointer(&pan[0])), len(pan))
+			src := unsafe.Slice((*float32)(unsafe.Pointer(&b.h[0])), len(b.h)/2)
 			for j := 0; j < j8; j += 8 {
-				l.packBT8(dstF[j:], nr, src[(j0+jr+j)*k2+q0:], k2, kb)
+				l.packBT8(pan[j:], nr, src[(j0+jr+j)*b.cs/2+q0:], b.cs/2, kb)
 			}
 		}
-		for j := 0; j < nv; j++ {
-			qs := 0
-			if j < j8 {
-				qs = kb * 8
+		q0s := 0 // pairs done in assembly
+		if b.h != nil && b.cs == 1 && nv == nr && l.pairRows != nil {
+			// Rows of B contiguous (w read as is), both rows of each pair present.
+			full := min(kc2, (b.kk-2*q0)/2)
+			if full > 0 {
+				l.pairRows(pan, b.h[2*q0*b.rs+j0+jr:], b.rs, full)
+				q0s = full
 			}
-			row := (j0 + jr + j) * k
-			for q := qs; q < kc2; q++ {
-				p := 2 * (q0 + q)
-				var v uint32
-				if w.DType == BF16 {
-					v = uint32(w.BF16[row+p])
-					if p+1 < k {
-						v |= uint32(w.BF16[row+p+1]) << 16
+		}
+		pu := unsafe.Slice((*uint32)(unsafe.Pointer(&pan[0])), len(pan))
+		for q := q0s; q < kc2; q++ {
+			p := 2 * (q0 + q)
+			j := 0
+			if q < kb*8 {
+				j = j8
+			}
+			d := pu[q*nr+j : q*nr+nv]
+			off := p*b.rs + (j0+jr+j)*b.cs
+			hi := p+1 < b.kk
+			switch {
+			case b.h != nil && b.cs == 1:
+				// Rows of B contiguous (w read as is): interleave two rows.
+				lo := b.h[off : off+len(d)]
+				if hi {
+					up := b.h[off+b.rs : off+b.rs+len(d)]
+					for i := range d {
+						d[i] = uint32(lo[i]) | uint32(up[i])<<16
 					}
 				} else {
-					var hi float32
-					if p+1 < k {
-						hi = w.F32[row+p+1]
+					for i := range d {
+						d[i] = uint32(lo[i])
 					}
-					v = pairBF16(w.F32[row+p], hi)
 				}
-				pan[q*nr+j] = v
+			case b.h != nil:
+				for i := range d {
+					v := uint32(b.h[off+i*b.cs])
+					if hi {
+						v |= uint32(b.h[off+i*b.cs+b.rs]) << 16
+					}
+					d[i] = v
+				}
+			default:
+				for i := range d {
+					var h float32
+					if hi {
+						h = b.f[off+i*b.cs+b.rs]
+					}
+					d[i] = pairBF16(b.f[off+i*b.cs], h)
+				}
 			}
 		}
 		if nv < nr {

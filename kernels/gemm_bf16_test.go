@@ -58,6 +58,69 @@ func TestMatMulTBF16Compute(t *testing.T) {
 	})
 }
 
+// testNBF16 checks MatMulNCompute(ComputeBF16) against float64 products of
+// the bf16-rounded inputs (exact float32 ones where it falls back).
+func testNBF16(t *testing.T, r *rand.Rand, m, n, k int, dt DType, acc bool) {
+	dy := randF32(r, m*n)
+	w := randMatrix(r, n, k, dt)
+	dx := randF32(r, m*k)
+	native := HasBF16Compute() && k > gemvMaxN
+	ref := make([]float64, m*k)
+	scale := make([]float64, m*k)
+	for i := 0; i < m; i++ {
+		for p := 0; p < k; p++ {
+			var s, a float64
+			if acc {
+				s, a = float64(dx[i*k+p]), math.Abs(float64(dx[i*k+p]))
+			}
+			for j := 0; j < n; j++ {
+				wv, dv := wAt(w, j, p), float64(dy[i*n+j])
+				if native {
+					wv, dv = roundBF16(float32(wv)), roundBF16(dy[i*n+j])
+				}
+				s += dv * wv
+				a += math.Abs(dv * wv)
+			}
+			ref[i*k+p], scale[i*k+p] = s, a
+		}
+	}
+	MatMulNCompute(dx, dy, m, w, acc, ComputeBF16)
+	check(t, fmt.Sprintf("MatMulNCompute(bf16) m=%d n=%d k=%d %v acc=%v", m, n, k, dt, acc), dx, ref, scale, n)
+}
+
+func TestMatMulNBF16Compute(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for i, sh := range [][3]int{{1, 40, 40}, {7, 33, 65}, {8, 64, 96}, {13, 101, 257}, {20, 7, 600}, {128, 70, 130}, {64, 600, 33}, {3, 17, 32}} {
+			testNBF16(t, r, sh[0], sh[1], sh[2], []DType{BF16, F32}[i%2], i%3 == 0)
+		}
+		if !testing.Short() && HasBF16Compute() {
+			testNBF16(t, r, 200, 1000, 700, BF16, true)
+		}
+	})
+}
+
+// TestMatMulTBF16Edge runs the 8-row edge kernel and prepacked pairs.
+func TestMatMulTBF16Edge(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, m := range []int{20, 128} {
+			x := randF32(r, m*300)
+			w := randMatrix(r, 70, 300, BF16)
+			want := make([]float32, m*70)
+			MatMulTCompute(want, x, m, w, false, ComputeBF16)
+			w.Pack(ComputeBF16)
+			got := make([]float32, m*70)
+			MatMulTCompute(got, x, m, w, false, ComputeBF16)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("m=%d: prepacked %g, unpacked %g at %d", m, got[i], want[i], i)
+				}
+			}
+		}
+	})
+}
+
 func TestComputeString(t *testing.T) {
 	if ComputeBF16.String() != "bf16" || ComputeF32.String() != "f32" {
 		t.Fatal("Compute.String")

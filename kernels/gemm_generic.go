@@ -15,6 +15,11 @@ var genericImpl = &impl{
 	gemvX:       4,
 	gemv:        gemvGo,
 	gemvBF16:    gemvBF16Go,
+	cvtBF16:     cvtBF16Go,
+	ops:         goOps,
+	quant:       goQuant,
+	fmaLoop:     fmaLoopGo,
+	readSum:     readSumGo,
 }
 
 // kernGo is the microkernel: c[MR×NR] (+)= a·b with MR = len(a)/kc and

@@ -7,16 +7,23 @@ const fmaIters = 1 << 20
 // the calling goroutine with the active level's widest vectors and returns
 // the floating-point operations it performed (2 per lane per FMA). Timing it
 // on every thread gives the machine's compute peak for `gotrain bench peak`.
-func FMALoop() int {
-	return fmaLoop(active.Load().name)
+func FMALoop() int { return active.Load().fmaLoop() }
+
+// FMALoopBF16 is FMALoop with the BF16 dot product (VDPBF16PS: 32 products
+// and sums per instruction, twice VFMADD231PS's); ok is false when the
+// active level has none.
+func FMALoopBF16() (flops int, ok bool) {
+	f := active.Load().fmaLoopBF16
+	if f == nil {
+		return 0, false
+	}
+	return f(), true
 }
 
 // ReadSum returns the sum of buf, reading it with the widest loads the
 // active level has; `gotrain bench bandwidth` times it on buffers larger
 // than the caches.
-func ReadSum(buf []float32) float32 {
-	return readSum(active.Load().name, buf)
-}
+func ReadSum(buf []float32) float32 { return active.Load().readSum(buf) }
 
 func readSumGo(buf []float32) float32 {
 	var s0, s1, s2, s3 float32

@@ -10,7 +10,7 @@ import (
 
 // forEachLevel runs f with every level this CPU supports forced in turn.
 func forEachLevel(t *testing.T, f func(t *testing.T)) {
-	defer SetLevel(Levels()[0])
+	defer SetLevel(Level())
 	for _, name := range []string{"avx512", "avx2", "generic"} {
 		t.Run(name, func(t *testing.T) {
 			if err := SetLevel(name); err != nil {

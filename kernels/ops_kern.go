@@ -2,9 +2,9 @@ package kernels
 
 import "fmt"
 
-// opsKern is the set of inner kernels the fused ops are built from, in a
-// pure-Go and an AVX-512 flavour chosen per call from the package's dispatch
-// level, so SetLevel("generic") runs the ops on the Go twins too.
+// opsKern is the set of inner kernels the fused ops are built from: each
+// dispatch level holds one (pure Go, AVX2 or AVX-512), so SetLevel("generic")
+// runs the ops on the Go twins too.
 type opsKern struct {
 	// scores64 sets s[0:64] = Σ_i x[i] · kt[64i : 64i+64] for i < len(x): the
 	// dot products of x with 64 rows stored transposed (kt [len(x) × 64]).
@@ -34,36 +34,24 @@ type opsKern struct {
 	// (lengths already checked).
 	swiglu     func(out, gate, up []float32)
 	swigluBack func(dgate, dup, dout, gate, up []float32)
+	// dot, add and scale are Dot, Add and Scale.
+	dot   func(a, b []float32) float32
+	add   func(dst, src []float32)
+	scale func(x []float32, s float32)
 }
 
-var (
-	goOps = opsKern{
-		scores64: scores64Go, dotRows: dotRowsGo, axpyRows: axpyRowsGo,
-		expAffine: expAffineGo, maxf: maxf,
-		sumSq: sumSqGo, dot3: dot3Go, mulScaled: mulScaled,
-		rmsBackRow: rmsBackRowGo, mulAddScaled: mulAddScaledGo,
-		swiglu: swigluGo, swigluBack: swigluBackGo,
-	}
-	avxOps = opsKern{
-		scores64: scores64AVX, dotRows: dotRowsAVX, axpyRows: axpyRowsAVX,
-		expAffine: expAffineAVX, maxf: maxAVX,
-		sumSq: sumSqAVX, dot3: dot3AVX, mulScaled: mulScaledAVX,
-		rmsBackRow: rmsBackRowAVX, mulAddScaled: mulAddScaledAVX,
-		swiglu: swigluAVX, swigluBack: swigluBackAVX,
-	}
-)
-
-// opsKernels returns the kernels for the active dispatch level.
-func opsKernels() *opsKern {
-	if useOpsAVX512() {
-		return &avxOps
-	}
-	return &goOps
+// goOps are the pure-Go twins, the generic level's ops.
+var goOps = opsKern{
+	scores64: scores64Go, dotRows: dotRowsGo, axpyRows: axpyRowsGo,
+	expAffine: expAffineGo, maxf: maxf,
+	sumSq: sumSqGo, dot3: dot3Go, mulScaled: mulScaled,
+	rmsBackRow: rmsBackRowGo, mulAddScaled: mulAddScaledGo,
+	swiglu: swigluGo, swigluBack: swigluBackGo,
+	dot: dotGo, add: addGo, scale: scaleGo,
 }
 
-// useOpsAVX512 reports whether the active level is avx512 (which the
-// dispatch code only offers when the CPU has AVX-512F).
-func useOpsAVX512() bool { return haveOpsAVX512 && Level() == "avx512" }
+// opsKernels returns the kernels of the active dispatch level.
+func opsKernels() *opsKern { return &active.Load().ops }
 
 func scores64Go(s, x, kt []float32) {
 	s = s[:64]
@@ -116,108 +104,4 @@ func rowsNeed(op string, m []float32, rows, stride, D int) {
 	if rows > 0 && len(m) < (rows-1)*stride+D {
 		panic(fmt.Sprintf("kernels.%s: %d rows of %d with stride %d need %d elements, have %d", op, rows, D, stride, (rows-1)*stride+D, len(m)))
 	}
-}
-
-func dotRowsAVX(s, x, m []float32, stride int) {
-	D := len(x)
-	if D%16 != 0 || len(s) == 0 {
-		dotRowsGo(s, x, m, stride)
-		return
-	}
-	rowsNeed("dotRows", m, len(s), stride, D)
-	dotRowsAVX512(&s[0], len(s), &x[0], &m[0], stride, D/16)
-}
-
-func axpyRowsAVX(acc, p, m []float32, stride int) {
-	D := len(acc)
-	if D%16 != 0 || len(p) == 0 {
-		axpyRowsGo(acc, p, m, stride)
-		return
-	}
-	rowsNeed("axpyRows", m, len(p), stride, D)
-	axpyRowsAVX512(&acc[0], D/16, &p[0], len(p), &m[0], stride)
-}
-
-func expAffineAVX(dst, x []float32, a, b float32) float32 {
-	if len(x) == 0 {
-		return 0
-	}
-	dst = dst[:len(x)] // bounds check for the assembly
-	return expAffineAVX512(&dst[0], &x[0], len(x), a, b)
-}
-
-func maxAVX(x []float32) float32 {
-	_ = x[0]
-	return maxAVX512(&x[0], len(x))
-}
-
-func swigluAVX(out, gate, up []float32) {
-	n := len(out)
-	if n == 0 {
-		return
-	}
-	_, _ = gate[n-1], up[n-1]
-	swigluAVX512(&out[0], &gate[0], &up[0], n)
-}
-
-func swigluBackAVX(dgate, dup, dout, gate, up []float32) {
-	n := len(dout)
-	if n == 0 {
-		return
-	}
-	_, _, _, _ = dgate[n-1], dup[n-1], gate[n-1], up[n-1]
-	swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], n)
-}
-
-func scores64AVX(s, x, kt []float32) {
-	_ = s[63]
-	if len(x) == 0 {
-		clear(s[:64])
-		return
-	}
-	_ = kt[64*len(x)-1]
-	scores64AVX512(&s[0], &x[0], len(x), &kt[0])
-}
-
-func sumSqAVX(x []float32) float32 {
-	if len(x) == 0 {
-		return 0
-	}
-	return sumSqAVX512(&x[0], len(x))
-}
-
-func dot3AVX(a, b, c []float32) float32 {
-	n := len(a)
-	if n == 0 {
-		return 0
-	}
-	_, _ = b[n-1], c[n-1]
-	return dot3AVX512(&a[0], &b[0], &c[0], n)
-}
-
-func mulScaledAVX(out, x, w []float32, s float32) {
-	n := len(out)
-	if n == 0 {
-		return
-	}
-	_, _ = x[n-1], w[n-1]
-	mulScaledAVX512(&out[0], &x[0], &w[0], n, s)
-}
-
-func rmsBackRowAVX(dx, d, w, x []float32, rs, k float32, acc bool) {
-	n := len(dx)
-	if n == 0 {
-		return
-	}
-	_, _, _ = d[n-1], w[n-1], x[n-1]
-	rmsBackRowAVX512(&dx[0], &d[0], &w[0], &x[0], n, rs, k, acc)
-}
-
-func mulAddScaledAVX(acc, a, b []float32, s float32) {
-	n := len(acc)
-	if n == 0 {
-		return
-	}
-	_, _ = a[n-1], b[n-1]
-	mulAddScaledAVX512(&acc[0], &a[0], &b[0], n, s)
 }

@@ -105,30 +105,31 @@ func TestRMSNormShapePanics(t *testing.T) {
 }
 
 func TestRMSNormTwins(t *testing.T) {
-	needAVX512(t)
-	rng := rand.New(rand.NewPCG(34, 35))
-	for n := 0; n <= 200; n += 1 + n/3 {
-		a, b, c := randVec(rng, n, 2), randVec(rng, n, 2), randVec(rng, n, 2)
-		name := fmt.Sprintf("n=%d", n)
-		compare(t, name+" sumSq", []float32{avxOps.sumSq(a)}, []float64{float64(goOps.sumSq(a))}, 1e-6, 1e-5)
-		compare(t, name+" dot3", []float32{avxOps.dot3(a, b, c)}, []float64{float64(goOps.dot3(a, b, c))}, 1e-5, 1e-5)
-		og, oa := make([]float32, n), make([]float32, n)
-		goOps.mulScaled(og, a, b, 0.7)
-		avxOps.mulScaled(oa, a, b, 0.7)
-		compare(t, name+" mulScaled", oa, to64(og), 0, 0)
-		for _, acc := range []bool{false, true} {
-			dg, da := randVec(rng, n, 1), make([]float32, n)
-			copy(da, dg)
-			goOps.rmsBackRow(dg, a, b, c, 0.9, 0.3, acc)
-			avxOps.rmsBackRow(da, a, b, c, 0.9, 0.3, acc)
-			compare(t, fmt.Sprintf("%s rmsBackRow acc=%v", name, acc), da, to64(dg), 0, 0)
+	forEachSIMD(t, func(t *testing.T, avxOps *opsKern) {
+		rng := rand.New(rand.NewPCG(34, 35))
+		for n := 0; n <= 200; n += 1 + n/3 {
+			a, b, c := randVec(rng, n, 2), randVec(rng, n, 2), randVec(rng, n, 2)
+			name := fmt.Sprintf("n=%d", n)
+			compare(t, name+" sumSq", []float32{avxOps.sumSq(a)}, []float64{float64(goOps.sumSq(a))}, 1e-6, 1e-5)
+			compare(t, name+" dot3", []float32{avxOps.dot3(a, b, c)}, []float64{float64(goOps.dot3(a, b, c))}, 1e-5, 1e-5)
+			og, oa := make([]float32, n), make([]float32, n)
+			goOps.mulScaled(og, a, b, 0.7)
+			avxOps.mulScaled(oa, a, b, 0.7)
+			compare(t, name+" mulScaled", oa, to64(og), 0, 0)
+			for _, acc := range []bool{false, true} {
+				dg, da := randVec(rng, n, 1), make([]float32, n)
+				copy(da, dg)
+				goOps.rmsBackRow(dg, a, b, c, 0.9, 0.3, acc)
+				avxOps.rmsBackRow(da, a, b, c, 0.9, 0.3, acc)
+				compare(t, fmt.Sprintf("%s rmsBackRow acc=%v", name, acc), da, to64(dg), 0, 0)
+			}
+			ag, aa := randVec(rng, n, 1), make([]float32, n)
+			copy(aa, ag)
+			goOps.mulAddScaled(ag, a, b, 1.3)
+			avxOps.mulAddScaled(aa, a, b, 1.3)
+			compare(t, name+" mulAddScaled", aa, to64(ag), 0, 0)
 		}
-		ag, aa := randVec(rng, n, 1), make([]float32, n)
-		copy(aa, ag)
-		goOps.mulAddScaled(ag, a, b, 1.3)
-		avxOps.mulAddScaled(aa, a, b, 1.3)
-		compare(t, name+" mulAddScaled", aa, to64(ag), 0, 0)
-	}
+	})
 }
 
 func BenchmarkRMSNorm(b *testing.B) {

@@ -66,22 +66,23 @@ func TestSwiGLUBackward(t *testing.T) {
 }
 
 func TestSwiGLUTwins(t *testing.T) {
-	needAVX512(t)
-	rng := rand.New(rand.NewPCG(32, 33))
-	for n := 1; n <= 100; n += 1 + n/5 {
-		gate, up, d := randVec(rng, n, 12), randVec(rng, n, 2), randVec(rng, n, 1)
-		gate[0] = -200 // exp(−g) overflows: silu → −0
-		og, oa := make([]float32, n), make([]float32, n)
-		goOps.swiglu(og, gate, up)
-		avxOps.swiglu(oa, gate, up)
-		name := fmt.Sprintf("n=%d", n)
-		compare(t, name+" swiglu", oa, to64(og), 1e-7, 2e-6)
-		dgg, dug, dga, dua := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
-		goOps.swigluBack(dgg, dug, d, gate, up)
-		avxOps.swigluBack(dga, dua, d, gate, up)
-		compare(t, name+" dgate", dga, to64(dgg), 1e-7, 2e-6)
-		compare(t, name+" dup", dua, to64(dug), 1e-7, 2e-6)
-	}
+	forEachSIMD(t, func(t *testing.T, avxOps *opsKern) {
+		rng := rand.New(rand.NewPCG(32, 33))
+		for n := 1; n <= 100; n += 1 + n/5 {
+			gate, up, d := randVec(rng, n, 12), randVec(rng, n, 2), randVec(rng, n, 1)
+			gate[0] = -200 // exp(−g) overflows: silu → −0
+			og, oa := make([]float32, n), make([]float32, n)
+			goOps.swiglu(og, gate, up)
+			avxOps.swiglu(oa, gate, up)
+			name := fmt.Sprintf("n=%d", n)
+			compare(t, name+" swiglu", oa, to64(og), 1e-7, 2e-6)
+			dgg, dug, dga, dua := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			goOps.swigluBack(dgg, dug, d, gate, up)
+			avxOps.swigluBack(dga, dua, d, gate, up)
+			compare(t, name+" dgate", dga, to64(dgg), 1e-7, 2e-6)
+			compare(t, name+" dup", dua, to64(dug), 1e-7, 2e-6)
+		}
+	})
 }
 
 func BenchmarkSwiGLU(b *testing.B) {

@@ -14,32 +14,13 @@ import (
 const vecAVXMin = 32
 
 // Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long).
-func Dot(a, b []float32) float32 {
-	if n := len(a); n >= vecAVXMin && useOpsAVX512() {
-		_ = b[n-1]
-		return dotAVX512(&a[0], &b[0], n)
-	}
-	return dotGo(a, b)
-}
+func Dot(a, b []float32) float32 { return active.Load().ops.dot(a, b) }
 
 // Add computes dst[i] += src[i] over len(dst) elements.
-func Add(dst, src []float32) {
-	if n := len(dst); n >= vecAVXMin && useOpsAVX512() {
-		_ = src[n-1]
-		axpyAVX512(&dst[0], 1, &src[0], n)
-		return
-	}
-	addGo(dst, src)
-}
+func Add(dst, src []float32) { active.Load().ops.add(dst, src) }
 
 // Scale computes x[i] *= s.
-func Scale(x []float32, s float32) {
-	if n := len(x); n >= vecAVXMin && useOpsAVX512() {
-		scaleAVX512(&x[0], s, n)
-		return
-	}
-	scaleGo(x, s)
-}
+func Scale(x []float32, s float32) { active.Load().ops.scale(x, s) }
 
 func dotGo(a, b []float32) float32 {
 	n := len(a)

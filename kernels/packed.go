@@ -14,7 +14,7 @@ type packedB struct {
 	level *impl
 	f32   []float32 // F32 weights
 	bf16  []uint16  // BF16 weights, widened in registers by kernPBF16
-	pairs []uint32  // ComputeBF16: bf16 pairs of k for kernBF16 (KC pairs a block)
+	pairs []float32 // ComputeBF16: bf16 pairs of k for kernBF16 (KC pairs a block), as bits
 	npad  int
 }
 
@@ -39,13 +39,13 @@ func (w *Matrix) Pack(c Compute) {
 	pk := &packedB{level: l, npad: npad}
 	switch {
 	case c == ComputeBF16:
-		pk.pairs = make([]uint32, npad*kk)
+		pk.pairs = make([]float32, npad*kk)
 	case w.DType == BF16:
 		pk.bf16 = make([]uint16, npad*kk)
 	default:
 		pk.f32 = make([]float32, npad*kk)
 	}
-	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: w.Cols}
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: w.Cols, pairs: c == ComputeBF16, kk: w.Cols}
 	parallelChunks(npad/l.nr, Threads(), func(lo, hi int) {
 		var tmp []float32
 		for p0 := 0; p0 < kk; p0 += l.kc {
@@ -55,7 +55,7 @@ func (w *Matrix) Pack(c Compute) {
 				off, size, nv := p0*npad+j0*kc, l.nr*kc, min(l.nr, n-j0)
 				switch {
 				case pk.pairs != nil:
-					packBPairsT(l, pk.pairs[off:off+size], w, j0, nv, p0, kc)
+					packBPairs(l, pk.pairs[off:off+size], b, p0, kc, j0, nv)
 				case pk.f32 != nil:
 					packB(l, pk.f32[off:off+size], b, p0, kc, j0, nv)
 				default:
@@ -86,13 +86,6 @@ func (w *Matrix) packedFor(l *impl, c Compute) *packedB {
 	return pk
 }
 
-// pairPanel returns the prepacked ComputeBF16 panel of pairs [q0, q0+kc2)
-// and rows [j, j+NR) of w.
-func (pk *packedB) pairPanel(q0, kc2, j int) []uint32 {
-	off := q0*pk.npad + j*kc2
-	return pk.pairs[off : off+pk.level.nr*kc2]
-}
-
 // panel returns the prepacked B micro-panel of columns [pc, pc+kc) and rows
 // [j, j+NR) of w (j a multiple of NR).
 func (pk *packedB) panel(pc, kc, j int) (f []float32, h []uint16) {
@@ -100,6 +93,9 @@ func (pk *packedB) panel(pc, kc, j int) (f []float32, h []uint16) {
 	n := pk.level.nr * kc
 	if pk.f32 != nil {
 		return pk.f32[off : off+n], nil
+	}
+	if pk.pairs != nil {
+		return pk.pairs[off : off+n], nil
 	}
 	return nil, pk.bf16[off : off+n]
 }

@@ -78,7 +78,7 @@ func TestMatMulTPacked(t *testing.T) {
 
 // A packed copy made for one level is ignored on another.
 func TestPackedOtherLevel(t *testing.T) {
-	defer SetLevel(Levels()[0])
+	defer SetLevel(Level())
 	r := rand.New(rand.NewPCG(13, 14))
 	x := randF32(r, 40*70)
 	w := randMatrix(r, 90, 70, BF16)

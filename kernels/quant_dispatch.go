@@ -1,19 +1,33 @@
 package kernels
 
-// dequantQ8 and dequantNF4 widen one block with the active level's kernel
-// (quant_amd64.go: AVX-512 or AVX2; the Go twins otherwise).
-func dequantQ8(dst []float32, src []byte, s float32) {
-	if len(dst) >= 8 {
-		dequantQ8SIMD(dst, src, s)
-		return
-	}
-	dequantQ8Go(dst, src, s)
+// quantKern are one level's kernels of the quantized weights. The dequant
+// kernels take any length (the SIMD ones finish the tail in Go); the dot
+// kernels whole blocks (nblk ≥ 1).
+type quantKern struct {
+	// dotQ8 is Σ_b s[b]·(x·q) over nblk whole blocks of 32; dotNF4 the same
+	// over blocks of 64 4-bit codes.
+	dotQ8, dotNF4 func(x []float32, q []byte, s []float32, nblk int) float32
+	// dequantQ8 and dequantNF4 widen len(dst) values of one block scaled by s.
+	dequantQ8, dequantNF4 func(dst []float32, src []byte, s float32)
 }
 
-func dequantNF4(dst []float32, src []byte, s float32) {
-	if len(dst) >= 16 {
-		dequantNF4SIMD(dst, src, s)
-		return
+var goQuant = quantKern{dotQ8: dotQ8Go, dotNF4: dotNF4Go, dequantQ8: dequantQ8Go, dequantNF4: dequantNF4Go}
+
+func dequantQ8(dst []float32, src []byte, s float32)  { active.Load().quant.dequantQ8(dst, src, s) }
+func dequantNF4(dst []float32, src []byte, s float32) { active.Load().quant.dequantNF4(dst, src, s) }
+
+// dotQ8 is Σ_b s[b]·(x·q) over nblk whole blocks of 32.
+func dotQ8(x []float32, q []byte, s []float32, nblk int) float32 {
+	if nblk <= 0 {
+		return 0
 	}
-	dequantNF4Go(dst, src, s)
+	return active.Load().quant.dotQ8(x, q, s, nblk)
+}
+
+// dotNF4 is Σ_b s[b]·(x·nf4[q]) over nblk whole blocks of 64.
+func dotNF4(x []float32, q []byte, s []float32, nblk int) float32 {
+	if nblk <= 0 {
+		return 0
+	}
+	return active.Load().quant.dotNF4(x, q, s, nblk)
 }

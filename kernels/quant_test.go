@@ -9,7 +9,7 @@ import (
 
 // quantForLevels runs f under every kernel level this CPU supports.
 func quantForLevels(t *testing.T, f func(t *testing.T)) {
-	defer SetLevel(Levels()[0])
+	defer SetLevel(Level())
 	for _, name := range Levels() {
 		t.Run(name, func(t *testing.T) {
 			if err := SetLevel(name); err != nil {

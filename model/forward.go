@@ -170,7 +170,7 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 		m.Embed.Row(x[t*H:(t+1)*H], int(b.Tokens[lo+t]))
 	}
 	row0 := c.Len
-	c.st.size(&m.Config, T)
+	c.st.size(&m.Config, T, 0)
 	kvw, S := c.kvw, row0+T
 	var rows []int32
 	if b.rows != nil {
@@ -185,7 +185,7 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 		if rows != nil {
 			K, V = c.st.k, c.st.v
 		}
-		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[n*lo:n*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, rows, ad, &c.st)
+		m.layerForward(l, x, b.Pos[lo:hi], b.Spans[n*lo:n*hi], K, V, c.K[l][:S*kvw], c.V[l][:S*kvw], S, rows, ad, &c.st, false)
 	}
 	c.Len = S
 	return x

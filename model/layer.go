@@ -6,23 +6,17 @@ import (
 	"github.com/gotrain/gotrain/kernels"
 )
 
-// layerState holds one decoder layer's activations for T tokens. In
-// inference the buffers alias where they can (xn2 = xn1, h = gate) and nothing
-// is saved; for training every input of a backward step is kept.
+// layerState holds one decoder layer's buffers for T tokens: its forward
+// activations and, in training, the backward's scratch. In inference the
+// buffers alias where they can (xn2 = xn1, h = gate) and nothing is saved;
+// for training every input of a backward step is kept. trainBuffers sizes
+// both for training, for the allocation and for PlanMemory alike.
 type layerState struct {
 	train bool
 	T     int
-	// forward, shapes for T tokens:
-	xn1, xn2     []float32              // [T × H] normed inputs of attention and MLP
-	rstd1, rstd2 []float32              // [T] (training)
-	q, att       []float32              // [T × Hq·D] roped queries, attention output
-	lse          []float32              // [T × Hq] (training)
-	k, v         []float32              // [T × Hkv·D] this batch's keys and values (training)
-	xmid         []float32              // [T × H] residual after attention (training)
-	gate, up, h  []float32              // [T × I]
-	lu           *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
-	tmp          []float32              // LoRA scratch [T × max(r, In)]
-	xd, dz       []float32              // LoRA scratch: the dropped-out input [T × In], dz [T × r]
+	layerActs
+	layerGrads
+	lu *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
 	// dropout applied to LoRA inputs (training): probability and the seed of
 	// its masks, which are regenerated, not stored.
 	dropout float32
@@ -32,44 +26,88 @@ type layerState struct {
 	// LoRA inner activations are kept from the forward, so the down
 	// projection and the LoRA A projections (with their dropout) are skipped.
 	recompute bool
-	// backward:
-	dxn, dq, datt, dk, dv, dgate, dup []float32
 	// grad receives every weight's gradient in full finetuning (full.go);
 	// nil when only an adapter is trained.
 	grad *Model
 }
 
-// size (re)allocates the buffers for T tokens.
-func (st *layerState) size(c *Config, T int) {
-	H, I := c.Hidden, c.Intermediate
-	qw, kvw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+// layerActs are a layer's forward activations for T tokens.
+type layerActs struct {
+	xn1, xn2     []float32 // [T × H] normed inputs of attention and MLP
+	rstd1, rstd2 []float32 // [T] (training)
+	q, att       []float32 // [T × Hq·D] roped queries, attention output
+	lse          []float32 // [T × Hq] (training)
+	k, v         []float32 // [T × Hkv·D] this batch's keys and values (training)
+	xmid         []float32 // [T × H] residual after attention (training)
+	gate, up, h  []float32 // [T × I]
+	tmp          []float32 // LoRA scratch [T × max(r, In)]
+	xd           []float32 // LoRA scratch: the dropped-out input [T × In]
+}
+
+// layerGrads are the backward's scratch for one layer of T tokens.
+type layerGrads struct {
+	dxn, dq, datt, dk, dv, dgate, dup []float32
+	dz                                []float32 // LoRA [T × r]
+}
+
+// trainBuffers calls visit with every buffer of a training layerState and
+// its length for T tokens and LoRA rank r (0: none), activations first.
+func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func(b *[]float32, n int64)) {
+	H, I := int64(c.Hidden), int64(c.Intermediate)
+	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
+	in := max(H, I, qw) // the widest LoRA input
+	for _, b := range []struct {
+		p *[]float32
+		n int64
+	}{
+		{&a.xn1, T * H}, {&a.xn2, T * H}, {&a.xmid, T * H}, {&a.rstd1, T}, {&a.rstd2, T},
+		{&a.q, T * qw}, {&a.att, T * qw}, {&a.lse, T * int64(c.Heads)}, {&a.k, T * kvw}, {&a.v, T * kvw},
+		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * max(r, in)}, {&a.xd, T * in},
+		{&g.dxn, T * H}, {&g.dq, T * qw}, {&g.datt, T * qw}, {&g.dk, T * kvw}, {&g.dv, T * kvw},
+		{&g.dgate, T * I}, {&g.dup, T * I}, {&g.dz, T * r},
+	} {
+		visit(b.p, b.n)
+	}
+}
+
+// trainLayerFloats is the float32 count of one training layerState
+// (PlanMemory's "activations").
+func trainLayerFloats(c *Config, T, r int64) int64 {
+	var n int64
+	trainBuffers(c, T, r, &layerActs{}, &layerGrads{}, func(_ *[]float32, k int64) { n += k })
+	return n
+}
+
+// size (re)allocates the buffers for T tokens (r: the largest LoRA rank in
+// training).
+func (st *layerState) size(c *Config, T, r int) {
 	st.T = T
+	if st.train {
+		trainBuffers(c, int64(T), int64(r), &st.layerActs, &st.layerGrads, func(b *[]float32, n int64) { *b = grow(*b, int(n)) })
+		return
+	}
+	H, I := c.Hidden, c.Intermediate
+	qw := c.Heads * c.HeadDim
 	st.xn1 = grow(st.xn1, T*H)
 	st.q, st.att = grow(st.q, T*qw), grow(st.att, T*qw)
 	st.gate, st.up = grow(st.gate, T*I), grow(st.up, T*I)
-	if !st.train {
-		st.xn2, st.h = st.xn1, st.gate
-		return
-	}
-	st.xn2, st.xmid, st.h = grow(st.xn2, T*H), grow(st.xmid, T*H), grow(st.h, T*I)
-	st.rstd1, st.rstd2, st.lse = grow(st.rstd1, T), grow(st.rstd2, T), grow(st.lse, T*c.Heads)
-	st.k, st.v = grow(st.k, T*kvw), grow(st.v, T*kvw)
-	st.dxn, st.dq, st.datt = grow(st.dxn, T*H), grow(st.dq, T*qw), grow(st.datt, T*qw)
-	st.dk, st.dv = grow(st.dk, T*kvw), grow(st.dv, T*kvw)
-	st.dgate, st.dup = grow(st.dgate, T*I), grow(st.dup, T*I)
+	st.xn2, st.h = st.xn1, st.gate
 }
 
 // layerForward runs decoder layer l on the residual stream x [T × H] in
 // place. K and V [T × Hkv·D] receive the tokens' keys and values; kAll and
 // vAll [S × Hkv·D] are every row the tokens may attend to (K and V included,
 // or, when rows is set, copied to those rows of kAll and vAll).
-func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.KeySpan, K, V, kAll, vAll []float32, S int, rows []int32, ad *Adapter, st *layerState) {
+//
+// recompute marks the backward's recomputation of a training layer (see
+// layerState.recompute).
+func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.KeySpan, K, V, kAll, vAll []float32, S int, rows []int32, ad *Adapter, st *layerState, recompute bool) {
 	c := &m.Config
 	L := &m.Layers[l]
 	T, H, D := st.T, c.Hidden, c.HeadDim
 	eps := float32(c.RMSNormEps)
 	la := ad.layer(l)
-	st.layer = l
+	st.layer, st.recompute = l, recompute
 	// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
 	kernels.RMSNorm(st.xn1, x, L.AttnNorm, T, H, eps, st.rstd1)
 	m.linearGroup(st.xn1, [][]float32{st.q, K, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
@@ -198,7 +236,7 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 // a linear layer whose input was x, and adds the LoRA gradients to lg.
 func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
 	T := st.T
-	kernels.MatMulN(dx, dy, T, lin.W, accumulate)
+	kernels.MatMulNCompute(dx, dy, T, lin.W, accumulate, m.compute)
 	if st.grad != nil { // full finetuning
 		st.weightGrad(dy, x, mod)
 	}
@@ -208,14 +246,12 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	lr, gr := la[mod], lg[mod]
 	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
 	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
-	st.dz = grow(st.dz, T*lr.R)
-	dz := st.dz
+	dz := st.dz[:T*lr.R]
 	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
 	kernels.Scale(dz, lr.Scale)
 	xd := st.dropped(x, mod, lr.In)
 	kernels.MatMulTN(gr.A, dz, xd, T, lr.R, lr.In, true)
-	st.tmp = grow(st.tmp, T*lr.In)
-	dxd := st.tmp
+	dxd := st.tmp[:T*lr.In]
 	kernels.MatMulN(dxd, dz, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
 	st.applyDropout(dxd, mod)
 	kernels.Add(dx[:T*lr.In], dxd)
@@ -227,10 +263,10 @@ func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
 	if st.dropout == 0 {
 		return x
 	}
-	st.xd = grow(st.xd, st.T*in)
-	copy(st.xd, x[:st.T*in])
-	st.applyDropout(st.xd, mod)
-	return st.xd
+	xd := st.xd[:st.T*in]
+	copy(xd, x)
+	st.applyDropout(xd, mod)
+	return xd
 }
 
 // applyDropout multiplies v by the dropout mask of (layer, module) scaled by

@@ -462,3 +462,18 @@ func (c AdapterConfig) rankOf(name string) (int, error) {
 	}
 	return c.R, nil
 }
+
+// maxRank is the largest LoRA rank of the adapter (0 for nil or none).
+func (a *Adapter) maxRank() int {
+	r := 0
+	if a != nil {
+		for _, layer := range a.Layers {
+			for _, lr := range layer {
+				if lr != nil {
+					r = max(r, lr.R)
+				}
+			}
+		}
+	}
+	return r
+}

@@ -167,14 +167,11 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		add("LoRA grads", grads*loraParams*4)
 	}
 	if p.Optimizer != "" && T > 0 {
-		// Backprop: every layer's input [T × H] plus dx and a work copy, and
-		// every layer's LoRA inner activations [7 × T × r].
-		kept := (L+3)*T*H + L*T*float64(NumModules)*r
-		// One train layerState: xn1, xn2, xmid, dxn [T × H]; q, att, dq,
-		// datt [T × qw]; k, v, dk, dv [T × kvw]; gate, up, h, dgate, dup
-		// [T × I]; rstd ×2, lse; LoRA: tmp, xd, dz.
-		st := T * (4*H + 4*qw + 4*kvw + 5*I + 2 + float64(cfg.Heads))
-		st += T * (max(r, I) + max(H, I, qw) + r)
+		// Backprop's buffers kept across layers, and one layer's training
+		// activations and backward scratch: the tables Backprop allocates from.
+		// (in int64: the config's sizes are bounded, so T·I and L·T·r fit)
+		kept := float64(trainKeptFloats(cfg, int64(T), int64(r)))
+		st := float64(trainLayerFloats(cfg, int64(T), int64(r)))
 		layers := kept + st
 		if p.NoCheckpointing {
 			layers = (L+3)*T*H + L*st

@@ -118,12 +118,18 @@ func (m *Model) moveResident() {
 // capped by the precomputed RoPE table.
 func (m *Model) MaxPositions() int { return m.ropeLen }
 
-// SetCompute chooses the precision of the forward pass's matrix multiplies:
-// kernels.ComputeF32 (the default, exact) or kernels.ComputeBF16, which rounds
-// activations to bfloat16 and accumulates in float32 as PyTorch autocast
-// does, about twice as fast on CPUs with AVX512_BF16. Backward passes stay
-// float32. Call it before the model is used, not concurrently with use.
+// SetCompute chooses the precision of the base weights' matrix multiplies
+// (the layers' forward, the training recomputation, the backward's input
+// gradients and the training head; inference logits stay float32):
+// kernels.ComputeF32 (the default, exact) or kernels.ComputeBF16,
+// which rounds their operands to bfloat16 and accumulates in float32 as
+// PyTorch autocast does, about twice as fast on CPUs with AVX512_BF16. LoRA
+// weights and their gradients, norms, softmax, the loss and every reduction
+// stay float32. Call it before the model is used, not concurrently with use.
 func (m *Model) SetCompute(c kernels.Compute) { m.compute = c }
+
+// Compute reports the compute mode SetCompute chose.
+func (m *Model) Compute() kernels.Compute { return m.compute }
 
 // Close releases the memory-mapped weights. The model must not be used after.
 func (m *Model) Close() error {

@@ -133,12 +133,13 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	sc := m.scratch.Swap(nil) // concurrent calls each get their own
 	if sc == nil {
 		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers)}
+		sc.st.train = true
 	}
 	defer m.scratch.Store(sc)
 	st := &sc.st
-	st.train, st.dropout, st.seed, st.recompute = true, opt.Dropout, opt.Seed, false
+	st.dropout, st.seed = opt.Dropout, opt.Seed
 	st.grad = grad // full finetuning
-	st.size(c, T)
+	st.size(c, T, ad.maxRank())
 	pos, spans := b.Pos, b.Spans
 	// forward, keeping each layer's input
 	xs := sc.xs
@@ -150,7 +151,7 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
 		st.lu = &sc.lu[l]
-		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st)
+		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, false)
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
@@ -165,12 +166,11 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	// still holds the last layer's from the forward pass)
 	sc.xw = grow(sc.xw, T*H)
 	xw := sc.xw
-	st.recompute = true
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
 			st.lu = &sc.lu[l]
-			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st)
+			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, true)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
 	}
@@ -182,6 +182,16 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 // LM head's weights are packed for the GEMM once per chunk, and 64 rows
 // did not pay for it.
 const headRows = 256
+
+// trainKeptFloats is the float32 count of what Backprop keeps across
+// layers for T tokens: every layer's input and the last one's output, dx
+// and the recomputation's copy [T × H], and every layer's LoRA inner
+// activations [7 × T × r] (PlanMemory's "activations", with one layer's
+// trainLayerFloats).
+func trainKeptFloats(c *Config, T, r int64) int64 {
+	L, H := int64(c.Layers), int64(c.Hidden)
+	return (L+3)*T*H + L*T*int64(NumModules)*r
+}
 
 // trainScratch holds Backprop's buffers between calls.
 type trainScratch struct {
@@ -218,7 +228,9 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 			targets[i] = b.Targets[t]
 		}
 		kernels.RMSNorm(xn[:n*H], xr[:n*H], m.Norm, n, H, float32(c.RMSNormEps), rstd[:n])
-		m.Logits(logits[:n*V], xn[:n*H], n)
+		// In the compute mode, as the backward's dlogits·LMHead below (Logits,
+		// for inference, stays float32).
+		kernels.MatMulTCompute(logits[:n*V], xn[:n*H], n, m.LMHead, false, m.compute)
 	}
 	var loss float64
 	if obj == nil {
@@ -248,7 +260,7 @@ func (m *Model) headBackward(x, dx []float32, rows []int, b *TrainBatch, obj Obj
 		if obj == nil {
 			loss += l
 		}
-		kernels.MatMulN(dxn[:n*H], logits[:n*V], n, m.LMHead, false)
+		kernels.MatMulNCompute(dxn[:n*H], logits[:n*V], n, m.LMHead, false, m.compute)
 		dNorm := grad.headGrads(logits[:n*V], xn[:n*H], n) // full finetuning
 		kernels.RMSNormBackward(dxr[:n*H], dNorm, dxn[:n*H], xr[:n*H], m.Norm, rstd[:n], n, H, false)
 		for i, t := range rows[r0 : r0+n] {

@@ -30,9 +30,11 @@ for shape in "896 896" "4864 896" "896 4864" "151936 896" "5120 5120" "13824 512
 done
 run $bin bench prefill --size $size --tokens 512
 run $bin bench prefill --size $size --tokens 512 --pack
+run $bin bench prefill --size $size --tokens 512 --pack --compute bf16
 have_torch && run $py scripts/reference/bench_prefill.py --tokens 512 --dtype float32
 run $bin bench decode --size $size --tokens 512 --steps 32
-run $bin bench train --size $size --batch 8 --tokens 256
+# the LoRA step in both compute modes, alternated (bf16 vs f32 is the ratio that counts)
+for c in f32 bf16 f32 bf16; do run $bin bench train --size $size --batch 8 --tokens 256 --reps 1 --compute $c; done
 have_torch && [ "${QUICK:-0}" != 1 ] && run $py scripts/reference/bench_lora_step.py --batch 8 --seq 256 --rank 16 --steps 2
 run $bin bench predict --size $size --rows ${ROWS:-100}
 have_torch && run $py scripts/reference/bench_predict.py --rows 4 --prompt 250 --options 5 --completion 4

@@ -103,7 +103,7 @@ func benchGEMM(args []string) error {
 	n := fs.Int("n", 896, "output features (rows of the weight)")
 	k := fs.Int("k", 896, "input features (columns of the weight)")
 	weights := fs.String("weights", "f32", "weight dtype: f32 or bf16")
-	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (activations rounded to bf16, float32 accumulation; op t only)")
+	compute := fs.String("compute", "f32", "compute mode: f32, or bf16 (operands rounded to bf16, float32 accumulation; ops t and n)")
 	op := fs.String("op", "t", "t: y=x·wᵀ (forward), n: dx=dy·w (input grad), tn: dw=dyᵀ·x (weight grad, f32 only)")
 	packed := fs.Bool("packed", false, "prepack the weight once for the compute mode, as model.PackWeights does (op t)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOTRAIN_THREADS or all CPUs)")
@@ -143,8 +143,8 @@ func benchGEMM(args []string) error {
 		cm = kernels.ComputeF32
 	case "bf16":
 		cm = kernels.ComputeBF16
-		if *op != "t" {
-			return fmt.Errorf("bench gemm: --compute bf16 is implemented for --op t only")
+		if *op == "tn" {
+			return fmt.Errorf("bench gemm: --compute bf16 is implemented for --op t and n only")
 		}
 	default:
 		return fmt.Errorf("bench gemm: --compute %q: want f32 or bf16", *compute)
@@ -162,7 +162,7 @@ func benchGEMM(args []string) error {
 		f = func() { kernels.MatMulTCompute(y, x, *m, w, false, cm) }
 	case "n":
 		dy, dx := rnd(*m**n), make([]float32, *m**k)
-		f = func() { kernels.MatMulN(dx, dy, *m, w, false) }
+		f = func() { kernels.MatMulNCompute(dx, dy, *m, w, false, cm) }
 	case "tn":
 		if *weights != "f32" {
 			return fmt.Errorf("bench gemm: --op tn takes float32 operands only (--weights f32)")
@@ -216,12 +216,29 @@ func benchPeak(args []string) error {
 		})
 	})
 	total := float64(flops) * calls * float64(t)
-	return printJSON(map[string]any{
+	result := map[string]any{
 		"bench": "peak", "threads": t, "level": kernels.Level(),
 		"gflops": total / ts[0] / 1e9, "median_gflops": total / ts[len(ts)/2] / 1e9,
 		"cpu_gflops": perCPU(total, cpu, t) / 1e9,
 		"seconds":    ts[0], "reps": len(ts),
-	})
+	}
+	// The BF16 dot product's peak (VDPBF16PS), measured right after the
+	// float32 one so that the two compare under the same load.
+	if _, ok := kernels.FMALoopBF16(); ok {
+		ts, cpu := timeRuns(*minTime, func() {
+			kernels.Parallel(t, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					for c := 0; c < calls; c++ {
+						flops, _ = kernels.FMALoopBF16()
+					}
+				}
+			})
+		})
+		total := float64(flops) * calls * float64(t)
+		result["bf16_gflops"], result["bf16_median_gflops"] = total/ts[0]/1e9, total/ts[len(ts)/2]/1e9
+		result["bf16_cpu_gflops"] = perCPU(total, cpu, t) / 1e9
+	}
+	return printJSON(result)
 }
 
 func benchBandwidth(args []string) error {

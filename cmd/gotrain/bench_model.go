@@ -79,6 +79,7 @@ func runBenchModel(name string, args []string) error {
 	}
 	result := map[string]any{"pack": packed, "compute": *compute, "quantize": *quantize, "bench": name, "model": dir, "tokens": *tokens, "threads": kernels.Threads(), "level": kernels.Level()}
 	var times []float64
+	var cpu float64 // CPU-seconds of the measured runs (prefill, train)
 	switch name {
 	case "prefill":
 		c := m.NewCache()
@@ -88,7 +89,7 @@ func runBenchModel(name string, args []string) error {
 			for p, tok := range prompt {
 				b.Add(tok, p, 0, p+1, 0, 0)
 			}
-			start := time.Now()
+			start, c0 := time.Now(), cpuSeconds()
 			h, err := m.Forward(c, &b, nil, []int{len(prompt) - 1})
 			if err != nil {
 				return err
@@ -96,10 +97,19 @@ func runBenchModel(name string, args []string) error {
 			m.Logits(make([]float32, m.Config.VocabSize), h, 1)
 			if r > 0 { // the first run warms up
 				times = append(times, time.Since(start).Seconds())
+				cpu += cpuSeconds() - c0
 			}
 		}
 		med := median(times)
+		// The layers' matmul work (attention and the one row of logits left
+		// out), per CPU-second as well: comparable with bench peak's
+		// cpu_gflops on a loaded machine.
+		cfg := &m.Config
+		layer := float64(cfg.Hidden*(cfg.Heads+2*cfg.KVHeads)*cfg.HeadDim + cfg.Heads*cfg.HeadDim*cfg.Hidden + 3*cfg.Hidden*cfg.Intermediate)
+		flops := 2 * float64(*tokens) * float64(cfg.Layers) * layer
+		cpuRun := cpu / float64(len(times)) / float64(kernels.Threads())
 		result["seconds"], result["tokens_per_s"] = med, float64(*tokens)/med
+		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, float64(*tokens)/cpuRun, flops/cpuRun/1e9
 	case "decode":
 		c := m.NewCache()
 		var b model.Batch
@@ -146,7 +156,7 @@ func runBenchModel(name string, args []string) error {
 				return err
 			}
 		}
-		var cpu, fullCPU float64
+		var fullCPU float64
 		var fullTimes, fullBack []float64
 		for r := 0; r <= *reps; r++ {
 			start, c0 := time.Now(), cpuSeconds()

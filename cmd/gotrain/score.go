@@ -176,7 +176,13 @@ func writeOutput(path string, write func(io.Writer) error) error {
 
 // addComputeFlag registers --compute; setCompute applies it to a loaded model.
 func addComputeFlag(fs *flag.FlagSet) *string {
-	return fs.String("compute", "f32", "matmul precision of the forward pass: f32, or bf16 (activations rounded to bfloat16, float32 accumulation, as PyTorch autocast; about 2× faster with AVX512_BF16)")
+	return fs.String("compute", "f32", "matmul precision of the forward pass: f32, bf16 (activations rounded to bfloat16, float32 accumulation, as PyTorch autocast; about 2× faster with AVX512_BF16), or auto (bf16 where the CPU has AVX512_BF16)")
+}
+
+// addTrainComputeFlag registers --compute for sft and dpo, where bf16 is the
+// default on CPUs with a native BF16 dot product.
+func addTrainComputeFlag(fs *flag.FlagSet) *string {
+	return fs.String("compute", "auto", "matmul precision of the base model's forward and backward: bf16 (bfloat16 operands, float32 accumulation, as PyTorch autocast; LoRA weights, optimizer state, norms and the loss stay float32), f32, or auto (bf16 where the CPU has AVX512_BF16)")
 }
 
 func setCompute(m *model.Model, c string) error {
@@ -185,8 +191,14 @@ func setCompute(m *model.Model, c string) error {
 		m.SetCompute(kernels.ComputeF32)
 	case "bf16":
 		m.SetCompute(kernels.ComputeBF16)
+	case "auto":
+		if kernels.HasBF16Compute() {
+			m.SetCompute(kernels.ComputeBF16)
+		} else {
+			m.SetCompute(kernels.ComputeF32)
+		}
 	default:
-		return fmt.Errorf("--compute %q: want f32 or bf16", c)
+		return fmt.Errorf("--compute %q: want f32, bf16 or auto", c)
 	}
 	return nil
 }

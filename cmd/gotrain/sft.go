@@ -14,6 +14,7 @@ import (
 
 	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/dist"
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
@@ -31,7 +32,7 @@ type trainFlags struct {
 	overwrite                     *bool
 	maxLine                       *int
 	template, resume, quantize    *string
-	distMode                      *string
+	compute, distMode             *string
 	cfg                           train.Config
 	baseName                      string      // what the adapter records as its base: the repo id or the directory given
 	group                         *dist.Group // the data-parallel job, or nil
@@ -74,6 +75,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
+	f.compute = addTrainComputeFlag(fs)
 	f.resume = fs.String("resume", "", `resume from a checkpoint directory, or "auto" for the newest in --out`)
 	f.overwrite = fs.Bool("overwrite", false, "train afresh into an --out that already holds an adapter or checkpoints (they are replaced as the run writes)")
 	f.distMode = fs.String("dist", "auto", "data-parallel training: auto joins the job a launcher (torchrun, Slurm srun, JobSet) describes in the environment; off trains alone")
@@ -107,6 +109,9 @@ func (f *trainFlags) checkOut() error {
 func (f *trainFlags) setup() (*data.Encoder, error) {
 	if *f.base == "" || *f.dataPath == "" || *f.out == "" {
 		return nil, fmt.Errorf("--base, --data and --out are required")
+	}
+	if c := *f.compute; c != "f32" && c != "bf16" && c != "auto" {
+		return nil, fmt.Errorf("--compute %q: want f32, bf16 or auto", c)
 	}
 	g, local, err := joinJob(*f.distMode, os.Args[1:])
 	if err != nil {
@@ -162,6 +167,13 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Ful
 		return nil, nil, nil, err
 	}
 	if *f.full {
+		// Full finetuning's weight gradients are float32 GEMMs on float32
+		// master weights; bf16 compute is not wired through them yet.
+		if *f.compute == "bf16" {
+			m.Close()
+			return nil, nil, nil, fmt.Errorf("--compute bf16 is not supported with --full yet: use --compute f32 (or auto)")
+		}
+		fmt.Fprintf(os.Stderr, "compute: f32 matmuls (--full trains float32 master weights)\n")
 		fl, err := model.NewFull(m)
 		if err != nil {
 			m.Close()
@@ -169,6 +181,11 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Ful
 		}
 		return m, nil, fl, nil
 	}
+	if err := setCompute(m, *f.compute); err != nil {
+		m.Close()
+		return nil, nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "compute: %s matmuls (--compute %s; native BF16 dot product: %v)\n", m.Compute(), *f.compute, kernels.HasBF16Compute())
 	var ad *model.Adapter
 	if *f.initAdapter != "" {
 		if ad, err = m.LoadAdapter(*f.initAdapter); err == nil {

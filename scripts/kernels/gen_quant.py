@@ -1,0 +1,167 @@
+"""Generates kernels/quant_avx512_amd64.s and kernels/quant_avx2_amd64.s:
+the kernels of the quantized weights (quant.go), AVX-512F and AVX2+FMA.
+Each has a pure-Go twin in quant.go; quant_test.go compares them. Blocks
+are whole: the Go callers do the short last block of a row."""
+
+from asm import Func, header
+
+# The NF4 codebook (float32 bits of quant.go's nf4Table).
+NF4 = [0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000,
+       0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000]
+
+
+def table(name, vals, hexa=True):
+    out = [f"DATA {name}<>+{4 * i}(SB)/4, ${v:#010x}" if hexa else f"DATA {name}<>+{4 * i}(SB)/4, ${v}"
+           for i, v in enumerate(vals)]
+    out.append(f"GLOBL {name}<>(SB), RODATA|NOPTR, ${4 * len(vals)}")
+    return "\n".join(out) + "\n"
+
+
+def hsum(f, w):
+    """Sum of the lanes of Z0 (w = 16) or Y0 (w = 8) into X0, stored as ret."""
+    if w == 16:
+        f.e("VEXTRACTF64X4 $1, Z0, Y1", "VADDPS Y1, Y0, Y0")
+    f.e("VEXTRACTF128 $1, Y0, X1", "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0",
+        "VMOVSS X0, ret+32(FP)", "VZEROUPPER", "RET")
+
+
+def avx512():
+    out = [header("gen_quant.py", __doc__.split("\n\n")[0].replace(
+        "Generates kernels/quant_avx512_amd64.s and kernels/quant_avx2_amd64.s:\nt", "T") + "\nThis file: AVX-512F."),
+        "// The NF4 codebook, and VPERMT2PS indices that interleave 16 low-nibble\n"
+        "// values (even columns) with 16 high-nibble values (odd columns).\n",
+        table("nf4tab", NF4), table("nf4ilo", [v for i in range(8) for v in (i, 16 + i)], False),
+        table("nf4ihi", [v for i in range(8, 16) for v in (i, 16 + i)], False), ""]
+
+    f = Func("dotQ8AVX512", "x *float32, q *byte, s *float32, nblk int", "0-36",
+             "Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1. Blocks alternate between\n"
+             "two accumulators.")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
+        "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
+    f.label("dq8_loop")
+    for half, (r, acc, last) in enumerate([(1, 0, "JZ dq8_done"), (5, 9, "JNZ dq8_loop")]):
+        f.e(f"VPMOVSXBD (SI), Z{r}", f"VPMOVSXBD 16(SI), Z{r + 1}", f"VCVTDQ2PS Z{r}, Z{r}",
+            f"VCVTDQ2PS Z{r + 1}, Z{r + 1}", f"VMULPS (DI), Z{r}, Z{r + 2}",
+            f"VFMADD231PS 64(DI), Z{r + 1}, Z{r + 2}", f"VBROADCASTSS (DX), Z{r + 3}",
+            f"VFMADD231PS Z{r + 3}, Z{r + 2}, Z{acc}", "ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX",
+            "DECQ CX", last)
+    f.label("dq8_done")
+    f.e("VADDPS Z9, Z0, Z0")
+    hsum(f, 16)
+    out.append(f.text())
+
+    def nf4_decode(f, src, lo, hi, t):
+        """Z<lo>, Z<hi>: the 32 values of 16 bytes at src, in column order
+        (Z<t>, Z<t+1> scratch)."""
+        f.e(f"VPMOVZXBD {src}, Z{lo}", f"VPSRLD $4, Z{lo}, Z{t}", f"VPERMPS Z31, Z{lo}, Z{lo}",
+            f"VPERMPS Z31, Z{t}, Z{t}", f"VMOVAPS Z{lo}, Z{hi}", f"VPERMT2PS Z{t}, Z30, Z{hi}",
+            f"VPERMT2PS Z{t}, Z29, Z{lo}")
+
+    f = Func("dotNF4AVX512", "x *float32, q *byte, s *float32, nblk int", "0-36",
+             "Σ_b s[b] · Σ_{j<64} x[64b+j]·nf4[code j], two codes per byte of q (low\n"
+             "nibble first), nblk ≥ 1.")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
+        "VMOVUPS nf4tab<>(SB), Z31", "VMOVUPS nf4ilo<>(SB), Z30", "VMOVUPS nf4ihi<>(SB), Z29",
+        "VXORPS Z0, Z0, Z0")
+    f.label("dn4_loop")
+    # Columns 0-15 in Z5, 16-31 in Z1, 32-47 in Z6, 48-63 in Z2: the two
+    # halves' decodes interleaved (independent chains).
+    f.e("VPMOVZXBD (SI), Z1", "VPMOVZXBD 16(SI), Z2", "VPSRLD $4, Z1, Z3", "VPSRLD $4, Z2, Z4")
+    for r in (1, 3, 2, 4):
+        f.e(f"VPERMPS Z31, Z{r}, Z{r}")
+    for lo, hi, t in ((1, 5, 3), (2, 6, 4)):
+        f.e(f"VMOVAPS Z{lo}, Z{hi}", f"VPERMT2PS Z{t}, Z30, Z{hi}", f"VPERMT2PS Z{t}, Z29, Z{lo}")
+    f.e("VMULPS (DI), Z5, Z7", "VFMADD231PS 64(DI), Z1, Z7", "VFMADD231PS 128(DI), Z6, Z7",
+        "VFMADD231PS 192(DI), Z2, Z7", "VBROADCASTSS (DX), Z8", "VFMADD231PS Z8, Z7, Z0",
+        "ADDQ $32, SI", "ADDQ $256, DI", "ADDQ $4, DX", "DECQ CX", "JNZ dn4_loop")
+    hsum(f, 16)
+    out.append(f.text())
+
+    f = Func("dequantQ8AVX512", "dst *float32, q *byte, s float32, n16 int", "0-32",
+             "dst[j] = int8(q[j])·s for j < 16·n16, n16 ≥ 1.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Z4", "MOVQ n16+24(FP), CX")
+    f.label("deq8_loop")
+    f.e("VPMOVSXBD (SI), Z1", "VCVTDQ2PS Z1, Z1", "VMULPS Z4, Z1, Z1", "VMOVUPS Z1, (DI)", "ADDQ $16, SI",
+        "ADDQ $64, DI", "DECQ CX", "JNZ deq8_loop", "VZEROUPPER", "RET")
+    out.append(f.text())
+
+    f = Func("dequantNF4AVX512", "dst *float32, q *byte, s float32, n32 int", "0-32",
+             "dst[j] = nf4[code j]·s for j < 32·n32 (16 bytes of q each), n32 ≥ 1.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Z4", "MOVQ n32+24(FP), CX",
+        "VMOVUPS nf4tab<>(SB), Z31", "VMULPS Z4, Z31, Z31", "VMOVUPS nf4ilo<>(SB), Z30",
+        "VMOVUPS nf4ihi<>(SB), Z29")
+    f.label("deqn4_loop")
+    nf4_decode(f, "(SI)", 1, 5, 3)
+    f.e("VMOVUPS Z5, (DI)", "VMOVUPS Z1, 64(DI)", "ADDQ $16, SI", "ADDQ $128, DI", "DECQ CX",
+        "JNZ deqn4_loop", "VZEROUPPER", "RET")
+    out.append(f.text())
+    return "\n".join(out)
+
+
+def nf4dec8(f):
+    """Decodes the 8 bytes at (SI) into 16 values, in column order, in Y1
+    (columns 0-7) and Y2 (columns 8-15), using tables Y14 (codes 0-7) and
+    Y15 (codes 8-15) and the nibble mask Y13. VPERMPS on YMM indexes 8
+    entries, so a lookup is two VPERMPS blended on bit 3. Clobbers Y3-Y8."""
+    f.e("VPMOVZXBD (SI), Y1", "VPSRLD $4, Y1, Y3", "VPAND Y13, Y1, Y1",
+        "VPERMPS Y14, Y1, Y4", "VPERMPS Y15, Y1, Y5", "VPSLLD $28, Y1, Y6", "VBLENDVPS Y6, Y5, Y4, Y4",
+        "VPERMPS Y14, Y3, Y5", "VPERMPS Y15, Y3, Y7", "VPSLLD $28, Y3, Y6", "VBLENDVPS Y6, Y7, Y5, Y5",
+        "VUNPCKLPS Y5, Y4, Y7", "VUNPCKHPS Y5, Y4, Y8", "VPERM2F128 $0x20, Y8, Y7, Y1",
+        "VPERM2F128 $0x31, Y8, Y7, Y2")
+
+
+def avx2():
+    out = [header("gen_quant.py", __doc__.split("\n\n")[0].replace(
+        "Generates kernels/quant_avx512_amd64.s and kernels/quant_avx2_amd64.s:\nt", "T") +
+        "\nThis file: AVX2+FMA, twins of the AVX-512 ones."),
+        "// The NF4 codebook (codes 0-7 at +0, 8-15 at +32) and a nibble mask.\n",
+        table("nf4tab2", NF4), table("nf4mask2", [15] * 8, False), ""]
+
+    f = Func("dotQ8AVX2", "x *float32, q *byte, s *float32, nblk int", "0-36",
+             "Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1.")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX", "VXORPS Y0, Y0, Y0")
+    f.label("dq8a_loop")
+    for i in range(4):
+        f.e(f"VPMOVSXBD {8 * i or ''}(SI), Y{i + 1}")
+    for i in range(4):
+        f.e(f"VCVTDQ2PS Y{i + 1}, Y{i + 1}")
+    f.e("VMULPS (DI), Y1, Y5", "VMULPS 32(DI), Y2, Y6", "VFMADD231PS 64(DI), Y3, Y5",
+        "VFMADD231PS 96(DI), Y4, Y6", "VADDPS Y6, Y5, Y5", "VBROADCASTSS (DX), Y7", "VFMADD231PS Y7, Y5, Y0",
+        "ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX", "DECQ CX", "JNZ dq8a_loop")
+    hsum(f, 8)
+    out.append(f.text())
+
+    f = Func("dotNF4AVX2", "x *float32, q *byte, s *float32, nblk int", "0-36",
+             "Σ_b s[b] · Σ_{j<64} x[64b+j]·nf4[code j], nblk ≥ 1.")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
+        "VMOVUPS nf4tab2<>(SB), Y14", "VMOVUPS nf4tab2<>+32(SB), Y15", "VMOVUPS nf4mask2<>(SB), Y13",
+        "VXORPS Y0, Y0, Y0")
+    f.label("dn4a_block")
+    f.e("VXORPS Y9, Y9, Y9", "MOVQ $4, BX")
+    f.label("dn4a_loop")
+    nf4dec8(f)
+    f.e("VFMADD231PS (DI), Y1, Y9", "VFMADD231PS 32(DI), Y2, Y9", "ADDQ $8, SI", "ADDQ $64, DI", "DECQ BX",
+        "JNZ dn4a_loop", "VBROADCASTSS (DX), Y10", "VFMADD231PS Y10, Y9, Y0", "ADDQ $4, DX", "DECQ CX",
+        "JNZ dn4a_block")
+    hsum(f, 8)
+    out.append(f.text())
+
+    f = Func("dequantQ8AVX2", "dst *float32, q *byte, s float32, n8 int", "0-32",
+             "dst[j] = int8(q[j])·s for j < 8·n8, n8 ≥ 1.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Y4", "MOVQ n8+24(FP), CX")
+    f.label("deq8a_loop")
+    f.e("VPMOVSXBD (SI), Y1", "VCVTDQ2PS Y1, Y1", "VMULPS Y4, Y1, Y1", "VMOVUPS Y1, (DI)", "ADDQ $8, SI",
+        "ADDQ $32, DI", "DECQ CX", "JNZ deq8a_loop", "VZEROUPPER", "RET")
+    out.append(f.text())
+
+    f = Func("dequantNF4AVX2", "dst *float32, q *byte, s float32, n16 int", "0-32",
+             "dst[j] = nf4[code j]·s for j < 16·n16 (8 bytes of q each), n16 ≥ 1.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Y12", "MOVQ n16+24(FP), CX",
+        "VMOVUPS nf4tab2<>(SB), Y14", "VMOVUPS nf4tab2<>+32(SB), Y15", "VMULPS Y12, Y14, Y14",
+        "VMULPS Y12, Y15, Y15", "VMOVUPS nf4mask2<>(SB), Y13")
+    f.label("deqn4a_loop")
+    nf4dec8(f)
+    f.e("VMOVUPS Y1, (DI)", "VMOVUPS Y2, 32(DI)", "ADDQ $8, SI", "ADDQ $64, DI", "DECQ CX", "JNZ deqn4a_loop",
+        "VZEROUPPER", "RET")
+    out.append(f.text())
+    return "\n".join(out)
