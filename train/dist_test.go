@@ -216,3 +216,85 @@ func TestDataParallelResume(t *testing.T) {
 		t.Fatalf("metrics.jsonl: %d lines, %v", len(ms), err)
 	}
 }
+
+// TestDataParallelFull: full finetuning (every weight, AdamW) on 2 ranks
+// ends with the very weights, losses and gradient norms of one process with
+// the same global batch, for SFT and DPO.
+func TestDataParallelFull(t *testing.T) {
+	m := smallModel(t)
+	sft := randomExamples(9, m.Config.VocabSize, 5)
+	var pairs []Pair
+	for i, e := range randomExamples(7, m.Config.VocabSize, 6) {
+		pairs = append(pairs, Pair{Prompt: e.Tokens[:len(e.Tokens)-1], Chosen: []int{11, 12}, Rejected: []int{13, 14 + i%3}})
+	}
+	fresh := func() *model.Full {
+		f, err := model.NewFull(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	newTrainer := func(task string, f *model.Full, cfg Config) (*Trainer, error) {
+		if task == "dpo" {
+			return NewFullDPO(f, cfg, DPOConfig{Beta: 0.1}, pairs, nil)
+		}
+		return NewFull(f, cfg, sft, nil)
+	}
+	const W = 2
+	for _, task := range []string{"sft", "dpo"} {
+		cfg := DefaultConfig()
+		cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.WarmupRatio, cfg.MaxSteps = 1e-3, 1, 2, 0, 2
+		one := cfg
+		one.GradAccum, one.OutDir = W, t.TempDir()
+		want := fresh()
+		tr, err := newTrainer(task, want, one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantSteps []StepInfo
+		if err := tr.Run(context.Background(), func(s StepInfo) { wantSteps = append(wantSteps, s) }); err != nil {
+			t.Fatal(err)
+		}
+		gs := joinRanks(t, W)
+		got := make([]*model.Full, W)
+		steps := make([][]StepInfo, W)
+		errs := make([]error, W)
+		out := t.TempDir()
+		eachRank(W, func(r int) {
+			c := cfg
+			c.GradAccum, c.Group, c.OutDir = 1, gs[r], out
+			got[r] = fresh()
+			tr, err := newTrainer(task, got[r], c)
+			if err != nil {
+				errs[r] = err
+				gs[r].Abort(err)
+				return
+			}
+			errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+		})
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("%s full, %d ranks: rank %d: %v", task, W, r, err)
+			}
+		}
+		names, a := want.Params()
+		for r := range W {
+			_, b := got[r].Params()
+			for i := range a {
+				for j := range a[i] {
+					if a[i][j] != b[i][j] {
+						t.Fatalf("%s full, rank %d: %s[%d] = %v, one process %v", task, r, names[i], j, b[i][j], a[i][j])
+					}
+				}
+			}
+			if len(steps[r]) != len(wantSteps) {
+				t.Fatalf("%s full, rank %d made %d steps, want %d", task, r, len(steps[r]), len(wantSteps))
+			}
+			for i, s := range steps[r] {
+				if w := wantSteps[i]; s.Loss != w.Loss || s.GradNorm != w.GradNorm {
+					t.Fatalf("%s full, rank %d step %d: loss %v norm %v, one process %v %v", task, r, i+1, s.Loss, s.GradNorm, w.Loss, w.GradNorm)
+				}
+			}
+		}
+	}
+}
