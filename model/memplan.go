@@ -22,6 +22,10 @@ type PlanInput struct {
 	// the adapter; rank 0 means no adapter (inference).
 	LoRARank    int
 	LoRATargets []string
+	// ModulesToSave are the adapter's fully trained modules (PEFT's
+	// modules_to_save: embed_tokens, lm_head, norm): float32 copies trained
+	// like the adapter's tensors.
+	ModulesToSave []string
 	// Optimizer is "adamw" (gradients + 2 moments), "adamw8bit" (gradients
 	// + 2 moments of one byte each, block-wise scaled), "sgd" (gradients
 	// only) or "" (no training: no gradients, no activations kept).
@@ -147,6 +151,19 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		}
 		loraParams *= L
 		add("LoRA adapter (F32)", loraParams*4)
+		var saved float64
+		for _, name := range p.ModulesToSave {
+			switch strings.TrimSpace(name) {
+			case "embed_tokens", "lm_head":
+				saved += V * H
+			case "norm":
+				saved += H
+			}
+		}
+		if saved > 0 {
+			add("modules_to_save copies (F32)", saved*4)
+			loraParams += saved // trained like the adapter: gradients and moments below
+		}
 	}
 	T := float64(max(p.BatchTokens, 0))
 	// gradients: the step's sum and one micro-batch's; with several ranks

@@ -155,3 +155,18 @@ func TestPlanCheckTypedError(t *testing.T) {
 		t.Errorf("refusal is not a *MemoryError wrapping ErrOutOfMemory: %v", err)
 	}
 }
+
+// TestPlanModulesToSave: an adapter's modules_to_save are float32 copies
+// trained like its tensors: with AdamW, the copy, two gradients and two
+// moments of V·H values for embed_tokens and H for norm.
+func TestPlanModulesToSave(t *testing.T) {
+	c := qwen14B()
+	in := PlanInput{WeightDType: "BF16", LoRARank: 16, Optimizer: "adamw", BatchTokens: 1024}
+	lora := PlanMemory(c, in)
+	in.ModulesToSave = []string{"embed_tokens", " norm"}
+	saved := PlanMemory(c, in)
+	n := int64(c.VocabSize*c.Hidden + c.Hidden)
+	if got, want := saved.Total-lora.Total, 5*4*n; got < want-64 || got > want+64 {
+		t.Errorf("modules_to_save add %s, want %s:\n%s", FormatBytes(got), FormatBytes(want), saved)
+	}
+}

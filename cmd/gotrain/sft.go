@@ -147,9 +147,12 @@ func (f *trainFlags) load(longest int) (*model.Model, *model.Adapter, *model.Ful
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if *f.full {
+	if *f.full || *f.toSave != "" {
 		in := plan.Input
-		in.Full = true
+		in.Full = *f.full
+		if *f.toSave != "" && !*f.full {
+			in.ModulesToSave = strings.Split(*f.toSave, ",")
+		}
 		plan = plan.Replan(in)
 	}
 	if plan, err = f.checkPlan(plan); err != nil {
