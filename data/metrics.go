@@ -441,7 +441,8 @@ func (e *Example) textOf() string {
 // Option cells map the options onto [0,1] by the scale's ends. Numeric
 // cells (rows predicted by method "numeric" or "sampled") compare the
 // distributions over values and divide W1 by the range of the human answers
-// to that question across the whole study; their uniform baseline is
+// to that question across the whole study (the rows evaluated and the
+// prior's training answers to it); their uniform baseline is
 // uniform over the distinct human answers to the question in the study,
 // their prior the training answers to the question.
 //
@@ -669,14 +670,21 @@ func Evaluate(preds []Prediction, prior Prior, demographic string) Report {
 		var cr CellReport
 		if c.numeric {
 			qk := k.OutcomeKey()
-			r := hi[qk] - lo[qk]
+			// The study's answers are the rows evaluated and, with a
+			// training set, its answers to the question too: a held-out
+			// split alone may hold one or two of them.
+			l, h := lo[qk], hi[qk]
+			for v := range prior.byQuestion[questionKeyOf(qk)] {
+				l, h = math.Min(l, v), math.Max(h, v)
+			}
+			r := h - l
 			// One answer in the study: the stated scale's width, else the
 			// answer's magnitude (W1 then a relative error).
 			if w := c.opt.Max - c.opt.Min; !(r > 0) && w > 0 && !math.IsInf(w, 0) {
 				r = w
 			}
 			if !(r > 0) {
-				r = math.Max(math.Abs(hi[qk]), 1)
+				r = math.Max(math.Abs(h), 1)
 			}
 			human := empirical(c.values)
 			model := make([]ValueProb, 0, len(c.mix))

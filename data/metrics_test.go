@@ -287,3 +287,30 @@ func rangeOf(lo, hi int) Options {
 	o, _ := stepRange(decimal{val: float64(lo), mant: int64(lo), exact: true}, decimal{val: float64(hi), mant: int64(hi), exact: true}, nil, false, MaxOptionValues, "range")
 	return o
 }
+
+// TestNumericRangeWithTrain: a numeric cell's W1 is divided by the range of
+// the study's answers to the question, the training rows' included.
+func TestNumericRangeWithTrain(t *testing.T) {
+	ask := `You were asked: "How much would you give?" Only return an integer representing dollars.`
+	e := row("D", 0, "x", "Age: 30", "Response: 10")
+	e.Input = BuildPrompt("Age: 30", ask)
+	o, _ := e.Options()
+	pred := []Prediction{{Example: e, Method: "numeric", Options: o, Numeric: []ValueProb{{20, 1}}, Truth: 10}}
+	if rep := Evaluate(pred, NewPrior(nil), ""); len(rep.Cells) != 1 {
+		t.Fatalf("cells %d, skipped %v", len(rep.Cells), rep.Skipped)
+	}
+	// alone: one answer, so the normaliser is its magnitude: |20 − 10| / 10
+	if w := Evaluate(pred, NewPrior(nil), "").Cells[0].W1.Model; math.Abs(w-1) > 1e-12 {
+		t.Errorf("W1 without training rows %v, want 1", w)
+	}
+	var train []Example
+	for _, r := range []string{"Response: 0", "Response: 50"} {
+		tr := row("D", 1, "x", "Age: 40", r)
+		tr.Input = BuildPrompt("Age: 40", ask)
+		train = append(train, tr)
+	}
+	// the training answers span 0..50: 10 / 50
+	if w := Evaluate(pred, NewPrior(train), "").Cells[0].W1.Model; math.Abs(w-0.2) > 1e-12 {
+		t.Errorf("W1 with training rows %v, want 0.2", w)
+	}
+}
