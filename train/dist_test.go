@@ -39,6 +39,33 @@ func eachRank(n int, f func(r int)) {
 	wg.Wait()
 }
 
+// runRanks runs a job of W ranks in this process: rank r trains with cfg
+// given its group and the shared output folder out, through the trainer
+// newRank makes; it returns each rank's steps.
+func runRanks(t *testing.T, W int, cfg Config, out string, newRank func(r int, c Config) (*Trainer, error)) [][]StepInfo {
+	t.Helper()
+	gs := joinRanks(t, W)
+	steps := make([][]StepInfo, W)
+	errs := make([]error, W)
+	eachRank(W, func(r int) {
+		c := cfg
+		c.Group, c.OutDir = gs[r], out
+		tr, err := newRank(r, c)
+		if err != nil {
+			errs[r] = err
+			gs[r].Abort(err)
+			return
+		}
+		errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+	})
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("%d ranks: rank %d: %v", W, r, err)
+		}
+	}
+	return steps
+}
+
 // TestDataParallelBitwise: 2 and 4 ranks with --grad-accum 2 end with the
 // very adapter, losses and metrics of one process with grad-accum 2×W, for
 // SFT and DPO, with dropout and a last global batch that is partial (some
@@ -81,28 +108,14 @@ func TestDataParallelBitwise(t *testing.T) {
 				t.Fatal(err)
 			}
 			// W ranks
-			gs := joinRanks(t, W)
 			got := make([]*model.Adapter, W)
-			steps := make([][]StepInfo, W)
-			errs := make([]error, W)
 			out := t.TempDir()
-			eachRank(W, func(r int) {
-				c := cfg
-				c.GradAccum, c.Group, c.OutDir = 2, gs[r], out
+			ranks := cfg
+			ranks.GradAccum = 2
+			steps := runRanks(t, W, ranks, out, func(r int, c Config) (*Trainer, error) {
 				got[r] = fresh()
-				tr, err := newTrainer(task, got[r], c)
-				if err != nil {
-					errs[r] = err
-					gs[r].Abort(err)
-					return
-				}
-				errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+				return newTrainer(task, got[r], c)
 			})
-			for r, err := range errs {
-				if err != nil {
-					t.Fatalf("%s, %d ranks: rank %d: %v", task, W, r, err)
-				}
-			}
 			_, a := want.Params()
 			for r := range W {
 				_, b := got[r].Params()
@@ -255,28 +268,13 @@ func TestDataParallelFull(t *testing.T) {
 		if err := tr.Run(context.Background(), func(s StepInfo) { wantSteps = append(wantSteps, s) }); err != nil {
 			t.Fatal(err)
 		}
-		gs := joinRanks(t, W)
 		got := make([]*model.Full, W)
-		steps := make([][]StepInfo, W)
-		errs := make([]error, W)
-		out := t.TempDir()
-		eachRank(W, func(r int) {
-			c := cfg
-			c.GradAccum, c.Group, c.OutDir = 1, gs[r], out
+		ranks := cfg
+		ranks.GradAccum = 1
+		steps := runRanks(t, W, ranks, t.TempDir(), func(r int, c Config) (*Trainer, error) {
 			got[r] = fresh()
-			tr, err := newTrainer(task, got[r], c)
-			if err != nil {
-				errs[r] = err
-				gs[r].Abort(err)
-				return
-			}
-			errs[r] = tr.Run(context.Background(), func(s StepInfo) { steps[r] = append(steps[r], s) })
+			return newTrainer(task, got[r], c)
 		})
-		for r, err := range errs {
-			if err != nil {
-				t.Fatalf("%s full, %d ranks: rank %d: %v", task, W, r, err)
-			}
-		}
 		names, a := want.Params()
 		for r := range W {
 			_, b := got[r].Params()
