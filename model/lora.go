@@ -192,7 +192,7 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	found := map[[2]int]*half{}
 	var allowed []string // the modules modules_to_save selects
 	if len(cfg.ModulesToSave) > 0 {
-		if allowed, err = m.savedModules(cfg.ModulesToSave); err != nil {
+		if allowed, err = savedModules(&m.Config, cfg.ModulesToSave); err != nil {
 			return nil, fmt.Errorf("adapter_config.json: %w", err)
 		}
 	}
@@ -202,7 +202,7 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 				return nil, fmt.Errorf("tensor %q: module not in modules_to_save %v", name, cfg.ModulesToSave)
 			}
 			t, _ := f.Tensor(name)
-			if n := m.savableTensors()[strings.TrimSuffix(saved, ".weight")]; t.NumElements() != n {
+			if n := savableTensors(&m.Config)[strings.TrimSuffix(saved, ".weight")]; t.NumElements() != n {
 				return nil, fmt.Errorf("tensor %q has shape %v, the model's %d values: %w", name, t.Shape, n, ErrShape)
 			}
 			v, err := t.ToF32()

@@ -151,13 +151,16 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		}
 		loraParams *= L
 		add("LoRA adapter (F32)", loraParams*4)
+		// the tensors the loader will copy (an unknown name is its error)
 		var saved float64
-		for _, name := range p.ModulesToSave {
-			switch strings.TrimSpace(name) {
-			case "embed_tokens", "lm_head":
-				saved += V * H
-			case "norm":
-				saved += H
+		names := make([]string, len(p.ModulesToSave))
+		for i, n := range p.ModulesToSave {
+			names[i] = strings.TrimSpace(n)
+		}
+		if paths, err := savedModules(cfg, names); err == nil {
+			sizes := savableTensors(cfg)
+			for _, path := range paths {
+				saved += float64(sizes[path])
 			}
 		}
 		if saved > 0 {

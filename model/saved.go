@@ -22,8 +22,7 @@ const savedPrefix = "base_model.model."
 // savableTensors lists the tensors modules_to_save may replace, by module
 // path ("model.embed_tokens" → "model.embed_tokens.weight"), with their
 // element counts.
-func (m *Model) savableTensors() map[string]int {
-	c := &m.Config
+func savableTensors(c *Config) map[string]int {
 	H := c.Hidden
 	out := map[string]int{"model.embed_tokens": c.VocabSize * H, "lm_head": c.VocabSize * H, "model.norm": H}
 	for l := 0; l < c.Layers; l++ {
@@ -33,13 +32,14 @@ func (m *Model) savableTensors() map[string]int {
 	return out
 }
 
-// savedModules returns the module paths that the modules_to_save names
-// select: a name matches a module path equal to it or ending in "."+name.
-func (m *Model) savedModules(names []string) ([]string, error) {
+// savedModules returns the module paths of a model of config c that the
+// modules_to_save names select: a name matches a module path equal to it or
+// ending in "."+name.
+func savedModules(c *Config, names []string) ([]string, error) {
 	var out []string
 	for _, n := range names {
 		found := false
-		for path := range m.savableTensors() {
+		for path := range savableTensors(c) {
 			if path == n || strings.HasSuffix(path, "."+n) {
 				out, found = append(out, path), true
 			}
@@ -61,7 +61,7 @@ func (m *Model) initSaved(a *Adapter) error {
 	if m.ckpt == nil {
 		return fmt.Errorf("model: modules_to_save needs a model loaded from a checkpoint")
 	}
-	paths, err := m.savedModules(a.Config.ModulesToSave)
+	paths, err := savedModules(&m.Config, a.Config.ModulesToSave)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
@@ -100,7 +100,7 @@ func (m *Model) parseSavedKey(key string) string {
 		return ""
 	}
 	rest = strings.Replace(rest, ".modules_to_save.default.", ".", 1)
-	if _, ok := m.savableTensors()[strings.TrimSuffix(rest, ".weight")]; !ok {
+	if _, ok := savableTensors(&m.Config)[strings.TrimSuffix(rest, ".weight")]; !ok {
 		return ""
 	}
 	return rest
