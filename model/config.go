@@ -15,6 +15,9 @@ type Arch string
 const (
 	Qwen2 Arch = "qwen2" // Qwen2ForCausalLM: Qwen2 and Qwen2.5
 	Llama Arch = "llama" // LlamaForCausalLM: Llama 2, 3, 3.1, 3.2
+	// Qwen3MoE is Qwen3MoeForCausalLM: Qwen3's attention and sparse
+	// mixture-of-experts MLPs (moe.go).
+	Qwen3MoE Arch = "qwen3_moe"
 )
 
 // ErrUnsupported marks a config value the engine does not implement. It is
@@ -64,6 +67,7 @@ type Config struct {
 	BOSTokenID    int          // -1 when absent
 	EOSTokenIDs   []int
 	TorchDType    string // torch_dtype as written, informational
+	MoEConfig            // Qwen3-MoE's experts (moe.go); zero for dense models
 }
 
 // rawConfig mirrors config.json; pointer fields tell absent from zero.
@@ -92,6 +96,7 @@ type rawConfig struct {
 	Quantization      json.RawMessage `json:"quantization_config"`
 	NumExperts        *int            `json:"num_experts"`
 	NumLocalExperts   *int            `json:"num_local_experts"`
+	rawMoE
 	AttnLogitCap      *float64        `json:"attn_logit_softcapping"`
 	FinalLogitCap     *float64        `json:"final_logit_softcapping"`
 }
@@ -121,6 +126,8 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.Arch = Qwen2
 	case r.ModelType == "llama" || has(r.Architectures, "LlamaForCausalLM"):
 		c.Arch = Llama
+	case r.ModelType == "qwen3_moe" || has(r.Architectures, "Qwen3MoeForCausalLM"):
+		c.Arch = Qwen3MoE
 	default:
 		v := r.ModelType
 		if len(r.Architectures) > 0 {
@@ -129,7 +136,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, &UnsupportedError{"architectures", quote(v), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
 	}
 	for _, a := range r.Architectures {
-		if a != "Qwen2ForCausalLM" && a != "LlamaForCausalLM" {
+		if a != "Qwen2ForCausalLM" && a != "LlamaForCausalLM" && a != "Qwen3MoeForCausalLM" {
 			return nil, &UnsupportedError{"architectures", quote(a), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
 		}
 	}
@@ -209,11 +216,14 @@ func ParseConfig(b []byte) (*Config, error) {
 		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
 			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
 		}
-	case Llama:
+	case Llama, Qwen3MoE:
 		if r.AttentionBias != nil && *r.AttentionBias {
 			c.QKVBias, c.OBias = true, true
 		}
-		if r.MLPBias != nil {
+		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
+			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
+		}
+		if r.MLPBias != nil && c.Arch == Llama {
 			c.MLPBias = *r.MLPBias
 		}
 	}
@@ -223,8 +233,8 @@ func ParseConfig(b []byte) (*Config, error) {
 	if len(r.Quantization) > 0 && string(r.Quantization) != "null" {
 		return nil, &UnsupportedError{"quantization_config", string(r.Quantization), "pre-quantized checkpoints are not implemented; load the BF16 checkpoint"}
 	}
-	if r.NumExperts != nil && *r.NumExperts > 0 {
-		return nil, &UnsupportedError{"num_experts", fmt.Sprint(*r.NumExperts), "mixture-of-experts is not implemented"}
+	if err := parseMoE(&r, c); err != nil {
+		return nil, err
 	}
 	if r.NumLocalExperts != nil && *r.NumLocalExperts > 0 {
 		return nil, &UnsupportedError{"num_local_experts", fmt.Sprint(*r.NumLocalExperts), "mixture-of-experts is not implemented"}

@@ -29,7 +29,8 @@ type Linear struct {
 type Layer struct {
 	AttnNorm, MLPNorm []float32 // [Hidden]
 	Q, K, V, O        Linear
-	Gate, Up, Down    Linear
+	Gate, Up, Down    Linear // a dense MLP; unset where MoE is
+	MoE               *MoE   // a sparse layer's experts (moe.go), or nil
 }
 
 // Model is a loaded, immutable base model. It is safe for concurrent use:
@@ -177,6 +178,10 @@ func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
 		L.K = l.linear(p+"self_attn.k_proj", c.KVHeads*D, H, c.QKVBias)
 		L.V = l.linear(p+"self_attn.v_proj", c.KVHeads*D, H, c.QKVBias)
 		L.O = l.linear(p+"self_attn.o_proj", H, c.Heads*D, c.OBias)
+		if c.Sparse(i) {
+			L.MoE = l.moe(p, c)
+			continue
+		}
 		L.Gate = l.linear(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = l.linear(p+"mlp.up_proj", I, H, c.MLPBias)
 		L.Down = l.linear(p+"mlp.down_proj", H, I, c.MLPBias)

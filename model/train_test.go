@@ -95,16 +95,11 @@ func TestGoldenGradients(t *testing.T) {
 					t.Errorf("%s: relative error %.2e", key, rel)
 				}
 			}
-			for l, layer := range g.Layers {
-				for mod, lr := range layer {
-					if lr == nil {
-						continue
-					}
-					p := peftPrefix(l, Module(mod))
-					compare(p+"lora_A.weight", lr.A)
-					compare(p+"lora_B.weight", lr.B)
-				}
-			}
+			g.each(func(path string, lr *LoRA) {
+				p := "base_model.model." + path + "."
+				compare(p+"lora_A.weight", lr.A)
+				compare(p+"lora_B.weight", lr.B)
+			})
 			t.Logf("loss %.6f (reference %.6f), worst relative gradient error %.2e", loss, gb.Loss, worst)
 		})
 	}
