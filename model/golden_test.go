@@ -2,10 +2,12 @@ package model
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gotrain/gotrain/kernels"
@@ -49,6 +51,9 @@ func TestGoldenLogprobs(t *testing.T) {
 	}{
 		{"tiny-qwen2-bf16", 2e-3},
 		{"tiny-llama-f32", 1e-4},
+		{"tiny-qwen3-f32", 1e-4},   // q_norm/k_norm, head_dim ≠ hidden/heads, GQA, untied, V 211
+		{"tiny-qwen3-bf16", 2e-3},  // tied, one KV head
+		{"tiny-mistral-f32", 1e-4}, // sliding_window 4096 < max_position_embeddings
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			dir := filepath.Join("testdata", tc.dir)
@@ -129,5 +134,48 @@ func TestGoldenBF16Compute(t *testing.T) {
 	t.Logf("BF16 compute: max |Δ logprob| = %.2e", worst)
 	if worst > 0.1 { // bfloat16 keeps 8 bits: ~0.4% per activation
 		t.Errorf("BF16 compute: max |Δ logprob| = %.2e, want ≤ 0.1", worst)
+	}
+}
+
+// TestGoldenGreedy decodes with the KV cache and compares the greedy tokens
+// with the reference's (generate.jsonl: full recomputation in float64 at
+// every step, prompts whose top-2 logit margin stays ≥ 0.01).
+func TestGoldenGreedy(t *testing.T) {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-mistral-f32"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", name)
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			raw, err := os.ReadFile(filepath.Join(dir, "generate.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+				var c struct {
+					PromptIDs []int  `json:"prompt_ids"`
+					Adapter   string `json:"adapter"`
+					GreedyIDs []int  `json:"greedy_ids"`
+				}
+				if err := json.Unmarshal(line, &c); err != nil {
+					t.Fatal(err)
+				}
+				var ad *Adapter
+				if c.Adapter != "" {
+					if ad, err = m.LoadAdapter(filepath.Join(dir, c.Adapter)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got, err := m.Generate(c.PromptIDs, ad, Sampling{MaxNewTokens: len(c.GreedyIDs)}, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, c.GreedyIDs) {
+					t.Errorf("case %d (adapter %q): greedy %v, reference %v", i, c.Adapter, got, c.GreedyIDs)
+				}
+			}
+		})
 	}
 }

@@ -206,7 +206,7 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
 	type half struct{ a, b *safetensors.Tensor }
 	found := map[[3]int]*half{} // layer, expert (−1: none), module
-	var allowed []string // the modules modules_to_save selects
+	var allowed []string        // the modules modules_to_save selects
 	if len(cfg.ModulesToSave) > 0 {
 		if allowed, err = savedModules(&m.Config, cfg.ModulesToSave); err != nil {
 			return nil, fmt.Errorf("adapter_config.json: %w", err)

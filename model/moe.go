@@ -187,10 +187,10 @@ type moeState struct {
 	h       []float32 // [R × I]
 	y       []float32 // [R × H] the experts' outputs, before weighting
 	// backward
-	dy, dxg    []float32 // [R × H]
-	dgate, dup []float32 // [R × I]
-	dw         []float32 // [T × k]
-	dp         []float32 // [T × E]
+	dy, dxg    []float32  // [R × H]
+	dgate, dup []float32  // [R × I]
+	dw         []float32  // [T × k]
+	dp         []float32  // [T × E]
 	sub        layerState // an expert's view: T = its rows
 }
 
@@ -511,7 +511,7 @@ func qwen3MoEConfigFor(size string) (*Config, error) {
 	if m.MLPOnlyLayers == nil {
 		m.MLPOnlyLayers = []int{}
 	}
-	// QKNORM
+	c.QKNorm = true
 	return c, nil
 }
 
