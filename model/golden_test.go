@@ -51,9 +51,11 @@ func TestGoldenLogprobs(t *testing.T) {
 	}{
 		{"tiny-qwen2-bf16", 2e-3},
 		{"tiny-llama-f32", 1e-4},
-		{"tiny-qwen3-f32", 1e-4},   // q_norm/k_norm, head_dim ≠ hidden/heads, GQA, untied, V 211
-		{"tiny-qwen3-bf16", 2e-3},  // tied, one KV head
-		{"tiny-mistral-f32", 1e-4}, // sliding_window 4096 < max_position_embeddings
+		{"tiny-qwen3-f32", 1e-4},     // q_norm/k_norm, head_dim ≠ hidden/heads, GQA, untied, V 211
+		{"tiny-qwen3-bf16", 2e-3},    // tied, one KV head
+		{"tiny-mistral-f32", 1e-4},   // sliding_window 4096 < max_position_embeddings
+		{"tiny-qwen3moe-f32", 1e-4},  // 5 experts top 3 unnormalised, layer 2 dense (mlp_only_layers), odd heads
+		{"tiny-qwen3moe-bf16", 2e-3}, // 6 experts top 2 renormalised, decoder_sparse_step 2, tied
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			dir := filepath.Join("testdata", tc.dir)
@@ -141,7 +143,7 @@ func TestGoldenBF16Compute(t *testing.T) {
 // with the reference's (generate.jsonl: full recomputation in float64 at
 // every step, prompts whose top-2 logit margin stays ≥ 0.01).
 func TestGoldenGreedy(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-mistral-f32"} {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-mistral-f32", "tiny-qwen3moe-f32", "tiny-qwen3moe-bf16"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
 			m, err := Load(dir)
