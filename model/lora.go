@@ -367,11 +367,13 @@ func targetMatcher(raw json.RawMessage) (func(short, path string) bool, error) {
 }
 
 // expertShape returns an expert module's weight shape [out, in].
-func (m *Model) expertShape(mod Module) (out, in int) {
+func (m *Model) expertShape(mod Module) (out, in int) { return expertShapeOf(&m.Config, mod) }
+
+func expertShapeOf(c *Config, mod Module) (out, in int) {
 	if mod == ModDown {
-		return m.Config.Hidden, m.Config.MoEIntermediate
+		return c.Hidden, c.MoEIntermediate
 	}
-	return m.Config.MoEIntermediate, m.Config.Hidden
+	return c.MoEIntermediate, c.Hidden
 }
 
 // expertLayer returns layer l's expert LoRA slots, making them for E

@@ -252,3 +252,32 @@ func TestMoECacheAndAdapterRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanMoE: the memory plan holds every expert of Qwen3-MoE-30B-A3B
+// (29 billion expert weights, NF4 ≈ 0.56 bytes each) and predicts it
+// within the 20 GiB of the goal.
+func TestPlanMoE(t *testing.T) {
+	c, err := ConfigFor(Qwen3MoE, "30b-a3b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := PlanMemory(c, PlanInput{Quantize: "nf4", BatchTokens: 512, KVTokens: 4096})
+	var experts int64
+	for _, p := range pl.Parts {
+		if strings.HasPrefix(p.Name, "experts") {
+			experts = p.Bytes
+		}
+	}
+	want := 48.0 * 128 * 3 * 768 * 2048 * (0.5 + 4.0/64)
+	if math.Abs(float64(experts)-want) > 0.01*want || pl.Total > 20<<30 || pl.Total < int64(want) {
+		t.Errorf("experts %d bytes (want %.0f), total %d:\n%s", experts, want, pl.Total, pl)
+	}
+	lora := PlanMemory(c, PlanInput{Quantize: "nf4", LoRARank: 8, Optimizer: "adamw", BatchTokens: 256})
+	if lora.Total <= pl.Total-int64(4096*48*2*512*4) {
+		t.Errorf("LoRA training plan %d below inference's", lora.Total)
+	}
+	t.Logf("predict:\n%s\nLoRA r=8 train 256 tokens:\n%s", pl, lora)
+	if FullParams(c) < 30e9 || FullParams(c) > 31e9 {
+		t.Errorf("FullParams %d, want 30.5 billion", FullParams(c))
+	}
+}
