@@ -36,6 +36,15 @@ var archClasses = []struct {
 	{Qwen3MoE, "Qwen3MoeForCausalLM"},
 }
 
+// ParseArch reads a command line's architecture name: an Arch, or
+// "qwen3moe" for Qwen3MoE.
+func ParseArch(s string) Arch {
+	if s == "qwen3moe" {
+		return Qwen3MoE
+	}
+	return Arch(s)
+}
+
 // class is the Arch's architectures class name.
 func (a Arch) class() string {
 	for _, e := range archClasses {

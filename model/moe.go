@@ -532,3 +532,21 @@ func (c *Config) marshalMoE(m map[string]any) {
 	m["router_aux_loss_coef"] = c.RouterAuxCoef
 	m["output_router_logits"] = c.OutputRouterLogits
 }
+
+// ActiveLinearParams is the number of linear weights a token's forward
+// multiplies with in the decoder layers: attention, and the dense MLP or
+// its k experts (and the router). For benchmarks' FLOP counts.
+func (c *Config) ActiveLinearParams() float64 {
+	H, qw, kvw := float64(c.Hidden), float64(c.Heads*c.HeadDim), float64(c.KVHeads*c.HeadDim)
+	attn := H*(qw+2*kvw) + qw*H
+	sp := float64(c.SparseLayers())
+	dense := float64(c.Layers) - sp
+	moe := float64(c.ExpertsPerTok)*3*H*float64(c.MoEIntermediate) + float64(c.Experts)*H
+	return float64(c.Layers)*attn + dense*3*H*float64(c.Intermediate) + sp*moe
+}
+
+// ActiveDownParams is the part of ActiveLinearParams in down projections
+// (the training recomputation skips the dense ones).
+func (c *Config) ActiveDownParams() float64 {
+	return (float64(c.Layers) - float64(c.SparseLayers())) * float64(c.Hidden*c.Intermediate)
+}
