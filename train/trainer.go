@@ -43,10 +43,10 @@ type Config struct {
 	// transformers (model.Config.DefaultRouterAuxCoef).
 	RouterAuxCoef float64
 	Seed          uint64
-	SaveSteps   int // checkpoint every N steps (0: only when interrupted)
-	EvalSteps   int // eval loss every N steps (0: only at the end)
-	SaveLimit   int // checkpoints kept (0: all)
-	OutDir      string
+	SaveSteps     int // checkpoint every N steps (0: only when interrupted)
+	EvalSteps     int // eval loss every N steps (0: only at the end)
+	SaveLimit     int // checkpoints kept (0: all)
+	OutDir        string
 	// Group is the data-parallel job this process is a rank of (nil: one
 	// process). Every rank runs the same Trainer on the same data; each
 	// computes its share of every step's micro-batches, and rank 0 alone
