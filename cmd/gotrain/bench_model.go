@@ -136,7 +136,7 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 		logits := make([]float32, m.Config.VocabSize)
-		start := time.Now()
+		start, c0 := time.Now(), cpuSeconds()
 		for s := 0; s < *steps; s++ {
 			var b model.Batch
 			p := len(prompt) + s
@@ -149,6 +149,8 @@ func runBenchModel(name string, args []string) error {
 		}
 		sec := time.Since(start).Seconds()
 		result["seconds"], result["tokens_per_s"], result["context"] = sec, float64(*steps)/sec, len(prompt)
+		// per CPU-second of the threads: steadier on a shared machine
+		result["cpu_tokens_per_s"] = float64(*steps) / ((cpuSeconds() - c0) / float64(kernels.Threads()))
 	case "train":
 		ad, err := m.NewAdapter(model.AdapterConfig{R: *rank, LoraAlpha: float64(2 * *rank),
 			TargetModules: strings.Split(*targets, ",")}, 1)
