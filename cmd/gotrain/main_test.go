@@ -36,8 +36,22 @@ func TestMain(m *testing.M) {
 // gotrain runs the CLI with args and returns its combined output and exit code.
 func gotrain(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return gotrainIn(t, "", args...)
+}
+
+// gotrainIn is gotrain with standard input read from the file in ("": none).
+func gotrainIn(t *testing.T, in string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
+	if in != "" {
+		f, err := os.Open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
