@@ -16,28 +16,11 @@ func TestQwen3CLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a tiny model with the full Qwen3 vocabulary")
 	}
-	tmp := t.TempDir()
-	m := filepath.Join(tmp, "model")
-	run := func(args ...string) string {
-		t.Helper()
-		out, code := gotrain(t, args...)
-		if code != 0 {
-			t.Fatalf("gotrain %v failed (%d):\n%s", args, code, out)
-		}
-		return out
-	}
-	run("init-model", "--arch", "qwen3", "--size", "tiny", "--out", m)
+	tmp, m, run := tinyWorkspace(t, "qwen3", 8)
 	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
 		if err := os.Remove(filepath.Join(m, f)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	run("split", "--data", "sample", "--by", "study", "--train", filepath.Join(tmp, "train.jsonl"), "--eval", filepath.Join(tmp, "eval.jsonl"))
-	for _, side := range []string{"train", "eval"} {
-		p := filepath.Join(tmp, side+".jsonl")
-		b, _ := os.ReadFile(p)
-		lines := strings.SplitN(string(b), "\n", 9)
-		os.WriteFile(p, []byte(strings.Join(lines[:8], "\n")+"\n"), 0o644)
 	}
 	train, eval := filepath.Join(tmp, "train.jsonl"), filepath.Join(tmp, "eval.jsonl")
 	ad := filepath.Join(tmp, "adapter")
