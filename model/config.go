@@ -228,7 +228,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, fmt.Errorf("config field \"num_key_value_heads\" = %d must divide num_attention_heads = %d", c.KVHeads, c.Heads)
 	}
 	switch {
-	case r.HeadDim != nil && *r.HeadDim != 0: // Mistral writes "head_dim": null or 0 for the default
+	case r.HeadDim != nil && *r.HeadDim != 0: // 0 and null mean the default, as in MistralAttention (head_dim or hidden // heads)
 		c.HeadDim = *r.HeadDim
 	case c.Arch == Qwen3:
 		c.HeadDim = 128 // Qwen3Config's default, whatever hidden/heads is

@@ -135,3 +135,28 @@ func TestInvFreqLlama3(t *testing.T) {
 		t.Errorf("inv_freq[63] = %v, want %v", f[63], want)
 	}
 }
+
+// TestQwen3Shapes checks init-model's Qwen3 shapes against the parameter
+// counts of the model cards (total and non-embedding, in billions).
+func TestQwen3Shapes(t *testing.T) {
+	for _, tc := range []struct {
+		size         string
+		total, nonEm float64
+	}{
+		{"0.6b", 0.6, 0.44}, {"1.7b", 1.7, 1.4}, {"4b", 4.0, 3.6}, {"8b", 8.2, 6.95}, {"14b", 14.8, 13.2}, {"32b", 32.8, 31.2},
+	} {
+		c, err := ConfigFor(Qwen3, tc.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := float64(FullParams(c))
+		emb := float64(c.VocabSize * c.Hidden)
+		if !c.TieEmbeddings {
+			emb *= 2
+		}
+		// the cards round to 0.1B (0.05 for the smallest)
+		if math.Abs(n/1e9-tc.total) > 0.06 || math.Abs((n-emb)/1e9-tc.nonEm) > 0.06 {
+			t.Errorf("qwen3 %s: %.3fB parameters, %.3fB without embeddings; the card says %.2fB, %.2fB", tc.size, n/1e9, (n-emb)/1e9, tc.total, tc.nonEm)
+		}
+	}
+}

@@ -174,12 +174,7 @@ func fullBatch(t *testing.T, dir string) (*TrainBatch, float64) {
 func TestFullGoldenGradients(t *testing.T) {
 	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama", "tiny-qwen3-f32", "tiny-qwen3-bf16"} {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, dir := loadFixture(t, name)
 			f, err := NewFull(m)
 			if err != nil {
 				t.Fatal(err)

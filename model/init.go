@@ -59,6 +59,9 @@ var qwen2Shapes = []shape{
 
 // Sizes lists the shapes InitCheckpoint knows for arch, smallest first.
 func Sizes(arch Arch) []string {
+	if arch == Qwen3MoE {
+		return MoESizes
+	}
 	var out []string
 	for _, s := range shapes[arch] {
 		out = append(out, s.size)
