@@ -74,14 +74,7 @@ func TestFullGradFiniteDifference(t *testing.T) {
 					continue
 				}
 				for _, i := range []int{big, rng.IntN(len(w)), rng.IntN(len(w))} {
-					const h = 1e-2
-					orig := w[i]
-					w[i] = orig + h
-					up := lossAt()
-					w[i] = orig - h
-					down := lossAt()
-					w[i] = orig
-					fd := (up - down) / (2 * h)
+					fd := centralDiff(w, i, 1e-2, lossAt)
 					if d := math.Abs(fd - float64(gk[i])); d > 1e-2*scale+1e-4 {
 						t.Errorf("%s [%d]: gradient %v, finite difference %v", names[k], i, gk[i], fd)
 					}

@@ -19,10 +19,12 @@ func moeConfig(norm bool) *Config {
 	return c
 }
 
-func loadMoE(t *testing.T, c *Config, dtype string) *Model {
+// loadRandom writes a random checkpoint of c and loads it, closed when the
+// test ends.
+func loadRandom(t *testing.T, c *Config, dtype string, seed uint64) *Model {
 	t.Helper()
 	dir := t.TempDir()
-	if err := WriteRandom(dir, c, dtype, 11); err != nil {
+	if err := WriteRandom(dir, c, dtype, seed); err != nil {
 		t.Fatal(err)
 	}
 	m, err := Load(dir)
@@ -82,12 +84,23 @@ func TestMoEConfig(t *testing.T) {
 	}
 }
 
+// centralDiff is the central difference of lossAt in w[i] with step h.
+func centralDiff(w []float32, i int, h float32, lossAt func() float64) float64 {
+	orig := w[i]
+	w[i] = orig + h
+	up := lossAt()
+	w[i] = orig - h
+	down := lossAt()
+	w[i] = orig
+	return (up - down) / float64(2*h)
+}
+
 // TestMoEGradFiniteDifference checks LoRA gradients (attention, dense MLP
 // and every expert) and full finetuning's (router included) against
 // finite differences, with the load-balancing loss weighted in.
 func TestMoEGradFiniteDifference(t *testing.T) {
 	for _, norm := range []bool{true, false} {
-		m := loadMoE(t, moeConfig(norm), "f32")
+		m := loadRandom(t, moeConfig(norm), "f32", 11)
 		rng := rand.New(rand.NewPCG(9, 9))
 		V := m.Config.VocabSize
 		b := completionBatch([][2][]int{
@@ -96,15 +109,6 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 		})
 		opt := TrainOptions{RouterAuxCoef: 0.5}
 		check := func(name string, w, g []float32, lossAt func() float64) {
-			fdAt := func(i int, h float32) float64 {
-				orig := w[i]
-				w[i] = orig + h
-				up := lossAt()
-				w[i] = orig - h
-				down := lossAt()
-				w[i] = orig
-				return (up - down) / float64(2*h)
-			}
 			for k := 0; k < 3; k++ {
 				i := rng.IntN(len(w))
 				// A step that moves a token to another expert makes the
@@ -113,7 +117,7 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 				ok := false
 				var fd float64
 				for _, h := range []float32{2e-3, 5e-4, 1e-4} {
-					fd = fdAt(i, h)
+					fd = centralDiff(w, i, h, lossAt)
 					ok = ok || math.Abs(fd-float64(g[i])) <= 3e-3*max(1, math.Abs(fd))
 				}
 				if !ok {
@@ -187,7 +191,7 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 // under PEFT's names and loads back equal, and merging it gives the same
 // log-probs.
 func TestMoECacheAndAdapterRoundTrip(t *testing.T) {
-	m := loadMoE(t, moeConfig(true), "f32")
+	m := loadRandom(t, moeConfig(true), "f32", 11)
 	ad, err := m.NewAdapter(AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"k", "gate_proj", "down_proj"}}, 3)
 	if err != nil {
 		t.Fatal(err)
