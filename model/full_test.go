@@ -165,7 +165,7 @@ func fullBatch(t *testing.T, dir string) (*TrainBatch, float64) {
 // on a tied BF16 Qwen2, an odd-shaped untied Llama with biases everywhere
 // and two Qwen3 (their q_norm and k_norm weights included).
 func TestFullGoldenGradients(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama", "tiny-qwen3-f32", "tiny-qwen3-bf16"} {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-qwen3moe-f32", "tiny-qwen3moe-bf16"} {
 		t.Run(name, func(t *testing.T) {
 			m, dir := loadFixture(t, name)
 			f, err := NewFull(m)
