@@ -192,6 +192,9 @@ type moeState struct {
 	dw         []float32  // [T × k]
 	dp         []float32  // [T × E]
 	sub        layerState // an expert's view: T = its rows
+	// moeDecode's argument lists, kept between calls
+	ys, xs [][]float32
+	ws     []*kernels.Matrix
 }
 
 // moeBuffers calls visit with every float buffer of a sparse layer's state
@@ -363,6 +366,10 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 		}
 		r.rows += T
 	}
+	if T == 1 && !st.train && m.compute == kernels.ComputeF32 {
+		m.moeDecode(l, x, b, ad, st)
+		return
+	}
 	for e := 0; e < E; e++ {
 		lo, hi := int(s.off[e]), int(s.off[e+1])
 		if lo == hi {
@@ -386,6 +393,43 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 			for i := range xt {
 				xt[i] += w * yr[i]
 			}
+		}
+	}
+}
+
+// moeDecode is moeForward for one token: its k experts' gate and up
+// projections run as one job of the worker pool, then their down
+// projections as another (MatMulTMany), instead of two jobs an expert.
+func (m *Model) moeDecode(l int, x []float32, b *MoE, ad *Adapter, st *layerState) {
+	c := &m.Config
+	H, K, I := c.Hidden, c.ExpertsPerTok, c.MoEIntermediate
+	s := st.moe
+	s.ys, s.xs, s.ws = s.ys[:0], s.xs[:0], s.ws[:0]
+	for r, slot := range s.rowSlot[:K] { // the rows in expert order
+		ex := &b.Experts[s.sel[slot]]
+		s.ys = append(s.ys, s.gate[r*I:(r+1)*I], s.up[r*I:(r+1)*I])
+		s.xs = append(s.xs, st.xn2[:H], st.xn2[:H])
+		s.ws = append(s.ws, ex.Gate.W, ex.Up.W)
+	}
+	kernels.MatMulTMany(s.ys, s.xs, s.ws)
+	s.ys, s.xs, s.ws = s.ys[:0], s.xs[:0], s.ws[:0]
+	for r, slot := range s.rowSlot[:K] {
+		e := int(s.sel[slot])
+		ex, la, sub := &b.Experts[e], ad.expertLoRA(l, e), s.expert(st, e, 1)
+		gate, up, h := s.gate[r*I:(r+1)*I], s.up[r*I:(r+1)*I], s.h[r*I:(r+1)*I]
+		m.linearRest(gate, st.xn2[:H], &ex.Gate, la, ModGate, sub)
+		m.linearRest(up, st.xn2[:H], &ex.Up, la, ModUp, sub)
+		kernels.SwiGLU(h, gate, up)
+		s.ys, s.xs, s.ws = append(s.ys, s.y[r*H:(r+1)*H]), append(s.xs, h), append(s.ws, ex.Down.W)
+	}
+	kernels.MatMulTMany(s.ys, s.xs, s.ws)
+	for r, slot := range s.rowSlot[:K] {
+		e := int(s.sel[slot])
+		y := s.y[r*H : (r+1)*H]
+		m.linearRest(y, s.h[r*I:(r+1)*I], &b.Experts[e].Down, ad.expertLoRA(l, e), ModDown, s.expert(st, e, 1))
+		w := s.w[slot]
+		for i := range x[:H] {
+			x[i] += w * y[i]
 		}
 	}
 }
