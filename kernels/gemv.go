@@ -1,5 +1,7 @@
 package kernels
 
+import "sync"
+
 // gemvMaxM is the largest m MatMulT treats as matrix-vector: decoding a few
 // tokens is bound by reading w, so w is streamed once, unpacked.
 const gemvMaxM = 8
@@ -147,6 +149,9 @@ func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
 	MatMulTMany(ys, xs, ws)
 }
 
+// xpPool recycles MatMulTMany's permuted inputs.
+var xpPool = sync.Pool{New: func() any { return new([]float32) }}
+
 // MatMulTMany computes ys[i] = xs[i]·ws[i]ᵀ for single rows xs[i] (float32
 // compute), as one job of the worker pool over all the weights' rows in
 // groups of 4: the GEMVs of a decoding step that are ready together, such as
@@ -174,6 +179,34 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 		start[i+1] = start[i] + (w.Rows+3)/4
 	}
 	nb := start[len(ws)]
+	// NF4 inputs permuted for dotNF4P once, shared by matrices that read
+	// the same input (an expert's gate and up)
+	xps := make([][]float32, len(ws))
+	nf4 := func(i int) bool { return ws[i].DType == NF4 && ws[i].Cols >= NF4Block }
+	shared := func(i int) bool { // the previous NF4 matrix reads the same input
+		return i > 0 && nf4(i-1) && &xs[i-1][0] == &xs[i][0] && len(xs[i-1]) == len(xs[i])
+	}
+	total := 0
+	for i, w := range ws {
+		if nf4(i) && !shared(i) {
+			total += w.Cols / NF4Block * NF4Block
+		}
+	}
+	bp := xpPool.Get().(*[]float32)
+	defer xpPool.Put(bp)
+	*bp = grow(*bp, total)
+	off := 0
+	for i, w := range ws {
+		switch {
+		case !nf4(i):
+		case shared(i):
+			xps[i] = xps[i-1]
+		default:
+			n := w.Cols / NF4Block * NF4Block
+			xps[i] = permuteNF4((*bp)[off:off+n:off+n], xs[i], w.Cols)
+			off += n
+		}
+	}
 	parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) {
 		var sbuf []float32
 		for i, w := range ws {
@@ -190,7 +223,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				sbuf = make([]float32, nbk)
 			}
 			for j := 4 * (a - start[i]); j < min(4*(b-start[i]), w.Rows); j++ {
-				ys[i][j] = w.Quant.rowDot(xs[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
+				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}
 	})
