@@ -327,8 +327,11 @@ func parseLoRAKey(name string) (layer, expert int, mod Module, isA bool, err err
 			return 0, 0, 0, false, fmt.Errorf("tensor %q: expert %s out of range", name, s[3])
 		}
 	}
+	if s[2] == "mlp" && s[4] == "gate" && expert < 0 {
+		return 0, 0, 0, false, &UnsupportedError{"target_modules", "mlp.gate", fmt.Sprintf("tensor %q: LoRA on a mixture-of-experts router is not implemented", name)}
+	}
 	mod, err = ParseModule(s[4])
-	if err != nil || !strings.HasPrefix(modulePaths[mod], s[2]+".") || expert >= 0 && !isExpertModule(mod) {
+	if err != nil || moduleNames[mod] != s[4] || !strings.HasPrefix(modulePaths[mod], s[2]+".") || expert >= 0 && !isExpertModule(mod) {
 		return 0, 0, 0, false, fmt.Errorf("tensor %q: unknown module %s.%s", name, s[2], s[4])
 	}
 	return layer, expert, mod, s[5] == "A", nil

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gotrain/gotrain/model/safetensors"
 )
 
 // moeConfig is an odd-shaped Qwen3-MoE small enough for finite differences:
@@ -283,5 +287,31 @@ func TestPlanMoE(t *testing.T) {
 	t.Logf("predict:\n%s\nLoRA r=8 train 256 tokens:\n%s", pl, lora)
 	if FullParams(c) < 30e9 || FullParams(c) > 31e9 {
 		t.Errorf("FullParams %d, want 30.5 billion", FullParams(c))
+	}
+}
+
+// TestMoEAdapterRejects: LoRA keys that do not fit the experts are refused
+// by name: a router's, an expert of a dense layer, a dense MLP key in a
+// sparse layer, an expert beyond num_experts.
+func TestMoEAdapterRejects(t *testing.T) {
+	m := loadRandom(t, moeConfig(true), "f32", 11)
+	for key, want := range map[string]string{
+		"base_model.model.model.layers.0.mlp.gate.lora_A.weight":                "router",
+		"base_model.model.model.layers.1.mlp.experts.0.up_proj.lora_A.weight":   "does not fit layer 1",
+		"base_model.model.model.layers.0.mlp.up_proj.lora_A.weight":             "does not fit layer 0",
+		"base_model.model.model.layers.2.mlp.experts.5.down_proj.lora_A.weight": "does not fit layer 2",
+		"base_model.model.model.layers.2.mlp.experts.1.q_proj.lora_A.weight":    "unknown module",
+	} {
+		dir := t.TempDir()
+		ts := []safetensors.Tensor{{Name: key, DType: safetensors.F32, Shape: []int{1, 1}, Data: make([]byte, 4)}}
+		if err := safetensors.Write(filepath.Join(dir, "adapter_model.safetensors"), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(`{"r": 1, "lora_alpha": 1}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.LoadAdapter(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", key, err, want)
+		}
 	}
 }
