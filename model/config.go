@@ -140,7 +140,7 @@ type rawConfig struct {
 	HiddenAct         *string         `json:"hidden_act"`
 	MaxPositions      *int            `json:"max_position_embeddings"`
 	UseSlidingWindow  *bool           `json:"use_sliding_window"`
-	SlidingWindow     *int            `json:"sliding_window"`
+	SlidingWindow     json.RawMessage `json:"sliding_window"` // read for Mistral only (Qwen2 writes it unused)
 	LayerTypes        []string        `json:"layer_types"`
 	BOSTokenID        json.RawMessage `json:"bos_token_id"`
 	EOSTokenID        json.RawMessage `json:"eos_token_id"`
@@ -293,11 +293,14 @@ func ParseConfig(b []byte) (*Config, error) {
 		// MistralAttention and MistralMLP have no biases (the config has no
 		// attention_bias or mlp_bias). A sliding window at least as long as
 		// the sequence is full attention: cap the positions to it.
-		if w := r.SlidingWindow; w != nil && *w < c.MaxPositions {
-			if *w <= 0 {
-				return nil, fmt.Errorf("config field \"sliding_window\" = %d must be positive or null", *w)
+		if len(r.SlidingWindow) > 0 && string(r.SlidingWindow) != "null" {
+			var w int
+			if err := json.Unmarshal(r.SlidingWindow, &w); err != nil || w <= 0 {
+				return nil, fmt.Errorf("config field \"sliding_window\" = %s must be a positive integer or null", r.SlidingWindow)
 			}
-			c.MaxPositions, c.SlidingWindow = *w, *w
+			if w < c.MaxPositions {
+				c.MaxPositions, c.SlidingWindow = w, w
+			}
 		}
 	}
 	for i, t := range r.LayerTypes {

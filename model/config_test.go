@@ -53,7 +53,7 @@ func TestParseConfigQwen3Mistral(t *testing.T) {
 	if m.Arch != Mistral || m.QKNorm || m.QKVBias || m.HeadDim != 128 || m.MaxPositions != 4096 || m.SlidingWindow != 4096 {
 		t.Errorf("mistral config parsed wrong: %+v", m)
 	}
-	for _, edit := range []string{`"sliding_window":null`, `"sliding_window":32768`, `"sliding_window":100000`} {
+	for _, edit := range []string{`"sliding_window":null`, `"sliding_window":32768`, `"sliding_window":100000`, `"sliding_window":1000000000000`} {
 		m, err := ParseConfig([]byte(strings.Replace(mistralConfig, `"sliding_window":4096`, edit, 1)))
 		if err != nil || m.MaxPositions != 32768 || m.SlidingWindow != 0 {
 			t.Errorf("mistral with %s: %v, %+v", edit, err, m)
@@ -95,6 +95,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"qwen3 sliding", strings.Replace(qwen3Config, `"use_sliding_window":false`, `"use_sliding_window":true`, 1), "use_sliding_window", true},
 		{"layer types", strings.Replace(qwen3Config, `"use_cache":true`, `"layer_types":["full_attention","sliding_attention"]`, 1), "layer_types[1]", true},
 		{"mistral window", strings.Replace(mistralConfig, `"sliding_window":4096`, `"sliding_window":-1`, 1), "sliding_window", false},
+		{"mistral window type", strings.Replace(mistralConfig, `"sliding_window":4096`, `"sliding_window":"4096"`, 1), "sliding_window", false},
 		{"sliding window", strings.Replace(qwenConfig, `"use_sliding_window":false`, `"use_sliding_window":true`, 1), "use_sliding_window", true},
 		{"rope type", strings.Replace(llamaConfig, `"rope_type":"llama3"`, `"rope_type":"yarn"`, 1), "rope_scaling.rope_type", true},
 		{"act", strings.Replace(qwenConfig, `"hidden_act":"silu"`, `"hidden_act":"gelu"`, 1), "hidden_act", true},

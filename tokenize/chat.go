@@ -69,8 +69,12 @@ func detectTemplate(src string) (*Template, error) {
 		return nil, fmt.Errorf("tokenize: the tokenizer has no chat template; pass --template %s", templateNames)
 	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, qwenDefaultSystem):
 		return &Template{Name: "qwen2.5"}, nil
-	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>"):
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>") && strings.Contains(src, "enable_thinking"):
 		return &Template{Name: "qwen3"}, nil
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>"):
+		// Qwen3-2507's Instruct and Thinking templates drop enable_thinking and
+		// render think blocks their own way: not rendered as Qwen3's guessingly.
+		return nil, fmt.Errorf("tokenize: a Qwen3-style chat template without enable_thinking (Qwen3-2507?) is not recognised; pass --template qwen3 (with --thinking for a generation prompt without the empty think block) if it renders as Qwen3's")
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "Cutting Knowledge Date"):
 		return &Template{Name: "llama3.1"}, nil
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "<|eot_id|>"):

@@ -63,6 +63,9 @@ func TestDetectTemplate(t *testing.T) {
 	if _, err := detectTemplate("{{ messages }}"); err == nil || !strings.Contains(err.Error(), "--template") {
 		t.Errorf("unknown template: err = %v, want a hint to pass --template", err)
 	}
+	if _, err := detectTemplate("<|im_start|>{{ content.split('</think>') }}"); err == nil || !strings.Contains(err.Error(), "enable_thinking") {
+		t.Errorf("Qwen3-style template without enable_thinking: err = %v", err)
+	}
 	if _, err := detectTemplate(""); err == nil {
 		t.Error("empty template: no error")
 	}
