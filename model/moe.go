@@ -350,8 +350,10 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 	c := &m.Config
 	T, H, E, K, I := st.T, c.Hidden, c.Experts, c.ExpertsPerTok, c.MoEIntermediate
 	s := st.moe
-	// Router logits in the compute mode (as autocast runs the gate), softmax in float32.
-	kernels.MatMulTCompute(s.probs, st.xn2, T, b.Router, false, m.compute)
+	// Router logits and softmax in float32 whatever the compute mode: the
+	// router is a few hundredths of a layer's work, and a rounded logit can
+	// move a token to another expert (a jump, not a rounding error).
+	kernels.MatMulT(s.probs, st.xn2, T, b.Router, false)
 	kernels.Softmax(s.probs, T, E)
 	s.route(T, E, K, c.NormTopKProb)
 	if st.train && !st.recompute && st.router != nil {
@@ -510,7 +512,7 @@ func (m *Model) moeBackward(l int, dx []float32, b *MoE, ad, g *Adapter, st *lay
 			dpt[e] = p * (dpt[e] - dot)
 		}
 	}
-	kernels.MatMulNCompute(st.dxn[:T*H], dp, T, b.Router, true, m.compute)
+	kernels.MatMulN(st.dxn[:T*H], dp, T, b.Router, true)
 	if st.grad != nil && st.grad.Layers[l].MoE != nil { // full finetuning
 		kernels.MatMulTN(st.grad.Layers[l].MoE.Router.F32, dp, st.xn2, T, E, H, true)
 	}
