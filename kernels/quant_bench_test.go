@@ -95,3 +95,49 @@ func BenchmarkQuantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeGEMV times one-row MatMulT (decoding) on the Qwen3-30B-A3B
+// shapes: an expert's gate/up (768×2048) and down (2048×768), and a slice
+// of the LM head (32768 of its 151936 rows × 2048), in GB/s of weight bytes (per
+// wall and per CPU second: the machine is shared). The expert matrices rotate through 64 copies so they are read from memory
+// as in a decode step, not from cache.
+//
+//	go test -run - -bench DecodeGEMV -cpu 1,2 ./kernels/
+func BenchmarkDecodeGEMV(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range [][3]int{{768, 2048, 64}, {2048, 768, 64}, {32768, 2048, 1}} {
+		n, k, copies := s[0], s[1], s[2]
+		h := make([]uint16, n*k)
+		for i, v := range quantRand(r, n*k) {
+			h[i] = F32ToBF16(v)
+		}
+		bf := NewBF16(n, k, h)
+		x := quantRand(r, k)
+		y := make([]float32, n)
+		for _, f := range []struct {
+			name string
+			q    func(*Matrix) *Matrix
+		}{{"bf16", func(w *Matrix) *Matrix { return w }}, quantFormats[0], quantFormats[1]} {
+			ws := make([]*Matrix, copies)
+			for i := range ws {
+				ws[i] = f.q(bf)
+				if f.name == "bf16" && i > 0 {
+					ws[i] = NewBF16(n, k, append([]uint16(nil), h...))
+				}
+			}
+			b.Run(fmt.Sprintf("%s/%dx%d", f.name, n, k), func(b *testing.B) {
+				i := 0
+				c0 := cpuTime()
+				for b.Loop() {
+					MatMulT(y, x, 1, ws[i%copies], false)
+					i++
+				}
+				gb := float64(weightBytes(ws[0])*b.N) / 1e9
+				b.ReportMetric(gb/b.Elapsed().Seconds(), "GB/s")
+				if c := (cpuTime() - c0).Seconds(); c > 0 {
+					b.ReportMetric(gb/c, "GB/cpu-s")
+				}
+			})
+		}
+	}
+}

@@ -145,7 +145,7 @@ func runBenchModel(name string, args []string) error {
 			if err != nil {
 				return err
 			}
-			m.Logits(logits, h, 1)
+			m.DecodeLogits(logits, h)
 		}
 		sec := time.Since(start).Seconds()
 		result["seconds"], result["tokens_per_s"], result["context"] = sec, float64(*steps)/sec, len(prompt)
