@@ -132,10 +132,14 @@ func runBenchModel(name string, args []string) error {
 		for p, tok := range prompt {
 			b.Add(tok, p, 0, p+1, 0, 0)
 		}
-		if _, err := m.Forward(c, &b, nil, nil); err != nil {
+		h, err := m.Forward(c, &b, nil, []int{len(prompt) - 1})
+		if err != nil {
 			return err
 		}
+		// The prompt's next-token logits, as Generate: with --quantize this
+		// builds the Q8 decoding head (DecodeLogits) outside the timing.
 		logits := make([]float32, m.Config.VocabSize)
+		m.DecodeLogits(logits, h)
 		start, c0 := time.Now(), cpuSeconds()
 		for s := 0; s < *steps; s++ {
 			var b model.Batch
