@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotrain/gotrain/model"
 )
@@ -12,12 +13,19 @@ import (
 // the rows queued by every request (round-robin, so a large request does not
 // starve small ones) up to a token budget, and scores them in one
 // model.ContinuationBatch call, so that the rows of concurrent requests go
-// through the layers together. Requests queue while a batch runs; nothing
-// waits for a batch to fill.
+// through the layers together. Requests queue while a batch runs; after a
+// batch, the batcher lingers briefly for its clients' next requests (see
+// linger).
 type batcher struct {
 	m         *model.Model
 	maxTokens int // prompt and continuation tokens per batch
 	met       *metrics
+	// arriving counts requests read and encoded, not yet queued: their rows
+	// are on the way
+	arriving atomic.Int64
+	// the last batch: how many requests it served and how long it took
+	lastParts int
+	lastTook  time.Duration
 
 	mu    sync.Mutex
 	queue []*scoreWork
@@ -46,8 +54,12 @@ func newBatcher(m *model.Model, maxTokens int, met *metrics) *batcher {
 	return b
 }
 
-// score queues jobs for ent's adapter and waits for their scores, or for ctx.
-func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.ContinuationJob) ([][]float64, error) {
+// score queues jobs for ent's adapter and waits for their scores, or for
+// ctx. arrived (from arrive; may be nil) is called once they are queued.
+func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.ContinuationJob, arrived func()) ([][]float64, error) {
+	if arrived != nil {
+		defer arrived()
+	}
 	w := &scoreWork{ctx: ctx, ent: ent, jobs: jobs, out: make([][]float64, len(jobs)), left: len(jobs), done: make(chan struct{})}
 	if len(jobs) == 0 {
 		return w.out, nil
@@ -62,9 +74,13 @@ func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.Continuati
 	b.queue = append(b.queue, w)
 	b.depth.Add(int64(len(jobs)))
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	if arrived != nil {
+		arrived() // wakes the batcher
+	} else {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case <-w.done:
@@ -90,27 +106,102 @@ func (b *batcher) close() {
 func (b *batcher) run() {
 	defer close(b.done)
 	c := b.m.NewCache()
+	var end time.Time
 	for {
-		batch, parts := b.take()
-		if batch == nil {
+		if n, _ := b.queued(); n == 0 {
 			select {
 			case <-b.wake:
 				continue
 			case <-b.quit:
-				if b.empty() {
+				if n, _ := b.queued(); n == 0 {
 					return
 				}
 				continue
 			}
 		}
+		b.linger(end)
+		batch, parts := b.take()
+		if batch == nil {
+			continue
+		}
+		began := time.Now()
 		b.runBatch(c, batch, parts)
+		end = time.Now()
+		b.lastParts, b.lastTook = len(parts), end.Sub(began)
 	}
 }
 
-func (b *batcher) empty() bool {
+// maxLinger bounds how long the batcher waits for a batch to fill.
+const maxLinger = 20 * time.Millisecond
+
+// linger waits, after a batch that served several requests, until as many
+// requests are queued again, none is still being read and encoded and the
+// queue is not a full batch already — at most a quarter of the last batch's
+// time (and maxLinger) after it ended. Without it, a batch of k clients'
+// rows is followed by a batch holding only the one request that came in
+// while it ran, and batches alternate between 1 and k−1 rows: measured with
+// 8 clients on the small model, 4.1 rows per batch instead of 7.6.
+// One client never waits (its request is the one queued).
+func (b *batcher) linger(end time.Time) {
+	if b.lastParts <= 1 && b.arriving.Load() == 0 {
+		return
+	}
+	deadline := end.Add(min(b.lastTook/4, maxLinger))
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		n, tokens := b.queued()
+		if tokens >= b.maxTokens || n >= b.lastParts && b.arriving.Load() == 0 || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-b.wake:
+		case <-t.C:
+			return
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// queued returns the requests queued and the tokens of their jobs not yet
+// taken.
+func (b *batcher) queued() (requests, tokens int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.queue) == 0
+	for _, w := range b.queue {
+		for _, j := range w.jobs[w.next:] {
+			tokens += jobTokens(j)
+			if tokens >= b.maxTokens {
+				return len(b.queue), tokens
+			}
+		}
+	}
+	return len(b.queue), tokens
+}
+
+func jobTokens(j model.ContinuationJob) int {
+	n := len(j.Prompt)
+	for _, c := range j.Conts {
+		n += len(c)
+	}
+	return n
+}
+
+// arrive marks a request whose rows are on the way to the batcher; call
+// the function it returns when they are queued (or will not be).
+func (b *batcher) arrive() (arrived func()) {
+	b.arriving.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.arriving.Add(-1)
+			select {
+			case b.wake <- struct{}{}:
+			default:
+			}
+		})
+	}
 }
 
 // part is a run of one request's jobs inside a batch.
@@ -150,11 +241,7 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 			if w.ent != ent || k == len(w.jobs) {
 				continue
 			}
-			j := w.jobs[k]
-			size := len(j.Prompt)
-			for _, c := range j.Conts {
-				size += len(c)
-			}
+			size := jobTokens(w.jobs[k])
 			if n > 0 && tokens+size > b.maxTokens {
 				more = false
 				break
