@@ -54,7 +54,7 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 	var out []int
 	for n := 0; n < s.MaxNewTokens; n++ {
 		m.Logits(logits, h, 1)
-		tok := sample(logits, s, rng)
+		tok := Sample(logits, s, rng)
 		for _, st := range s.Stop {
 			if tok == st {
 				return out, nil
@@ -74,13 +74,14 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 	return out, nil
 }
 
-// sample draws a token from logits with temperature, top-k and top-p. The
+// Sample draws a token from logits with temperature, top-k and top-p (the
+// draw of Generate, for a caller that computes the logits itself). The
 // candidates are taken most likely first from a heap, as many as top-k,
 // top-p or the draw itself need, instead of sorting the vocabulary per
 // token: the draw walks them in that order, so a seed gives the token a
 // full sort gives (tested against one). For a nucleus of a few dozen
 // tokens out of 151,936 that is one heapify (linear) and a few dozen pops.
-func sample(logits []float32, s Sampling, rng *rand.Rand) int {
+func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
 	best := 0
 	for i, v := range logits {
 		if v > logits[best] {

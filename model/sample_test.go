@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// sampleSorted is sample as it was: the whole vocabulary sorted per token.
+// sampleSorted is Sample as it was: the whole vocabulary sorted per token.
 // The reference for TestSampleMatchesSort.
 func sampleSorted(logits []float32, s Sampling, rng *rand.Rand) int {
 	best := 0
@@ -93,7 +93,7 @@ func TestSampleMatchesSort(t *testing.T) {
 			seed := gen.Uint64()
 			a, b := rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 1))
 			for draw := 0; draw < draws; draw++ {
-				got, want := sample(logits, s, a), sampleSorted(logits, s, b)
+				got, want := Sample(logits, s, a), sampleSorted(logits, s, b)
 				if got != want {
 					t.Fatalf("V %d trial %d %+v draw %d: token %d, the sort draws %d", V, trial, s, draw, got, want)
 				}
@@ -111,7 +111,7 @@ func BenchmarkSample(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		f    func([]float32, Sampling, *rand.Rand) int
-	}{{"heap", sample}, {"sort", sampleSorted}} { // heap 6.7 ms, sort 40.7 ms (top-p 0.9)
+	}{{"heap", Sample}, {"sort", sampleSorted}} { // heap 6.7 ms, sort 40.7 ms (top-p 0.9)
 		b.Run(bc.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			for b.Loop() {

@@ -170,8 +170,8 @@ func (b *batcher) queued() (requests, tokens int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, w := range b.queue {
-		for _, j := range w.jobs[w.next:] {
-			tokens += jobTokens(j)
+		for k := w.next; k < len(w.jobs); k++ {
+			tokens += w.size(k)
 			if tokens >= b.maxTokens {
 				return len(b.queue), tokens
 			}
@@ -180,10 +180,26 @@ func (b *batcher) queued() (requests, tokens int) {
 	return len(b.queue), tokens
 }
 
-func jobTokens(j model.ContinuationJob) int {
+// size is the tokens job k puts through the layers: its prompt beyond what
+// it shares with the request's job before it (the jobs of a request are
+// sorted; a shared prefix is computed once, or taken from the prefix
+// cache), then its continuations' tokens (their trie, at most).
+func (w *scoreWork) size(k int) int {
+	j := w.jobs[k]
 	n := len(j.Prompt)
+	if k > 0 {
+		n -= commonPrefix(w.jobs[k-1].Prompt, j.Prompt)
+	}
 	for _, c := range j.Conts {
-		n += len(c)
+		n += len(c) - 1
+	}
+	return n + 1
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
 	}
 	return n
 }
@@ -241,7 +257,7 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 			if w.ent != ent || k == len(w.jobs) {
 				continue
 			}
-			size := jobTokens(w.jobs[k])
+			size := w.size(k)
 			if n > 0 && tokens+size > b.maxTokens {
 				more = false
 				break
