@@ -75,12 +75,11 @@ func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.Continuati
 	b.depth.Add(int64(len(jobs)))
 	b.mu.Unlock()
 	if arrived != nil {
-		arrived() // wakes the batcher
-	} else {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
+		arrived()
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 	select {
 	case <-w.done:
@@ -180,15 +179,19 @@ func (b *batcher) queued() (requests, tokens int) {
 	return len(b.queue), tokens
 }
 
-// size is the tokens job k puts through the layers: its prompt beyond what
-// it shares with the request's job before it (the jobs of a request are
-// sorted; a shared prefix is computed once, or taken from the prefix
-// cache), then its continuations' tokens (their trie, at most).
-func (w *scoreWork) size(k int) int {
-	j := w.jobs[k]
+// size is the tokens job k puts through the layers.
+func (w *scoreWork) size(k int) int { return jobSize(w.jobs, k) }
+
+// jobSize is the tokens jobs[k] puts through the layers: its prompt beyond
+// what it shares with the job before it (a request's jobs are sorted, or
+// share a prompt: a shared prefix is computed once, or taken from the prefix
+// cache), then its continuations' tokens but the last (their trie, at
+// most), then one row for its answers' first tokens.
+func jobSize(jobs []model.ContinuationJob, k int) int {
+	j := jobs[k]
 	n := len(j.Prompt)
 	if k > 0 {
-		n -= commonPrefix(w.jobs[k-1].Prompt, j.Prompt)
+		n -= commonPrefix(jobs[k-1].Prompt, j.Prompt)
 	}
 	for _, c := range j.Conts {
 		n += len(c) - 1

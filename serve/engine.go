@@ -97,13 +97,10 @@ func (s *Server) predictor(ent *entry, sm predict.Sampling, arrived func()) *pre
 	p := predict.New(s.cfg.Model, ent.ad, s.cfg.Encoder, sm)
 	p.Score = func(ctx context.Context, jobs []model.ContinuationJob) ([][]float64, error) {
 		n := 0
-		for _, j := range jobs {
-			n += len(j.Prompt)
+		for k, j := range jobs {
+			n += jobSize(jobs, k)
 			if len(j.Prompt)+maxLen(j.Conts) > s.cfg.Model.MaxPositions() {
 				return nil, errorf(http.StatusBadRequest, "too_many_tokens", "a row of %d tokens is longer than the model's %d positions", len(j.Prompt)+maxLen(j.Conts), s.cfg.Model.MaxPositions())
-			}
-			for _, c := range j.Conts {
-				n += len(c)
 			}
 		}
 		if n > s.lim.Tokens {

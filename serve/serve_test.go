@@ -246,7 +246,7 @@ func TestPredictMatchesPredictor(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		worst := 0.0
+		worst, numeric := 0.0, 0
 		for c := 0; c < clients; c++ {
 			if codes[c] != 200 || len(got[c].Rows) != per {
 				t.Fatalf("%s client %d: status %d, %d rows", name, c, codes[c], len(got[c].Rows))
@@ -263,12 +263,25 @@ func TestPredictMatchesPredictor(t *testing.T) {
 				for j, p := range probs {
 					worst = max(worst, math.Abs(p.(float64)-want[i].Probs[j]))
 				}
+				// numeric rows, their tree grown through the batcher
+				num, _ := row["numeric"].([]any)
+				if len(num) != len(want[i].Numeric) {
+					t.Fatalf("%s row %d: %d numeric answers, want %d", name, i, len(num), len(want[i].Numeric))
+				}
+				for j, v := range num {
+					vp := v.(map[string]any)
+					if vp["value"] != want[i].Numeric[j].Value {
+						t.Fatalf("%s row %d: numeric answer %d is %v, want %v", name, i, j, vp["value"], want[i].Numeric[j].Value)
+					}
+					worst = max(worst, math.Abs(vp["prob"].(float64)-want[i].Numeric[j].Prob))
+					numeric++
+				}
 			}
 		}
 		if worst > 1e-6 {
 			t.Errorf("%s: probabilities differ from the predictor's by up to %g", name, worst)
 		}
-		t.Logf("%s: largest difference from the predictor %.2g", name, worst)
+		t.Logf("%s: largest difference from the predictor %.2g (%d numeric answers among them)", name, worst, numeric)
 	}
 	_, met := s.get(t, "/metrics")
 	for _, want := range []string{`gotrain_requests_total{endpoint="/v1/predict",code="200"} 12`, "gotrain_rows_total 48", `gotrain_prefix_cache_hits_total{model="tiny"}`, "gotrain_queue_depth 0"} {
