@@ -330,14 +330,18 @@ type PrefixCache struct {
 }
 
 type prefixEntry struct {
-	toks []int
-	k, v [][]float32 // [layer][len(toks) × KVHeads·HeadDim]
+	toks  []int
+	k, v  [][]float32 // [layer][len(toks) × KVHeads·HeadDim]
+	bytes int64       // held (the slices' capacity)
 }
 
 // NewPrefixCache returns a prefix cache holding at most maxBytes of keys and values.
 func NewPrefixCache(maxBytes int64) *PrefixCache {
 	return &PrefixCache{max: maxBytes}
 }
+
+// MaxBytes is the cache's bound.
+func (pc *PrefixCache) MaxBytes() int64 { return pc.max }
 
 // Stats returns the counters and the bytes held.
 func (pc *PrefixCache) Stats() (hits, misses, tokens, bytes int64) {
@@ -377,36 +381,51 @@ func (pc *PrefixCache) load(c *KVCache, toks []int) int {
 
 // store keeps toks, whose keys and values are in c's rows [copyLo,
 // copyLo+copied) followed by [restLo, restLo+len(toks)-copied). An entry
-// that toks extends is replaced.
+// that toks extends grows in place (a generation's steps each extend the
+// sequence by a token: appending keeps a step's cost to its new rows, not
+// a copy of the whole sequence); other entries it extends are dropped.
 func (pc *PrefixCache) store(c *KVCache, toks []int, copyLo, copied, restLo int) {
 	w := c.kvw
-	size := int64(2*len(c.K)*len(toks)*w) * 4
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if size > pc.max {
+	if int64(2*len(c.K)*len(toks)*w)*4 > pc.max {
 		return
 	}
-	e := &prefixEntry{toks: slices.Clone(toks), k: make([][]float32, len(c.K)), v: make([][]float32, len(c.V))}
+	var e *prefixEntry
+	pc.entries = slices.DeleteFunc(pc.entries, func(o *prefixEntry) bool {
+		if commonPrefix(o.toks, toks) < len(o.toks) {
+			return false
+		}
+		pc.used -= o.bytes
+		if e == nil || len(o.toks) > len(e.toks) {
+			e = o
+		}
+		return true
+	})
+	if e == nil {
+		e = &prefixEntry{k: make([][]float32, len(c.K)), v: make([][]float32, len(c.V))}
+	}
+	from := len(e.toks)
+	e.toks = append(e.toks, toks[from:]...)
+	e.bytes = int64(cap(e.toks)) * 8
 	for l := range c.K {
-		for _, kv := range [2]struct{ dst, src *[]float32 }{{&e.k[l], &c.K[l]}, {&e.v[l], &c.V[l]}} {
-			d := make([]float32, len(toks)*w)
-			copy(d, (*kv.src)[copyLo*w:(copyLo+copied)*w])
-			copy(d[copied*w:], (*kv.src)[restLo*w:(restLo+len(toks)-copied)*w])
+		for _, kv := range [2]struct {
+			dst *[]float32
+			src []float32
+		}{{&e.k[l], c.K[l]}, {&e.v[l], c.V[l]}} {
+			d := *kv.dst
+			if from < copied {
+				d = append(d, kv.src[(copyLo+from)*w:(copyLo+copied)*w]...)
+			}
+			d = append(d, kv.src[(restLo+max(from, copied)-copied)*w:(restLo+len(toks)-copied)*w]...)
 			*kv.dst = d
+			e.bytes += int64(cap(d)) * 4
 		}
 	}
-	pc.entries = slices.DeleteFunc(pc.entries, func(o *prefixEntry) bool {
-		if commonPrefix(o.toks, toks) == len(o.toks) {
-			pc.used -= int64(2*len(o.k)*len(o.toks)*w) * 4
-			return true
-		}
-		return false
-	})
 	pc.entries = append(pc.entries, e)
-	pc.used += size
-	for pc.used > pc.max {
-		o := pc.entries[0]
-		pc.used -= int64(2*len(o.k)*len(o.toks)*w) * 4
+	pc.used += e.bytes
+	for pc.used > pc.max && len(pc.entries) > 0 {
+		pc.used -= pc.entries[0].bytes
 		pc.entries = slices.Delete(pc.entries, 0, 1)
 	}
 }

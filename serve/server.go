@@ -43,7 +43,7 @@ type Limits struct {
 	Choices     int           // n of a completion
 	Timeout     time.Duration // wall time of one request
 	BatchTokens int           // tokens the batcher puts into one forward pass
-	Generators  int           // completions and scores computed at once (each holds a KV cache)
+	Generators  int           // completions decoded at once (their steps batched together) and /v1/score requests computed at once
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -55,7 +55,7 @@ var DefaultLimits = Limits{
 	Choices:     8,
 	Timeout:     10 * time.Minute,
 	BatchTokens: 4096,
-	Generators:  2,
+	Generators:  8,
 }
 
 // Config is what New needs.
