@@ -130,11 +130,13 @@ func (m *metrics) write(w io.Writer, queue int64, caches map[string]*model.Prefi
 		{"gotrain_prefix_cache_hits_total", "Prefix-cache lookups that found a shared prefix.", "counter"},
 		{"gotrain_prefix_cache_misses_total", "Prefix-cache lookups that found none.", "counter"},
 		{"gotrain_prefix_cache_bytes", "Keys and values held by the prefix cache.", "gauge"},
+		{"gotrain_prefix_cache_limit_bytes", "The prefix cache's bound (--prefix-cache), counted in the memory check at start.", "gauge"},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", s.name, s.help, s.name, s.typ)
 		for _, n := range names {
 			hits, misses, _, bytes := caches[n].Stats()
-			v := map[string]int64{"gotrain_prefix_cache_hits_total": hits, "gotrain_prefix_cache_misses_total": misses, "gotrain_prefix_cache_bytes": bytes}[s.name]
+			v := map[string]int64{"gotrain_prefix_cache_hits_total": hits, "gotrain_prefix_cache_misses_total": misses, "gotrain_prefix_cache_bytes": bytes,
+				"gotrain_prefix_cache_limit_bytes": caches[n].MaxBytes()}[s.name]
 			fmt.Fprintf(w, "%s{model=%q} %d\n", s.name, n, v)
 		}
 	}
