@@ -216,7 +216,7 @@ func benchServeRun(srv *serve.Server, n int, bodies [][]byte) (map[string]any, e
 	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
 }
 
-// batchStats reads the server's batch counters from its /metrics: rows per
+// batchStats reads the server's batch counters from its /metrics: jobs per
 // forward pass and the prompt tokens computed and taken from the prefix
 // cache.
 func batchStats(srv *serve.Server) map[string]any {
@@ -231,7 +231,7 @@ func batchStats(srv *serve.Server) map[string]any {
 	out := map[string]any{"batches": v["gotrain_batches_total"], "prompt_tokens_computed": v["gotrain_prompt_tokens_computed_total"],
 		"prompt_tokens_cached": v["gotrain_prompt_tokens_cached_total"]}
 	if v["gotrain_batches_total"] > 0 {
-		out["rows_per_batch"] = v["gotrain_batch_rows_total"] / v["gotrain_batches_total"]
+		out["jobs_per_batch"] = v["gotrain_batch_rows_total"] / v["gotrain_batches_total"]
 	}
 	return out
 }
