@@ -82,12 +82,7 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 // full sort gives (tested against one). For a nucleus of a few dozen
 // tokens out of 151,936 that is one heapify (linear) and a few dozen pops.
 func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
-	best := 0
-	for i, v := range logits {
-		if v > logits[best] {
-			best = i
-		}
-	}
+	best := argmax(logits)
 	if s.Temperature == 0 {
 		return best
 	}
@@ -145,6 +140,17 @@ func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
 		}
 	}
 	return int(kept[len(kept)-1])
+}
+
+// argmax is the index of the largest value (the first of equal ones).
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // candHeap is a max-heap of token ids by probability p (equal ones by id).

@@ -10,12 +10,7 @@ import (
 // sampleSorted is Sample as it was: the whole vocabulary sorted per token.
 // The reference for TestSampleMatchesSort.
 func sampleSorted(logits []float32, s Sampling, rng *rand.Rand) int {
-	best := 0
-	for i, v := range logits {
-		if v > logits[best] {
-			best = i
-		}
-	}
+	best := argmax(logits)
 	if s.Temperature == 0 {
 		return best
 	}
