@@ -81,6 +81,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(hugeConfig("rope_scaling", `{"rope_type":"llama3","factor":1e308,"low_freq_factor":1e-308,"high_freq_factor":1e308,"original_max_position_embeddings":9223372036854775807}`))
 	f.Add(hugeConfig("eos_token_id", "[0, 4194303, -1]"))
 	f.Add([]byte(`{"model_type":"llama","vocab_size":1,"hidden_size":2,"intermediate_size":1,"num_hidden_layers":1,"num_attention_heads":1,"max_position_embeddings":9223372036854775807}`))
+	f.Add([]byte(qwen3Config))
+	f.Add([]byte(mistralConfig))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseConfig(b)
 		if err != nil {

@@ -100,6 +100,10 @@ func (f *Full) bind(c *Config, tied bool, get func(name string, n int) ([]float3
 		L.K = lin(p+"self_attn.k_proj", c.KVHeads*D, H, c.QKVBias)
 		L.V = lin(p+"self_attn.v_proj", c.KVHeads*D, H, c.QKVBias)
 		L.O = lin(p+"self_attn.o_proj", H, c.Heads*D, c.OBias)
+		if c.QKNorm {
+			L.QNorm = vec(p+"self_attn.q_norm.weight", D)
+			L.KNorm = vec(p+"self_attn.k_norm.weight", D)
+		}
 		L.MLPNorm = vec(p+"post_attention_layernorm.weight", H)
 		L.Gate = lin(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = lin(p+"mlp.up_proj", I, H, c.MLPBias)
@@ -169,6 +173,16 @@ func (st *layerState) normGrads() (attn, mlp []float32) {
 	}
 	L := &st.grad.Layers[st.layer]
 	return L.AttnNorm, L.MLPNorm
+}
+
+// qkNormGrads returns the gradients of the layer's query and key head norm
+// weights in st.grad, or nils when only an adapter is trained.
+func (st *layerState) qkNormGrads() (q, k []float32) {
+	if st.grad == nil {
+		return nil, nil
+	}
+	L := &st.grad.Layers[st.layer]
+	return L.QNorm, L.KNorm
 }
 
 // headGrads adds the LM head's and the final norm's gradients of a chunk of
@@ -324,6 +338,9 @@ func FullParams(c *Config) int64 {
 	layer := 2*H + qw*H + 2*kvw*H + H*qw + 3*I*H
 	if c.QKVBias {
 		layer += qw + 2*kvw
+	}
+	if c.QKNorm {
+		layer += 2 * int64(c.HeadDim)
 	}
 	if c.OBias {
 		layer += H

@@ -39,6 +39,10 @@ type layerActs struct {
 	lse          []float32 // [T × Hq] (training)
 	k, v         []float32 // [T × Hkv·D] this batch's keys and values (training)
 	xmid         []float32 // [T × H] residual after attention (training)
+	// QKNorm (training): the projections before the per-head norm and the
+	// norm's rstd per head
+	qpre, kpre   []float32 // [T × Hq·D], [T × Hkv·D]
+	qrstd, krstd []float32 // [T × Hq], [T × Hkv]
 	gate, up, h  []float32 // [T × I]
 	tmp          []float32 // LoRA scratch [T × max(r, In)]
 	xd           []float32 // LoRA scratch: the dropped-out input [T × In]
@@ -56,6 +60,10 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 	H, I := int64(c.Hidden), int64(c.Intermediate)
 	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
 	in := max(H, I, qw) // the widest LoRA input
+	qkn := int64(0)     // QKNorm's buffers are empty without it
+	if c.QKNorm {
+		qkn = 1
+	}
 	for _, b := range []struct {
 		p *[]float32
 		n int64
@@ -65,6 +73,7 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * max(r, in)}, {&a.xd, T * in},
 		{&g.dxn, T * H}, {&g.dq, T * qw}, {&g.datt, T * qw}, {&g.dk, T * kvw}, {&g.dv, T * kvw},
 		{&g.dgate, T * I}, {&g.dup, T * I}, {&g.dz, T * r},
+		{&a.qpre, T * qw * qkn}, {&a.kpre, T * kvw * qkn}, {&a.qrstd, T * int64(c.Heads) * qkn}, {&a.krstd, T * int64(c.KVHeads) * qkn},
 	} {
 		visit(b.p, b.n)
 	}
@@ -110,7 +119,15 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	st.layer, st.recompute = l, recompute
 	// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
 	kernels.RMSNorm(st.xn1, x, L.AttnNorm, T, H, eps, st.rstd1)
-	m.linearGroup(st.xn1, [][]float32{st.q, K, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
+	q, k := st.q, K // the projections; with QKNorm in training, kept apart from their norms
+	if c.QKNorm && st.train {
+		q, k = st.qpre, st.kpre
+	}
+	m.linearGroup(st.xn1, [][]float32{q, k, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
+	if c.QKNorm { // Qwen3: RMSNorm of every query and key head before RoPE
+		kernels.RMSNorm(st.q, q, L.QNorm, T*c.Heads, D, eps, st.qrstd)
+		kernels.RMSNorm(K, k, L.KNorm, T*c.KVHeads, D, eps, st.krstd)
+	}
 	m.rope.Apply(st.q, T, c.Heads, D, pos)
 	m.rope.Apply(K, T, c.KVHeads, D, pos)
 	if rows != nil {
@@ -158,8 +175,18 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	kernels.AttentionBackward(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans)
 	m.rope.ApplyBackward(st.dq, T, c.Heads, D, pos)
 	m.rope.ApplyBackward(st.dk, T, c.KVHeads, D, pos)
-	m.linearBackward(st.dxn, st.dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
-	m.linearBackward(st.dxn, st.dk, st.xn1, &L.K, la, lg, ModK, true, st)
+	dq, dk := st.dq, st.dk
+	dQNorm, dKNorm := st.qkNormGrads() // full finetuning
+	if c.QKNorm {                      // through the heads' norms, into datt (free once AttentionBackward has run)
+		dq = st.datt
+		kernels.RMSNormBackward(dq, dQNorm, st.dq, st.qpre, L.QNorm, st.qrstd, T*c.Heads, D, false)
+	}
+	m.linearBackward(st.dxn, dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
+	if c.QKNorm {
+		dk = st.datt[:len(st.dk)]
+		kernels.RMSNormBackward(dk, dKNorm, st.dk, st.kpre, L.KNorm, st.krstd, T*c.KVHeads, D, false)
+	}
+	m.linearBackward(st.dxn, dk, st.xn1, &L.K, la, lg, ModK, true, st)
 	m.linearBackward(st.dxn, st.dv, st.xn1, &L.V, la, lg, ModV, true, st)
 	kernels.RMSNormBackward(dx, dAttnNorm, st.dxn, xIn, L.AttnNorm, st.rstd1, T, H, true)
 }

@@ -135,6 +135,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	if cfg.QKVBias {
 		small += L * (qw + 2*kvw)
 	}
+	if cfg.QKNorm {
+		small += 2 * L * float64(cfg.HeadDim)
+	}
 	add("norms + biases (F32)", small*4)
 
 	// LoRA adapter: A [r × in] and B [out × r] per targeted module.

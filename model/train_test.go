@@ -42,14 +42,9 @@ func completionBatch(seqs [][2][]int) *TrainBatch {
 // TestGoldenGradients compares the loss and every LoRA gradient with the
 // PyTorch reference (scripts/reference), relative to the gradient's norm.
 func TestGoldenGradients(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32"} {
+	for _, name := range goldenFixtures {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, dir := loadFixture(t, name)
 			raw, err := os.ReadFile(filepath.Join(dir, "grad-batch.json"))
 			if err != nil {
 				t.Fatal(err)

@@ -210,7 +210,7 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 		rows = rows[:min(*nrows, len(rows))]
-		tok, err := tokenize.LoadBundled(map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[m.Config.Arch])
+		tok, err := tokenize.LoadBundled(bundledTokenizer(m.Config.Arch))
 		if err != nil {
 			return err
 		}

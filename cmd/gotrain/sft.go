@@ -16,7 +16,6 @@ import (
 	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
-	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
 )
 
@@ -31,7 +30,8 @@ type trainFlags struct {
 	noChat, skipBad, full         *bool
 	overwrite                     *bool
 	maxLine                       *int
-	template, resume, quantize    *string
+	resume, quantize              *string
+	chat                          chatFlags
 	compute, distMode             *string
 	cfg                           train.Config
 	baseName                      string      // what the adapter records as its base: the repo id or the directory given
@@ -52,7 +52,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
 	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
-	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm)")
+	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm; Qwen3: q_norm, k_norm)")
 	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
 	cfg := &f.cfg
 	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw, adamw8bit (8-bit moments) or sgd")
@@ -71,7 +71,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
 	f.maxLen = fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
-	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	f.chat = addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
@@ -127,7 +127,7 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	}
 	var enc *data.Encoder
 	if err == nil {
-		enc, err = newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+		enc, err = newEncoder(*f.base, *f.noChat, f.chat, *f.maxLen)
 	}
 	if err != nil {
 		f.done(&err)
@@ -335,14 +335,14 @@ func finishTraining(tr *train.Trainer, base, out string, took time.Duration) err
 }
 
 // newEncoder loads the base's tokenizer and, unless noChat, its chat template.
-func newEncoder(base string, noChat bool, template string, maxLen int) (*data.Encoder, error) {
-	tok, err := tokenize.Load(base)
+func newEncoder(base string, noChat bool, chat chatFlags, maxLen int) (*data.Encoder, error) {
+	tok, err := loadBaseTokenizer(base)
 	if err != nil {
 		return nil, err
 	}
 	enc := &data.Encoder{Tok: tok, MaxLen: maxLen}
 	if !noChat {
-		if enc.Template, err = tok.ChatTemplate(template); err != nil {
+		if enc.Template, err = chat.load(tok); err != nil {
 			return nil, err
 		}
 	}

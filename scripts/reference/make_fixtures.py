@@ -95,6 +95,78 @@ LLAMA = {
     "vocab_size": 512,
 }
 
+# Qwen3, odd shapes: F32, untied, odd vocabulary, 6 query heads of head_dim 12 over 2 KV heads
+# (Hq*D = 72 != H = 40), explicit head_dim, q_norm/k_norm weights away from 1.
+QWEN3_ODD = {
+    "architectures": ["Qwen3ForCausalLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "head_dim": 12,
+    "hidden_act": "silu",
+    "hidden_size": 40,
+    "initializer_range": 0.02,
+    "intermediate_size": 56,
+    "max_position_embeddings": 40960,
+    "max_window_layers": 3,
+    "model_type": "qwen3",
+    "num_attention_heads": 6,
+    "num_hidden_layers": 3,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000.0,
+    "sliding_window": None,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "transformers_version": "4.51.0",
+    "use_cache": True,
+    "use_sliding_window": False,
+    "vocab_size": 211,
+}
+
+# Qwen3 as released (BF16, tied), 4 heads of head_dim 32 over one KV head (Hq*D = 128 != H = 64).
+QWEN3_BF16 = dict(
+    QWEN3_ODD,
+    head_dim=32,
+    hidden_size=64,
+    intermediate_size=96,
+    num_attention_heads=4,
+    num_hidden_layers=2,
+    num_key_value_heads=1,
+    tie_word_embeddings=True,
+    torch_dtype="bfloat16",
+    vocab_size=300,
+    max_window_layers=2,
+)
+
+# Mistral 7B v0.1's layout: a sliding_window (4096) below max_position_embeddings, no head_dim,
+# no bias fields; sequences up to the window are full attention.
+MISTRAL = {
+    "architectures": ["MistralForCausalLM"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "hidden_act": "silu",
+    "hidden_size": 48,
+    "initializer_range": 0.02,
+    "intermediate_size": 80,
+    "max_position_embeddings": 32768,
+    "model_type": "mistral",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0,
+    "sliding_window": 4096,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "transformers_version": "4.45.2",
+    "use_cache": True,
+    "vocab_size": 160,
+}
+
 # (prompt length, completion length) of the golden cases.
 LENGTHS = [(1, 1), (1, 20), (2, 5), (5, 3), (7, 1), (13, 8), (20, 20), (31, 2), (40, 12), (47, 17), (59, 4), (60, 20)]
 
@@ -150,6 +222,9 @@ def init_weights(c, gen, store_dtype):
         W[p + "self_attn.k_proj.weight"] = randn(gen, [Hkv * D, H], 0.15)
         W[p + "self_attn.v_proj.weight"] = randn(gen, [Hkv * D, H], 0.12)
         W[p + "self_attn.o_proj.weight"] = randn(gen, [H, Hq * D], 0.08)
+        if c.qk_norm:
+            W[p + "self_attn.q_norm.weight"] = randn(gen, [D], 0.2, 1.0)
+            W[p + "self_attn.k_norm.weight"] = randn(gen, [D], 0.2, 1.0)
         if c.qkv_bias:
             W[p + "self_attn.q_proj.bias"] = randn(gen, [Hq * D], 0.1)
             W[p + "self_attn.k_proj.bias"] = randn(gen, [Hkv * D], 0.1)
@@ -441,23 +516,26 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "..", "model", "testdata")))
+    ap.add_argument("--models", default="", help="comma-separated fixture names to write (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # deterministic summation order
     os.makedirs(args.out, exist_ok=True)
     report = []
     all7 = rm.ALL_TARGETS
-    gen = torch.Generator().manual_seed(SEED)
-    make_model(args.out, "tiny-qwen2-bf16", QWEN, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, gen, report)
-    gen = torch.Generator().manual_seed(SEED + 1)
-    make_model(
-        args.out,
-        "tiny-llama-f32",
-        LLAMA,
-        torch.float32,
-        {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": (8, 16, ["q_proj", "v_proj"], 0.05, True)},
-        gen,
-        report,
-    )
+    rslora = (8, 16, ["q_proj", "v_proj"], 0.05, True)
+    # Each model has its own seed, so writing one leaves the others' bytes as they are.
+    models = [
+        ("tiny-qwen2-bf16", QWEN, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, SEED),
+        ("tiny-llama-f32", LLAMA, torch.float32, {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": rslora}, SEED + 1),
+        ("tiny-qwen3-f32", QWEN3_ODD, torch.float32, {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": rslora}, SEED + 2),
+        ("tiny-qwen3-bf16", QWEN3_BF16, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 3),
+        ("tiny-mistral-f32", MISTRAL, torch.float32, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 4),
+    ]
+    only = [m for m in args.models.split(",") if m]
+    for name, cfgd, dt, adapters, seed in models:
+        if only and name not in only:
+            continue
+        make_model(args.out, name, cfgd, dt, adapters, torch.Generator().manual_seed(seed), report)
     for r in report:
         print(json.dumps(r))
 

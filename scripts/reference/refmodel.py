@@ -1,4 +1,4 @@
-"""Independent PyTorch reference of Hugging Face Qwen2 / Llama causal LMs plus PEFT LoRA.
+"""Independent PyTorch reference of Hugging Face Qwen2 / Qwen3 / Llama / Mistral causal LMs plus PEFT LoRA.
 
 Written from scratch (no transformers, no peft, no safetensors package) so that it
 can check gotrain's Go engine without sharing any code with it. Semantics follow
@@ -6,6 +6,7 @@ transformers' modeling_qwen2.py / modeling_llama.py and peft's lora.Linear:
 
   RMSNorm   y = w * (x * rsqrt(mean(x^2) + eps))        (float32 or wider)
   RoPE      rotate_half, inv_freq = 1/theta^(2i/D), optional llama3 scaling
+  Qwen3     q_norm / k_norm: RMSNorm [head_dim] of every query and key head, before RoPE
   attention causal, grouped-query (q head h uses kv head h // (Hq/Hkv)), scale 1/sqrt(D)
   MLP       down(silu(gate(x)) * up(x))
   LoRA      y = W x (+ b) + scaling * B(A(x)), scaling = alpha/r or alpha/sqrt(r) (rsLoRA)
@@ -138,7 +139,7 @@ class Config:
     def __init__(self, d):
         self.raw = d
         self.model_type = d.get("model_type", "")
-        if self.model_type not in ("qwen2", "llama"):
+        if self.model_type not in ("qwen2", "llama", "qwen3", "mistral"):
             raise ValueError(f"config: unsupported model_type {self.model_type!r}")
         self.vocab_size = int(d["vocab_size"])
         self.hidden_size = int(d["hidden_size"])
@@ -146,7 +147,11 @@ class Config:
         self.num_hidden_layers = int(d["num_hidden_layers"])
         self.num_attention_heads = int(d["num_attention_heads"])
         self.num_key_value_heads = int(d.get("num_key_value_heads") or self.num_attention_heads)
-        self.head_dim = int(d.get("head_dim") or self.hidden_size // self.num_attention_heads)
+        # Qwen3Config defaults head_dim to 128; the others to hidden/heads.
+        hd_default = 128 if self.model_type == "qwen3" else self.hidden_size // self.num_attention_heads
+        self.head_dim = int(d.get("head_dim") or hd_default)
+        # Qwen3: RMSNorm (q_norm, k_norm, weight [head_dim]) of every query and key head before RoPE.
+        self.qk_norm = self.model_type == "qwen3"
         self.rms_norm_eps = float(d.get("rms_norm_eps", 1e-6))
         self.rope_theta = float(d.get("rope_theta", 10000.0))
         self.rope_scaling = d.get("rope_scaling")
@@ -161,10 +166,19 @@ class Config:
             self.qkv_bias, self.o_bias = True, False
             if d.get("use_sliding_window"):
                 raise ValueError("config: use_sliding_window is not supported")
+        elif self.model_type == "mistral":
+            # MistralAttention / MistralMLP: no biases, no such config fields.
+            self.qkv_bias, self.o_bias = False, False
+            # A window at least as long as the sequence is full attention (forward checks).
+            self.sliding_window = d.get("sliding_window")
         else:
             b = bool(d.get("attention_bias", False))
             self.qkv_bias, self.o_bias = b, b
-        self.mlp_bias = bool(d.get("mlp_bias", False))
+            if self.model_type == "qwen3" and (b or d.get("use_sliding_window")):
+                raise ValueError("config: qwen3 attention_bias / use_sliding_window are not supported")
+        self.mlp_bias = bool(d.get("mlp_bias", False)) and self.model_type == "llama"
+        if self.model_type != "mistral":
+            self.sliding_window = None
 
     @staticmethod
     def load(model_dir):
@@ -339,6 +353,8 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
     if squeeze:
         ids = ids[None]
     B, T = ids.shape
+    if cfg.sliding_window is not None and T > cfg.sliding_window:
+        raise ValueError(f"forward: {T} tokens exceed sliding_window {cfg.sliding_window} (not implemented)")
     Hq, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     rep = Hq // Hkv
     dt = P["model.embed_tokens.weight"].dtype
@@ -362,8 +378,13 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
         q = linear(h, P[a + "q_proj.weight"], P.get(a + "q_proj.bias") if cfg.qkv_bias else None, lora, a + "q_proj")
         k = linear(h, P[a + "k_proj.weight"], P.get(a + "k_proj.bias") if cfg.qkv_bias else None, lora, a + "k_proj")
         v = linear(h, P[a + "v_proj.weight"], P.get(a + "v_proj.bias") if cfg.qkv_bias else None, lora, a + "v_proj")
-        q = q.view(B, T, Hq, D).transpose(1, 2)  # [B,Hq,T,D]
-        k = k.view(B, T, Hkv, D).transpose(1, 2)  # [B,Hkv,T,D]
+        q = q.view(B, T, Hq, D)
+        k = k.view(B, T, Hkv, D)
+        if cfg.qk_norm:  # modeling_qwen3: q_norm(q_proj(x).view(..., D)) before the rotation
+            q = rms_norm(q, P[a + "q_norm.weight"], cfg.rms_norm_eps)
+            k = rms_norm(k, P[a + "k_norm.weight"], cfg.rms_norm_eps)
+        q = q.transpose(1, 2)  # [B,Hq,T,D]
+        k = k.transpose(1, 2)  # [B,Hkv,T,D]
         v = v.view(B, T, Hkv, D).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
@@ -476,6 +497,9 @@ def incremental_logits(cfg, P, ids, lora=None):
             q = lin(h, p + "self_attn.q_proj", cfg.qkv_bias, p + "self_attn.q_proj")
             k = lin(h, p + "self_attn.k_proj", cfg.qkv_bias, p + "self_attn.k_proj")
             v = lin(h, p + "self_attn.v_proj", cfg.qkv_bias, p + "self_attn.v_proj")
+            if cfg.qk_norm:
+                q = torch.cat([norm(q[hh * D : (hh + 1) * D], P[p + "self_attn.q_norm.weight"]) for hh in range(Hq)])
+                k = torch.cat([norm(k[j * D : (j + 1) * D], P[p + "self_attn.k_norm.weight"]) for j in range(Hkv)])
             for j in range(Hkv):
                 cache_k[i][j].append(rot(k[j * D : (j + 1) * D], pos))
                 cache_v[i][j].append(v[j * D : (j + 1) * D])
