@@ -169,7 +169,7 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) error {
 	if n > s.lim.Tokens {
 		return errorf(http.StatusBadRequest, "too_many_tokens", "the items come to %d tokens: the server takes at most %d a request", n, s.lim.Tokens)
 	}
-	release, err := s.acquire(r.Context())
+	release, err := acquire(r.Context(), s.scores)
 	if err != nil {
 		return err
 	}

@@ -393,7 +393,7 @@ type streamer struct {
 // it sends them as server-sent events made by st as the text comes (and the
 // usage at the end when includeUsage), then [DONE].
 func (s *Server) choices(ctx context.Context, w http.ResponseWriter, stream bool, ent *entry, ids []int, p genParams, st streamer, includeUsage bool) ([]generation, usage, error) {
-	release, err := s.acquire(ctx)
+	release, err := acquire(ctx, s.gen)
 	if err != nil {
 		return nil, usage{}, err
 	}
