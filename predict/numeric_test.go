@@ -453,7 +453,13 @@ func TestRowsThroughScorer(t *testing.T) {
 		out, _, err := m.ContinuationBatch(c, pc, nil, jobs)
 		return out, err
 	}
-	for _, sm := range []Sampling{{NumericNodes: 40}, {Samples: 3, Temperature: 1, Seed: 7, MaxTokens: 5}} {
+	// short (the race detector): fewer nodes and tokens
+	nodes, tokens, seqs := 40, 12, 4
+	if testing.Short() {
+		nodes, tokens, seqs = 8, 3, 2
+		rows = rows[:1]
+	}
+	for _, sm := range []Sampling{{NumericNodes: nodes}, {Samples: seqs, Temperature: 1, Seed: 7, MaxTokens: tokens}} {
 		want, err := New(m, nil, enc, sm).Rows(rows, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -486,9 +492,9 @@ func TestRowsThroughScorer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []model.Sampling{{Temperature: 1, MaxNewTokens: 12}, {Temperature: 0.7, TopP: 0.9, MaxNewTokens: 12}, {MaxNewTokens: 6}} {
+	for _, s := range []model.Sampling{{Temperature: 1, MaxNewTokens: tokens}, {Temperature: 0.7, TopP: 0.9, MaxNewTokens: tokens}, {MaxNewTokens: tokens}} {
 		streams := func() []*rand.Rand {
-			r := make([]*rand.Rand, 4)
+			r := make([]*rand.Rand, seqs)
 			for k := range r {
 				r[k] = rand.New(rand.NewPCG(3, uint64(k)))
 			}
