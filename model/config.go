@@ -18,6 +18,9 @@ const (
 	Llama   Arch = "llama"   // LlamaForCausalLM: Llama 2, 3, 3.1, 3.2
 	Qwen3   Arch = "qwen3"   // Qwen3ForCausalLM: dense Qwen3 (per-head q/k RMSNorm)
 	Mistral Arch = "mistral" // MistralForCausalLM: LLaMA layers
+	// Qwen3MoE is Qwen3MoeForCausalLM: Qwen3's attention and sparse
+	// mixture-of-experts MLPs (moe.go).
+	Qwen3MoE Arch = "qwen3_moe"
 )
 
 // archClasses maps each Arch to its config.json model_type (the Arch's
@@ -30,6 +33,16 @@ var archClasses = []struct {
 	{Llama, "LlamaForCausalLM"},
 	{Qwen3, "Qwen3ForCausalLM"},
 	{Mistral, "MistralForCausalLM"},
+	{Qwen3MoE, "Qwen3MoeForCausalLM"},
+}
+
+// ParseArch reads a command line's architecture name: an Arch, or
+// "qwen3moe" for Qwen3MoE.
+func ParseArch(s string) Arch {
+	if s == "qwen3moe" {
+		return Qwen3MoE
+	}
+	return Arch(s)
 }
 
 // class is the Arch's architectures class name.
@@ -104,6 +117,7 @@ type Config struct {
 	BOSTokenID    int // -1 when absent
 	EOSTokenIDs   []int
 	TorchDType    string // torch_dtype as written, informational
+	MoEConfig            // Qwen3-MoE's experts (moe.go); zero for dense models
 }
 
 // rawConfig mirrors config.json; pointer fields tell absent from zero.
@@ -134,8 +148,9 @@ type rawConfig struct {
 	Quantization      json.RawMessage `json:"quantization_config"`
 	NumExperts        *int            `json:"num_experts"`
 	NumLocalExperts   *int            `json:"num_local_experts"`
-	AttnLogitCap      *float64        `json:"attn_logit_softcapping"`
-	FinalLogitCap     *float64        `json:"final_logit_softcapping"`
+	rawMoE
+	AttnLogitCap  *float64 `json:"attn_logit_softcapping"`
+	FinalLogitCap *float64 `json:"final_logit_softcapping"`
 }
 
 // LoadConfig reads and validates a config.json.
@@ -259,7 +274,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
 			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
 		}
-	case Qwen3:
+	case Qwen3, Qwen3MoE:
 		c.QKNorm = true
 		if r.AttentionBias != nil && *r.AttentionBias {
 			return nil, &UnsupportedError{"attention_bias", "true", "Qwen3 attention biases are not implemented (released Qwen3 models have none)"}
@@ -299,8 +314,8 @@ func ParseConfig(b []byte) (*Config, error) {
 	if len(r.Quantization) > 0 && string(r.Quantization) != "null" {
 		return nil, &UnsupportedError{"quantization_config", string(r.Quantization), "pre-quantized checkpoints are not implemented; load the BF16 checkpoint"}
 	}
-	if r.NumExperts != nil && *r.NumExperts > 0 {
-		return nil, &UnsupportedError{"num_experts", fmt.Sprint(*r.NumExperts), "mixture-of-experts is not implemented"}
+	if err := parseMoE(&r, c); err != nil {
+		return nil, err
 	}
 	if r.NumLocalExperts != nil && *r.NumLocalExperts > 0 {
 		return nil, &UnsupportedError{"num_local_experts", fmt.Sprint(*r.NumLocalExperts), "mixture-of-experts is not implemented"}

@@ -105,6 +105,16 @@ func (f *Full) bind(c *Config, tied bool, get func(name string, n int) ([]float3
 			L.KNorm = vec(p+"self_attn.k_norm.weight", D)
 		}
 		L.MLPNorm = vec(p+"post_attention_layernorm.weight", H)
+		if c.Sparse(i) {
+			L.MoE = &MoE{Router: mat(p+"mlp.gate.weight", c.Experts, H), Experts: make([]Expert, c.Experts)}
+			for e := range L.MoE.Experts {
+				ex, q := &L.MoE.Experts[e], fmt.Sprintf("%smlp.experts.%d.", p, e)
+				ex.Gate = lin(q+"gate_proj", c.MoEIntermediate, H, false)
+				ex.Up = lin(q+"up_proj", c.MoEIntermediate, H, false)
+				ex.Down = lin(q+"down_proj", H, c.MoEIntermediate, false)
+			}
+			continue
+		}
 		L.Gate = lin(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = lin(p+"mlp.up_proj", I, H, c.MLPBias)
 		L.Down = lin(p+"mlp.down_proj", H, I, c.MLPBias)
@@ -153,6 +163,13 @@ func (L *Layer) module(mod Module) *Linear {
 // and db += Σ_t dy, to st.grad (full finetuning).
 func (st *layerState) weightGrad(dy, x []float32, mod Module) {
 	gl := st.grad.Layers[st.layer].module(mod)
+	if st.expert > 0 {
+		b := st.grad.Layers[st.layer].MoE
+		if b == nil { // modules_to_save trains no expert
+			return
+		}
+		gl = b.Experts[st.expert-1].module(mod)
+	}
 	if gl.W == nil { // modules_to_save trains no linear layer
 		return
 	}
@@ -349,6 +366,10 @@ func FullParams(c *Config) int64 {
 		layer += 2*I + H
 	}
 	n := V*H + int64(c.Layers)*layer + H
+	if sp := int64(c.SparseLayers()); sp > 0 { // the router and experts replace the dense MLP
+		E := int64(c.Experts)
+		n += sp * (E*H + 3*E*int64(c.MoEIntermediate)*H - 3*I*H)
+	}
 	if !c.TieEmbeddings {
 		n += V * H
 	}

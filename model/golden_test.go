@@ -23,7 +23,11 @@ type goldenCase struct {
 }
 
 // goldenFixtures are the reference checkpoints of scripts/reference/make_fixtures.py.
-var goldenFixtures = []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-mistral-f32"}
+var goldenFixtures = []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-mistral-f32",
+	// tiny-qwen3moe-f32: 5 experts top 3 unnormalised, layer 2 dense
+	// (mlp_only_layers), odd heads; tiny-qwen3moe-bf16: 6 experts top 2
+	// renormalised, decoder_sparse_step 2, tied
+	"tiny-qwen3moe-f32", "tiny-qwen3moe-bf16"}
 
 // loadFixture loads testdata/name, closed when the test ends, and returns
 // it with its directory.

@@ -59,6 +59,9 @@ var qwen2Shapes = []shape{
 
 // Sizes lists the shapes InitCheckpoint knows for arch, smallest first.
 func Sizes(arch Arch) []string {
+	if arch == Qwen3MoE {
+		return MoESizes
+	}
 	var out []string
 	for _, s := range shapes[arch] {
 		out = append(out, s.size)
@@ -72,6 +75,9 @@ func Sizes(arch Arch) []string {
 // Qwen2.5-0.5B's and Qwen2.5-14B's shapes; for qwen3 "0.6b" … "32b" are
 // the Qwen3 models'.
 func ConfigFor(arch Arch, size string) (*Config, error) {
+	if arch == Qwen3MoE {
+		return qwen3MoEConfigFor(size)
+	}
 	c := &Config{Arch: arch, RMSNormEps: 1e-6, MaxPositions: 32768, BOSTokenID: -1}
 	if _, ok := shapes[arch]; !ok {
 		return nil, fmt.Errorf("model: unknown architecture %q (want qwen2, qwen3 or llama)", arch)
@@ -168,6 +174,8 @@ func (c *Config) MarshalHF() ([]byte, error) {
 		} else {
 			m["rope_scaling"] = nil
 		}
+	case Qwen3MoE:
+		c.marshalMoE(m)
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n'), err
@@ -241,6 +249,17 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		add(p+"input_layernorm.weight", one, H)
 		add(p+"post_attention_layernorm.weight", one, H)
+		mlpI := I
+		if c.Sparse(l) {
+			mlpI = 0 // no dense MLP: the experts below
+			add(p+"mlp.gate.weight", normal, c.Experts, H)
+			for e := 0; e < c.Experts; e++ {
+				q := fmt.Sprintf("%smlp.experts.%d.", p, e)
+				add(q+"gate_proj.weight", normal, c.MoEIntermediate, H)
+				add(q+"up_proj.weight", normal, c.MoEIntermediate, H)
+				add(q+"down_proj.weight", normal, H, c.MoEIntermediate)
+			}
+		}
 		for _, lin := range []struct {
 			name    string
 			out, in int
@@ -250,10 +269,13 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 			{"self_attn.k_proj", c.KVHeads * D, H, c.QKVBias},
 			{"self_attn.v_proj", c.KVHeads * D, H, c.QKVBias},
 			{"self_attn.o_proj", H, c.Heads * D, c.OBias},
-			{"mlp.gate_proj", I, H, c.MLPBias},
-			{"mlp.up_proj", I, H, c.MLPBias},
-			{"mlp.down_proj", H, I, c.MLPBias},
+			{"mlp.gate_proj", mlpI, H, c.MLPBias},
+			{"mlp.up_proj", mlpI, H, c.MLPBias},
+			{"mlp.down_proj", H, mlpI, c.MLPBias},
 		} {
+			if lin.out*lin.in == 0 {
+				continue
+			}
 			add(p+lin.name+".weight", normal, lin.out, lin.in)
 			if lin.bias {
 				add(p+lin.name+".bias", normal, lin.out)

@@ -29,6 +29,14 @@ type layerState struct {
 	// grad receives every weight's gradient in full finetuning (full.go);
 	// nil when only an adapter is trained.
 	grad *Model
+	// Sparse layers (moe.go): their buffers; for an expert's view of the
+	// layer, 1 + the expert's index (0 otherwise); in training, the layer's
+	// experts' kept LoRA inner activations and the router statistics of the
+	// load-balancing loss.
+	moe    *moeState
+	expert int
+	elu    [][NumModules][]float32
+	router *routerStats
 }
 
 // layerActs are a layer's forward activations for T tokens.
@@ -59,8 +67,8 @@ type layerGrads struct {
 func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func(b *[]float32, n int64)) {
 	H, I := int64(c.Hidden), int64(c.Intermediate)
 	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	in := max(H, I, qw) // the widest LoRA input
-	qkn := int64(0)     // QKNorm's buffers are empty without it
+	in := max(H, I, qw, int64(c.MoEIntermediate)) // the widest LoRA input
+	qkn := int64(0)                               // QKNorm's buffers are empty without it
 	if c.QKNorm {
 		qkn = 1
 	}
@@ -83,7 +91,11 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 // (PlanMemory's "activations").
 func trainLayerFloats(c *Config, T, r int64) int64 {
 	var n int64
-	trainBuffers(c, T, r, &layerActs{}, &layerGrads{}, func(_ *[]float32, k int64) { n += k })
+	count := func(_ *[]float32, k int64) { n += k }
+	trainBuffers(c, T, r, &layerActs{}, &layerGrads{}, count)
+	if c.SparseLayers() > 0 {
+		moeBuffers(c, T, true, &moeState{}, count)
+	}
 	return n
 }
 
@@ -91,6 +103,7 @@ func trainLayerFloats(c *Config, T, r int64) int64 {
 // training).
 func (st *layerState) size(c *Config, T, r int) {
 	st.T = T
+	st.sizeMoE(c, T)
 	if st.train {
 		trainBuffers(c, int64(T), int64(r), &st.layerActs, &st.layerGrads, func(b *[]float32, n int64) { *b = grow(*b, int(n)) })
 		return
@@ -144,6 +157,10 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	}
 	// MLP: x += Down·(silu(Gate·xn2) ⊙ Up·xn2)
 	kernels.RMSNorm(st.xn2, x, L.MLPNorm, T, H, eps, st.rstd2)
+	if L.MoE != nil {
+		m.moeForward(l, x, L.MoE, ad, st)
+		return
+	}
 	m.linearGroup(st.xn2, [][]float32{st.gate, st.up}, []*Linear{&L.Gate, &L.Up}, []Module{ModGate, ModUp}, la, st)
 	kernels.SwiGLU(st.h, st.gate, st.up)
 	if st.recompute {
@@ -162,11 +179,15 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	la, lg := ad.layer(l), g.layer(l)
 	dAttnNorm, dMLPNorm := st.normGrads() // full finetuning
 	// MLP
-	dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
-	m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
-	kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
-	m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
-	m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
+	if L.MoE != nil {
+		m.moeBackward(l, dx, L.MoE, ad, g, st)
+	} else {
+		dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
+		m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
+		kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
+		m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
+		m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
+	}
 	kernels.RMSNormBackward(dx, dMLPNorm, st.dxn, st.xmid, L.MLPNorm, st.rstd2, T, H, true)
 	// attention
 	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)

@@ -30,7 +30,8 @@ type Layer struct {
 	AttnNorm, MLPNorm []float32 // [Hidden]
 	QNorm, KNorm      []float32 // [HeadDim] per-head query and key norms (Config.QKNorm), else nil
 	Q, K, V, O        Linear
-	Gate, Up, Down    Linear
+	Gate, Up, Down    Linear // a dense MLP; unset where MoE is
+	MoE               *MoE   // a sparse layer's experts (moe.go), or nil
 }
 
 // Model is a loaded, immutable base model. It is safe for concurrent use:
@@ -181,6 +182,10 @@ func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
 		if c.QKNorm {
 			L.QNorm = l.vector(p+"self_attn.q_norm.weight", D)
 			L.KNorm = l.vector(p+"self_attn.k_norm.weight", D)
+		}
+		if c.Sparse(i) {
+			L.MoE = l.moe(p, c)
+			continue
 		}
 		L.Gate = l.linear(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = l.linear(p+"mlp.up_proj", I, H, c.MLPBias)

@@ -12,7 +12,7 @@ import (
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
-var tinyModels = []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32"}
+var tinyModels = []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3moe-f32"}
 
 // copyTiny copies a testdata checkpoint to a temp dir, so quantized caches
 // are never written into testdata.

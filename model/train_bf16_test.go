@@ -14,16 +14,7 @@ func bf16Model(t *testing.T) *Model {
 	t.Helper()
 	c := smallConfig(Qwen2)
 	c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.Layers = 64, 4, 2, 16, 160, 2
-	dir := t.TempDir()
-	if err := WriteRandom(dir, c, "bf16", 9); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return loadRandom(t, c, "bf16", 9)
 }
 
 func bf16Batch(m *Model) *TrainBatch {

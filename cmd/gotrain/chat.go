@@ -14,14 +14,14 @@ import (
 // bundledTokenizer names the bundled tokenizer of an architecture's random
 // checkpoints (init-model, bench), "" when it has none.
 func bundledTokenizer(arch model.Arch) string {
-	return map[model.Arch]string{model.Qwen2: "qwen2.5", model.Qwen3: "qwen3", model.Llama: "llama3"}[arch]
+	return map[model.Arch]string{model.Qwen2: "qwen2.5", model.Qwen3: "qwen3", model.Qwen3MoE: "qwen3", model.Llama: "llama3"}[arch]
 }
 
 // fallbackTokenizer names the bundled tokenizer a checkpoint of arch
 // without tokenizer files is given: only where every model of the
 // architecture shares it (all Qwen3 do; Qwen2 differs from Qwen2.5 in its
 // template, Llama 2 from Llama 3 in everything).
-var fallbackTokenizer = map[model.Arch]string{model.Qwen3: "qwen3"}
+var fallbackTokenizer = map[model.Arch]string{model.Qwen3: "qwen3", model.Qwen3MoE: "qwen3"}
 
 // loadBaseTokenizer loads the tokenizer of the checkpoint in dir, or, when
 // it has no tokenizer files, the bundled one of its architecture if there

@@ -12,11 +12,20 @@ import (
 // init-model without its tokenizer files (so the bundled Qwen3 tokenizer is
 // used): sft (LoRA and full), predict with and without --thinking, merge,
 // predict on the merged checkpoint, score, generate and simulate.
+//
+// The same runs on a tiny Qwen3-MoE (8 experts, top 2), whose training
+// metrics report the router's load-balancing loss.
 func TestQwen3CLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a tiny model with the full Qwen3 vocabulary")
 	}
-	tmp, m, run := tinyWorkspace(t, "qwen3", 8)
+	for _, arch := range []string{"qwen3", "qwen3moe"} {
+		t.Run(arch, func(t *testing.T) { testQwen3CLI(t, arch) })
+	}
+}
+
+func testQwen3CLI(t *testing.T, arch string) {
+	tmp, m, run := tinyWorkspace(t, arch, 8)
 	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
 		if err := os.Remove(filepath.Join(m, f)); err != nil {
 			t.Fatal(err)
@@ -26,6 +35,9 @@ func TestQwen3CLI(t *testing.T) {
 	ad := filepath.Join(tmp, "adapter")
 	if out := run("sft", "--base", m, "--data", train, "--out", ad, "--max-steps", "2", "--batch-size", "4", "--lr", "1e-2"); !strings.Contains(out, "bundled qwen3 tokenizer") {
 		t.Errorf("sft did not say it used the bundled tokenizer:\n%s", out)
+	}
+	if metrics, _ := os.ReadFile(filepath.Join(ad, "metrics.jsonl")); arch == "qwen3moe" && !strings.Contains(string(metrics), `"aux_loss"`) {
+		t.Errorf("no aux_loss in the MoE's training metrics:\n%s", metrics)
 	}
 	pred := func(name string, args ...string) string {
 		p := filepath.Join(tmp, name)

@@ -33,6 +33,7 @@ type trainFlags struct {
 	resume, quantize              *string
 	chat                          chatFlags
 	compute, distMode             *string
+	auxCoef                       optionalFloat
 	cfg                           train.Config
 	baseName                      string      // what the adapter records as its base: the repo id or the directory given
 	group                         *dist.Group // the data-parallel job, or nil
@@ -66,6 +67,8 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs (when --max-steps is 0)")
 	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimizer steps (overrides --epochs)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of data order, adapter init and dropout")
+	fs.Var(&f.auxCoef, "router-aux-loss-coef",
+		"mixture-of-experts models: weight of the router's load-balancing loss in the loss (default: config.json's router_aux_loss_coef when its output_router_logits is true, else 0, as transformers); reported as aux_loss either way")
 	fs.IntVar(&cfg.SaveSteps, "save-steps", 0, "checkpoint every N steps")
 	fs.IntVar(&cfg.EvalSteps, "eval-steps", 0, "eval every N steps (default: at the end)")
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
@@ -120,6 +123,9 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	f.localRanks = local
 	f.group, f.cfg.Group = g, g
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	if f.auxCoef.set {
+		f.cfg.RouterAuxCoef = f.auxCoef.v
+	}
 	f.baseName = baseModelName(*f.base)
 	err = resolveFlags(f.base, f.initAdapter)
 	if err == nil {
