@@ -38,7 +38,7 @@ type matB struct {
 // (a LoRA down-projection) it also uses the unpacked dot-product kernels.
 func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	if w.IsQuantized() {
-		quantMatMulT(y, x, m, w, accumulate) // quant.go
+		quantMatMulT(y, x, m, w, accumulate, false) // quant.go
 		return
 	}
 	n, k := w.Rows, w.Cols
@@ -62,7 +62,7 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 // of the (then small) w with the dot-product kernels.
 func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
 	if w.IsQuantized() {
-		quantMatMulN(dx, dy, m, w, accumulate) // quant.go
+		quantMatMulN(dx, dy, m, w, accumulate, false) // quant.go
 		return
 	}
 	n, k := w.Rows, w.Cols
