@@ -437,13 +437,8 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 	// Big panels matter: gemmSerial repacks x for every panel.
 	pr := max(l.nr, min(quantPanel/k, (n+2*t-1)/(2*t))/l.nr*l.nr)
 	np := (n + pr - 1) / pr
-	a, kk := matA{x, k, 1}, k
-	if bf16 {
-		var abuf *[]uint16
-		a, abuf = toPairs(l, x, m, k)
-		defer pairPool.Put(abuf)
-		kk = (k + 1) / 2
-	}
+	a, kk, done := quantLeft(l, x, m, k, bf16)
+	defer done()
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
 		pb := getPanel(bf16, pr*k)
 		defer pb.put()
@@ -456,6 +451,17 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 			gemmSerial(l, m, j1-j0, kk, a, b, y[j0:], n, acc)
 		}
 	})
+}
+
+// quantLeft is the left operand x [m×k] of a quantized matmul and its
+// inner length: as is, or (bf16) rounded once into rows of bf16 pairs,
+// whose buffer done returns.
+func quantLeft(l *impl, x []float32, m, k int, bf16 bool) (a matA, kk int, done func()) {
+	if !bf16 {
+		return matA{x, k, 1}, k, func() {}
+	}
+	a, buf := toPairs(l, x, m, k)
+	return a, (k + 1) / 2, func() { pairPool.Put(buf) }
 }
 
 // quantPanelBuf is a dequantized panel, float32 (f) or bfloat16 (h, for
@@ -531,13 +537,8 @@ func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc, bf16 bool) {
 	// Panel columns, block-aligned; big panels since dy is repacked per panel.
 	pc := max(NF4Block, min(quantPanel/n, (k+2*t-1)/(2*t))/NF4Block*NF4Block)
 	np := (k + pc - 1) / pc
-	a, nn := matA{dy, n, 1}, n
-	if bf16 {
-		var abuf *[]uint16
-		a, abuf = toPairs(l, dy, m, n)
-		defer pairPool.Put(abuf)
-		nn = (n + 1) / 2
-	}
+	a, nn, done := quantLeft(l, dy, m, n, bf16)
+	defer done()
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
 		pb := getPanel(bf16, n*pc)
 		defer pb.put()
