@@ -20,7 +20,8 @@ import (
 // The matmuls never widen the whole matrix: for m > 8 MatMulT/MatMulN
 // dequantize one panel of rows (or columns) of about 2 MiB at a time into
 // float32 (AVX-512 or Go, dequantQ8/dequantNF4) and run the active level's
-// packed GEMM microkernel on it. For m ≤ 8 (decoding) each row of w is
+// packed GEMM microkernel on it; in ComputeBF16 with AVX512_BF16 the panel
+// is rounded to bfloat16 row by row and multiplied by VDPBF16PS. For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
 // dequantizes in registers), so the weights stream through once. Every
 // routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
