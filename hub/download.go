@@ -410,6 +410,12 @@ func (c *client) head(ctx context.Context, u, repo, file string) (meta, error) {
 	return meta{}, fmt.Errorf("hub: HEAD %s: too many redirects", u)
 }
 
+// maxUndeclaredBytes bounds a file no one declared the size of. The Hub
+// declares every size (listings, X-Linked-Size, Content-Length); only a
+// non-conforming mirror omits them all, and the largest file worth fetching
+// then is a safetensors shard (the Hub's default shard is 5 GB). Tests lower it.
+var maxUndeclaredBytes int64 = 64 << 30
+
 // retryable marks an error after which a download may be resumed.
 type retryable struct{ err error }
 
@@ -553,22 +559,25 @@ func (c *client) fetchOnce(ctx context.Context, repo, u, file, inc string, w wan
 		}
 		// Never write more than the declared size: one byte more proves the
 		// server wrong without filling the disk.
-		limit := int64(-1)
+		// A file whose size neither the listing, its headers nor the response
+		// declare is capped at maxUndeclaredBytes, so a server streaming
+		// without end cannot fill the disk.
+		limit, declared := maxUndeclaredBytes-n, false
 		switch {
 		case w.size >= 0:
-			limit = w.size - n
+			limit, declared = w.size-n, true
 		case resp.ContentLength >= 0:
-			limit = resp.ContentLength
+			limit, declared = resp.ContentLength, true
 		}
-		var body io.Reader = &stallReader{resp.Body, timer}
-		if limit >= 0 {
-			body = io.LimitReader(body, limit+1)
-		}
+		body := io.LimitReader(&stallReader{resp.Body, timer}, max(limit, 0)+1)
 		copied, err := io.CopyBuffer(io.MultiWriter(dst...), body, make([]byte, 1<<20))
 		n += copied
-		if limit >= 0 && copied > limit {
+		if copied > limit {
 			f.Close()
 			os.Remove(inc)
+			if !declared {
+				return fmt.Errorf("hub: GET %s: the server declared no size and sent more than %d bytes; refusing the file", where, maxUndeclaredBytes)
+			}
 			return fmt.Errorf("hub: GET %s: %w: the server sent more than the %d bytes it declared", where, ErrChecksum, n-copied+limit)
 		}
 		if err != nil && context.Cause(reqCtx) != nil && ctx.Err() == nil {

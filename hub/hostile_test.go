@@ -116,6 +116,51 @@ func TestDownloadLimitedToDeclaredSize(t *testing.T) {
 	}
 }
 
+// TestDownloadUndeclaredSizeBounded: a file whose size nothing declares (no
+// listing size, no headers, a chunked body without end) stops at the cap,
+// and nothing stays on disk.
+func TestDownloadUndeclaredSizeBounded(t *testing.T) {
+	clearEnv(t)
+	defer func(v int64) { maxUndeclaredBytes = v }(maxUndeclaredBytes)
+	maxUndeclaredBytes = 1 << 20
+	sent := 0
+	// A listing without blob ids sends the client to HEAD, which declares nothing.
+	srv := hostileHub(t, []map[string]any{{"rfilename": "config.json"}},
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"`+strings.Repeat("a", 40)+`"`)
+			if r.Method == http.MethodHead {
+				return
+			}
+			buf := make([]byte, 64<<10)
+			for range 1024 { // 64 MiB unless cut off
+				n, err := w.Write(buf)
+				sent += n
+				if err != nil {
+					return
+				}
+			}
+		})
+	cache := t.TempDir()
+	opt := Options{Cache: cache, Endpoint: srv.URL, Files: []string{"config.json"}, retryWait: time.Millisecond}
+	_, err := Resolve(context.Background(), "Org/Endless", opt)
+	if err == nil || !strings.Contains(err.Error(), "declared no size") {
+		t.Fatalf("err %v", err)
+	}
+	if sent > 32<<20 {
+		t.Errorf("the client read %d bytes of an endless body", sent)
+	}
+	var total int64
+	filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	if total > 0 {
+		t.Errorf("%d bytes left in the cache", total)
+	}
+}
+
 // TestEndpointCredentialsHidden: a password in HF_ENDPOINT never appears in an error.
 func TestEndpointCredentialsHidden(t *testing.T) {
 	clearEnv(t)
