@@ -65,10 +65,18 @@ var aliases = map[string]string{
 	"qwen2.5-14b":  "Qwen/Qwen2.5-14B-Instruct",
 	"qwen2.5-32b":  "Qwen/Qwen2.5-32B-Instruct",
 	"qwen2.5-72b":  "Qwen/Qwen2.5-72B-Instruct",
-	"llama3-8b":    "meta-llama/Meta-Llama-3-8B-Instruct",
-	"llama3.1-8b":  "meta-llama/Llama-3.1-8B-Instruct",
-	"llama3.2-1b":  "meta-llama/Llama-3.2-1B-Instruct",
-	"llama3.2-3b":  "meta-llama/Llama-3.2-3B-Instruct",
+	// Qwen3 (dense): one model for chat with and without reasoning, no -Instruct suffix
+	"qwen3-0.6b":    "Qwen/Qwen3-0.6B",
+	"qwen3-1.7b":    "Qwen/Qwen3-1.7B",
+	"qwen3-4b":      "Qwen/Qwen3-4B",
+	"qwen3-8b":      "Qwen/Qwen3-8B",
+	"qwen3-14b":     "Qwen/Qwen3-14B",
+	"qwen3-32b":     "Qwen/Qwen3-32B",
+	"qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B",
+	"llama3-8b":     "meta-llama/Meta-Llama-3-8B-Instruct",
+	"llama3.1-8b":   "meta-llama/Llama-3.1-8B-Instruct",
+	"llama3.2-1b":   "meta-llama/Llama-3.2-1B-Instruct",
+	"llama3.2-3b":   "meta-llama/Llama-3.2-3B-Instruct",
 }
 
 // Aliases returns a copy of the short-name table (alias → repo id).

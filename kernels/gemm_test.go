@@ -416,6 +416,24 @@ func TestMatMulTGroup(t *testing.T) {
 					}
 				}
 			}
+			// MatMulTMany: a mixed bag of dtypes (quantized included), each
+			// with its own input row
+			var ws []*Matrix
+			for _, w := range []*Matrix{randMatrix(r, 1+r.IntN(67), k, F32), randMatrix(r, 5, k, BF16), randMatrix(r, 9+r.IntN(20), k, F32)} {
+				ws = append(ws, w, QuantizeNF4(w, false), QuantizeQ8(w), QuantizeNF4(w, true))
+			}
+			ys, xs := make([][]float32, len(ws)), make([][]float32, len(ws))
+			for i, w := range ws {
+				ys[i], xs[i] = make([]float32, w.Rows), randF32(r, k)
+			}
+			MatMulTMany(ys, xs, ws)
+			for i, w := range ws {
+				want := make([]float32, w.Rows)
+				MatMulT(want, xs[i], 1, w, false)
+				if !slices.Equal(ys[i], want) {
+					t.Fatalf("k=%d %s matrix %d: MatMulTMany %v, MatMulT %v", k, w.DType, i, ys[i][:min(4, len(want))], want[:min(4, len(want))])
+				}
+			}
 		}
 	})
 }

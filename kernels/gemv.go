@@ -1,5 +1,7 @@
 package kernels
 
+import "sync"
+
 // gemvMaxM is the largest m MatMulT treats as matrix-vector: decoding a few
 // tokens is bound by reading w, so w is streamed once, unpacked.
 const gemvMaxM = 8
@@ -130,35 +132,98 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // MatMulTGroup computes ys[i] = x·ws[i]ᵀ for weights that read the same
 // input x [m × k], such as a layer's q, k and v projections. For one row of
 // x (decoding) the GEMVs run as a single job of the worker pool over all
-// their rows: a call's start and tail cost the short ones more than their
-// share of the memory stream. Otherwise it is MatMulTCompute on each.
+// their rows (MatMulTMany): a call's start and tail cost the short ones more
+// than their share of the memory stream. Otherwise it is MatMulTCompute on
+// each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
-	l := active.Load()
-	fused := m == 1 && l.gemv1 != nil && c == ComputeF32 && len(ys) == len(ws)
-	for _, w := range ws {
-		fused = fused && !w.IsQuantized() && w.Cols == ws[0].Cols
-	}
-	if !fused {
+	if m != 1 || c != ComputeF32 || len(ys) != len(ws) {
 		for i, w := range ws {
 			MatMulTCompute(ys[i], x, m, w, false, c)
 		}
 		return
 	}
-	var start [8]int // first block of each matrix, within the group's blocks
-	if len(ws) >= len(start) {
-		panic("kernels: MatMulTGroup takes at most 7 matrices")
+	xs := make([][]float32, len(ws))
+	for i := range xs {
+		xs[i] = x
 	}
+	MatMulTMany(ys, xs, ws)
+}
+
+// xpPool recycles MatMulTMany's permuted inputs.
+var xpPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// MatMulTMany computes ys[i] = xs[i]·ws[i]ᵀ for single rows xs[i] (float32
+// compute), as one job of the worker pool over all the weights' rows in
+// groups of 4: the GEMVs of a decoding step that are ready together, such as
+// a mixture-of-experts token's experts (whose own calls were an eighth of
+// the decoding time in pool hand-offs). Quantized weights are dotted straight
+// from their bytes.
+func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
+	l := active.Load()
+	if l.gemv1 == nil || len(ys) != len(ws) || len(xs) != len(ws) {
+		for i, w := range ws {
+			MatMulT(ys[i], xs[i], 1, w, false)
+		}
+		return
+	}
+	start := make([]int, len(ws)+1) // first group of 4 rows of each matrix
 	for i, w := range ws {
-		checkLen("MatMulTGroup y", ys[i], w.Rows)
-		checkW("MatMulTGroup", w)
+		checkLen("MatMulTMany y", ys[i], w.Rows)
+		checkLen("MatMulTMany x", xs[i], w.Cols)
+		if err := w.Validate(); err != nil {
+			panic(err.Error())
+		}
+		if !w.IsQuantized() {
+			checkW("MatMulTMany", w)
+		}
 		start[i+1] = start[i] + (w.Rows+3)/4
 	}
-	checkLen("MatMulTGroup x", x, ws[0].Cols)
 	nb := start[len(ws)]
+	// NF4 inputs permuted for dotNF4P once, shared by matrices that read
+	// the same input (an expert's gate and up)
+	xps := make([][]float32, len(ws))
+	nf4 := func(i int) bool { return ws[i].DType == NF4 && ws[i].Cols >= NF4Block }
+	shared := func(i int) bool { // the previous NF4 matrix reads the same input
+		return i > 0 && nf4(i-1) && &xs[i-1][0] == &xs[i][0] && len(xs[i-1]) == len(xs[i])
+	}
+	total := 0
+	for i, w := range ws {
+		if nf4(i) && !shared(i) {
+			total += w.Cols / NF4Block * NF4Block
+		}
+	}
+	bp := xpPool.Get().(*[]float32)
+	defer xpPool.Put(bp)
+	*bp = grow(*bp, total)
+	off := 0
+	for i, w := range ws {
+		switch {
+		case !nf4(i):
+		case shared(i):
+			xps[i] = xps[i-1]
+		default:
+			n := w.Cols / NF4Block * NF4Block
+			xps[i] = permuteNF4((*bp)[off:off+n:off+n], xs[i], w.Cols)
+			off += n
+		}
+	}
 	parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) {
+		var sbuf []float32
 		for i, w := range ws {
-			if a, b := max(lo, start[i]), min(hi, start[i+1]); a < b {
-				gemv1Rows(l, ys[i], x, w, a-start[i], b-start[i], false)
+			a, b := max(lo, start[i]), min(hi, start[i+1])
+			if a >= b {
+				continue
+			}
+			if !w.IsQuantized() {
+				gemv1Rows(l, ys[i], xs[i], w, a-start[i], b-start[i], false)
+				continue
+			}
+			nbk := QuantBlocks(w.DType, w.Cols)
+			if cap(sbuf) < nbk {
+				sbuf = make([]float32, nbk)
+			}
+			for j := 4 * (a - start[i]); j < min(4*(b-start[i]), w.Rows); j++ {
+				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}
 	})

@@ -330,15 +330,22 @@ func (q *QuantData) rowScales(buf []float32, j, nb int) []float32 {
 
 // rowDot returns x · row j of a k-column quantized matrix with block
 // scales sc: whole blocks by dotQ8/dotNF4, the short last block in Go.
-func (q *QuantData) rowDot(x []float32, d DType, k, j int, sc []float32) float32 {
+// xp, when not nil, is x's whole NF4 blocks permuted by permuteNF4, for
+// the level's dotNF4P.
+func (q *QuantData) rowDot(x, xp []float32, d DType, k, j int, sc []float32) float32 {
 	bs := quantBlock(d)
 	full := k / bs
 	var row []byte
 	var sum float32
-	if d == Q8 {
+	switch {
+	case d == Q8:
 		row = q.Q[j*k : (j+1)*k]
 		sum = dotQ8(x, row, sc, full)
-	} else {
+	case xp != nil && full > 0:
+		rb := (k + 1) / 2
+		row = q.Q[j*rb : (j+1)*rb]
+		sum = active.Load().quant.dotNF4P(xp, row, sc, full)
+	default:
 		rb := (k + 1) / 2
 		row = q.Q[j*rb : (j+1)*rb]
 		sum = dotNF4(x, row, sc, full)
@@ -371,6 +378,25 @@ func dotQ8Go(x []float32, q []byte, s []float32, nblk int) float32 {
 		sum += d * s[b]
 	}
 	return sum
+}
+
+// permuteNF4 returns x's whole NF4 blocks (of k columns) laid out for the
+// level's dotNF4P, in buf (grown when short): in each half block of 32,
+// the even columns then the odd ones, as a byte's low and high nibbles
+// decode. nil when the level has no dotNF4P.
+func permuteNF4(buf, x []float32, k int) []float32 {
+	if active.Load().quant.dotNF4P == nil || k < NF4Block {
+		return nil
+	}
+	n := k / NF4Block * NF4Block
+	xp := grow(buf, n)
+	for h := 0; h < n; h += 32 {
+		src, dst := x[h:h+32:h+32], xp[h:h+32:h+32]
+		for i := 0; i < 16; i++ {
+			dst[i], dst[16+i] = src[2*i], src[2*i+1]
+		}
+	}
+	return xp
 }
 
 // dotNF4Go is the pure-Go dotNF4: Σ_b s[b]·Σ_{j<64} x·nf4[code] over nblk
@@ -417,12 +443,18 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 		// from its quantized bytes (dequantized in registers), so the
 		// weights stream through once.
 		nb := QuantBlocks(w.DType, k)
+		var xps [gemvMaxM][]float32 // x's rows permuted for dotNF4P
+		if w.DType == NF4 {
+			for i := 0; i < m; i++ {
+				xps[i] = permuteNF4(nil, x[i*k:(i+1)*k], k)
+			}
+		}
 		parallelChunks(n, min(n, 4*t), func(lo, hi int) {
 			sbuf := make([]float32, nb)
 			for j := lo; j < hi; j++ {
 				sc := w.Quant.rowScales(sbuf, j, nb)
 				for i := 0; i < m; i++ {
-					s := w.Quant.rowDot(x[i*k:(i+1)*k], w.DType, k, j, sc)
+					s := w.Quant.rowDot(x[i*k:(i+1)*k], xps[i], w.DType, k, j, sc)
 					if acc {
 						y[i*n+j] += s
 					} else {

@@ -168,6 +168,74 @@ dn4_loop:
 	VZEROUPPER
 	RET
 
+// func dotNF4PAVX512(xp *float32, q *byte, s *float32, nblk int)
+// dotNF4AVX512 with x's blocks permuted by permuteNF4 (even columns of
+// each 32, then odd ones): the low and high nibbles' values multiply x as
+// they come, without VPERMT2PS to interleave them. Blocks alternate
+// between two accumulators.
+TEXT ·dotNF4PAVX512(SB), NOSPLIT, $0-36
+	MOVQ xp+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ nblk+24(FP), CX
+	VMOVUPS nf4tab<>(SB), Z31
+	VXORPS Z0, Z0, Z0
+	VXORPS Z9, Z9, Z9
+
+dn4p_loop:
+	VPMOVZXBD (SI), Z1
+	VPMOVZXBD 16(SI), Z2
+	VPSRLD $4, Z1, Z3
+	VPSRLD $4, Z2, Z4
+	VPERMPS Z31, Z1, Z1
+	VPERMPS Z31, Z3, Z3
+	VPERMPS Z31, Z2, Z2
+	VPERMPS Z31, Z4, Z4
+	VMULPS (DI), Z1, Z7
+	VMULPS 64(DI), Z3, Z5
+	VFMADD231PS 128(DI), Z2, Z7
+	VFMADD231PS 192(DI), Z4, Z5
+	VADDPS Z5, Z7, Z7
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS Z8, Z7, Z0
+	ADDQ $32, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	DECQ CX
+	JZ dn4p_done
+	VPMOVZXBD (SI), Z1
+	VPMOVZXBD 16(SI), Z2
+	VPSRLD $4, Z1, Z3
+	VPSRLD $4, Z2, Z4
+	VPERMPS Z31, Z1, Z1
+	VPERMPS Z31, Z3, Z3
+	VPERMPS Z31, Z2, Z2
+	VPERMPS Z31, Z4, Z4
+	VMULPS (DI), Z1, Z7
+	VMULPS 64(DI), Z3, Z5
+	VFMADD231PS 128(DI), Z2, Z7
+	VFMADD231PS 192(DI), Z4, Z5
+	VADDPS Z5, Z7, Z7
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS Z8, Z7, Z9
+	ADDQ $32, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ dn4p_loop
+
+dn4p_done:
+	VADDPS Z9, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
 // func dequantQ8AVX512(dst *float32, q *byte, s float32, n16 int)
 // dst[j] = int8(q[j])·s for j < 16·n16, n16 ≥ 1.
 TEXT ·dequantQ8AVX512(SB), NOSPLIT, $0-32

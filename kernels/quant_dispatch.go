@@ -7,6 +7,9 @@ type quantKern struct {
 	// dotQ8 is Σ_b s[b]·(x·q) over nblk whole blocks of 32; dotNF4 the same
 	// over blocks of 64 4-bit codes.
 	dotQ8, dotNF4 func(x []float32, q []byte, s []float32, nblk int) float32
+	// dotNF4P is dotNF4 on x permuted by permuteNF4 (nil: the level has
+	// none; dotNF4 on x is used).
+	dotNF4P func(xp []float32, q []byte, s []float32, nblk int) float32
 	// dequantQ8 and dequantNF4 widen len(dst) values of one block scaled by s.
 	dequantQ8, dequantNF4 func(dst []float32, src []byte, s float32)
 }

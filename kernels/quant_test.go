@@ -302,6 +302,13 @@ func TestQuantDotTwins(t *testing.T) {
 					t.Fatalf("%s nblk=%d: %g vs Go %g", c.name, nblk, c.got, c.ref)
 				}
 			}
+			// the permuted-input kernel, where the level has one
+			if xp := permuteNF4(nil, x, len(x)); xp != nil {
+				got, ref := active.Load().quant.dotNF4P(xp, q, s, nblk), dotNF4Go(x, q, s, nblk)
+				if d := math.Abs(float64(got - ref)); d > 1e-5*float64(nblk*NF4Block) {
+					t.Fatalf("nf4 permuted nblk=%d: %g vs Go %g", nblk, got, ref)
+				}
+			}
 		}
 	})
 }

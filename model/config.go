@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gotrain/gotrain/internal/inputfile"
 )
@@ -13,9 +14,55 @@ import (
 type Arch string
 
 const (
-	Qwen2 Arch = "qwen2" // Qwen2ForCausalLM: Qwen2 and Qwen2.5
-	Llama Arch = "llama" // LlamaForCausalLM: Llama 2, 3, 3.1, 3.2
+	Qwen2   Arch = "qwen2"   // Qwen2ForCausalLM: Qwen2 and Qwen2.5
+	Llama   Arch = "llama"   // LlamaForCausalLM: Llama 2, 3, 3.1, 3.2
+	Qwen3   Arch = "qwen3"   // Qwen3ForCausalLM: dense Qwen3 (per-head q/k RMSNorm)
+	Mistral Arch = "mistral" // MistralForCausalLM: LLaMA layers
+	// Qwen3MoE is Qwen3MoeForCausalLM: Qwen3's attention and sparse
+	// mixture-of-experts MLPs (moe.go).
+	Qwen3MoE Arch = "qwen3_moe"
 )
+
+// archClasses maps each Arch to its config.json model_type (the Arch's
+// string) and architectures class name.
+var archClasses = []struct {
+	arch  Arch
+	class string
+}{
+	{Qwen2, "Qwen2ForCausalLM"},
+	{Llama, "LlamaForCausalLM"},
+	{Qwen3, "Qwen3ForCausalLM"},
+	{Mistral, "MistralForCausalLM"},
+	{Qwen3MoE, "Qwen3MoeForCausalLM"},
+}
+
+// ParseArch reads a command line's architecture name: an Arch, or
+// "qwen3moe" for Qwen3MoE.
+func ParseArch(s string) Arch {
+	if s == "qwen3moe" {
+		return Qwen3MoE
+	}
+	return Arch(s)
+}
+
+// class is the Arch's architectures class name.
+func (a Arch) class() string {
+	for _, e := range archClasses {
+		if e.arch == a {
+			return e.class
+		}
+	}
+	return ""
+}
+
+// archClassNames lists the implemented architectures classes, for errors.
+func archClassNames() string {
+	var s []string
+	for _, a := range archClasses {
+		s = append(s, a.class)
+	}
+	return strings.Join(s, ", ")
+}
 
 // ErrUnsupported marks a config value the engine does not implement. It is
 // returned wrapped in an *UnsupportedError naming the field.
@@ -58,12 +105,19 @@ type Config struct {
 	RopeScaling   *RopeScaling // nil: plain RoPE
 	TieEmbeddings bool         // tie_word_embeddings
 	QKVBias       bool         // biases on q, k, v (always for Qwen2; attention_bias for Llama)
+	QKNorm        bool         // RMSNorm of each query and key head before RoPE (Qwen3's q_norm, k_norm)
 	OBias         bool         // bias on o_proj (Llama attention_bias)
 	MLPBias       bool         // Llama mlp_bias
-	MaxPositions  int          // max_position_embeddings
-	BOSTokenID    int          // -1 when absent
+	MaxPositions  int          // max_position_embeddings, capped by SlidingWindow
+	// SlidingWindow is Mistral's sliding_window when it is below
+	// max_position_embeddings (0 otherwise): attention over at most that
+	// many rows equals full attention, so sequences up to it are run and
+	// longer ones refused (MaxPositions is capped to it).
+	SlidingWindow int
+	BOSTokenID    int // -1 when absent
 	EOSTokenIDs   []int
 	TorchDType    string // torch_dtype as written, informational
+	MoEConfig            // Qwen3-MoE's experts (moe.go); zero for dense models
 }
 
 // rawConfig mirrors config.json; pointer fields tell absent from zero.
@@ -86,14 +140,17 @@ type rawConfig struct {
 	HiddenAct         *string         `json:"hidden_act"`
 	MaxPositions      *int            `json:"max_position_embeddings"`
 	UseSlidingWindow  *bool           `json:"use_sliding_window"`
+	SlidingWindow     json.RawMessage `json:"sliding_window"` // read for Mistral only (Qwen2 writes it unused)
+	LayerTypes        []string        `json:"layer_types"`
 	BOSTokenID        json.RawMessage `json:"bos_token_id"`
 	EOSTokenID        json.RawMessage `json:"eos_token_id"`
 	TorchDType        string          `json:"torch_dtype"`
 	Quantization      json.RawMessage `json:"quantization_config"`
 	NumExperts        *int            `json:"num_experts"`
 	NumLocalExperts   *int            `json:"num_local_experts"`
-	AttnLogitCap      *float64        `json:"attn_logit_softcapping"`
-	FinalLogitCap     *float64        `json:"final_logit_softcapping"`
+	rawMoE
+	AttnLogitCap  *float64 `json:"attn_logit_softcapping"`
+	FinalLogitCap *float64 `json:"final_logit_softcapping"`
 }
 
 // LoadConfig reads and validates a config.json.
@@ -116,21 +173,26 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
 	c := &Config{BOSTokenID: -1}
-	switch {
-	case r.ModelType == "qwen2" || has(r.Architectures, "Qwen2ForCausalLM"):
-		c.Arch = Qwen2
-	case r.ModelType == "llama" || has(r.Architectures, "LlamaForCausalLM"):
-		c.Arch = Llama
-	default:
+	for _, a := range archClasses { // model_type first, else the class
+		if r.ModelType == string(a.arch) {
+			c.Arch = a.arch
+		}
+	}
+	for _, a := range archClasses {
+		if c.Arch == "" && has(r.Architectures, a.class) {
+			c.Arch = a.arch
+		}
+	}
+	if c.Arch == "" {
 		v := r.ModelType
 		if len(r.Architectures) > 0 {
 			v = fmt.Sprint(r.Architectures)
 		}
-		return nil, &UnsupportedError{"architectures", quote(v), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
+		return nil, &UnsupportedError{"architectures", quote(v), "only " + archClassNames() + " are implemented"}
 	}
 	for _, a := range r.Architectures {
-		if a != "Qwen2ForCausalLM" && a != "LlamaForCausalLM" {
-			return nil, &UnsupportedError{"architectures", quote(a), "only Qwen2ForCausalLM and LlamaForCausalLM are implemented"}
+		if a != c.Arch.class() {
+			return nil, &UnsupportedError{"architectures", quote(a), "only " + archClassNames() + " are implemented, matching model_type " + quote(string(c.Arch))}
 		}
 	}
 	// Bounds far above any released model (Llama 3.1 405B: hidden 16384,
@@ -165,9 +227,12 @@ func ParseConfig(b []byte) (*Config, error) {
 	if c.KVHeads <= 0 || c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
 		return nil, fmt.Errorf("config field \"num_key_value_heads\" = %d must divide num_attention_heads = %d", c.KVHeads, c.Heads)
 	}
-	if r.HeadDim != nil {
+	switch {
+	case r.HeadDim != nil && *r.HeadDim != 0: // 0 and null mean the default, as in MistralAttention (head_dim or hidden // heads)
 		c.HeadDim = *r.HeadDim
-	} else {
+	case c.Arch == Qwen3:
+		c.HeadDim = 128 // Qwen3Config's default, whatever hidden/heads is
+	default:
 		if c.Hidden%c.Heads != 0 {
 			return nil, fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", c.Hidden, c.Heads)
 		}
@@ -209,12 +274,38 @@ func ParseConfig(b []byte) (*Config, error) {
 		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
 			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
 		}
+	case Qwen3, Qwen3MoE:
+		c.QKNorm = true
+		if r.AttentionBias != nil && *r.AttentionBias {
+			return nil, &UnsupportedError{"attention_bias", "true", "Qwen3 attention biases are not implemented (released Qwen3 models have none)"}
+		}
+		if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
+			return nil, &UnsupportedError{"use_sliding_window", "true", "sliding-window attention is not implemented"}
+		}
 	case Llama:
 		if r.AttentionBias != nil && *r.AttentionBias {
 			c.QKVBias, c.OBias = true, true
 		}
 		if r.MLPBias != nil {
 			c.MLPBias = *r.MLPBias
+		}
+	case Mistral:
+		// MistralAttention and MistralMLP have no biases (the config has no
+		// attention_bias or mlp_bias). A sliding window at least as long as
+		// the sequence is full attention: cap the positions to it.
+		if len(r.SlidingWindow) > 0 && string(r.SlidingWindow) != "null" {
+			var w int
+			if err := json.Unmarshal(r.SlidingWindow, &w); err != nil || w <= 0 {
+				return nil, fmt.Errorf("config field \"sliding_window\" = %s must be a positive integer or null", r.SlidingWindow)
+			}
+			if w < c.MaxPositions {
+				c.MaxPositions, c.SlidingWindow = w, w
+			}
+		}
+	}
+	for i, t := range r.LayerTypes {
+		if t != "full_attention" {
+			return nil, &UnsupportedError{fmt.Sprintf("layer_types[%d]", i), quote(t), "only full_attention layers are implemented"}
 		}
 	}
 	if err := parseRopeScaling(r.RopeScaling, c); err != nil {
@@ -223,8 +314,8 @@ func ParseConfig(b []byte) (*Config, error) {
 	if len(r.Quantization) > 0 && string(r.Quantization) != "null" {
 		return nil, &UnsupportedError{"quantization_config", string(r.Quantization), "pre-quantized checkpoints are not implemented; load the BF16 checkpoint"}
 	}
-	if r.NumExperts != nil && *r.NumExperts > 0 {
-		return nil, &UnsupportedError{"num_experts", fmt.Sprint(*r.NumExperts), "mixture-of-experts is not implemented"}
+	if err := parseMoE(&r, c); err != nil {
+		return nil, err
 	}
 	if r.NumLocalExperts != nil && *r.NumLocalExperts > 0 {
 		return nil, &UnsupportedError{"num_local_experts", fmt.Sprint(*r.NumLocalExperts), "mixture-of-experts is not implemented"}
@@ -246,6 +337,14 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	c.TorchDType = r.TorchDType
 	return c, nil
+}
+
+// windowNote explains a position limit that comes from SlidingWindow.
+func (c *Config) windowNote() string {
+	if c.SlidingWindow == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (config field \"sliding_window\" = %d: attention over a window shorter than the sequence is not implemented)", c.SlidingWindow)
 }
 
 // Upper bounds of config sizes (see ParseConfig).

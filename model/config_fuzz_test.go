@@ -81,6 +81,11 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(hugeConfig("rope_scaling", `{"rope_type":"llama3","factor":1e308,"low_freq_factor":1e-308,"high_freq_factor":1e308,"original_max_position_embeddings":9223372036854775807}`))
 	f.Add(hugeConfig("eos_token_id", "[0, 4194303, -1]"))
 	f.Add([]byte(`{"model_type":"llama","vocab_size":1,"hidden_size":2,"intermediate_size":1,"num_hidden_layers":1,"num_attention_heads":1,"max_position_embeddings":9223372036854775807}`))
+	f.Add([]byte(qwen3Config))
+	f.Add([]byte(mistralConfig))
+	// the largest experts accepted, and a hostile list of dense layers
+	f.Add([]byte(`{"model_type":"qwen3_moe","vocab_size":1000,"hidden_size":131072,"intermediate_size":524288,"num_hidden_layers":1024,"num_attention_heads":1,"head_dim":4096,"num_experts":4096,"num_experts_per_tok":4096,"moe_intermediate_size":524288,"decoder_sparse_step":1,"mlp_only_layers":[-1,0,1e9]}`))
+	f.Add([]byte(`{"model_type":"qwen3_moe","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":3,"num_attention_heads":2,"num_experts":3,"num_experts_per_tok":2,"moe_intermediate_size":4,"decoder_sparse_step":2,"mlp_only_layers":[1],"norm_topk_prob":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseConfig(b)
 		if err != nil {

@@ -18,6 +18,54 @@ const llamaConfig = `{"architectures":["LlamaForCausalLM"],"model_type":"llama",
 "high_freq_factor":4.0,"original_max_position_embeddings":8192},"tie_word_embeddings":false,"attention_bias":false,
 "mlp_bias":false,"hidden_act":"silu","bos_token_id":128000,"eos_token_id":[128001,128008,128009]}`
 
+// qwen3Config is Qwen3-0.6B's config.json: head_dim 128 ≠ hidden/heads = 64.
+const qwen3Config = `{"architectures":["Qwen3ForCausalLM"],"attention_bias":false,"attention_dropout":0.0,
+"bos_token_id":151643,"eos_token_id":151645,"head_dim":128,"hidden_act":"silu","hidden_size":1024,
+"initializer_range":0.02,"intermediate_size":3072,"max_position_embeddings":40960,"max_window_layers":28,
+"model_type":"qwen3","num_attention_heads":16,"num_hidden_layers":28,"num_key_value_heads":8,"rms_norm_eps":1e-06,
+"rope_scaling":null,"rope_theta":1000000,"sliding_window":null,"tie_word_embeddings":true,"torch_dtype":"bfloat16",
+"transformers_version":"4.51.0","use_cache":true,"use_sliding_window":false,"vocab_size":151936}`
+
+// mistralConfig is Mistral-7B-v0.1's: a 4096 sliding window, no head_dim.
+const mistralConfig = `{"architectures":["MistralForCausalLM"],"bos_token_id":1,"eos_token_id":2,"hidden_act":"silu",
+"hidden_size":4096,"initializer_range":0.02,"intermediate_size":14336,"max_position_embeddings":32768,
+"model_type":"mistral","num_attention_heads":32,"num_hidden_layers":32,"num_key_value_heads":8,"rms_norm_eps":1e-05,
+"rope_theta":10000.0,"sliding_window":4096,"tie_word_embeddings":false,"torch_dtype":"bfloat16",
+"transformers_version":"4.34.0.dev0","use_cache":true,"vocab_size":32000}`
+
+func TestParseConfigQwen3Mistral(t *testing.T) {
+	q, err := ParseConfig([]byte(qwen3Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Arch != Qwen3 || !q.QKNorm || q.QKVBias || q.OBias || q.HeadDim != 128 || q.Heads*q.HeadDim == q.Hidden || !q.TieEmbeddings || q.MaxPositions != 40960 {
+		t.Errorf("qwen3 config parsed wrong: %+v", q)
+	}
+	// Qwen3Config's head_dim default is 128, not hidden/heads
+	q, err = ParseConfig([]byte(strings.Replace(qwen3Config, `"head_dim":128,`, ``, 1)))
+	if err != nil || q.HeadDim != 128 {
+		t.Errorf("qwen3 without head_dim: %v, %+v", err, q)
+	}
+	m, err := ParseConfig([]byte(mistralConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Arch != Mistral || m.QKNorm || m.QKVBias || m.HeadDim != 128 || m.MaxPositions != 4096 || m.SlidingWindow != 4096 {
+		t.Errorf("mistral config parsed wrong: %+v", m)
+	}
+	for _, edit := range []string{`"sliding_window":null`, `"sliding_window":32768`, `"sliding_window":100000`, `"sliding_window":1000000000000`} {
+		m, err := ParseConfig([]byte(strings.Replace(mistralConfig, `"sliding_window":4096`, edit, 1)))
+		if err != nil || m.MaxPositions != 32768 || m.SlidingWindow != 0 {
+			t.Errorf("mistral with %s: %v, %+v", edit, err, m)
+		}
+	}
+	// Mistral Nemo: head_dim 128 with hidden 5120 over 32 heads
+	m, err = ParseConfig([]byte(strings.Replace(mistralConfig, `"hidden_size":4096,`, `"hidden_size":5120,"head_dim":128,`, 1)))
+	if err != nil || m.HeadDim != 128 {
+		t.Errorf("mistral with head_dim: %v, %+v", err, m)
+	}
+}
+
 func TestParseConfig(t *testing.T) {
 	q, err := ParseConfig([]byte(qwenConfig))
 	if err != nil {
@@ -41,7 +89,13 @@ func TestParseConfigRejects(t *testing.T) {
 		unsupported      bool
 	}{
 		{"broken json", `{"vocab_size":`, "invalid JSON", false},
-		{"other arch", `{"architectures":["MistralForCausalLM"],"model_type":"mistral"}`, "architectures", true},
+		{"other arch", `{"architectures":["Gemma2ForCausalLM"],"model_type":"gemma2"}`, "architectures", true},
+		{"mixed arch", strings.Replace(qwen3Config, `"Qwen3ForCausalLM"`, `"Qwen2ForCausalLM"`, 1), "architectures", true},
+		{"qwen3 bias", strings.Replace(qwen3Config, `"attention_bias":false`, `"attention_bias":true`, 1), "attention_bias", true},
+		{"qwen3 sliding", strings.Replace(qwen3Config, `"use_sliding_window":false`, `"use_sliding_window":true`, 1), "use_sliding_window", true},
+		{"layer types", strings.Replace(qwen3Config, `"use_cache":true`, `"layer_types":["full_attention","sliding_attention"]`, 1), "layer_types[1]", true},
+		{"mistral window", strings.Replace(mistralConfig, `"sliding_window":4096`, `"sliding_window":-1`, 1), "sliding_window", false},
+		{"mistral window type", strings.Replace(mistralConfig, `"sliding_window":4096`, `"sliding_window":"4096"`, 1), "sliding_window", false},
 		{"sliding window", strings.Replace(qwenConfig, `"use_sliding_window":false`, `"use_sliding_window":true`, 1), "use_sliding_window", true},
 		{"rope type", strings.Replace(llamaConfig, `"rope_type":"llama3"`, `"rope_type":"yarn"`, 1), "rope_scaling.rope_type", true},
 		{"act", strings.Replace(qwenConfig, `"hidden_act":"silu"`, `"hidden_act":"gelu"`, 1), "hidden_act", true},
@@ -80,5 +134,30 @@ func TestInvFreqLlama3(t *testing.T) {
 	want := float32(1 / (8 * math.Pow(500000, 126.0/128)))
 	if d := f[63]/want - 1; d > 1e-6 || d < -1e-6 {
 		t.Errorf("inv_freq[63] = %v, want %v", f[63], want)
+	}
+}
+
+// TestQwen3Shapes checks init-model's Qwen3 shapes against the parameter
+// counts of the model cards (total and non-embedding, in billions).
+func TestQwen3Shapes(t *testing.T) {
+	for _, tc := range []struct {
+		size         string
+		total, nonEm float64
+	}{
+		{"0.6b", 0.6, 0.44}, {"1.7b", 1.7, 1.4}, {"4b", 4.0, 3.6}, {"8b", 8.2, 6.95}, {"14b", 14.8, 13.2}, {"32b", 32.8, 31.2},
+	} {
+		c, err := ConfigFor(Qwen3, tc.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := float64(FullParams(c))
+		emb := float64(c.VocabSize * c.Hidden)
+		if !c.TieEmbeddings {
+			emb *= 2
+		}
+		// the cards round to 0.1B (0.05 for the smallest)
+		if math.Abs(n/1e9-tc.total) > 0.06 || math.Abs((n-emb)/1e9-tc.nonEm) > 0.06 {
+			t.Errorf("qwen3 %s: %.3fB parameters, %.3fB without embeddings; the card says %.2fB, %.2fB", tc.size, n/1e9, (n-emb)/1e9, tc.total, tc.nonEm)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-// Package model runs and trains Qwen2/Qwen2.5 and LLaMA 2/3 decoder-only
+// Package model runs and trains Qwen2/Qwen2.5, Qwen3, LLaMA 2/3 and Mistral decoder-only
 // transformers from Hugging Face checkpoints on the CPU.
 //
 // Load reads config.json and the safetensors weights, memory-mapped and kept

@@ -142,7 +142,7 @@ func (m *Model) checkBatch(c *KVCache, b *Batch) error {
 			return fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", tok, m.Config.VocabSize)
 		}
 		if p := b.Pos[t]; p < 0 || p >= maxPos {
-			return fmt.Errorf("model: position %d is beyond the %d positions the model supports: the sequence is too long", p, maxPos)
+			return fmt.Errorf("model: position %d is beyond the %d positions the model supports: the sequence is too long%s", p, maxPos, m.Config.windowNote())
 		}
 		row := int32(c.Len + t)
 		if b.rows != nil {

@@ -100,7 +100,21 @@ func (f *Full) bind(c *Config, tied bool, get func(name string, n int) ([]float3
 		L.K = lin(p+"self_attn.k_proj", c.KVHeads*D, H, c.QKVBias)
 		L.V = lin(p+"self_attn.v_proj", c.KVHeads*D, H, c.QKVBias)
 		L.O = lin(p+"self_attn.o_proj", H, c.Heads*D, c.OBias)
+		if c.QKNorm {
+			L.QNorm = vec(p+"self_attn.q_norm.weight", D)
+			L.KNorm = vec(p+"self_attn.k_norm.weight", D)
+		}
 		L.MLPNorm = vec(p+"post_attention_layernorm.weight", H)
+		if c.Sparse(i) {
+			L.MoE = &MoE{Router: mat(p+"mlp.gate.weight", c.Experts, H), Experts: make([]Expert, c.Experts)}
+			for e := range L.MoE.Experts {
+				ex, q := &L.MoE.Experts[e], fmt.Sprintf("%smlp.experts.%d.", p, e)
+				ex.Gate = lin(q+"gate_proj", c.MoEIntermediate, H, false)
+				ex.Up = lin(q+"up_proj", c.MoEIntermediate, H, false)
+				ex.Down = lin(q+"down_proj", H, c.MoEIntermediate, false)
+			}
+			continue
+		}
 		L.Gate = lin(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = lin(p+"mlp.up_proj", I, H, c.MLPBias)
 		L.Down = lin(p+"mlp.down_proj", H, I, c.MLPBias)
@@ -149,6 +163,13 @@ func (L *Layer) module(mod Module) *Linear {
 // and db += Σ_t dy, to st.grad (full finetuning).
 func (st *layerState) weightGrad(dy, x []float32, mod Module) {
 	gl := st.grad.Layers[st.layer].module(mod)
+	if st.expert > 0 {
+		b := st.grad.Layers[st.layer].MoE
+		if b == nil { // modules_to_save trains no expert
+			return
+		}
+		gl = b.Experts[st.expert-1].module(mod)
+	}
 	if gl.W == nil { // modules_to_save trains no linear layer
 		return
 	}
@@ -169,6 +190,16 @@ func (st *layerState) normGrads() (attn, mlp []float32) {
 	}
 	L := &st.grad.Layers[st.layer]
 	return L.AttnNorm, L.MLPNorm
+}
+
+// qkNormGrads returns the gradients of the layer's query and key head norm
+// weights in st.grad, or nils when only an adapter is trained.
+func (st *layerState) qkNormGrads() (q, k []float32) {
+	if st.grad == nil {
+		return nil, nil
+	}
+	L := &st.grad.Layers[st.layer]
+	return L.QNorm, L.KNorm
 }
 
 // headGrads adds the LM head's and the final norm's gradients of a chunk of
@@ -325,6 +356,9 @@ func FullParams(c *Config) int64 {
 	if c.QKVBias {
 		layer += qw + 2*kvw
 	}
+	if c.QKNorm {
+		layer += 2 * int64(c.HeadDim)
+	}
 	if c.OBias {
 		layer += H
 	}
@@ -332,6 +366,10 @@ func FullParams(c *Config) int64 {
 		layer += 2*I + H
 	}
 	n := V*H + int64(c.Layers)*layer + H
+	if sp := int64(c.SparseLayers()); sp > 0 { // the router and experts replace the dense MLP
+		E := int64(c.Experts)
+		n += sp * (E*H + 3*E*int64(c.MoEIntermediate)*H - 3*I*H)
+	}
 	if !c.TieEmbeddings {
 		n += V * H
 	}

@@ -19,7 +19,7 @@ func TestFullGradFiniteDifference(t *testing.T) {
 	for _, tc := range []struct {
 		arch Arch
 		bias bool
-	}{{Qwen2, false}, {Llama, true}} {
+	}{{Qwen2, false}, {Llama, true}, {Qwen3, false}} {
 		t.Run(string(tc.arch), func(t *testing.T) {
 			c := smallConfig(tc.arch)
 			if tc.bias { // Llama: untied head, attention and MLP biases
@@ -74,14 +74,7 @@ func TestFullGradFiniteDifference(t *testing.T) {
 					continue
 				}
 				for _, i := range []int{big, rng.IntN(len(w)), rng.IntN(len(w))} {
-					const h = 1e-2
-					orig := w[i]
-					w[i] = orig + h
-					up := lossAt()
-					w[i] = orig - h
-					down := lossAt()
-					w[i] = orig
-					fd := (up - down) / (2 * h)
+					fd := centralDiff(w, i, 1e-2, lossAt)
 					if d := math.Abs(fd - float64(gk[i])); d > 1e-2*scale+1e-4 {
 						t.Errorf("%s [%d]: gradient %v, finite difference %v", names[k], i, gk[i], fd)
 					}
@@ -169,16 +162,12 @@ func fullBatch(t *testing.T, dir string) (*TrainBatch, float64) {
 
 // TestFullGoldenGradients compares the loss and the gradient of every stored
 // tensor with the PyTorch reference (scripts/reference/make_full_fixture.py)
-// on a tied BF16 Qwen2 and an odd-shaped untied Llama with biases everywhere.
+// on a tied BF16 Qwen2, an odd-shaped untied Llama with biases everywhere
+// and two Qwen3 (their q_norm and k_norm weights included).
 func TestFullGoldenGradients(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama"} {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama", "tiny-qwen3-f32", "tiny-qwen3-bf16", "tiny-qwen3moe-f32", "tiny-qwen3moe-bf16"} {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, dir := loadFixture(t, name)
 			f, err := NewFull(m)
 			if err != nil {
 				t.Fatal(err)

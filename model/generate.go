@@ -40,7 +40,7 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 		return nil, fmt.Errorf("model: need a finite temperature ≥ 0, 0 ≤ top-p ≤ 1, top-k ≥ 0 and max new tokens ≥ 0")
 	}
 	if s.MaxNewTokens > m.ropeLen-len(prompt) { // not len+max: that wraps for huge max
-		return nil, fmt.Errorf("model: prompt of %d tokens plus %d new ones exceeds the %d positions supported", len(prompt), s.MaxNewTokens, m.ropeLen)
+		return nil, fmt.Errorf("model: prompt of %d tokens plus %d new ones exceeds the %d positions supported%s", len(prompt), s.MaxNewTokens, m.ropeLen, m.Config.windowNote())
 	}
 	c := m.NewCache()
 	var b Batch

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gotrain/gotrain/model/safetensors"
 )
@@ -18,47 +19,93 @@ var randomShardBytes int64 = 4 << 30
 
 // InitOptions describes a random-weight checkpoint.
 type InitOptions struct {
-	Arch  Arch   // Qwen2 or Llama
-	Size  string // "tiny", "small", "0.5b"
+	Arch  Arch   // Qwen2, Qwen3 or Llama
+	Size  string // one of Sizes(Arch)
 	DType string // "bf16" or "f32"
 	Seed  uint64
 }
 
-// Sizes lists the shapes InitCheckpoint knows, smallest first.
-var Sizes = []string{"tiny", "small", "0.5b", "14b"}
+// shape is the geometry of a named size.
+type shape struct {
+	size                                      string
+	hidden, layers, heads, kvHeads, inter, hd int // hd 0: hidden/heads
+	untied                                    bool
+}
+
+// shapes lists the sizes InitCheckpoint knows per architecture, smallest
+// first: test sizes, then released models' shapes from their config.json.
+var shapes = map[Arch][]shape{
+	Qwen2: qwen2Shapes,
+	Llama: qwen2Shapes, // the Llama variants share the layer shapes (with an untied head)
+	Qwen3: {
+		// head_dim ≠ hidden/heads, as in every released Qwen3
+		{"tiny", 64, 2, 4, 2, 192, 32, false},
+		{"small", 256, 4, 8, 2, 704, 64, false},
+		{"0.6b", 1024, 28, 16, 8, 3072, 128, false},
+		{"1.7b", 2048, 28, 16, 8, 6144, 128, false},
+		{"4b", 2560, 36, 32, 8, 9728, 128, false},
+		{"8b", 4096, 36, 32, 8, 12288, 128, true},
+		{"14b", 5120, 40, 40, 8, 17408, 128, true},
+		{"32b", 5120, 64, 64, 8, 25600, 128, true},
+	},
+}
+
+var qwen2Shapes = []shape{
+	{"tiny", 64, 2, 4, 2, 192, 0, false},
+	{"small", 256, 4, 8, 2, 704, 0, false},
+	{"0.5b", 896, 24, 14, 2, 4864, 0, false},  // Qwen2.5-0.5B
+	{"14b", 5120, 48, 40, 8, 13824, 0, false}, // Qwen2.5-14B (untied below)
+}
+
+// Sizes lists the shapes InitCheckpoint knows for arch, smallest first.
+func Sizes(arch Arch) []string {
+	if arch == Qwen3MoE {
+		return MoESizes
+	}
+	var out []string
+	for _, s := range shapes[arch] {
+		out = append(out, s.size)
+	}
+	return out
+}
 
 // ConfigFor returns the config of a random checkpoint. Vocabularies are the
-// real tokenizers' (Qwen2.5: 151936 rows, Llama 3: 128256) so the bundled
-// tokenizer files work with it. "0.5b" and "14b" are Qwen2.5-0.5B's and
-// Qwen2.5-14B's shapes (the Llama variants share the layer shapes).
+// real tokenizers' (Qwen2.5 and Qwen3: 151936 rows, Llama 3: 128256) so the
+// bundled tokenizer files work with it. For qwen2 "0.5b" and "14b" are
+// Qwen2.5-0.5B's and Qwen2.5-14B's shapes; for qwen3 "0.6b" … "32b" are
+// the Qwen3 models'.
 func ConfigFor(arch Arch, size string) (*Config, error) {
-	c := &Config{Arch: arch, RMSNormEps: 1e-6, MaxPositions: 32768, BOSTokenID: -1}
-	switch size {
-	case "tiny":
-		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 64, 2, 4, 2, 192
-	case "small":
-		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 256, 4, 8, 2, 704
-	case "0.5b":
-		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 896, 24, 14, 2, 4864
-	case "14b":
-		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = 5120, 48, 40, 8, 13824
-	default:
-		return nil, fmt.Errorf("model: unknown size %q (want one of %v)", size, Sizes)
+	if arch == Qwen3MoE {
+		return qwen3MoEConfigFor(size)
 	}
-	c.HeadDim = c.Hidden / c.Heads
+	c := &Config{Arch: arch, RMSNormEps: 1e-6, MaxPositions: 32768, BOSTokenID: -1}
+	if _, ok := shapes[arch]; !ok {
+		return nil, fmt.Errorf("model: unknown architecture %q (want qwen2, qwen3 or llama)", arch)
+	}
+	i := slices.IndexFunc(shapes[arch], func(s shape) bool { return s.size == size })
+	if i < 0 {
+		return nil, fmt.Errorf("model: unknown %s size %q (want one of %v)", arch, size, Sizes(arch))
+	}
+	sh := shapes[arch][i]
+	c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Intermediate = sh.hidden, sh.layers, sh.heads, sh.kvHeads, sh.inter
+	c.HeadDim, c.TieEmbeddings = sh.hd, !sh.untied
+	if c.HeadDim == 0 {
+		c.HeadDim = c.Hidden / c.Heads
+	}
 	switch arch {
 	case Qwen2:
-		c.VocabSize, c.RopeTheta, c.TieEmbeddings, c.QKVBias = 151936, 1e6, true, true
+		c.VocabSize, c.RopeTheta, c.QKVBias = 151936, 1e6, true
 		c.BOSTokenID, c.EOSTokenIDs = 151643, []int{151645}
 		if size == "14b" { // Qwen2.5-14B: a padded vocabulary and an untied head
 			c.VocabSize, c.TieEmbeddings = 152064, false
 		}
+	case Qwen3:
+		c.VocabSize, c.RopeTheta, c.QKNorm, c.MaxPositions = 151936, 1e6, true, 40960
+		c.BOSTokenID, c.EOSTokenIDs = 151643, []int{151645}
 	case Llama:
-		c.VocabSize, c.RopeTheta, c.RMSNormEps = 128256, 500000, 1e-5
+		c.VocabSize, c.RopeTheta, c.RMSNormEps, c.TieEmbeddings = 128256, 500000, 1e-5, false
 		c.RopeScaling = &RopeScaling{Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 8192}
 		c.BOSTokenID, c.EOSTokenIDs = 128000, []int{128001, 128008, 128009}
-	default:
-		return nil, fmt.Errorf("model: unknown architecture %q (want qwen2 or llama)", arch)
 	}
 	return c, nil
 }
@@ -99,6 +146,21 @@ func (c *Config) MarshalHF() ([]byte, error) {
 		m["use_sliding_window"] = false
 		m["sliding_window"] = c.MaxPositions
 		m["max_window_layers"] = c.Layers
+	case Qwen3:
+		m["architectures"] = []string{"Qwen3ForCausalLM"}
+		m["model_type"] = "qwen3"
+		m["attention_bias"] = false
+		m["use_sliding_window"] = false
+		m["sliding_window"] = nil
+		m["max_window_layers"] = c.Layers
+		m["rope_scaling"] = nil
+	case Mistral:
+		m["architectures"] = []string{"MistralForCausalLM"}
+		m["model_type"] = "mistral"
+		m["sliding_window"] = nil
+		if c.SlidingWindow > 0 {
+			m["sliding_window"] = c.SlidingWindow
+		}
 	case Llama:
 		m["architectures"] = []string{"LlamaForCausalLM"}
 		m["model_type"] = "llama"
@@ -112,6 +174,8 @@ func (c *Config) MarshalHF() ([]byte, error) {
 		} else {
 			m["rope_scaling"] = nil
 		}
+	case Qwen3MoE:
+		c.marshalMoE(m)
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n'), err
@@ -185,6 +249,17 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		add(p+"input_layernorm.weight", one, H)
 		add(p+"post_attention_layernorm.weight", one, H)
+		mlpI := I
+		if c.Sparse(l) {
+			mlpI = 0 // no dense MLP: the experts below
+			add(p+"mlp.gate.weight", normal, c.Experts, H)
+			for e := 0; e < c.Experts; e++ {
+				q := fmt.Sprintf("%smlp.experts.%d.", p, e)
+				add(q+"gate_proj.weight", normal, c.MoEIntermediate, H)
+				add(q+"up_proj.weight", normal, c.MoEIntermediate, H)
+				add(q+"down_proj.weight", normal, H, c.MoEIntermediate)
+			}
+		}
 		for _, lin := range []struct {
 			name    string
 			out, in int
@@ -194,13 +269,20 @@ func WriteRandom(dir string, c *Config, dtype string, seed uint64) error {
 			{"self_attn.k_proj", c.KVHeads * D, H, c.QKVBias},
 			{"self_attn.v_proj", c.KVHeads * D, H, c.QKVBias},
 			{"self_attn.o_proj", H, c.Heads * D, c.OBias},
-			{"mlp.gate_proj", I, H, c.MLPBias},
-			{"mlp.up_proj", I, H, c.MLPBias},
-			{"mlp.down_proj", H, I, c.MLPBias},
+			{"mlp.gate_proj", mlpI, H, c.MLPBias},
+			{"mlp.up_proj", mlpI, H, c.MLPBias},
+			{"mlp.down_proj", H, mlpI, c.MLPBias},
 		} {
+			if lin.out*lin.in == 0 {
+				continue
+			}
 			add(p+lin.name+".weight", normal, lin.out, lin.in)
 			if lin.bias {
 				add(p+lin.name+".bias", normal, lin.out)
+			}
+			if lin.name == "self_attn.o_proj" && c.QKNorm {
+				add(p+"self_attn.q_norm.weight", one, D)
+				add(p+"self_attn.k_norm.weight", one, D)
 			}
 		}
 	}

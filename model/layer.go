@@ -29,6 +29,14 @@ type layerState struct {
 	// grad receives every weight's gradient in full finetuning (full.go);
 	// nil when only an adapter is trained.
 	grad *Model
+	// Sparse layers (moe.go): their buffers; for an expert's view of the
+	// layer, 1 + the expert's index (0 otherwise); in training, the layer's
+	// experts' kept LoRA inner activations and the router statistics of the
+	// load-balancing loss.
+	moe    *moeState
+	expert int
+	elu    [][NumModules][]float32
+	router *routerStats
 }
 
 // layerActs are a layer's forward activations for T tokens.
@@ -39,6 +47,10 @@ type layerActs struct {
 	lse          []float32 // [T × Hq] (training)
 	k, v         []float32 // [T × Hkv·D] this batch's keys and values (training)
 	xmid         []float32 // [T × H] residual after attention (training)
+	// QKNorm (training): the projections before the per-head norm and the
+	// norm's rstd per head
+	qpre, kpre   []float32 // [T × Hq·D], [T × Hkv·D]
+	qrstd, krstd []float32 // [T × Hq], [T × Hkv]
 	gate, up, h  []float32 // [T × I]
 	tmp          []float32 // LoRA scratch [T × max(r, In)]
 	xd           []float32 // LoRA scratch: the dropped-out input [T × In]
@@ -55,7 +67,11 @@ type layerGrads struct {
 func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func(b *[]float32, n int64)) {
 	H, I := int64(c.Hidden), int64(c.Intermediate)
 	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	in := max(H, I, qw) // the widest LoRA input
+	in := max(H, I, qw, int64(c.MoEIntermediate)) // the widest LoRA input
+	qkn := int64(0)                               // QKNorm's buffers are empty without it
+	if c.QKNorm {
+		qkn = 1
+	}
 	for _, b := range []struct {
 		p *[]float32
 		n int64
@@ -65,6 +81,7 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * max(r, in)}, {&a.xd, T * in},
 		{&g.dxn, T * H}, {&g.dq, T * qw}, {&g.datt, T * qw}, {&g.dk, T * kvw}, {&g.dv, T * kvw},
 		{&g.dgate, T * I}, {&g.dup, T * I}, {&g.dz, T * r},
+		{&a.qpre, T * qw * qkn}, {&a.kpre, T * kvw * qkn}, {&a.qrstd, T * int64(c.Heads) * qkn}, {&a.krstd, T * int64(c.KVHeads) * qkn},
 	} {
 		visit(b.p, b.n)
 	}
@@ -74,7 +91,11 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 // (PlanMemory's "activations").
 func trainLayerFloats(c *Config, T, r int64) int64 {
 	var n int64
-	trainBuffers(c, T, r, &layerActs{}, &layerGrads{}, func(_ *[]float32, k int64) { n += k })
+	count := func(_ *[]float32, k int64) { n += k }
+	trainBuffers(c, T, r, &layerActs{}, &layerGrads{}, count)
+	if c.SparseLayers() > 0 {
+		moeBuffers(c, T, true, &moeState{}, count)
+	}
 	return n
 }
 
@@ -82,6 +103,7 @@ func trainLayerFloats(c *Config, T, r int64) int64 {
 // training).
 func (st *layerState) size(c *Config, T, r int) {
 	st.T = T
+	st.sizeMoE(c, T)
 	if st.train {
 		trainBuffers(c, int64(T), int64(r), &st.layerActs, &st.layerGrads, func(b *[]float32, n int64) { *b = grow(*b, int(n)) })
 		return
@@ -110,7 +132,15 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	st.layer, st.recompute = l, recompute
 	// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
 	kernels.RMSNorm(st.xn1, x, L.AttnNorm, T, H, eps, st.rstd1)
-	m.linearGroup(st.xn1, [][]float32{st.q, K, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
+	q, k := st.q, K // the projections; with QKNorm in training, kept apart from their norms
+	if c.QKNorm && st.train {
+		q, k = st.qpre, st.kpre
+	}
+	m.linearGroup(st.xn1, [][]float32{q, k, V}, []*Linear{&L.Q, &L.K, &L.V}, []Module{ModQ, ModK, ModV}, la, st)
+	if c.QKNorm { // Qwen3: RMSNorm of every query and key head before RoPE
+		kernels.RMSNorm(st.q, q, L.QNorm, T*c.Heads, D, eps, st.qrstd)
+		kernels.RMSNorm(K, k, L.KNorm, T*c.KVHeads, D, eps, st.krstd)
+	}
 	m.rope.Apply(st.q, T, c.Heads, D, pos)
 	m.rope.Apply(K, T, c.KVHeads, D, pos)
 	if rows != nil {
@@ -127,6 +157,10 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 	}
 	// MLP: x += Down·(silu(Gate·xn2) ⊙ Up·xn2)
 	kernels.RMSNorm(st.xn2, x, L.MLPNorm, T, H, eps, st.rstd2)
+	if L.MoE != nil {
+		m.moeForward(l, x, L.MoE, ad, st)
+		return
+	}
 	m.linearGroup(st.xn2, [][]float32{st.gate, st.up}, []*Linear{&L.Gate, &L.Up}, []Module{ModGate, ModUp}, la, st)
 	kernels.SwiGLU(st.h, st.gate, st.up)
 	if st.recompute {
@@ -145,11 +179,15 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	la, lg := ad.layer(l), g.layer(l)
 	dAttnNorm, dMLPNorm := st.normGrads() // full finetuning
 	// MLP
-	dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
-	m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
-	kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
-	m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
-	m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
+	if L.MoE != nil {
+		m.moeBackward(l, dx, L.MoE, ad, g, st)
+	} else {
+		dh := st.dgate // dh is consumed by SwiGLUBackward before dgate is written
+		m.linearBackward(dh, dx, st.h, &L.Down, la, lg, ModDown, false, st)
+		kernels.SwiGLUBackward(st.dgate, st.dup, dh, st.gate, st.up)
+		m.linearBackward(st.dxn, st.dgate, st.xn2, &L.Gate, la, lg, ModGate, false, st)
+		m.linearBackward(st.dxn, st.dup, st.xn2, &L.Up, la, lg, ModUp, true, st)
+	}
 	kernels.RMSNormBackward(dx, dMLPNorm, st.dxn, st.xmid, L.MLPNorm, st.rstd2, T, H, true)
 	// attention
 	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)
@@ -158,8 +196,18 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	kernels.AttentionBackward(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans)
 	m.rope.ApplyBackward(st.dq, T, c.Heads, D, pos)
 	m.rope.ApplyBackward(st.dk, T, c.KVHeads, D, pos)
-	m.linearBackward(st.dxn, st.dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
-	m.linearBackward(st.dxn, st.dk, st.xn1, &L.K, la, lg, ModK, true, st)
+	dq, dk := st.dq, st.dk
+	dQNorm, dKNorm := st.qkNormGrads() // full finetuning
+	if c.QKNorm {                      // through the heads' norms, into datt (free once AttentionBackward has run)
+		dq = st.datt
+		kernels.RMSNormBackward(dq, dQNorm, st.dq, st.qpre, L.QNorm, st.qrstd, T*c.Heads, D, false)
+	}
+	m.linearBackward(st.dxn, dq, st.xn1, &L.Q, la, lg, ModQ, false, st)
+	if c.QKNorm {
+		dk = st.datt[:len(st.dk)]
+		kernels.RMSNormBackward(dk, dKNorm, st.dk, st.kpre, L.KNorm, st.krstd, T*c.KVHeads, D, false)
+	}
+	m.linearBackward(st.dxn, dk, st.xn1, &L.K, la, lg, ModK, true, st)
 	m.linearBackward(st.dxn, st.dv, st.xn1, &L.V, la, lg, ModV, true, st)
 	kernels.RMSNormBackward(dx, dAttnNorm, st.dxn, xIn, L.AttnNorm, st.rstd1, T, H, true)
 }

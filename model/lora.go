@@ -44,24 +44,37 @@ var modulePaths = [NumModules]string{"self_attn.q_proj", "self_attn.k_proj", "se
 // String is the module's PEFT name ("q_proj", ...).
 func (m Module) String() string { return moduleNames[m] }
 
-// peftPrefix is PEFT's key prefix of a LoRA module's tensors.
-func peftPrefix(layer int, mod Module) string {
-	return fmt.Sprintf("base_model.model.model.layers.%d.%s.", layer, modulePaths[mod])
+// each calls fn with every LoRA module of the adapter and its module path
+// ("model.layers.3.self_attn.q_proj", "model.layers.3.mlp.experts.7.up_proj"),
+// layer by layer, a layer's experts after its other modules, in module order.
+func (a *Adapter) each(fn func(path string, lr *LoRA)) {
+	for l, layer := range a.Layers {
+		for mod, lr := range layer {
+			if lr != nil {
+				fn(fmt.Sprintf("model.layers.%d.%s", l, modulePaths[mod]), lr)
+			}
+		}
+		if l >= len(a.Experts) {
+			continue
+		}
+		for e, ex := range a.Experts[l] {
+			for mod, lr := range ex {
+				if lr != nil {
+					fn(expertPath(l, e, Module(mod)), lr)
+				}
+			}
+		}
+	}
 }
 
 // Params lists the adapter's LoRA tensors in a fixed order (layer, module, A
 // then B) with their PEFT key names; the slices alias the adapter's weights.
 func (a *Adapter) Params() (names []string, ts [][]float32) {
-	for l, layer := range a.Layers {
-		for mod, lr := range layer {
-			if lr == nil {
-				continue
-			}
-			p := peftPrefix(l, Module(mod))
-			names = append(names, p+"lora_A.weight", p+"lora_B.weight")
-			ts = append(ts, lr.A, lr.B)
-		}
-	}
+	a.each(func(path string, lr *LoRA) {
+		p := "base_model.model." + path + "."
+		names = append(names, p+"lora_A.weight", p+"lora_B.weight")
+		ts = append(ts, lr.A, lr.B)
+	})
 	for _, n := range a.savedNames() {
 		names, ts = append(names, savedPrefix+n), append(ts, a.Saved[n])
 	}
@@ -113,6 +126,9 @@ type AdapterConfig struct {
 type Adapter struct {
 	Config AdapterConfig
 	Layers [][NumModules]*LoRA // [layer][module]; nil where not adapted
+	// Experts are the LoRA weights of sparse layers' experts (gate, up and
+	// down), [layer][expert][module]; nil for a layer without any.
+	Experts [][][NumModules]*LoRA
 	// Saved holds PEFT's modules_to_save (saved.go): whole tensors that
 	// replace the base's, by the base tensor's name.
 	Saved      map[string][]float32
@@ -189,8 +205,8 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	defer f.Close()
 	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
 	type half struct{ a, b *safetensors.Tensor }
-	found := map[[2]int]*half{}
-	var allowed []string // the modules modules_to_save selects
+	found := map[[3]int]*half{} // layer, expert (−1: none), module
+	var allowed []string        // the modules modules_to_save selects
 	if len(cfg.ModulesToSave) > 0 {
 		if allowed, err = savedModules(&m.Config, cfg.ModulesToSave); err != nil {
 			return nil, fmt.Errorf("adapter_config.json: %w", err)
@@ -212,14 +228,17 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 			a.addSaved(saved, v, t.Shape)
 			continue
 		}
-		layer, mod, isA, err := parseLoRAKey(name)
+		layer, expert, mod, isA, err := parseLoRAKey(name)
 		if err != nil {
 			return nil, err
 		}
 		if layer >= m.Config.Layers {
 			return nil, fmt.Errorf("tensor %q: layer %d, the model has %d layers: %w", name, layer, m.Config.Layers, ErrShape)
 		}
-		key := [2]int{layer, int(mod)}
+		if sparse := m.Config.Sparse(layer); sparse != (expert >= 0) && isExpertModule(mod) || expert >= m.Config.Experts {
+			return nil, fmt.Errorf("tensor %q does not fit layer %d of the model (%d experts, layer sparse: %v): %w", name, layer, m.Config.Experts, sparse, ErrShape)
+		}
+		key := [3]int{layer, expert, int(mod)}
 		h := found[key]
 		if h == nil {
 			h = &half{}
@@ -237,15 +256,21 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	}
 	adapted := map[string]bool{}
 	for key, h := range found {
-		layer, mod := key[0], Module(key[1])
-		name := fmt.Sprintf("base_model.model.model.layers.%d.%s", layer, modulePaths[mod])
+		layer, expert, mod := key[0], key[1], Module(key[2])
+		path, out, in := fmt.Sprintf("model.layers.%d.%s", layer, modulePaths[mod]), 0, 0
+		if expert >= 0 {
+			path = expertPath(layer, expert, mod)
+			out, in = m.expertShape(mod)
+		} else {
+			out, in = m.moduleShape(mod)
+		}
+		name := "base_model.model." + path
 		if h.a == nil || h.b == nil {
 			return nil, fmt.Errorf("tensor %s: lora_A and lora_B must both be present", name)
 		}
-		if !match(mod.String(), fmt.Sprintf("model.layers.%d.%s", layer, modulePaths[mod])) {
+		if !match(mod.String(), path) {
 			return nil, fmt.Errorf("tensor %s: module %s is not in target_modules", name, mod)
 		}
-		out, in := m.moduleShape(mod)
 		if len(h.a.Shape) != 2 || len(h.b.Shape) != 2 || h.a.Shape[1] != in || h.b.Shape[0] != out || h.a.Shape[0] != h.b.Shape[1] {
 			return nil, fmt.Errorf("tensor %s: lora_A %v and lora_B %v do not fit a [%d × %d] layer (adapter for another model?): %w", name, h.a.Shape, h.b.Shape, out, in, ErrShape)
 		}
@@ -264,7 +289,12 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s.lora_B: %w", name, err)
 		}
-		a.Layers[layer][mod] = &LoRA{R: r, In: in, Out: out, A: A, B: B, Scale: Scaling(cfg.LoraAlpha, r, cfg.UseRSLoRA)}
+		lr := &LoRA{R: r, In: in, Out: out, A: A, B: B, Scale: Scaling(cfg.LoraAlpha, r, cfg.UseRSLoRA)}
+		if expert >= 0 {
+			a.expertLayer(layer, m.Config.Experts)[expert][mod] = lr
+		} else {
+			a.Layers[layer][mod] = lr
+		}
 		adapted[mod.String()] = true
 	}
 	if len(cfg.TargetModules) == 0 {
@@ -278,22 +308,33 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	return a, nil
 }
 
-var loraKey = regexp.MustCompile(`^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_([AB])(?:\.default)?\.weight$`)
+var loraKey = regexp.MustCompile(`^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(?:experts\.(\d+)\.)?(\w+)\.lora_([AB])(?:\.default)?\.weight$`)
 
-func parseLoRAKey(name string) (layer int, mod Module, isA bool, err error) {
+// parseLoRAKey parses a PEFT LoRA tensor name; expert is −1 but for a
+// sparse layer's expert ("mlp.experts.E.gate_proj").
+func parseLoRAKey(name string) (layer, expert int, mod Module, isA bool, err error) {
 	s := loraKey.FindStringSubmatch(name)
 	if s == nil {
-		return 0, 0, false, fmt.Errorf("tensor %q is not a LoRA weight of a Qwen2/Llama decoder layer (adapter for another architecture?)", name)
+		return 0, 0, 0, false, fmt.Errorf("tensor %q is not a LoRA weight of a decoder layer's attention, MLP or experts (adapter for another architecture?)", name)
 	}
 	layer, err = strconv.Atoi(s[1])
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("tensor %q: %w", name, err)
+	if err != nil || len(s[1]) > 6 {
+		return 0, 0, 0, false, fmt.Errorf("tensor %q: layer %s out of range", name, s[1])
 	}
-	mod, err = ParseModule(s[3])
-	if err != nil || !strings.HasPrefix(modulePaths[mod], s[2]+".") {
-		return 0, 0, false, fmt.Errorf("tensor %q: unknown module %s.%s", name, s[2], s[3])
+	expert = -1
+	if s[3] != "" {
+		if expert, err = strconv.Atoi(s[3]); err != nil || len(s[3]) > 6 {
+			return 0, 0, 0, false, fmt.Errorf("tensor %q: expert %s out of range", name, s[3])
+		}
 	}
-	return layer, mod, s[4] == "A", nil
+	if s[2] == "mlp" && s[4] == "gate" && expert < 0 {
+		return 0, 0, 0, false, &UnsupportedError{"target_modules", "mlp.gate", fmt.Sprintf("tensor %q: LoRA on a mixture-of-experts router is not implemented", name)}
+	}
+	mod, err = ParseModule(s[4])
+	if err != nil || moduleNames[mod] != s[4] || !strings.HasPrefix(modulePaths[mod], s[2]+".") || expert >= 0 && !isExpertModule(mod) {
+		return 0, 0, 0, false, fmt.Errorf("tensor %q: unknown module %s.%s", name, s[2], s[4])
+	}
+	return layer, expert, mod, s[5] == "A", nil
 }
 
 // targetMatcher follows PEFT: a list matches module names by exact name or
@@ -328,6 +369,28 @@ func targetMatcher(raw json.RawMessage) (func(short, path string) bool, error) {
 	return func(_, path string) bool { return re.MatchString(path) }, nil
 }
 
+// expertShape returns an expert module's weight shape [out, in].
+func (m *Model) expertShape(mod Module) (out, in int) { return expertShapeOf(&m.Config, mod) }
+
+func expertShapeOf(c *Config, mod Module) (out, in int) {
+	if mod == ModDown {
+		return c.Hidden, c.MoEIntermediate
+	}
+	return c.MoEIntermediate, c.Hidden
+}
+
+// expertLayer returns layer l's expert LoRA slots, making them for E
+// experts when absent.
+func (a *Adapter) expertLayer(l, E int) [][NumModules]*LoRA {
+	if a.Experts == nil {
+		a.Experts = make([][][NumModules]*LoRA, len(a.Layers))
+	}
+	if a.Experts[l] == nil {
+		a.Experts[l] = make([][NumModules]*LoRA, E)
+	}
+	return a.Experts[l]
+}
+
 // moduleShape returns a module's weight shape [out, in].
 func (m *Model) moduleShape(mod Module) (out, in int) {
 	c := &m.Config
@@ -352,17 +415,12 @@ func (a *Adapter) Save(dir string) error {
 		return fmt.Errorf("model: %w", err)
 	}
 	var ts []safetensors.Tensor
-	for i, layer := range a.Layers {
-		for mod, l := range layer {
-			if l == nil {
-				continue
-			}
-			p := peftPrefix(i, Module(mod))
-			ts = append(ts,
-				safetensors.Tensor{Name: p + "lora_A.weight", DType: safetensors.F32, Shape: []int{l.R, l.In}, Data: safetensors.BytesOfF32(l.A)},
-				safetensors.Tensor{Name: p + "lora_B.weight", DType: safetensors.F32, Shape: []int{l.Out, l.R}, Data: safetensors.BytesOfF32(l.B)})
-		}
-	}
+	a.each(func(path string, l *LoRA) {
+		p := "base_model.model." + path + "."
+		ts = append(ts,
+			safetensors.Tensor{Name: p + "lora_A.weight", DType: safetensors.F32, Shape: []int{l.R, l.In}, Data: safetensors.BytesOfF32(l.A)},
+			safetensors.Tensor{Name: p + "lora_B.weight", DType: safetensors.F32, Shape: []int{l.Out, l.R}, Data: safetensors.BytesOfF32(l.B)})
+	})
 	for _, n := range a.savedNames() {
 		ts = append(ts, safetensors.Tensor{Name: savedPrefix + n, DType: safetensors.F32, Shape: a.savedShape[n], Data: safetensors.BytesOfF32(a.Saved[n])})
 	}
@@ -423,15 +481,26 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
 	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
 	scale := Scaling(cfg.LoraAlpha, cfg.R, cfg.UseRSLoRA)
+	newLoRA := func(out, in int) *LoRA {
+		lr := &LoRA{R: cfg.R, In: in, Out: out, A: make([]float32, cfg.R*in), B: make([]float32, out*cfg.R), Scale: scale}
+		bound := 1 / math.Sqrt(float64(in))
+		for i := range lr.A {
+			lr.A[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		return lr
+	}
 	for l := range a.Layers {
 		for _, mod := range targets {
-			out, in := m.moduleShape(mod)
-			lr := &LoRA{R: cfg.R, In: in, Out: out, A: make([]float32, cfg.R*in), B: make([]float32, out*cfg.R), Scale: scale}
-			bound := 1 / math.Sqrt(float64(in))
-			for i := range lr.A {
-				lr.A[i] = float32((2*rng.Float64() - 1) * bound)
+			if !m.Config.Sparse(l) || !isExpertModule(mod) {
+				a.Layers[l][mod] = newLoRA(m.moduleShape(mod))
+				continue
 			}
-			a.Layers[l][mod] = lr
+			// PEFT matches gate_proj, up_proj and down_proj to every
+			// expert's module of that name.
+			ex := a.expertLayer(l, m.Config.Experts)
+			for e := range ex {
+				ex[e][mod] = newLoRA(m.expertShape(mod))
+			}
 		}
 	}
 	if err := m.initSaved(a); err != nil {
@@ -467,13 +536,7 @@ func (c AdapterConfig) rankOf(name string) (int, error) {
 func (a *Adapter) maxRank() int {
 	r := 0
 	if a != nil {
-		for _, layer := range a.Layers {
-			for _, lr := range layer {
-				if lr != nil {
-					r = max(r, lr.R)
-				}
-			}
-		}
+		a.each(func(_ string, lr *LoRA) { r = max(r, lr.R) })
 	}
 	return r
 }

@@ -129,11 +129,24 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	if p.Quantize != "" {
 		name = "linear weights (" + p.Quantize + ")"
 	}
+	if sp := float64(cfg.SparseLayers()); sp > 0 {
+		// A sparse layer holds every expert (all resident: any token may
+		// choose any) and its router (stored dtype) instead of the dense MLP.
+		E, Im := float64(cfg.Experts), float64(cfg.MoEIntermediate)
+		dense := 2*quantBytes(I, H, p.Quantize, elem) + quantBytes(H, I, p.Quantize, elem)
+		experts := 2*quantBytes(Im, H, p.Quantize, elem) + quantBytes(H, Im, p.Quantize, elem)
+		add(fmt.Sprintf("experts (%g layers × %g)", sp, E), sp*E*experts)
+		add("routers ("+dt+")", sp*E*H*elem)
+		lin -= sp / L * dense
+	}
 	add(name, L*lin)
 	// Norms and biases are float32 heap copies.
 	small := (2*L + 1) * H
 	if cfg.QKVBias {
 		small += L * (qw + 2*kvw)
+	}
+	if cfg.QKNorm {
+		small += 2 * L * float64(cfg.HeadDim)
 	}
 	add("norms + biases (F32)", small*4)
 
@@ -144,12 +157,19 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	}
 	r := float64(max(p.LoRARank, 0))
 	if r > 0 {
+		sp := float64(cfg.SparseLayers())
 		for mod, s := range shapes {
 			if targeted(p.LoRATargets, Module(mod)) {
-				loraParams += r * (s[0] + s[1])
+				n := L
+				if isExpertModule(Module(mod)) && sp > 0 {
+					// every expert's module of a sparse layer has its own
+					out, in := expertShapeOf(cfg, Module(mod))
+					loraParams += sp * float64(cfg.Experts) * r * float64(out+in)
+					n -= sp
+				}
+				loraParams += n * r * (s[0] + s[1])
 			}
 		}
-		loraParams *= L
 		add("LoRA adapter (F32)", loraParams*4)
 		// the tensors the loader will copy (an unknown name is its error)
 		var saved float64
@@ -202,7 +222,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	} else if T > 0 {
 		// Inference chunk: residual, xn, q, att, k, v, gate, up and logits
 		// of the rows scored.
-		add("activations (F32)", T*(2*H+2*qw+2*kvw+2*I)*4+logitRows*V*4)
+		var moe int64
+		moeBuffers(cfg, int64(T), false, &moeState{}, func(_ *[]float32, n int64) { moe += n })
+		add("activations (F32)", (T*(2*H+2*qw+2*kvw+2*I)+float64(moe))*4+logitRows*V*4)
 	}
 	if p.KVTokens > 0 {
 		add("KV cache (F32)", float64(p.KVTokens)*L*2*kvw*4)

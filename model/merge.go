@@ -21,13 +21,7 @@ func (m *Model) Merge(ad *Adapter, dir string) error {
 		return fmt.Errorf("model: merge needs a model loaded from a checkpoint")
 	}
 	adapted := map[string]*LoRA{}
-	for l, layer := range ad.Layers {
-		for mod, lr := range layer {
-			if lr != nil {
-				adapted[fmt.Sprintf("model.layers.%d.%s.weight", l, modulePaths[mod])] = lr
-			}
-		}
-	}
+	ad.each(func(path string, lr *LoRA) { adapted[path+".weight"] = lr })
 	if _, ok := ad.Saved["model.embed_tokens.weight"]; ok && m.tiedHead() {
 		return fmt.Errorf("model: merge: the adapter trains embed_tokens of a model whose LM head is tied to it; a merged checkpoint would tie them again")
 	}

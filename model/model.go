@@ -28,8 +28,10 @@ type Linear struct {
 // Layer is one decoder block's frozen weights.
 type Layer struct {
 	AttnNorm, MLPNorm []float32 // [Hidden]
+	QNorm, KNorm      []float32 // [HeadDim] per-head query and key norms (Config.QKNorm), else nil
 	Q, K, V, O        Linear
-	Gate, Up, Down    Linear
+	Gate, Up, Down    Linear // a dense MLP; unset where MoE is
+	MoE               *MoE   // a sparse layer's experts (moe.go), or nil
 }
 
 // Model is a loaded, immutable base model. It is safe for concurrent use:
@@ -177,6 +179,14 @@ func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
 		L.K = l.linear(p+"self_attn.k_proj", c.KVHeads*D, H, c.QKVBias)
 		L.V = l.linear(p+"self_attn.v_proj", c.KVHeads*D, H, c.QKVBias)
 		L.O = l.linear(p+"self_attn.o_proj", H, c.Heads*D, c.OBias)
+		if c.QKNorm {
+			L.QNorm = l.vector(p+"self_attn.q_norm.weight", D)
+			L.KNorm = l.vector(p+"self_attn.k_norm.weight", D)
+		}
+		if c.Sparse(i) {
+			L.MoE = l.moe(p, c)
+			continue
+		}
 		L.Gate = l.linear(p+"mlp.gate_proj", I, H, c.MLPBias)
 		L.Up = l.linear(p+"mlp.up_proj", I, H, c.MLPBias)
 		L.Down = l.linear(p+"mlp.down_proj", H, I, c.MLPBias)

@@ -16,6 +16,9 @@ import (
 func smallConfig(arch Arch) *Config {
 	c, _ := ConfigFor(arch, "tiny")
 	c.VocabSize, c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.Layers = 300, 32, 4, 2, 8, 48, 2
+	if arch == Qwen3 {
+		c.HeadDim = 12 // ≠ hidden/heads, as Qwen3's
+	}
 	return c
 }
 
@@ -57,7 +60,7 @@ func randomTokens(rng *rand.Rand, n, vocab int) []int {
 }
 
 func TestWriteLoadRoundTrip(t *testing.T) {
-	for _, arch := range []Arch{Qwen2, Llama} {
+	for _, arch := range []Arch{Qwen2, Llama, Qwen3} {
 		for _, dt := range []string{"bf16", "f32"} {
 			dir := writeSmall(t, arch, dt)
 			m, err := Load(dir)

@@ -64,8 +64,24 @@ func (m *Model) linears() ([]string, []**kernels.Matrix) {
 			{"self_attn.o_proj", &L.O.W}, {"mlp.gate_proj", &L.Gate.W}, {"mlp.up_proj", &L.Up.W},
 			{"mlp.down_proj", &L.Down.W},
 		} {
+			if *e.w == nil { // a sparse layer's dense MLP
+				continue
+			}
 			names = append(names, p+e.n+".weight")
 			ws = append(ws, e.w)
+		}
+		if L.MoE == nil {
+			continue
+		}
+		// The experts are quantized like the other linear weights; the router
+		// (E × H, a fraction of a percent of a layer) stays as stored, since
+		// its rounding would move tokens between experts.
+		for e := range L.MoE.Experts {
+			ex := &L.MoE.Experts[e]
+			for _, mod := range []Module{ModGate, ModUp, ModDown} {
+				names = append(names, expertPath(i, e, mod)+".weight")
+				ws = append(ws, &ex.module(mod).W)
+			}
 		}
 	}
 	return names, ws

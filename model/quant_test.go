@@ -12,7 +12,7 @@ import (
 	"github.com/gotrain/gotrain/model/safetensors"
 )
 
-var tinyModels = []string{"tiny-qwen2-bf16", "tiny-llama-f32"}
+var tinyModels = []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3moe-f32"}
 
 // copyTiny copies a testdata checkpoint to a temp dir, so quantized caches
 // are never written into testdata.
@@ -65,7 +65,8 @@ func meanAbsDelta(a, b [][]float32) float64 {
 
 // TestQuantLogprobs reports the mean |Δ logprob| of the quantized tiny models
 // against the unquantized ones (go test -v shows them). Measured on 36
-// random tokens: qwen2-bf16 int8 0.032, nf4 0.41, nf4-dq 0.41; llama-f32
+// random tokens: qwen2-bf16 int8 0.032, nf4 0.41, nf4-dq 0.41; qwen3-f32 int8
+// 0.016, nf4 0.24, nf4-dq 0.24; llama-f32
 // int8 0.036, nf4 0.51, nf4-dq 0.51 (mean logprob ≈ −9: these random tiny
 // models have sharp, arbitrary logits that amplify weight noise). The
 // bounds are about 3× and 2× that.

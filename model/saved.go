@@ -28,6 +28,10 @@ func savableTensors(c *Config) map[string]int {
 	for l := 0; l < c.Layers; l++ {
 		out[fmt.Sprintf("model.layers.%d.input_layernorm", l)] = H
 		out[fmt.Sprintf("model.layers.%d.post_attention_layernorm", l)] = H
+		if c.QKNorm {
+			out[fmt.Sprintf("model.layers.%d.self_attn.q_norm", l)] = c.HeadDim
+			out[fmt.Sprintf("model.layers.%d.self_attn.k_norm", l)] = c.HeadDim
+		}
 	}
 	return out
 }
@@ -45,7 +49,7 @@ func savedModules(c *Config, names []string) ([]string, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("modules_to_save %q names no embedding, LM head or norm of this model (want e.g. embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm)", n)
+			return nil, fmt.Errorf("modules_to_save %q names no embedding, LM head or norm of this model (want e.g. embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm, and q_norm, k_norm for Qwen3)", n)
 		}
 	}
 	sort.Strings(out)
@@ -158,10 +162,15 @@ func bindSaved(d *Model, saved map[string][]float32) {
 			var l int
 			var which string
 			fmt.Sscanf(name, "model.layers.%d.%s", &l, &which)
-			if which == "input_layernorm.weight" {
+			switch which {
+			case "input_layernorm.weight":
 				d.Layers[l].AttnNorm = v
-			} else {
+			case "post_attention_layernorm.weight":
 				d.Layers[l].MLPNorm = v
+			case "self_attn.q_norm.weight":
+				d.Layers[l].QNorm = v
+			case "self_attn.k_norm.weight":
+				d.Layers[l].KNorm = v
 			}
 		}
 	}

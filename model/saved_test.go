@@ -16,7 +16,21 @@ import (
 // differences); the adapter saves them under PEFT's key names, loads back
 // to the same scores, and a model run with it equals the merged checkpoint.
 func TestModulesToSave(t *testing.T) {
-	c := smallConfig(Llama)
+	for _, tc := range []struct {
+		arch       Arch
+		save, want []string
+	}{
+		{Llama, []string{"embed_tokens", "lm_head", "norm", "post_attention_layernorm"}, []string{"lm_head.weight", "model.embed_tokens.weight",
+			"model.layers.0.post_attention_layernorm.weight", "model.layers.1.post_attention_layernorm.weight", "model.norm.weight"}},
+		{Qwen3, []string{"q_norm", "k_norm"}, []string{"model.layers.0.self_attn.k_norm.weight", "model.layers.0.self_attn.q_norm.weight",
+			"model.layers.1.self_attn.k_norm.weight", "model.layers.1.self_attn.q_norm.weight"}},
+	} {
+		t.Run(string(tc.arch), func(t *testing.T) { testModulesToSave(t, tc.arch, tc.save, tc.want) })
+	}
+}
+
+func testModulesToSave(t *testing.T, arch Arch, save, want []string) {
+	c := smallConfig(arch)
 	c.TieEmbeddings = false
 	dir := t.TempDir()
 	if err := WriteRandom(dir, c, "f32", 7); err != nil {
@@ -28,12 +42,10 @@ func TestModulesToSave(t *testing.T) {
 	}
 	defer m.Close()
 	ad, err := m.NewAdapter(AdapterConfig{R: 4, LoraAlpha: 8, TargetModules: []string{"q", "v", "down"},
-		ModulesToSave: []string{"embed_tokens", "lm_head", "norm", "post_attention_layernorm"}}, 3)
+		ModulesToSave: save}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"lm_head.weight", "model.embed_tokens.weight", "model.layers.0.post_attention_layernorm.weight",
-		"model.layers.1.post_attention_layernorm.weight", "model.norm.weight"}
 	if got := ad.savedNames(); !slices.Equal(got, want) {
 		t.Fatalf("saved modules %v, want %v", got, want)
 	}
@@ -84,9 +96,9 @@ func TestModulesToSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"base_model.model.model.embed_tokens.weight", "base_model.model.lm_head.weight", "base_model.model.model.norm.weight"} {
-		if tn, ok := f.Tensor(key); !ok || (key != "base_model.model.model.norm.weight" && !slices.Equal(tn.Shape, []int{V, c.Hidden})) {
-			t.Errorf("adapter file lacks %s or has it in another shape", key)
+	for _, name := range want {
+		if tn, ok := f.Tensor(savedPrefix + name); !ok || !slices.Equal(tn.Shape, ad.savedShape[name]) {
+			t.Errorf("adapter file lacks %s or has it in another shape", savedPrefix+name)
 		}
 	}
 	f.Close()
@@ -119,7 +131,7 @@ func TestModulesToSave(t *testing.T) {
 	}
 	// a module not in modules_to_save is refused
 	cfgNo := ad.Config
-	cfgNo.ModulesToSave = []string{"lm_head"}
+	cfgNo.ModulesToSave = []string{"input_layernorm"}
 	other := &Adapter{Config: cfgNo, Layers: ad.Layers, Saved: ad.Saved, savedShape: ad.savedShape}
 	bad := filepath.Join(t.TempDir(), "bad")
 	if err := other.Save(bad); err != nil {

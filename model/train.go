@@ -71,6 +71,13 @@ type Objective func(logp []float32) (loss float64, dlogp []float32)
 type TrainOptions struct {
 	Dropout float32 // LoRA dropout probability
 	Seed    uint64  // seed of this step's dropout masks
+	// RouterAuxCoef weighs the router's load-balancing loss (moe.go) in
+	// the returned loss and its gradient: loss += coef × aux, as
+	// transformers adds router_aux_loss_coef × aux_loss.
+	RouterAuxCoef float64
+	// RouterAux, when set, receives the batch's load-balancing loss
+	// (unweighted; 0 for a dense model), for the training metrics.
+	RouterAux *float64
 }
 
 // ZerosLike returns an adapter of the same shapes with all weights zero, to
@@ -80,11 +87,23 @@ func (a *Adapter) ZerosLike() *Adapter {
 	for n, v := range a.Saved { // modules_to_save (saved.go)
 		g.addSaved(n, make([]float32, len(v)), a.savedShape[n])
 	}
+	zero := func(lr *LoRA) *LoRA {
+		if lr == nil {
+			return nil
+		}
+		return &LoRA{R: lr.R, In: lr.In, Out: lr.Out, Scale: lr.Scale, A: make([]float32, len(lr.A)), B: make([]float32, len(lr.B))}
+	}
 	for l, layer := range a.Layers {
 		for mod, lr := range layer {
-			if lr != nil {
-				g.Layers[l][mod] = &LoRA{R: lr.R, In: lr.In, Out: lr.Out, Scale: lr.Scale,
-					A: make([]float32, len(lr.A)), B: make([]float32, len(lr.B))}
+			g.Layers[l][mod] = zero(lr)
+		}
+	}
+	for l, ex := range a.Experts {
+		for e := range ex {
+			for mod, lr := range ex[e] {
+				if lr != nil {
+					g.expertLayer(l, len(ex))[e][mod] = zero(lr)
+				}
 			}
 		}
 	}
@@ -134,6 +153,18 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	if sc == nil {
 		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers)}
 		sc.st.train = true
+		if c.SparseLayers() > 0 {
+			sc.elu = make([][][NumModules][]float32, c.Layers)
+			for l := range sc.elu {
+				if c.Sparse(l) {
+					sc.elu[l] = make([][NumModules][]float32, c.Experts)
+				}
+			}
+			sc.st.router = &routerStats{}
+		}
+	}
+	if r := sc.st.router; r != nil {
+		r.reset(c.Experts)
 	}
 	defer m.scratch.Store(sc)
 	st := &sc.st
@@ -150,8 +181,18 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	for l := range m.Layers {
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
-		st.lu = &sc.lu[l]
+		st.lu, st.elu = &sc.lu[l], sc.elu.layer(l)
 		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, false)
+	}
+	var aux float64 // the router's load-balancing loss
+	if r := st.router; r != nil {
+		aux = r.loss()
+		if opt.RouterAuxCoef != 0 && r.rows > 0 {
+			r.scale = opt.RouterAuxCoef * float64(c.Experts) / (float64(r.rows) * float64(r.rows))
+		}
+	}
+	if opt.RouterAux != nil {
+		*opt.RouterAux = aux
 	}
 	// head: final norm, logits and cross-entropy a few rows at a time
 	x := xs[c.Layers]
@@ -169,13 +210,13 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
-			st.lu = &sc.lu[l]
+			st.lu, st.elu = &sc.lu[l], sc.elu.layer(l)
 			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, true)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
 	}
 	grad.embedGrads(b.Tokens, dx) // full finetuning
-	return loss, nil
+	return loss + opt.RouterAuxCoef*aux, nil
 }
 
 // headRows is how many rows of logits the training head makes at once: the
@@ -190,7 +231,10 @@ const headRows = 256
 // trainLayerFloats).
 func trainKeptFloats(c *Config, T, r int64) int64 {
 	L, H := int64(c.Layers), int64(c.Hidden)
-	return (L+3)*T*H + L*T*int64(NumModules)*r
+	// a sparse layer's experts keep [rows × r] for gate, up and down over
+	// their T·k rows
+	experts := int64(c.SparseLayers()) * 3 * T * int64(c.ExpertsPerTok) * r
+	return (L+3)*T*H + L*T*int64(NumModules)*r + experts
 }
 
 // trainScratch holds Backprop's buffers between calls.
@@ -198,6 +242,7 @@ type trainScratch struct {
 	st     layerState
 	xs     [][]float32             // each layer's input [T × H], and the last one's output
 	lu     [][NumModules][]float32 // each layer's LoRA inner activations [T × r]
+	elu    expertLUs               // sparse layers' experts' LoRA inner activations
 	dx, xw []float32               // [T × H]
 	head   headScratch
 }

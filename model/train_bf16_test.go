@@ -18,16 +18,7 @@ func bf16ModelQuant(t *testing.T, kind string) *Model {
 	t.Helper()
 	c := smallConfig(Qwen2)
 	c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.Layers = 64, 4, 2, 16, 160, 2
-	dir := t.TempDir()
-	if err := WriteRandom(dir, c, "bf16", 9); err != nil {
-		t.Fatal(err)
-	}
-	m, err := LoadWith(dir, LoadOptions{Quantize: kind, NoCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return loadRandomWith(t, c, "bf16", 9, LoadOptions{Quantize: kind, NoCache: true})
 }
 
 func bf16Batch(m *Model) *TrainBatch {

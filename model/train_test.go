@@ -42,14 +42,9 @@ func completionBatch(seqs [][2][]int) *TrainBatch {
 // TestGoldenGradients compares the loss and every LoRA gradient with the
 // PyTorch reference (scripts/reference), relative to the gradient's norm.
 func TestGoldenGradients(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32"} {
+	for _, name := range goldenFixtures {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, dir := loadFixture(t, name)
 			raw, err := os.ReadFile(filepath.Join(dir, "grad-batch.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -66,46 +61,66 @@ func TestGoldenGradients(t *testing.T) {
 			for _, s := range gb.Sequences {
 				seqs = append(seqs, [2][]int{s.PromptIDs, s.CompletionIDs})
 			}
-			g := ad.ZerosLike()
-			loss, err := m.LossAndGrad(completionBatch(seqs), ad, g, TrainOptions{})
-			if err != nil {
-				t.Fatal(err)
+			// grad.safetensors: the cross-entropy's gradients; for Qwen3-MoE
+			// also grad-aux.safetensors: with the router's load-balancing
+			// loss weighted in (grad-aux.json).
+			var aux struct {
+				Coef float64 `json:"router_aux_loss_coef"`
+				Aux  float64 `json:"aux_loss"`
+				Loss float64 `json:"loss"`
 			}
-			if d := math.Abs(loss - gb.Loss); d > 1e-4*math.Abs(gb.Loss) {
-				t.Errorf("loss %v, reference %v", loss, gb.Loss)
-			}
-			ref, err := safetensors.Open(filepath.Join(dir, "grad.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ref.Close()
-			worst := 0.0
-			compare := func(key string, got []float32) {
-				tn, ok := ref.Tensor(key)
-				if !ok {
-					t.Fatalf("reference has no %s", key)
+			variants := []string{"grad"}
+			if raw, err := os.ReadFile(filepath.Join(dir, "grad-aux.json")); err == nil {
+				if err := json.Unmarshal(raw, &aux); err != nil {
+					t.Fatal(err)
 				}
-				want, err := tn.ToF32()
+				variants = append(variants, "grad-aux")
+			}
+			for _, v := range variants {
+				opt, wantLoss := TrainOptions{}, gb.Loss
+				var gotAux float64
+				if v == "grad-aux" {
+					opt, wantLoss = TrainOptions{RouterAuxCoef: aux.Coef, RouterAux: &gotAux}, aux.Loss
+				}
+				g := ad.ZerosLike()
+				loss, err := m.LossAndGrad(completionBatch(seqs), ad, g, opt)
 				if err != nil {
 					t.Fatal(err)
 				}
-				rel := relErr(got, want)
-				worst = max(worst, rel)
-				if rel > 1e-4 {
-					t.Errorf("%s: relative error %.2e", key, rel)
+				if d := math.Abs(loss - wantLoss); d > 1e-4*math.Abs(wantLoss) {
+					t.Errorf("%s: loss %v, reference %v", v, loss, wantLoss)
 				}
-			}
-			for l, layer := range g.Layers {
-				for mod, lr := range layer {
-					if lr == nil {
-						continue
+				if d := math.Abs(gotAux - aux.Aux); v == "grad-aux" && d > 1e-4*aux.Aux {
+					t.Errorf("router aux loss %v, reference %v", gotAux, aux.Aux)
+				}
+				ref, err := safetensors.Open(filepath.Join(dir, v+".safetensors"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				worst := 0.0
+				compare := func(key string, got []float32) {
+					tn, ok := ref.Tensor(key)
+					if !ok {
+						t.Fatalf("reference has no %s", key)
 					}
-					p := peftPrefix(l, Module(mod))
+					want, err := tn.ToF32()
+					if err != nil {
+						t.Fatal(err)
+					}
+					rel := relErr(got, want)
+					worst = max(worst, rel)
+					if rel > 1e-4 {
+						t.Errorf("%s: %s: relative error %.2e", v, key, rel)
+					}
+				}
+				g.each(func(path string, lr *LoRA) {
+					p := "base_model.model." + path + "."
 					compare(p+"lora_A.weight", lr.A)
 					compare(p+"lora_B.weight", lr.B)
-				}
+				})
+				ref.Close()
+				t.Logf("%s: loss %.6f (reference %.6f), aux %.6f, worst relative gradient error %.2e", v, loss, wantLoss, gotAux, worst)
 			}
-			t.Logf("loss %.6f (reference %.6f), worst relative gradient error %.2e", loss, gb.Loss, worst)
 		})
 	}
 }

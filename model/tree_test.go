@@ -11,7 +11,7 @@ import (
 // shared with the previous call, gives the log-probabilities that scoring
 // its whole path as a continuation of the prompt gives.
 func TestTreeMatchesContinuations(t *testing.T) {
-	for _, arch := range []Arch{Qwen2, Llama} {
+	for _, arch := range []Arch{Qwen2, Llama, Qwen3} {
 		m, err := Load(writeSmall(t, arch, "f32"))
 		if err != nil {
 			t.Fatal(err)

@@ -470,6 +470,9 @@ type chatRequest struct {
 	Logprobs            bool          `json:"logprobs"`
 	TopLogprobs         *int          `json:"top_logprobs"`
 	Tools               []any         `json:"tools"`
+	// vLLM's extension: variables for the chat template; enable_thinking
+	// (Qwen3) is the one the templates read.
+	ChatTemplateKwargs map[string]json.RawMessage `json:"chat_template_kwargs"`
 }
 
 type chatLogprob struct {
@@ -567,7 +570,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		}
 		msgs[i] = tokenize.Message{Role: role, Content: text}
 	}
-	ids, _, err := s.cfg.Tok.EncodeChat(s.cfg.Template, msgs, true)
+	tmpl := s.cfg.Template
+	for k, v := range req.ChatTemplateKwargs {
+		var on bool
+		if k != "enable_thinking" || json.Unmarshal(v, &on) != nil {
+			return errorf(http.StatusBadRequest, "unsupported_parameter", "chat_template_kwargs.%s: only enable_thinking (true or false) is supported", k)
+		}
+		t := *tmpl // templates without a thinking mode ignore it, as their Jinja does
+		t.Thinking = on
+		tmpl = &t
+	}
+	ids, _, err := s.cfg.Tok.EncodeChat(tmpl, msgs, true)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid_messages", "%v", err)
 	}

@@ -346,6 +346,8 @@ func TestMalformed(t *testing.T) {
 		{"chat content number", "POST", "/v1/chat/completions", `{"model": "tiny", "messages": [{"role": "user", "content": 5}]}`, 400},
 		{"chat top_logprobs alone", "POST", "/v1/chat/completions", `{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}`, 400},
 		{"chat tools", "POST", "/v1/chat/completions", `{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": [{}]}`, 400},
+		{"chat template kwarg", "POST", "/v1/chat/completions", `{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"tools_in_user": true}}`, 400},
+		{"chat thinking not bool", "POST", "/v1/chat/completions", `{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"enable_thinking": "yes"}}`, 400},
 		{"wrong method", "GET", "/v1/predict", "", 405},
 		{"unknown path", "POST", "/v1/embeddings", `{}`, 404},
 	} {
@@ -472,6 +474,13 @@ func TestOpenAI(t *testing.T) {
 	if code := s.post(t, "/v1/chat/completions", creq, &cr); code != 200 || len(cr.Choices) != 1 || cr.Object != "chat.completion" {
 		t.Fatalf("chat: %d %+v", code, cr)
 	}
+	// Qwen3's enable_thinking as vLLM takes it; the Qwen2.5 template ignores it, as its Jinja does
+	var crThink chatResponse
+	creq["chat_template_kwargs"] = map[string]any{"enable_thinking": true}
+	if code := s.post(t, "/v1/chat/completions", creq, &crThink); code != 200 || *crThink.Choices[0].Message.Content != *cr.Choices[0].Message.Content {
+		t.Errorf("chat with enable_thinking: %d %+v", code, crThink)
+	}
+	delete(creq, "chat_template_kwargs")
 	msg := cr.Choices[0].Message
 	lps := cr.Choices[0].Logprobs
 	if msg == nil || msg.Role != "assistant" || msg.Content == nil || lps == nil || len(lps.Content) != 6 {

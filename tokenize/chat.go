@@ -20,10 +20,24 @@ type Span struct{ Start, End int }
 type Template struct {
 	// Name is "qwen2.5", "qwen3", "llama3", "llama3.1" or "none".
 	Name string
+	// Thinking is Qwen3's enable_thinking (other templates ignore it). Off
+	// (false, the default here), the generation prompt ends in the empty
+	// think block "<think>\n\n</think>\n\n" that the template renders for
+	// enable_thinking=false, and training treats the empty think block of a
+	// final assistant turn as prompt, not as tokens to learn: the model
+	// learns what prediction then scores. On, the generation prompt leaves
+	// the model to open its reasoning, and a final turn's think block
+	// (empty or not) is learned.
+	Thinking bool
 	// alwaysGen adds the generation prompt even when not asked, as the Llama 3
 	// template of some tokenizer_config.json files does.
 	alwaysGen bool
 }
+
+// qwen3EmptyThink is the think block Qwen3's template renders for a final
+// assistant turn without reasoning, and after the generation prompt when
+// enable_thinking is false.
+const qwen3EmptyThink = "<think>\n\n</think>\n\n"
 
 // Template names accepted by ChatTemplate.
 const templateNames = "qwen2.5|qwen3|llama3|llama3.1|none"
@@ -55,8 +69,12 @@ func detectTemplate(src string) (*Template, error) {
 		return nil, fmt.Errorf("tokenize: the tokenizer has no chat template; pass --template %s", templateNames)
 	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, qwenDefaultSystem):
 		return &Template{Name: "qwen2.5"}, nil
-	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>"):
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>") && strings.Contains(src, "enable_thinking"):
 		return &Template{Name: "qwen3"}, nil
+	case strings.Contains(src, "<|im_start|>") && strings.Contains(src, "</think>"):
+		// Qwen3-2507's Instruct and Thinking templates drop enable_thinking and
+		// render think blocks their own way: not rendered as Qwen3's guessingly.
+		return nil, fmt.Errorf("tokenize: a Qwen3-style chat template without enable_thinking (Qwen3-2507?) is not recognised; pass --template qwen3 (with --thinking for a generation prompt without the empty think block) if it renders as Qwen3's")
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "Cutting Knowledge Date"):
 		return &Template{Name: "llama3.1"}, nil
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "<|eot_id|>"):
@@ -106,13 +124,22 @@ func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
 			b.WriteString("<|im_start|>assistant\n")
 			content := m.Content
 			if tp.Name == "qwen3" {
-				content = qwen3Assistant(content, i > lastQuery, i == len(msgs)-1)
+				var think string
+				think, content = qwen3Assistant(content, i > lastQuery, i == len(msgs)-1)
+				if think == qwen3EmptyThink && !tp.Thinking {
+					b.WriteString(think) // what the generation prompt supplies
+				} else {
+					content = think + content
+				}
 			}
 			assistant(content, "<|im_end|>")
 			b.WriteString("\n")
 		}
 		if gen {
 			b.WriteString("<|im_start|>assistant\n")
+			if tp.Name == "qwen3" && !tp.Thinking {
+				b.WriteString(qwen3EmptyThink)
+			}
 		}
 	case "llama3", "llama3.1":
 		first := 0
@@ -166,8 +193,8 @@ func qwen3LastQuery(msgs []Message) int {
 
 // qwen3Assistant formats an assistant message as Qwen3's template does:
 // reasoning in <think>...</think> is split off, and turns after the last
-// user query keep (or get an empty) think block.
-func qwen3Assistant(content string, afterQuery, last bool) string {
+// user query keep (or get an empty) think block, returned apart.
+func qwen3Assistant(content string, afterQuery, last bool) (think, rest string) {
 	reasoning := ""
 	if strings.Contains(content, "</think>") {
 		parts := strings.Split(content, "</think>")
@@ -177,9 +204,9 @@ func qwen3Assistant(content string, afterQuery, last bool) string {
 		content = strings.TrimLeft(parts[len(parts)-1], "\n")
 	}
 	if afterQuery && (last || reasoning != "") {
-		return "<think>\n" + strings.Trim(reasoning, "\n") + "\n</think>\n\n" + strings.TrimLeft(content, "\n")
+		return "<think>\n" + strings.Trim(reasoning, "\n") + "\n</think>\n\n", strings.TrimLeft(content, "\n")
 	}
-	return content
+	return "", content
 }
 
 // jinjaTrim is Jinja's trim filter: strip leading and trailing whitespace.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,7 @@ func TestChatGolden(t *testing.T) {
 		Template string    `json:"template"`
 		Messages []Message `json:"messages"`
 		Gen      bool      `json:"add_generation_prompt"`
+		Think    *bool     `json:"enable_thinking"` // Qwen3; absent: the template's undefined, which thinks
 		Text     string    `json:"text"`
 	}
 	if err := json.Unmarshal(data, &cases); err != nil {
@@ -39,8 +41,9 @@ func TestChatGolden(t *testing.T) {
 				t.Fatalf("%s: %v", c.Template, err)
 			}
 		}
+		tp.Thinking = c.Think == nil || *c.Think
 		if got := tp.Render(c.Messages, c.Gen); got != c.Text {
-			t.Errorf("case %d %s (detected %s) gen=%v:\n got %q\nwant %q", i, c.Template, tp.Name, c.Gen, got, c.Text)
+			t.Errorf("case %d %s (detected %s) gen=%v thinking=%v:\n got %q\nwant %q", i, c.Template, tp.Name, c.Gen, tp.Thinking, got, c.Text)
 		}
 	}
 }
@@ -59,6 +62,9 @@ func TestDetectTemplate(t *testing.T) {
 	}
 	if _, err := detectTemplate("{{ messages }}"); err == nil || !strings.Contains(err.Error(), "--template") {
 		t.Errorf("unknown template: err = %v, want a hint to pass --template", err)
+	}
+	if _, err := detectTemplate("<|im_start|>{{ content.split('</think>') }}"); err == nil || !strings.Contains(err.Error(), "enable_thinking") {
+		t.Errorf("Qwen3-style template without enable_thinking: err = %v", err)
 	}
 	if _, err := detectTemplate(""); err == nil {
 		t.Error("empty template: no error")
@@ -93,7 +99,7 @@ func TestEncodeChatSpans(t *testing.T) {
 	}
 	for _, c := range []struct{ tok, tmpl, eot string }{
 		{"qwen2.5", "qwen2.5", "<|im_end|>"},
-		{"qwen2.5", "qwen3", "<|im_end|>"},
+		{"qwen3", "qwen3", "<|im_end|>"},
 		{"llama3", "llama3", "<|eot_id|>"},
 		{"llama3", "llama3.1", "<|eot_id|>"},
 	} {
@@ -143,4 +149,39 @@ func mustID(t *testing.T, tok *Tokenizer, s string) int {
 		t.Fatalf("no token %q", s)
 	}
 	return id
+}
+
+// TestQwen3Thinking: with thinking off (the default) the generation prompt
+// ends in the empty think block and training learns only what follows it,
+// so the prompt prediction scores from is exactly the learned turn's
+// context; with --thinking the think block is learned and the prompt stops
+// at the assistant header.
+func TestQwen3Thinking(t *testing.T) {
+	tok := bundled(t, "qwen3")
+	tp, err := tok.ChatTemplate("")
+	if err != nil || tp.Name != "qwen3" || tp.Thinking {
+		t.Fatalf("bundled qwen3: template %+v, %v; want qwen3 with thinking off", tp, err)
+	}
+	msgs := []Message{{"system", "S"}, {"user", "Age: 40\n\nQuestion?"}}
+	turn := append(msgs[:2:2], Message{"assistant", "Response: 3"})
+	for _, think := range []bool{false, true} {
+		tp.Thinking = think
+		prompt, _, err := tok.EncodeChat(tp, msgs, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, spans, err := tok.EncodeChat(tp, turn, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := spans[0]
+		learned := tok.Decode(full[s.Start:s.End])
+		want := "Response: 3<|im_end|>"
+		if think {
+			want = "<think>\n\n</think>\n\n" + want
+		}
+		if learned != want || s.Start != len(prompt) || !slices.Equal(full[:s.Start], prompt) {
+			t.Errorf("thinking=%v: learned %q (want %q), span start %d, prompt %d tokens %q", think, learned, want, s.Start, len(prompt), tok.Decode(prompt))
+		}
+	}
 }

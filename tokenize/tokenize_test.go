@@ -99,7 +99,7 @@ func isNFC(text string, tok *Tokenizer) bool {
 }
 
 func TestGolden(t *testing.T) {
-	for _, name := range []string{"qwen2.5", "llama3"} {
+	for _, name := range []string{"qwen2.5", "qwen3", "llama3"} {
 		t.Run(name, func(t *testing.T) {
 			cases := readGolden(t, name)
 			if len(cases) < 2000 {

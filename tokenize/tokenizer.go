@@ -76,6 +76,10 @@ type addedSet struct {
 	first [256]bool
 }
 
+// ErrNoTokenizer marks a directory with neither tokenizer.json nor
+// tokenizer.model (a checkpoint saved without its tokenizer).
+var ErrNoTokenizer = errors.New("no tokenizer.json or tokenizer.model")
+
 // Load reads the tokenizer in dir: tokenizer.json, or else Meta's tiktoken
 // tokenizer.model, plus tokenizer_config.json and chat_template.jinja when
 // present (for the chat template and the EOS token).
@@ -98,7 +102,7 @@ func Load(dir string) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenize: %s: %w", modelPath, err)
 		}
 	} else {
-		return nil, fmt.Errorf("tokenize: %s: no tokenizer.json or tokenizer.model", dir)
+		return nil, fmt.Errorf("tokenize: %s: %w", dir, ErrNoTokenizer)
 	}
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
 	if data, err := inputfile.ReadFile(cfgPath, inputfile.MaxLargeFile); err == nil {

@@ -37,6 +37,9 @@ func (t *Trainer) fingerprint() string {
 	if t.full != nil {
 		fmt.Fprint(h, "full|")
 	}
+	if a := t.routerAuxCoef(); a != 0 && t.m.Config.SparseLayers() > 0 {
+		fmt.Fprintf(h, "aux %g|", a)
+	}
 	t.task.fingerprint(h)
 	return strconv.FormatUint(h.Sum64(), 16)
 }

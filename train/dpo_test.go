@@ -31,7 +31,7 @@ type dpoFixture struct {
 // nonzero reference adapter and a different policy, for sigmoid (with label
 // smoothing) and IPO.
 func TestDPOMatchesReference(t *testing.T) {
-	for _, name := range []string{"tiny-llama-f32", "tiny-qwen2-bf16"} {
+	for _, name := range []string{"tiny-llama-f32", "tiny-qwen2-bf16", "tiny-qwen3-f32"} {
 		dir := filepath.Join("..", "model", "testdata", name)
 		raw, err := os.ReadFile(filepath.Join(dir, "dpo-batch.json"))
 		if err != nil {

@@ -50,9 +50,10 @@ func newFull(t *testing.T, dir string) *model.Full {
 // plain SGD step with lr 1, no clipping, decay or dropout, from the stored
 // weights, moves every tensor by exactly the PyTorch reference's gradient
 // (scripts/reference/make_full_fixture.py), in one micro-batch or
-// accumulated over three; on a tied BF16 Qwen2 and an odd-shaped Llama.
+// accumulated over three; on a tied BF16 Qwen2, an odd-shaped Llama and an
+// odd-shaped Qwen3 (q_norm, k_norm).
 func TestFullSGDStepMatchesReference(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama"} {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-odd-llama", "tiny-qwen3-f32"} {
 		for _, accum := range []int{1, 3} {
 			dir := filepath.Join("..", "model", "testdata", name)
 			f := newFull(t, dir)

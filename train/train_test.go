@@ -86,7 +86,7 @@ func completionExample(prompt, completion []int) Example {
 // step with lr 1 leaves adapter − gradient as the PyTorch reference computed,
 // with the batch in one micro-batch or accumulated over three.
 func TestSGDStepMatchesReference(t *testing.T) {
-	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32"} {
+	for _, name := range []string{"tiny-qwen2-bf16", "tiny-llama-f32", "tiny-qwen3-f32"} {
 		for _, accum := range []int{1, 3} {
 			dir := filepath.Join("..", "model", "testdata", name)
 			m, err := model.Load(dir)

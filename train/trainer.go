@@ -37,11 +37,16 @@ type Config struct {
 	Optim       string  // adamw, adamw8bit (bitsandbytes' 8-bit moments) or sgd
 	WeightDecay float64
 	Dropout     float32 // lora_dropout
-	Seed        uint64
-	SaveSteps   int // checkpoint every N steps (0: only when interrupted)
-	EvalSteps   int // eval loss every N steps (0: only at the end)
-	SaveLimit   int // checkpoints kept (0: all)
-	OutDir      string
+	// RouterAuxCoef weighs a mixture-of-experts model's router
+	// load-balancing loss in the loss (router_aux_loss_coef); negative:
+	// config.json's, when its output_router_logits is set, as in
+	// transformers (model.Config.DefaultRouterAuxCoef).
+	RouterAuxCoef float64
+	Seed          uint64
+	SaveSteps     int // checkpoint every N steps (0: only when interrupted)
+	EvalSteps     int // eval loss every N steps (0: only at the end)
+	SaveLimit     int // checkpoints kept (0: all)
+	OutDir        string
 	// Group is the data-parallel job this process is a rank of (nil: one
 	// process). Every rank runs the same Trainer on the same data; each
 	// computes its share of every step's micro-batches, and rank 0 alone
@@ -49,10 +54,19 @@ type Config struct {
 	Group *dist.Group `json:"-"`
 }
 
+// routerAuxCoef is the weight of a mixture-of-experts router's
+// load-balancing loss (Config.RouterAuxCoef).
+func (t *Trainer) routerAuxCoef() float64 {
+	if t.cfg.RouterAuxCoef < 0 {
+		return t.m.Config.DefaultRouterAuxCoef()
+	}
+	return t.cfg.RouterAuxCoef
+}
+
 // DefaultConfig returns gotrain's defaults (those of the paper's LLaMA-Factory setup).
 func DefaultConfig() Config {
 	return Config{LR: 1e-4, Scheduler: "cosine", BatchSize: 4, GradAccum: 1, Epochs: 1, MaxGradNorm: 1,
-		Optim: "adamw", Dropout: 0.05, Seed: 42, SaveLimit: 3}
+		Optim: "adamw", Dropout: 0.05, RouterAuxCoef: -1, Seed: 42, SaveLimit: 3}
 }
 
 // StepInfo reports one finished optimiser step.
@@ -259,10 +273,26 @@ func (t *Trainer) runStep(s int) (StepInfo, error) {
 			buf := t.micro[slot]
 			clear(buf.flat)
 			opt := model.TrainOptions{Dropout: t.cfg.Dropout, Seed: mix(t.cfg.Seed, uint64(s), uint64(j))}
-			l, n, ms, err := t.task.accumulate(t, idx, idx[j*B:min((j+1)*B, len(idx))], buf.g, opt)
+			sub := idx[j*B : min((j+1)*B, len(idx))]
+			// A micro-batch's router loss counts by its share of the step's
+			// examples, as transformers' per-forward aux loss averaged over
+			// gradient accumulation.
+			var aux float64
+			share := float64(len(sub)) / float64(len(idx))
+			sparse := t.m.Config.SparseLayers() > 0
+			if sparse {
+				opt.RouterAuxCoef, opt.RouterAux = t.routerAuxCoef()*share, &aux
+			}
+			l, n, ms, err := t.task.accumulate(t, idx, sub, buf.g, opt)
 			if err != nil {
 				wait()
 				return StepInfo{}, err
+			}
+			if sparse {
+				if ms == nil {
+					ms = map[string]float64{}
+				}
+				ms["aux_loss"] += aux * share
 			}
 			mine = append(mine, microResult{J: j, Loss: l, Tokens: n, Metrics: ms})
 			part = buf.flat

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gotrain/gotrain/data"
@@ -39,6 +40,8 @@ func runBenchModel(name string, args []string) error {
 	naive := fs.Bool("naive", true, "also time scoring every option as a separate sequence (predict; slow)")
 	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "tree nodes per row of the numeric case, all expanded (predict; 0: skip the case)")
 	pack := fs.Bool("pack", false, "prepack the linear weights for the microkernel, as model.PackWeights (prefill, predict)")
+	random := fs.Bool("random", false, "build random weights in memory, already in --quantize's form, instead of writing a checkpoint (implied by --arch qwen3moe --size 30b-a3b, whose BF16 checkpoint is 61 GB)")
+	targets := fs.String("lora-targets", "q,k,v,o,gate,up,down", "LoRA target modules (train, dpo); gate, up and down include every expert's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,15 +52,29 @@ func runBenchModel(name string, args []string) error {
 		return err
 	}
 	dir := *base
-	if dir == "" {
-		var err error
-		if dir, err = benchCheckpoint(model.Arch(*arch), *size, *dtype); err != nil {
+	a := model.ParseArch(*arch)
+	*random = *random || *base == "" && a == model.Qwen3MoE && *size == "30b-a3b"
+	var m *model.Model
+	if *random {
+		cfg, err := model.ConfigFor(a, *size)
+		if err != nil {
 			return err
 		}
-	}
-	m, err := model.LoadWith(dir, model.LoadOptions{Quantize: *quantize})
-	if err != nil {
-		return err
+		if m, err = model.NewRandom(cfg, *quantize, 1); err != nil {
+			return err
+		}
+		dir = fmt.Sprintf("random %s %s", a, *size)
+	} else {
+		if dir == "" {
+			var err error
+			if dir, err = benchCheckpoint(a, *size, *dtype); err != nil {
+				return err
+			}
+		}
+		var err error
+		if m, err = model.LoadWith(dir, model.LoadOptions{Quantize: *quantize}); err != nil {
+			return err
+		}
 	}
 	defer m.Close()
 	if err := setCompute(m, *compute); err != nil {
@@ -105,8 +122,7 @@ func runBenchModel(name string, args []string) error {
 		// out), per CPU-second as well: comparable with bench peak's
 		// cpu_gflops on a loaded machine.
 		cfg := &m.Config
-		layer := float64(cfg.Hidden*(cfg.Heads+2*cfg.KVHeads)*cfg.HeadDim + cfg.Heads*cfg.HeadDim*cfg.Hidden + 3*cfg.Hidden*cfg.Intermediate)
-		flops := 2 * float64(*tokens) * float64(cfg.Layers) * layer
+		flops := 2 * float64(*tokens) * cfg.ActiveLinearParams()
 		cpuRun := cpu / float64(len(times)) / float64(kernels.Threads())
 		result["seconds"], result["tokens_per_s"] = med, float64(*tokens)/med
 		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, float64(*tokens)/cpuRun, flops/cpuRun/1e9
@@ -120,7 +136,7 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 		logits := make([]float32, m.Config.VocabSize)
-		start := time.Now()
+		start, c0 := time.Now(), cpuSeconds()
 		for s := 0; s < *steps; s++ {
 			var b model.Batch
 			p := len(prompt) + s
@@ -133,9 +149,11 @@ func runBenchModel(name string, args []string) error {
 		}
 		sec := time.Since(start).Seconds()
 		result["seconds"], result["tokens_per_s"], result["context"] = sec, float64(*steps)/sec, len(prompt)
+		// per CPU-second of the threads: steadier on a shared machine
+		result["cpu_tokens_per_s"] = float64(*steps) / ((cpuSeconds() - c0) / float64(kernels.Threads()))
 	case "train":
 		ad, err := m.NewAdapter(model.AdapterConfig{R: *rank, LoraAlpha: float64(2 * *rank),
-			TargetModules: []string{"q", "k", "v", "o", "gate", "up", "down"}}, 1)
+			TargetModules: strings.Split(*targets, ",")}, 1)
 		if err != nil {
 			return err
 		}
@@ -193,11 +211,8 @@ func runBenchModel(name string, args []string) error {
 		// without the down projection, the input gradients, and the LM
 		// head forward and backward (attention and LoRA left out).
 		cfg := &m.Config
-		qkv := cfg.Hidden * (cfg.Heads + 2*cfg.KVHeads) * cfg.HeadDim
-		layer := float64(qkv + cfg.Heads*cfg.HeadDim*cfg.Hidden + 3*cfg.Hidden*cfg.Intermediate)
-		down := float64(cfg.Hidden * cfg.Intermediate)
 		head := float64(cfg.VocabSize * cfg.Hidden)
-		flops := 2 * ntok * (float64(cfg.Layers)*(3*layer-down) + 2*head)
+		flops := 2 * ntok * (3*cfg.ActiveLinearParams() - cfg.ActiveDownParams() + 2*head)
 		cpuStep := cpu / float64(len(times)) / float64(kernels.Threads())
 		result["seconds"], result["tokens_per_s"], result["batch"] = med, ntok/med, *batch
 		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, ntok/cpuStep, flops/cpuStep/1e9
@@ -210,7 +225,7 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 		rows = rows[:min(*nrows, len(rows))]
-		tok, err := tokenize.LoadBundled(map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[m.Config.Arch])
+		tok, err := tokenize.LoadBundled(bundledTokenizer(m.Config.Arch))
 		if err != nil {
 			return err
 		}
@@ -284,7 +299,7 @@ func runBenchModel(name string, args []string) error {
 		// a DPO step's forward and backward with the prompt computed once per
 		// pair, against chosen and rejected as two separate sequences
 		ad, err := m.NewAdapter(model.AdapterConfig{R: *rank, LoraAlpha: float64(2 * *rank),
-			TargetModules: []string{"q", "k", "v", "o", "gate", "up", "down"}}, 1)
+			TargetModules: strings.Split(*targets, ",")}, 1)
 		if err != nil {
 			return err
 		}

@@ -80,7 +80,7 @@ func benchServe(args []string) error {
 	}
 	tok, err := tokenize.Load(dir)
 	if err != nil {
-		if tok, err = tokenize.LoadBundled(map[model.Arch]string{model.Qwen2: "qwen2.5", model.Llama: "llama3"}[m.Config.Arch]); err != nil {
+		if tok, err = tokenize.LoadBundled(bundledTokenizer(m.Config.Arch)); err != nil {
 			return err
 		}
 	}

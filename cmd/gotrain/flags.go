@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,4 +117,27 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// optionalFloat is a flag of a number ≥ 0 whose absence is told apart from
+// any value (the default then comes from elsewhere, e.g. config.json).
+type optionalFloat struct {
+	v   float64
+	set bool
+}
+
+func (o *optionalFloat) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatFloat(o.v, 'g', -1, 64)
+}
+
+func (o *optionalFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0 && v <= math.MaxFloat32) {
+		return fmt.Errorf("want a finite number ≥ 0")
+	}
+	o.v, o.set = v, true
+	return nil
 }

@@ -36,8 +36,22 @@ func TestMain(m *testing.M) {
 // gotrain runs the CLI with args and returns its combined output and exit code.
 func gotrain(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return gotrainIn(t, "", args...)
+}
+
+// gotrainIn is gotrain with standard input read from the file in ("": none).
+func gotrainIn(t *testing.T, in string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "GOTRAIN_AS_CLI=1")
+	if in != "" {
+		f, err := os.Open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -115,25 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a tiny model with the full Qwen2.5 vocabulary")
 	}
-	tmp := t.TempDir()
-	m := filepath.Join(tmp, "model")
-	run := func(args ...string) string {
-		t.Helper()
-		out, code := gotrain(t, args...)
-		if code != 0 {
-			t.Fatalf("gotrain %v failed (%d):\n%s", args, code, out)
-		}
-		return out
-	}
-	run("init-model", "--arch", "qwen2", "--size", "tiny", "--out", m)
-	run("split", "--data", "sample", "--by", "study", "--train", filepath.Join(tmp, "train.jsonl"), "--eval", filepath.Join(tmp, "eval.jsonl"))
-	// a small slice of each side keeps the test fast
-	for _, side := range []string{"train", "eval"} {
-		p := filepath.Join(tmp, side+".jsonl")
-		b, _ := os.ReadFile(p)
-		lines := strings.SplitN(string(b), "\n", 25)
-		os.WriteFile(p, []byte(strings.Join(lines[:24], "\n")+"\n"), 0o644)
-	}
+	tmp, m, run := tinyWorkspace(t, "qwen2", 24)
 	ad := filepath.Join(tmp, "adapter")
 	run("sft", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"), "--eval-data", filepath.Join(tmp, "eval.jsonl"),
 		"--out", ad, "--max-steps", "4", "--batch-size", "4", "--save-steps", "2", "--lr", "1e-3")
@@ -206,6 +202,33 @@ func TestEndToEnd(t *testing.T) {
 	run("sft", "--modules-to-save", "embed_tokens,norm", "--base", m, "--data", filepath.Join(tmp, "train.jsonl"),
 		"--out", saved, "--max-steps", "1", "--batch-size", "4", "--lr", "1e-3")
 	run("predict", "--base", m, "--adapter", saved, "--data", filepath.Join(tmp, "eval.jsonl"), "--out", filepath.Join(tmp, "pred-saved.jsonl"))
+}
+
+// tinyWorkspace writes, in a temporary directory, a tiny init-model
+// checkpoint of arch ("model") and the first rows lines of each side of the
+// bundled sample split by study (train.jsonl, eval.jsonl: a small slice
+// keeps the tests fast). run runs the CLI and fails the test on a non-zero
+// exit.
+func tinyWorkspace(t *testing.T, arch string, rows int) (tmp, m string, run func(args ...string) string) {
+	tmp = t.TempDir()
+	m = filepath.Join(tmp, "model")
+	run = func(args ...string) string {
+		t.Helper()
+		out, code := gotrain(t, args...)
+		if code != 0 {
+			t.Fatalf("gotrain %v failed (%d):\n%s", args, code, out)
+		}
+		return out
+	}
+	run("init-model", "--arch", arch, "--size", "tiny", "--out", m)
+	run("split", "--data", "sample", "--by", "study", "--train", filepath.Join(tmp, "train.jsonl"), "--eval", filepath.Join(tmp, "eval.jsonl"))
+	for _, side := range []string{"train", "eval"} {
+		p := filepath.Join(tmp, side+".jsonl")
+		b, _ := os.ReadFile(p)
+		lines := strings.SplitN(string(b), "\n", rows+1)
+		os.WriteFile(p, []byte(strings.Join(lines[:rows], "\n")+"\n"), 0o644)
+	}
+	return tmp, m, run
 }
 
 func firstLines(s string, n int) string {

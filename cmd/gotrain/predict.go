@@ -22,7 +22,7 @@ func runPredict(args []string) error {
 	dataPath := fs.String("data", "", "rows to predict: alpaca or SocSci210 JSONL (.gz ok)")
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
-	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: their exact numeric distribution)")
 	numericEps := fs.Float64("numeric-eps", predict.DefaultNumericEps, "numeric answers: stop expanding the tree of number tokens when the unexpanded mass is below this share of the numeric mass")
 	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "numeric answers: most tree nodes run through the model per row")
@@ -71,7 +71,7 @@ func runPredict(args []string) error {
 		return err
 	}
 	defer m.Close()
-	enc, err := newEncoder(*base, *noChat, *template, 0)
+	enc, err := newEncoder(*base, *noChat, chat, 0)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func runScore(args []string) error {
 	dataPath := fs.String("data", "", `input JSONL: {"prompt": ..., "completion": ...} (or "prompt_ids"/"completion_ids")`)
 	outPath := fs.String("out", "", "output JSONL (default stdout)")
 	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
-	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	chatf := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -95,11 +95,11 @@ func runScore(args []string) error {
 				return fmt.Errorf("%s:%d: invalid JSON: %w", *dataPath, line, err)
 			}
 			if r.IsText() && tok == nil {
-				if tok, err = tokenize.Load(*base); err != nil {
+				if tok, err = loadBaseTokenizer(*base); err != nil {
 					return err
 				}
 				if *chat {
-					if tmpl, err = tok.ChatTemplate(*template); err != nil {
+					if tmpl, err = chatf.load(tok); err != nil {
 						return err
 					}
 				}

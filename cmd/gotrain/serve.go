@@ -46,7 +46,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback only unless you give another; port 0: any free port)")
 	apiKey := fs.String("api-key", "", "demand Authorization: Bearer KEY (default $GOTRAIN_API_KEY; the flag shows in ps, the variable does not)")
 	noChat := fs.Bool("no-chat", false, "predict rows as plain prompt text instead of the chat template (as trained)")
-	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	def := serve.DefaultLimits
 	maxBody := fs.Int64("max-body", def.BodyBytes, "largest request body in bytes")
 	maxRows := fs.Int("max-rows", def.Rows, "most rows (predict), items (score) or personas × conditions (simulate) a request")
@@ -109,14 +109,14 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 		}
 		cfg.Adapter = append(cfg.Adapter, serve.Adapter{Name: a.name, Adapter: ad})
 	}
-	if cfg.Encoder, err = newEncoder(*base, *noChat, *template, 0); err != nil {
+	if cfg.Encoder, err = newEncoder(*base, *noChat, chat, 0); err != nil {
 		return err
 	}
 	cfg.Tok = cfg.Encoder.Tok
 	cfg.Template = cfg.Encoder.Template
 	if cfg.Template == nil {
 		// chat completions still use the model's template when it has one
-		if cfg.Template, err = cfg.Tok.ChatTemplate(*template); err != nil {
+		if cfg.Template, err = chat.load(cfg.Tok); err != nil {
 			cfg.Template = nil
 			fmt.Fprintf(os.Stderr, "serve: no chat template (%v): /v1/chat/completions will answer 400\n", err)
 		}

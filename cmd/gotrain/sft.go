@@ -16,7 +16,6 @@ import (
 	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
-	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
 )
 
@@ -31,8 +30,10 @@ type trainFlags struct {
 	noChat, skipBad, full         *bool
 	overwrite                     *bool
 	maxLine                       *int
-	template, resume, quantize    *string
+	resume, quantize              *string
+	chat                          chatFlags
 	compute, distMode             *string
+	auxCoef                       optionalFloat
 	cfg                           train.Config
 	baseName                      string      // what the adapter records as its base: the repo id or the directory given
 	group                         *dist.Group // the data-parallel job, or nil
@@ -52,7 +53,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
 	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
-	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm)")
+	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm; Qwen3: q_norm, k_norm)")
 	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
 	cfg := &f.cfg
 	fs.StringVar(&cfg.Optim, "optim", cfg.Optim, "optimizer: adamw, adamw8bit (8-bit moments) or sgd")
@@ -66,12 +67,14 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs (when --max-steps is 0)")
 	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "optimizer steps (overrides --epochs)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of data order, adapter init and dropout")
+	fs.Var(&f.auxCoef, "router-aux-loss-coef",
+		"mixture-of-experts models: weight of the router's load-balancing loss in the loss (default: config.json's router_aux_loss_coef when its output_router_logits is true, else 0, as transformers); reported as aux_loss either way")
 	fs.IntVar(&cfg.SaveSteps, "save-steps", 0, "checkpoint every N steps")
 	fs.IntVar(&cfg.EvalSteps, "eval-steps", 0, "eval every N steps (default: at the end)")
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
 	f.maxLen = fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
-	f.template = fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	f.chat = addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
@@ -120,6 +123,9 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	f.localRanks = local
 	f.group, f.cfg.Group = g, g
 	f.cfg.Dropout, f.cfg.OutDir = float32(*f.dropout), *f.out
+	if f.auxCoef.set {
+		f.cfg.RouterAuxCoef = f.auxCoef.v
+	}
 	f.baseName = baseModelName(*f.base)
 	err = resolveFlags(f.base, f.initAdapter)
 	if err == nil {
@@ -127,7 +133,7 @@ func (f *trainFlags) setup() (*data.Encoder, error) {
 	}
 	var enc *data.Encoder
 	if err == nil {
-		enc, err = newEncoder(*f.base, *f.noChat, *f.template, *f.maxLen)
+		enc, err = newEncoder(*f.base, *f.noChat, f.chat, *f.maxLen)
 	}
 	if err != nil {
 		f.done(&err)
@@ -335,14 +341,14 @@ func finishTraining(tr *train.Trainer, base, out string, took time.Duration) err
 }
 
 // newEncoder loads the base's tokenizer and, unless noChat, its chat template.
-func newEncoder(base string, noChat bool, template string, maxLen int) (*data.Encoder, error) {
-	tok, err := tokenize.Load(base)
+func newEncoder(base string, noChat bool, chat chatFlags, maxLen int) (*data.Encoder, error) {
+	tok, err := loadBaseTokenizer(base)
 	if err != nil {
 		return nil, err
 	}
 	enc := &data.Encoder{Tok: tok, MaxLen: maxLen}
 	if !noChat {
-		if enc.Template, err = tok.ChatTemplate(template); err != nil {
+		if enc.Template, err = chat.load(tok); err != nil {
 			return nil, err
 		}
 	}

@@ -32,7 +32,7 @@ func simulate(args []string, stdout io.Writer) error {
 	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
 	reportDir := fs.String("report", "", "write result.json, distributions.svg, effects.svg and index.html (one self-contained page) here")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
-	template := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1 (default: detect)")
+	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -91,7 +91,7 @@ func simulate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	enc, err := newEncoder(*base, *noChat, *template, 0)
+	enc, err := newEncoder(*base, *noChat, chat, 0)
 	if err != nil {
 		return err
 	}

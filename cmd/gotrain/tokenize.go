@@ -19,9 +19,9 @@ import (
 // ids out; with --decode an array of ids in, a string out.
 func runTokenize(args []string) error {
 	fs := newFlags("tokenize", "--tokenizer DIR [--chat [--template NAME] [--gen]] [--decode] [--special] < in.jsonl")
-	dir := fs.String("tokenizer", "", "checkpoint or tokenizer directory (tokenizer.json or tokenizer.model), or a bundled name: qwen2.5, llama3")
+	dir := fs.String("tokenizer", "", "checkpoint or tokenizer directory (tokenizer.json or tokenizer.model), or a bundled name: qwen2.5, qwen3, llama3")
 	chat := fs.Bool("chat", false, "input lines are JSON arrays of {\"role\",\"content\"} messages, rendered with the chat template")
-	tmpl := fs.String("template", "", "chat template: qwen2.5|qwen3|llama3|llama3.1|none (default: detect from tokenizer_config.json)")
+	chatf := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1|none")
 	gen := fs.Bool("gen", false, "with --chat, append the assistant generation prompt")
 	decode := fs.Bool("decode", false, "input lines are JSON arrays of ids; output the decoded text as JSON strings")
 	special := fs.Bool("special", false, "add the post-processor's special tokens (BOS) when encoding plain text")
@@ -39,7 +39,7 @@ func runTokenize(args []string) error {
 	}
 	var tp *tokenize.Template
 	if *chat {
-		if tp, err = tok.ChatTemplate(*tmpl); err != nil {
+		if tp, err = chatf.load(tok); err != nil {
 			return err
 		}
 	}

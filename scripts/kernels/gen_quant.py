@@ -77,6 +77,26 @@ def avx512():
     hsum(f, 16)
     out.append(f.text())
 
+    f = Func("dotNF4PAVX512", "xp *float32, q *byte, s *float32, nblk int", "0-36",
+             "dotNF4AVX512 with x's blocks permuted by permuteNF4 (even columns of\n"
+             "each 32, then odd ones): the low and high nibbles' values multiply x as\n"
+             "they come, without VPERMT2PS to interleave them. Blocks alternate\n"
+             "between two accumulators.")
+    f.e("MOVQ xp+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
+        "VMOVUPS nf4tab<>(SB), Z31", "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
+    f.label("dn4p_loop")
+    for acc, last in ((0, "JZ dn4p_done"), (9, "JNZ dn4p_loop")):
+        f.e("VPMOVZXBD (SI), Z1", "VPMOVZXBD 16(SI), Z2", "VPSRLD $4, Z1, Z3", "VPSRLD $4, Z2, Z4")
+        for r in (1, 3, 2, 4):
+            f.e(f"VPERMPS Z31, Z{r}, Z{r}")
+        f.e("VMULPS (DI), Z1, Z7", "VMULPS 64(DI), Z3, Z5", "VFMADD231PS 128(DI), Z2, Z7",
+            "VFMADD231PS 192(DI), Z4, Z5", "VADDPS Z5, Z7, Z7", "VBROADCASTSS (DX), Z8",
+            f"VFMADD231PS Z8, Z7, Z{acc}", "ADDQ $32, SI", "ADDQ $256, DI", "ADDQ $4, DX", "DECQ CX", last)
+    f.label("dn4p_done")
+    f.e("VADDPS Z9, Z0, Z0")
+    hsum(f, 16)
+    out.append(f.text())
+
     f = Func("dequantQ8AVX512", "dst *float32, q *byte, s float32, n16 int", "0-32",
              "dst[j] = int8(q[j])·s for j < 16·n16, n16 ≥ 1.")
     f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Z4", "MOVQ n16+24(FP), CX")

@@ -9,11 +9,13 @@ cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 go build -o "$work/gotrain" ./cmd/gotrain
-for spec in "qwen2 tiny bf16" "qwen2 small f32" "llama tiny f32" "llama small bf16"; do
+for spec in "qwen2 tiny bf16" "qwen2 small f32" "qwen3 tiny bf16" "qwen3 small f32" "llama tiny f32" "llama small bf16"; do
 	set -- $spec
 	dir="$work/$1-$2-$3"
+	io="$dir.io" # outside the checkpoint: gotrain refuses outputs inside an input
+	mkdir -p "$io"
 	"$work/gotrain" init-model --out "$dir" --arch "$1" --size "$2" --dtype "$3" --seed 7 >/dev/null
-	/usr/bin/python3 - "$dir" >"$dir/in.jsonl" <<'PY'
+	/usr/bin/python3 - "$dir" >"$io/in.jsonl" <<'PY'
 import json, random, sys
 cfg = json.load(open(sys.argv[1] + "/config.json"))
 rnd = random.Random(11)
@@ -21,9 +23,9 @@ for pl, cl in [(1, 1), (5, 9), (33, 7), (70, 20)]:
     print(json.dumps({"prompt_ids": [rnd.randrange(cfg["vocab_size"]) for _ in range(pl)],
                       "completion_ids": [rnd.randrange(cfg["vocab_size"]) for _ in range(cl)]}))
 PY
-	"$work/gotrain" score --base "$dir" --data "$dir/in.jsonl" --out "$dir/go.jsonl"
-	/usr/bin/python3 scripts/reference/reference.py score --model "$dir" --data "$dir/in.jsonl" --out "$dir/ref.jsonl"
-	/usr/bin/python3 - "$dir" "$spec" <<'PY'
+	"$work/gotrain" score --base "$dir" --data "$io/in.jsonl" --out "$io/go.jsonl"
+	/usr/bin/python3 scripts/reference/reference.py score --model "$dir" --data "$io/in.jsonl" --out "$io/ref.jsonl"
+	/usr/bin/python3 - "$io" "$spec" <<'PY'
 import json, sys
 d = sys.argv[1]
 go = [json.loads(l) for l in open(d + "/go.jsonl")]

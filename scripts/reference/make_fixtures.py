@@ -95,6 +95,116 @@ LLAMA = {
     "vocab_size": 512,
 }
 
+# Qwen3, odd shapes: F32, untied, odd vocabulary, 6 query heads of head_dim 12 over 2 KV heads
+# (Hq*D = 72 != H = 40), explicit head_dim, q_norm/k_norm weights away from 1.
+QWEN3_ODD = {
+    "architectures": ["Qwen3ForCausalLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "head_dim": 12,
+    "hidden_act": "silu",
+    "hidden_size": 40,
+    "initializer_range": 0.02,
+    "intermediate_size": 56,
+    "max_position_embeddings": 40960,
+    "max_window_layers": 3,
+    "model_type": "qwen3",
+    "num_attention_heads": 6,
+    "num_hidden_layers": 3,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000.0,
+    "sliding_window": None,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "transformers_version": "4.51.0",
+    "use_cache": True,
+    "use_sliding_window": False,
+    "vocab_size": 211,
+}
+
+# Qwen3 as released (BF16, tied), 4 heads of head_dim 32 over one KV head (Hq*D = 128 != H = 64).
+QWEN3_BF16 = dict(
+    QWEN3_ODD,
+    head_dim=32,
+    hidden_size=64,
+    intermediate_size=96,
+    num_attention_heads=4,
+    num_hidden_layers=2,
+    num_key_value_heads=1,
+    tie_word_embeddings=True,
+    torch_dtype="bfloat16",
+    vocab_size=300,
+    max_window_layers=2,
+)
+
+# Mistral 7B v0.1's layout: a sliding_window (4096) below max_position_embeddings, no head_dim,
+# no bias fields; sequences up to the window are full attention.
+MISTRAL = {
+    "architectures": ["MistralForCausalLM"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "hidden_act": "silu",
+    "hidden_size": 48,
+    "initializer_range": 0.02,
+    "intermediate_size": 80,
+    "max_position_embeddings": 32768,
+    "model_type": "mistral",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0,
+    "sliding_window": 4096,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "transformers_version": "4.45.2",
+    "use_cache": True,
+    "vocab_size": 160,
+}
+
+# Qwen3-MoE, odd shapes (F32, untied): 5 experts, top 3 without renormalisation, layer 2
+# dense by mlp_only_layers (intermediate 56 there, 20 in each expert), GQA with
+# head_dim 12 (Hq*D = 72 != H = 40); output_router_logits on, so the load-balancing
+# loss weighs in by router_aux_loss_coef.
+QWEN3MOE_ODD = dict(
+    QWEN3_ODD,
+    architectures=["Qwen3MoeForCausalLM"],
+    model_type="qwen3_moe",
+    num_hidden_layers=4,
+    num_experts=5,
+    num_experts_per_tok=3,
+    moe_intermediate_size=20,
+    norm_topk_prob=False,
+    decoder_sparse_step=1,
+    mlp_only_layers=[2],
+    output_router_logits=True,
+    router_aux_loss_coef=0.05,
+    max_window_layers=4,
+)
+
+# Qwen3-MoE as released (BF16, tied, norm_topk_prob), with decoder_sparse_step 2: layers 1
+# and 3 of 4 have 6 experts, top 2.
+QWEN3MOE_BF16 = dict(
+    QWEN3_BF16,
+    architectures=["Qwen3MoeForCausalLM"],
+    model_type="qwen3_moe",
+    num_hidden_layers=4,
+    num_experts=6,
+    num_experts_per_tok=2,
+    moe_intermediate_size=24,
+    norm_topk_prob=True,
+    decoder_sparse_step=2,
+    mlp_only_layers=[],
+    output_router_logits=False,
+    router_aux_loss_coef=0.001,
+    max_window_layers=4,
+)
+
 # (prompt length, completion length) of the golden cases.
 LENGTHS = [(1, 1), (1, 20), (2, 5), (5, 3), (7, 1), (13, 8), (20, 20), (31, 2), (40, 12), (47, 17), (59, 4), (60, 20)]
 
@@ -150,12 +260,25 @@ def init_weights(c, gen, store_dtype):
         W[p + "self_attn.k_proj.weight"] = randn(gen, [Hkv * D, H], 0.15)
         W[p + "self_attn.v_proj.weight"] = randn(gen, [Hkv * D, H], 0.12)
         W[p + "self_attn.o_proj.weight"] = randn(gen, [H, Hq * D], 0.08)
+        if c.qk_norm:
+            W[p + "self_attn.q_norm.weight"] = randn(gen, [D], 0.2, 1.0)
+            W[p + "self_attn.k_norm.weight"] = randn(gen, [D], 0.2, 1.0)
         if c.qkv_bias:
             W[p + "self_attn.q_proj.bias"] = randn(gen, [Hq * D], 0.1)
             W[p + "self_attn.k_proj.bias"] = randn(gen, [Hkv * D], 0.1)
             W[p + "self_attn.v_proj.bias"] = randn(gen, [Hkv * D], 0.1)
         if c.o_bias:
             W[p + "self_attn.o_proj.bias"] = randn(gen, [H], 0.1)
+        if c.is_sparse(i):
+            # a wide router, so that routing margins survive BF16 rounding
+            W[p + "mlp.gate.weight"] = randn(gen, [c.num_experts, H], 0.5)
+            Im = c.moe_intermediate_size
+            for e in range(c.num_experts):
+                q = f"{p}mlp.experts.{e}."
+                W[q + "gate_proj.weight"] = randn(gen, [Im, H], 0.15)
+                W[q + "up_proj.weight"] = randn(gen, [Im, H], 0.15)
+                W[q + "down_proj.weight"] = randn(gen, [H, Im], 0.12)
+            continue
         W[p + "mlp.gate_proj.weight"] = randn(gen, [I, H], 0.12)
         W[p + "mlp.up_proj.weight"] = randn(gen, [I, H], 0.12)
         W[p + "mlp.down_proj.weight"] = randn(gen, [H, I], 0.08)
@@ -184,9 +307,15 @@ def init_lora(c, gen, r, targets):
             if t not in targets:
                 continue
             blk, o, inp = shapes[t]
-            mod = f"model.layers.{i}.{blk}.{t}"
-            out[rm.peft_key(mod, "A")] = randn(gen, [r, inp], 0.1).float()
-            out[rm.peft_key(mod, "B")] = randn(gen, [o, r], 0.02).float()
+            mods = [(f"model.layers.{i}.{blk}.{t}", o, inp)]
+            if blk == "mlp" and c.is_sparse(i):
+                # PEFT matches gate_proj/up_proj/down_proj to every expert's module
+                Im = c.moe_intermediate_size
+                o, inp = (H, Im) if t == "down_proj" else (Im, H)
+                mods = [(f"model.layers.{i}.mlp.experts.{e}.{t}", o, inp) for e in range(c.num_experts)]
+            for mod, o, inp in mods:
+                out[rm.peft_key(mod, "A")] = randn(gen, [r, inp], 0.1).float()
+                out[rm.peft_key(mod, "B")] = randn(gen, [o, r], 0.02).float()
     return out
 
 
@@ -434,30 +563,71 @@ def make_grads(d, c, P64, lora, gen):
             "sgd-step/ = adapter - lr * grad; loss_after_sgd_step is the loss with sgd-step/ (float64)",
         },
     )
-    return {"grad_loss": float(loss), "grad_tokens": n, "loss_after_sgd_step": loss_after, "fd_worst_rel_err": fd_worst}
+    rep = {"grad_loss": float(loss), "grad_tokens": n, "loss_after_sgd_step": loss_after, "fd_worst_rel_err": fd_worst}
+    if c.num_experts > 0:
+        rep.update(make_aux_grads(d, c, P64, lora, seqs))
+    return rep
+
+
+AUX_COEF = 0.05
+
+
+def make_aux_grads(d, c, P64, lora, seqs):
+    """Qwen3-MoE: the load-balancing loss over the gradient batch (router logits of every
+    sparse layer and every token of the 3 sequences, as one padded-free batch) and the
+    LoRA gradients of loss + AUX_COEF * aux (experts' LoRA included)."""
+    L = lora.to(torch.float64, requires_grad=True)
+    router = []
+    loss, _ = rm.batch_loss(c, P64, seqs, L, router)
+    aux = rm.load_balancing_loss(c, router)
+    total = loss + AUX_COEF * aux
+    total.backward()
+    grads = {}
+    for mod in L.A:
+        grads[rm.peft_key(mod, "A")] = L.A[mod].grad.float()
+        grads[rm.peft_key(mod, "B")] = L.B[mod].grad.float()
+    gp = os.path.join(d, "grad-aux.safetensors")
+    rm.write_safetensors(gp, grads, {"format": "pt", "note": "d (loss + coef*aux) / d lora tensors, float64 rounded to F32"})
+    check_roundtrip(gp, grads)
+    rm.write_json(
+        os.path.join(d, "grad-aux.json"),
+        {
+            "router_aux_loss_coef": AUX_COEF,
+            "aux_loss": float(aux),
+            "loss": float(total),
+            "note": "grad-batch.json's batch; aux_loss = load_balancing_loss_func over the concatenated router "
+            "logits of every sparse layer and token; loss = mean completion cross-entropy + coef * aux_loss",
+        },
+    )
+    return {"aux_loss": float(aux), "aux_total_loss": float(total)}
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "..", "model", "testdata")))
+    ap.add_argument("--models", default="", help="comma-separated fixture names to write (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # deterministic summation order
     os.makedirs(args.out, exist_ok=True)
     report = []
     all7 = rm.ALL_TARGETS
-    gen = torch.Generator().manual_seed(SEED)
-    make_model(args.out, "tiny-qwen2-bf16", QWEN, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, gen, report)
-    gen = torch.Generator().manual_seed(SEED + 1)
-    make_model(
-        args.out,
-        "tiny-llama-f32",
-        LLAMA,
-        torch.float32,
-        {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": (8, 16, ["q_proj", "v_proj"], 0.05, True)},
-        gen,
-        report,
-    )
+    rslora = (8, 16, ["q_proj", "v_proj"], 0.05, True)
+    # Each model has its own seed, so writing one leaves the others' bytes as they are.
+    models = [
+        ("tiny-qwen2-bf16", QWEN, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, SEED),
+        ("tiny-llama-f32", LLAMA, torch.float32, {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": rslora}, SEED + 1),
+        ("tiny-qwen3-f32", QWEN3_ODD, torch.float32, {"adapter": (4, 8, all7, 0.0, False), "adapter-rslora": rslora}, SEED + 2),
+        ("tiny-qwen3-bf16", QWEN3_BF16, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 3),
+        ("tiny-mistral-f32", MISTRAL, torch.float32, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 4),
+        ("tiny-qwen3moe-f32", QWEN3MOE_ODD, torch.float32, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 5),
+        ("tiny-qwen3moe-bf16", QWEN3MOE_BF16, torch.bfloat16, {"adapter": (4, 8, all7, 0.0, False)}, SEED + 6),
+    ]
+    only = [m for m in args.models.split(",") if m]
+    for name, cfgd, dt, adapters, seed in models:
+        if only and name not in only:
+            continue
+        make_model(args.out, name, cfgd, dt, adapters, torch.Generator().manual_seed(seed), report)
     for r in report:
         print(json.dumps(r))
 

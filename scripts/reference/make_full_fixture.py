@@ -5,7 +5,9 @@
 
 tiny-odd-llama/ is a new checkpoint of shapes no other test uses: Llama, F32, untied lm_head,
 attention and MLP biases, V 211, H 40, 5 heads of head_dim 12 over 1 KV head (Hq*D = 60 != H),
-I 56, 3 layers. For it and for tiny-qwen2-bf16 (tied, BF16, q/k/v biases; make_fixtures.py's):
+I 56, 3 layers. For it, for tiny-qwen2-bf16 (tied, BF16, q/k/v biases; make_fixtures.py's) and
+for make_fixtures.py's tiny-qwen3-f32 and tiny-qwen3-bf16 (q_norm, k_norm) and tiny-qwen3moe-f32 and
+tiny-qwen3moe-bf16 (routers, experts):
 
   full-batch.json        3 sequences and the loss: the mean over all completion tokens of
                          -log p(token t | tokens < t), computed in float64 from the stored weights
@@ -115,8 +117,17 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "..", "model", "testdata")))
+    ap.add_argument("--models", default="", help="comma-separated fixture names to write (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    only = [m for m in args.models.split(",") if m]
+    # make_fixtures.py's Qwen3-MoE checkpoints (router and every expert's gradients)
+    gen = torch.Generator().manual_seed(SEED + 2)
+    for name in ("tiny-qwen3moe-f32", "tiny-qwen3moe-bf16"):
+        if not only or name in only:
+            print(json.dumps(full_grads(os.path.join(args.out, name), gen)))
+    if only:
+        return
     gen = torch.Generator().manual_seed(SEED)
     d = os.path.join(args.out, "tiny-odd-llama")
     os.makedirs(d, exist_ok=True)
@@ -131,6 +142,10 @@ def main():
     rm.write_safetensors(mp, W, {"format": "pt"})
     mf.check_roundtrip(mp, W)
     for name in ("tiny-odd-llama", "tiny-qwen2-bf16"):
+        print(json.dumps(full_grads(os.path.join(args.out, name), gen)))
+    # make_fixtures.py's Qwen3 checkpoints (q_norm/k_norm gradients), with a generator of their own
+    gen = torch.Generator().manual_seed(SEED + 1)
+    for name in ("tiny-qwen3-f32", "tiny-qwen3-bf16"):
         print(json.dumps(full_grads(os.path.join(args.out, name), gen)))
 
 

@@ -1,4 +1,4 @@
-"""Independent PyTorch reference of Hugging Face Qwen2 / Llama causal LMs plus PEFT LoRA.
+"""Independent PyTorch reference of Hugging Face Qwen2 / Qwen3 / Llama / Mistral causal LMs plus PEFT LoRA.
 
 Written from scratch (no transformers, no peft, no safetensors package) so that it
 can check gotrain's Go engine without sharing any code with it. Semantics follow
@@ -6,6 +6,7 @@ transformers' modeling_qwen2.py / modeling_llama.py and peft's lora.Linear:
 
   RMSNorm   y = w * (x * rsqrt(mean(x^2) + eps))        (float32 or wider)
   RoPE      rotate_half, inv_freq = 1/theta^(2i/D), optional llama3 scaling
+  Qwen3     q_norm / k_norm: RMSNorm [head_dim] of every query and key head, before RoPE
   attention causal, grouped-query (q head h uses kv head h // (Hq/Hkv)), scale 1/sqrt(D)
   MLP       down(silu(gate(x)) * up(x))
   LoRA      y = W x (+ b) + scaling * B(A(x)), scaling = alpha/r or alpha/sqrt(r) (rsLoRA)
@@ -138,7 +139,7 @@ class Config:
     def __init__(self, d):
         self.raw = d
         self.model_type = d.get("model_type", "")
-        if self.model_type not in ("qwen2", "llama"):
+        if self.model_type not in ("qwen2", "llama", "qwen3", "mistral", "qwen3_moe"):
             raise ValueError(f"config: unsupported model_type {self.model_type!r}")
         self.vocab_size = int(d["vocab_size"])
         self.hidden_size = int(d["hidden_size"])
@@ -146,7 +147,21 @@ class Config:
         self.num_hidden_layers = int(d["num_hidden_layers"])
         self.num_attention_heads = int(d["num_attention_heads"])
         self.num_key_value_heads = int(d.get("num_key_value_heads") or self.num_attention_heads)
-        self.head_dim = int(d.get("head_dim") or self.hidden_size // self.num_attention_heads)
+        # Qwen3Config defaults head_dim to 128; the others to hidden/heads.
+        hd_default = 128 if self.model_type == "qwen3" else self.hidden_size // self.num_attention_heads
+        self.head_dim = int(d.get("head_dim") or hd_default)
+        # Qwen3: RMSNorm (q_norm, k_norm, weight [head_dim]) of every query and key head before RoPE.
+        self.qk_norm = self.model_type in ("qwen3", "qwen3_moe")
+        # Qwen3-MoE (Qwen3MoeConfig defaults): sparse layers, see is_sparse and moe_block.
+        moe = self.model_type == "qwen3_moe"
+        self.num_experts = int(d.get("num_experts", 128)) if moe else 0
+        self.num_experts_per_tok = int(d.get("num_experts_per_tok", 8))
+        self.moe_intermediate_size = int(d.get("moe_intermediate_size", 768))
+        self.norm_topk_prob = bool(d.get("norm_topk_prob", False))
+        self.decoder_sparse_step = int(d.get("decoder_sparse_step", 1))
+        self.mlp_only_layers = list(d.get("mlp_only_layers") or [])
+        self.router_aux_loss_coef = float(d.get("router_aux_loss_coef", 0.001))
+        self.output_router_logits = bool(d.get("output_router_logits", False))
         self.rms_norm_eps = float(d.get("rms_norm_eps", 1e-6))
         self.rope_theta = float(d.get("rope_theta", 10000.0))
         self.rope_scaling = d.get("rope_scaling")
@@ -161,10 +176,24 @@ class Config:
             self.qkv_bias, self.o_bias = True, False
             if d.get("use_sliding_window"):
                 raise ValueError("config: use_sliding_window is not supported")
+        elif self.model_type == "mistral":
+            # MistralAttention / MistralMLP: no biases, no such config fields.
+            self.qkv_bias, self.o_bias = False, False
+            # A window at least as long as the sequence is full attention (forward checks).
+            self.sliding_window = d.get("sliding_window")
         else:
             b = bool(d.get("attention_bias", False))
             self.qkv_bias, self.o_bias = b, b
-        self.mlp_bias = bool(d.get("mlp_bias", False))
+            if self.model_type in ("qwen3", "qwen3_moe") and (b or d.get("use_sliding_window")):
+                raise ValueError("config: qwen3 attention_bias / use_sliding_window are not supported")
+        self.mlp_bias = bool(d.get("mlp_bias", False)) and self.model_type == "llama"
+        if self.model_type != "mistral":
+            self.sliding_window = None
+
+    def is_sparse(self, i):
+        """Qwen3MoeDecoderLayer: layer i has experts unless in mlp_only_layers, when
+        num_experts > 0 and (i + 1) % decoder_sparse_step == 0."""
+        return i not in self.mlp_only_layers and self.num_experts > 0 and (i + 1) % self.decoder_sparse_step == 0
 
     @staticmethod
     def load(model_dir):
@@ -325,7 +354,54 @@ def cast_params(weights, dtype):
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in weights.items()}
 
 
-def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
+def moe_block(cfg, P, m, h, lora, router=None):
+    """Qwen3MoeSparseMoeBlock on h [B,T,H] (prefix m = "model.layers.i.mlp."): router logits
+    (mlp.gate, no bias), softmax, top-k, renormalised when norm_topk_prob, then each expert
+    e's SwiGLU on the tokens that chose it, weighted and index-added. router, if a list,
+    receives the logits [B*T, E] (as output_router_logits)."""
+    B, T, H = h.shape
+    E, K = cfg.num_experts, cfg.num_experts_per_tok
+    hs = h.reshape(-1, H)
+    logits = torch.nn.functional.linear(hs, P[m + "gate.weight"])
+    if router is not None:
+        router.append(logits)
+    # transformers: softmax(dtype=torch.float); here in the compute dtype (float64 goldens)
+    wdt = torch.float32 if hs.dtype in (torch.float16, torch.bfloat16) else hs.dtype
+    probs = torch.softmax(logits.to(wdt), dim=1)
+    w, sel = torch.topk(probs, K, dim=-1)
+    if cfg.norm_topk_prob:
+        w = w / w.sum(dim=-1, keepdim=True)
+    w = w.to(hs.dtype)
+    out = torch.zeros_like(hs)
+    mask = torch.nn.functional.one_hot(sel, num_classes=E).permute(2, 1, 0)  # [E, K, N]
+    for e in range(E):
+        slot, tok = torch.where(mask[e])
+        if tok.numel() == 0:
+            continue
+        q = f"{m}experts.{e}."
+        xs = hs[tok]
+        g = linear(xs, P[q + "gate_proj.weight"], None, lora, q + "gate_proj")
+        u = linear(xs, P[q + "up_proj.weight"], None, lora, q + "up_proj")
+        y = linear(torch.nn.functional.silu(g) * u, P[q + "down_proj.weight"], None, lora, q + "down_proj")
+        out = out.index_add(0, tok, y * w[tok, slot, None])
+    return out.reshape(B, T, H)
+
+
+def load_balancing_loss(cfg, router_logits):
+    """transformers' load_balancing_loss_func (no attention mask): over the concatenated
+    router logits of every sparse layer, E * sum_e mean_k(tokens_per_expert) * mean(prob_e)
+    summed over the k slots."""
+    E, K = cfg.num_experts, cfg.num_experts_per_tok
+    cat = torch.cat(router_logits, dim=0)
+    probs = torch.softmax(cat, dim=-1)
+    _, sel = torch.topk(probs, K, dim=-1)
+    mask = torch.nn.functional.one_hot(sel, E).to(probs.dtype)  # [N, K, E]
+    tokens_per_expert = mask.mean(dim=0)  # [K, E]
+    prob_per_expert = probs.mean(dim=0)  # [E]
+    return (tokens_per_expert * prob_per_expert[None]).sum() * E
+
+
+def forward(cfg, P, ids, lora=None, trace=None, last_only=False, router=None):
     """Logits for token ids.
 
     cfg: Config; P: weights dict in the compute dtype; ids: LongTensor [T] or [B,T]
@@ -339,6 +415,8 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
     if squeeze:
         ids = ids[None]
     B, T = ids.shape
+    if cfg.sliding_window is not None and T > cfg.sliding_window:
+        raise ValueError(f"forward: {T} tokens exceed sliding_window {cfg.sliding_window} (not implemented)")
     Hq, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     rep = Hq // Hkv
     dt = P["model.embed_tokens.weight"].dtype
@@ -362,8 +440,13 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
         q = linear(h, P[a + "q_proj.weight"], P.get(a + "q_proj.bias") if cfg.qkv_bias else None, lora, a + "q_proj")
         k = linear(h, P[a + "k_proj.weight"], P.get(a + "k_proj.bias") if cfg.qkv_bias else None, lora, a + "k_proj")
         v = linear(h, P[a + "v_proj.weight"], P.get(a + "v_proj.bias") if cfg.qkv_bias else None, lora, a + "v_proj")
-        q = q.view(B, T, Hq, D).transpose(1, 2)  # [B,Hq,T,D]
-        k = k.view(B, T, Hkv, D).transpose(1, 2)  # [B,Hkv,T,D]
+        q = q.view(B, T, Hq, D)
+        k = k.view(B, T, Hkv, D)
+        if cfg.qk_norm:  # modeling_qwen3: q_norm(q_proj(x).view(..., D)) before the rotation
+            q = rms_norm(q, P[a + "q_norm.weight"], cfg.rms_norm_eps)
+            k = rms_norm(k, P[a + "k_norm.weight"], cfg.rms_norm_eps)
+        q = q.transpose(1, 2)  # [B,Hq,T,D]
+        k = k.transpose(1, 2)  # [B,Hkv,T,D]
         v = v.view(B, T, Hkv, D).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
@@ -383,6 +466,11 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
 
         h = rms_norm(x, P[p + "post_attention_layernorm.weight"], cfg.rms_norm_eps)
         m = p + "mlp."
+        if cfg.is_sparse(i):
+            x = x + moe_block(cfg, P, m, h, lora, router)
+            if trace is not None:
+                trace[f"layer.{i}"] = x
+            continue
         mb = cfg.mlp_bias
         g = linear(h, P[m + "gate_proj.weight"], P.get(m + "gate_proj.bias") if mb else None, lora, m + "gate_proj")
         u = linear(h, P[m + "up_proj.weight"], P.get(m + "up_proj.bias") if mb else None, lora, m + "up_proj")
@@ -403,7 +491,7 @@ def forward(cfg, P, ids, lora=None, trace=None, last_only=False):
     return logits[0] if squeeze else logits
 
 
-def completion_logprobs(cfg, P, prompt_ids, completion_ids, lora=None):
+def completion_logprobs(cfg, P, prompt_ids, completion_ids, lora=None, router=None):
     """Log-probabilities [C] of completion_ids given prompt_ids (token t is predicted from position t-1)."""
     if len(prompt_ids) < 1:
         raise ValueError("score: prompt_ids must be non-empty")
@@ -412,14 +500,14 @@ def completion_logprobs(cfg, P, prompt_ids, completion_ids, lora=None):
     ids = torch.tensor(list(prompt_ids) + list(completion_ids), dtype=torch.long)
     if int(ids.min()) < 0 or int(ids.max()) >= cfg.vocab_size:
         raise ValueError("score: token id out of range")
-    logits = forward(cfg, P, ids, lora)  # [T,V]
+    logits = forward(cfg, P, ids, lora, router=router)  # [T,V]
     lp = torch.log_softmax(logits, dim=-1)
     n = len(prompt_ids)
     tgt = ids[n:]
     return lp[n - 1 : -1].gather(1, tgt[:, None])[:, 0]
 
 
-def batch_loss(cfg, P, seqs, lora=None):
+def batch_loss(cfg, P, seqs, lora=None, router=None):
     """Mean token cross-entropy over ALL completion tokens of the batch (prompt tokens masked).
 
     seqs: list of (prompt_ids, completion_ids). Returns (loss, number of completion tokens).
@@ -427,7 +515,7 @@ def batch_loss(cfg, P, seqs, lora=None):
     total = None
     n = 0
     for pr, co in seqs:
-        lp = completion_logprobs(cfg, P, pr, co, lora)
+        lp = completion_logprobs(cfg, P, pr, co, lora, router)
         s = -lp.sum()
         total = s if total is None else total + s
         n += len(co)
@@ -476,6 +564,9 @@ def incremental_logits(cfg, P, ids, lora=None):
             q = lin(h, p + "self_attn.q_proj", cfg.qkv_bias, p + "self_attn.q_proj")
             k = lin(h, p + "self_attn.k_proj", cfg.qkv_bias, p + "self_attn.k_proj")
             v = lin(h, p + "self_attn.v_proj", cfg.qkv_bias, p + "self_attn.v_proj")
+            if cfg.qk_norm:
+                q = torch.cat([norm(q[hh * D : (hh + 1) * D], P[p + "self_attn.q_norm.weight"]) for hh in range(Hq)])
+                k = torch.cat([norm(k[j * D : (j + 1) * D], P[p + "self_attn.k_norm.weight"]) for j in range(Hkv)])
             for j in range(Hkv):
                 cache_k[i][j].append(rot(k[j * D : (j + 1) * D], pos))
                 cache_v[i][j].append(v[j * D : (j + 1) * D])
@@ -490,6 +581,17 @@ def incremental_logits(cfg, P, ids, lora=None):
             o = lin(torch.cat(outs), p + "self_attn.o_proj", cfg.o_bias, p + "self_attn.o_proj")
             x = x + o
             h = norm(x, P[p + "post_attention_layernorm.weight"])
+            if cfg.is_sparse(i):
+                # one token: rank the experts, sum the k best's outputs
+                pr = torch.softmax(P[p + "mlp.gate.weight"] @ h, dim=0)
+                order = sorted(range(cfg.num_experts), key=lambda e: -float(pr[e]))[: cfg.num_experts_per_tok]
+                tot = sum(float(pr[e]) for e in order) if cfg.norm_topk_prob else 1.0
+                for e in order:
+                    q = f"{p}mlp.experts.{e}."
+                    g = lin(h, q + "gate_proj", False, q + "gate_proj")
+                    u = lin(h, q + "up_proj", False, q + "up_proj")
+                    x = x + (pr[e] / tot) * lin(g * torch.sigmoid(g) * u, q + "down_proj", False, q + "down_proj")
+                continue
             g = lin(h, p + "mlp.gate_proj", cfg.mlp_bias, p + "mlp.gate_proj")
             u = lin(h, p + "mlp.up_proj", cfg.mlp_bias, p + "mlp.up_proj")
             x = x + lin(g * torch.sigmoid(g) * u, p + "mlp.down_proj", cfg.mlp_bias, p + "mlp.down_proj")

@@ -102,6 +102,7 @@ let diff = 0;
 texts.forEach((t, i) => { if (JSON.stringify({ text: t, ids: qp.encode(t, { add_special_tokens: false }) }) !== qLines[i]) diff++; });
 console.log('qwen2.5 pairs-merges layout differs on', diff, 'texts');
 golden(load('llama3'), 'llama3', 'llama3.jsonl.gz');
+golden(load('qwen3'), 'qwen3', 'qwen3.jsonl.gz');
 
 // BOS from Llama 3.1's TemplateProcessing post-processor.
 const l31 = load('llama3.1');
@@ -116,6 +117,8 @@ const convs = [
   [{ role: 'system', content: 'sys' }, { role: 'user', content: 'u1' }, { role: 'assistant', content: 'a1' }, { role: 'user', content: 'u2' }, { role: 'assistant', content: 'a2' }],
   [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<think>\nreasoning\n</think>\n\nanswer' }],
   [{ role: 'system', content: 'S1' }, { role: 'user', content: 'U' }, { role: 'system', content: 'S2' }, { role: 'assistant', content: 'A' }],
+  [{ role: 'user', content: 'q1' }, { role: 'assistant', content: '<think>\nr1\n</think>\n\na1' }, { role: 'user', content: 'q2' }, { role: 'assistant', content: '\n\nResponse: 4' }],
+  [{ role: 'user', content: 'q1' }, { role: 'assistant', content: 'a1' }, { role: 'user', content: 'q2' }],
 ];
 const chat = [];
 for (const name of ['qwen2.5', 'qwen3', 'llama3', 'llama3.1']) {
@@ -124,6 +127,11 @@ for (const name of ['qwen2.5', 'qwen3', 'llama3', 'llama3.1']) {
     for (const gen of [false, true]) {
       chat.push({ template: name, messages, add_generation_prompt: gen,
         text: tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: gen }) });
+      // Qwen3's enable_thinking, passed as the template variable (as transformers' kwargs do)
+      for (const think of name === 'qwen3' ? [false, true] : []) {
+        chat.push({ template: name, messages, add_generation_prompt: gen, enable_thinking: think,
+          text: tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: gen, enable_thinking: think }) });
+      }
     }
   }
 }
