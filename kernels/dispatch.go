@@ -22,6 +22,8 @@ type impl struct {
 	// Register tile MR×NR and cache blocks: an A block MC×KC stays in L2, a
 	// packed B micro-panel KC×NR in L1, a B panel KC×NC in L3.
 	mr, nr, kc, mc, nc int
+	// kcPairs is KC for bf16-pair panels (ComputeBF16), in pairs.
+	kcPairs int
 	// kern computes the MR×NR tile c (+)= a·b from packed panels a (KC×MR,
 	// k-major) and b (KC×NR, k-major); ldc is c's row stride.
 	kern tileKern

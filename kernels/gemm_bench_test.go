@@ -28,6 +28,32 @@ func BenchmarkMatMulT(b *testing.B) {
 	}
 }
 
+// BenchmarkTrainGEMM times the three matmuls of a linear layer in a LoRA
+// training step on the 0.5B shape (batch 8 × 256 tokens) in ComputeBF16,
+// unpacked bfloat16 weights as the trainer holds them.
+func BenchmarkTrainGEMM(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const m = 2048
+	for _, sh := range [][2]int{{896, 896}, {4864, 896}, {896, 4864}} {
+		n, k := sh[0], sh[1]
+		x, dy := randF32(r, m*k), randF32(r, m*n)
+		w := randMatrix(r, n, k, BF16)
+		y, dx := make([]float32, m*n), make([]float32, m*k)
+		b.Run(fmt.Sprintf("T/%dx%d", n, k), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k))
+			for b.Loop() {
+				MatMulTCompute(y, x, m, w, false, ComputeBF16)
+			}
+		})
+		b.Run(fmt.Sprintf("N/%dx%d", n, k), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k))
+			for b.Loop() {
+				MatMulNCompute(dx, dy, m, w, false, ComputeBF16)
+			}
+		})
+	}
+}
+
 // BenchmarkKernel times one microkernel call on L1-resident panels (kc =
 // KC), float32 and prepacked bfloat16 B: the single-core ceiling.
 func BenchmarkKernel(b *testing.B) {
@@ -50,4 +76,13 @@ func BenchmarkKernel(b *testing.B) {
 			l.kernPBF16(kc, a, bh, c, l.nr, false)
 		}
 	})
+	if l.kernBF16 != nil {
+		// ComputeBF16: kc/2 pairs, the same flops as kc float32 steps.
+		b.Run("pairs", func(b *testing.B) {
+			b.SetBytes(flops)
+			for b.Loop() {
+				l.kernBF16(kc/2, a, bf, c, l.nr, false)
+			}
+		})
+	}
 }

@@ -28,9 +28,15 @@ func (c Compute) String() string {
 }
 
 // MatMulTCompute is MatMulT with a choice of compute mode. ComputeF32 is
-// exactly MatMulT.
+// exactly MatMulT. A quantized w in ComputeBF16 (with AVX512_BF16) is
+// dequantized panel by panel into bfloat16, so it computes exactly what the
+// BF16 matrix of its rounded dequantized values would.
 func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute) {
-	if c != ComputeBF16 || w.IsQuantized() { // quantized weights: float32 math on dequantized panels
+	if c == ComputeBF16 && w.IsQuantized() && active.Load().kernBF16 != nil {
+		quantMatMulT(y, x, m, w, accumulate, true)
+		return
+	}
+	if c != ComputeBF16 || w.IsQuantized() { // quantized, no native bf16: float32 math on dequantized panels
 		MatMulT(y, x, m, w, accumulate)
 		return
 	}
@@ -67,11 +73,15 @@ func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute
 // MatMulNCompute is MatMulN with a choice of compute mode: with
 // ComputeBF16 on a CPU with AVX512_BF16, dy and w are rounded to bfloat16
 // and the products accumulate in float32 (the input gradient of a linear
-// layer, as autocast computes it). Elsewhere (quantized w, a small k, no
-// native BF16 dot product) it is MatMulN.
+// layer, as autocast computes it; a quantized w as in MatMulTCompute).
+// Elsewhere (a small k, no native BF16 dot product) it is MatMulN.
 func MatMulNCompute(dx, dy []float32, m int, w *Matrix, accumulate bool, c Compute) {
 	l := active.Load()
 	n, k := w.Rows, w.Cols
+	if c == ComputeBF16 && l.kernBF16 != nil && w.IsQuantized() {
+		quantMatMulN(dx, dy, m, w, accumulate, true)
+		return
+	}
 	if c != ComputeBF16 || l.kernBF16 == nil || w.IsQuantized() || k <= gemvMaxN || n == 0 {
 		MatMulN(dx, dy, m, w, accumulate)
 		return

@@ -100,11 +100,12 @@ func TestMatMulNBF16Compute(t *testing.T) {
 	})
 }
 
-// TestMatMulTBF16Edge runs the 8-row edge kernel and prepacked pairs.
+// TestMatMulTBF16Edge runs the 8-row edge kernel and prepacked pairs (150
+// pairs: two KC blocks; m = 300 > n splits rows across the pool).
 func TestMatMulTBF16Edge(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(17, 18))
-		for _, m := range []int{20, 128} {
+		for _, m := range []int{20, 128, 300} {
 			x := randF32(r, m*300)
 			w := randMatrix(r, 70, 300, BF16)
 			want := make([]float32, m*70)

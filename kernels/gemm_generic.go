@@ -6,7 +6,7 @@ package kernels
 // genericImpl is the portable level.
 var genericImpl = &impl{
 	name: "generic",
-	mr:   4, nr: 8, kc: 256, mc: 128, nc: 2048,
+	mr:   4, nr: 8, kc: 256, mc: 128, nc: 2048, kcPairs: 128,
 	kern:        kernGo,
 	kernPBF16:   kernPBF16Go,
 	packBT8:     packBT8Go,

@@ -46,10 +46,11 @@ func (w *Matrix) Pack(c Compute) {
 		pk.f32 = make([]float32, npad*kk)
 	}
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: w.Cols, pairs: c == ComputeBF16, kk: w.Cols}
+	kcb := l.kcFor(c == ComputeBF16)
 	parallelChunks(npad/l.nr, Threads(), func(lo, hi int) {
 		var tmp []float32
-		for p0 := 0; p0 < kk; p0 += l.kc {
-			kc := min(l.kc, kk-p0)
+		for p0 := 0; p0 < kk; p0 += kcb {
+			kc := min(kcb, kk-p0)
 			for jp := lo; jp < hi; jp++ {
 				j0 := jp * l.nr
 				off, size, nv := p0*npad+j0*kc, l.nr*kc, min(l.nr, n-j0)

@@ -20,7 +20,8 @@ import (
 // The matmuls never widen the whole matrix: for m > 8 MatMulT/MatMulN
 // dequantize one panel of rows (or columns) of about 2 MiB at a time into
 // float32 (AVX-512 or Go, dequantQ8/dequantNF4) and run the active level's
-// packed GEMM microkernel on it. For m ≤ 8 (decoding) each row of w is
+// packed GEMM microkernel on it; in ComputeBF16 with AVX512_BF16 the panel
+// is rounded to bfloat16 row by row and multiplied by VDPBF16PS. For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
 // dequantizes in registers), so the weights stream through once. Every
 // routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
@@ -416,8 +417,10 @@ func dotNF4Go(x []float32, q []byte, s []float32, nblk int) float32 {
 // panelPool recycles the float32 panels quantized matmuls dequantize into.
 var panelPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// quantMatMulT is MatMulT for a quantized w.
-func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
+// quantMatMulT is MatMulT for a quantized w; with bf16 set (ComputeBF16 on
+// a level with kernBF16) the panels are dequantized into bfloat16 instead of
+// float32 and multiplied by VDPBF16PS with x rounded to bf16 pairs once.
+func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulT y", y, m*n)
 	checkLen("MatMulT x", x, m*k)
@@ -467,25 +470,86 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc bool) {
 	// Big panels matter: gemmSerial repacks x for every panel.
 	pr := max(l.nr, min(quantPanel/k, (n+2*t-1)/(2*t))/l.nr*l.nr)
 	np := (n + pr - 1) / pr
+	a, kk, done := quantLeft(l, x, m, k, bf16)
+	defer done()
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
-		bp := panelPool.Get().(*[]float32)
-		buf := grow(*bp, pr*k)
+		pb := getPanel(bf16, pr*k)
+		defer pb.put()
 		for pi := lo; pi < hi; pi++ {
 			j0, j1 := pi*pr, min((pi+1)*pr, n)
 			for j := j0; j < j1; j++ {
-				w.Quant.dequantRange(buf[(j-j0)*k:], w.DType, k, j, 0, k)
+				pb.dequant(w, j, 0, k, (j-j0)*k)
 			}
-			gemmSerial(l, m, j1-j0, k, matA{x, k, 1}, matB{f: buf, rs: 1, cs: k}, y[j0:], n, acc)
+			b := matB{f: pb.f, h: pb.h, rs: 1, cs: k, pairs: bf16, kk: k}
+			gemmSerial(l, m, j1-j0, kk, a, b, y[j0:], n, acc)
 		}
-		*bp = buf
-		panelPool.Put(bp)
 	})
+}
+
+// quantLeft is the left operand x [m×k] of a quantized matmul and its
+// inner length: as is, or (bf16) rounded once into rows of bf16 pairs,
+// whose buffer done returns.
+func quantLeft(l *impl, x []float32, m, k int, bf16 bool) (a matA, kk int, done func()) {
+	if !bf16 {
+		return matA{x, k, 1}, k, func() {}
+	}
+	a, buf := toPairs(l, x, m, k)
+	return a, (k + 1) / 2, func() { pairPool.Put(buf) }
+}
+
+// quantPanelBuf is a dequantized panel, float32 (f) or bfloat16 (h, for
+// ComputeBF16: half the bytes, and packed into pairs by the 32-bit
+// transposes), with a float32 row of scratch for the bf16 case.
+type quantPanelBuf struct {
+	f, row []float32
+	h      []uint16
+	pf     *[]float32
+	ph     *[]uint16
+}
+
+// getPanel takes an n-value panel buffer from the pools.
+func getPanel(bf16 bool, n int) *quantPanelBuf {
+	pb := &quantPanelBuf{pf: panelPool.Get().(*[]float32)}
+	if !bf16 {
+		pb.f = grow(*pb.pf, n)
+		return pb
+	}
+	pb.ph = pairPool.Get().(*[]uint16)
+	if cap(*pb.ph) < n {
+		*pb.ph = make([]uint16, n)
+	}
+	pb.h = (*pb.ph)[:n]
+	return pb
+}
+
+func (pb *quantPanelBuf) put() {
+	if pb.f != nil {
+		*pb.pf = pb.f
+	} else if pb.row != nil {
+		*pb.pf = pb.row
+	}
+	panelPool.Put(pb.pf)
+	if pb.ph != nil {
+		pairPool.Put(pb.ph)
+	}
+}
+
+// dequant widens row j, columns [p0,p1) of w into the panel at off: as
+// float32, or through an L1-sized float32 row rounded to bfloat16.
+func (pb *quantPanelBuf) dequant(w *Matrix, j, p0, p1, off int) {
+	if pb.h == nil {
+		w.Quant.dequantRange(pb.f[off:], w.DType, w.Cols, j, p0, p1)
+		return
+	}
+	pb.row = grow(pb.row, p1-p0)
+	w.Quant.dequantRange(pb.row, w.DType, w.Cols, j, p0, p1)
+	active.Load().cvtBF16(pb.h[off:off+p1-p0], pb.row)
 }
 
 // quantMatMulN is MatMulN for a quantized w: dx[m×k] (+)= dy[m×n]·w. It
 // splits the columns of w into block-aligned panels, each dequantized
-// (all n rows) once.
-func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc bool) {
+// (all n rows) once. bf16 is as for quantMatMulT.
+func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc, bf16 bool) {
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulN dx", dx, m*k)
 	checkLen("MatMulN dy", dy, m*n)
@@ -506,18 +570,19 @@ func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc bool) {
 	// Panel columns, block-aligned; big panels since dy is repacked per panel.
 	pc := max(NF4Block, min(quantPanel/n, (k+2*t-1)/(2*t))/NF4Block*NF4Block)
 	np := (k + pc - 1) / pc
+	a, nn, done := quantLeft(l, dy, m, n, bf16)
+	defer done()
 	parallelChunks(np, min(np, 4*t), func(lo, hi int) {
-		bp := panelPool.Get().(*[]float32)
-		buf := grow(*bp, n*pc)
+		pb := getPanel(bf16, n*pc)
+		defer pb.put()
 		for pi := lo; pi < hi; pi++ {
 			p0, p1 := pi*pc, min((pi+1)*pc, k)
 			kw := p1 - p0
 			for j := 0; j < n; j++ {
-				w.Quant.dequantRange(buf[j*kw:(j+1)*kw], w.DType, k, j, p0, p1)
+				pb.dequant(w, j, p0, p1, j*kw)
 			}
-			gemmSerial(l, m, kw, n, matA{dy, n, 1}, matB{f: buf, rs: kw, cs: 1}, dx[p0:], k, acc)
+			b := matB{f: pb.f, h: pb.h, rs: kw, cs: 1, pairs: bf16, kk: n}
+			gemmSerial(l, m, kw, nn, a, b, dx[p0:], k, acc)
 		}
-		*bp = buf
-		panelPool.Put(bp)
 	})
 }

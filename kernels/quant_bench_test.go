@@ -96,6 +96,40 @@ func BenchmarkQuantize(b *testing.B) {
 	}
 }
 
+// BenchmarkQuantCompute times an nf4 weight's forward and input gradient
+// on the Qwen2.5-14B shapes (m = 256 tokens) in ComputeF32 (float32
+// panels) and ComputeBF16 (bfloat16 panels, VDPBF16PS), alternated, with
+// GFLOP/s per CPU second (the machine is shared).
+//
+//	go test -run - -bench QuantCompute ./kernels/
+func BenchmarkQuantCompute(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const m = 256
+	for _, sh := range [][2]int{{5120, 5120}, {13824, 5120}, {5120, 13824}} {
+		n, k := sh[0], sh[1]
+		w := QuantizeNF4(NewF32(n, k, quantRand(r, n*k)), true)
+		x, dy := quantRand(r, m*k), quantRand(r, m*n)
+		y, dx := make([]float32, m*n), make([]float32, m*k)
+		for _, c := range []Compute{ComputeF32, ComputeBF16} {
+			for _, dir := range []string{"T", "N"} {
+				b.Run(fmt.Sprintf("%s/%v/%dx%d", dir, c, n, k), func(b *testing.B) {
+					c0 := cpuTime()
+					for b.Loop() {
+						if dir == "T" {
+							MatMulTCompute(y, x, m, w, false, c)
+						} else {
+							MatMulNCompute(dx, dy, m, w, false, c)
+						}
+					}
+					flops := 2 * float64(m*n*k) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					b.ReportMetric(flops/(cpuTime()-c0).Seconds()*float64(Threads())/1e9, "cpuGFLOP/s")
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkDecodeGEMV times one-row MatMulT (decoding) on the Qwen3-30B-A3B
 // shapes: an expert's gate/up (768×2048) and down (2048×768), and a slice
 // of the LM head (32768 of its 151936 rows × 2048), in GB/s of weight bytes (per

@@ -312,3 +312,50 @@ func TestQuantDotTwins(t *testing.T) {
 		}
 	})
 }
+
+// TestQuantBF16Compute: a quantized w in ComputeBF16 computes exactly what
+// the BF16 matrix of its rounded dequantized values computes (both
+// directions, odd k and n, several panels and KC blocks, accumulate). Levels
+// without AVX512_BF16 multiply quantized panels in float32 instead.
+func TestQuantBF16Compute(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		if !HasBF16Compute() {
+			t.Skip("no native bf16: quantized panels stay float32")
+		}
+		r := rand.New(rand.NewPCG(31, 32))
+		for i, sh := range [][3]int{{40, 70, 300}, {300, 129, 257}, {16, 600, 64}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			bf := NewF32(n, k, quantRand(r, n*k))
+			for _, w := range []*Matrix{QuantizeQ8(bf), QuantizeNF4(bf, false), QuantizeNF4(bf, true)} {
+				d := w.Dequantize()
+				h := make([]uint16, n*k)
+				for j, v := range d.F32 {
+					h[j] = F32ToBF16(v)
+				}
+				ref := NewBF16(n, k, h)
+				acc := i%2 == 1
+				x, dy := randF32(r, m*k), randF32(r, m*n)
+				for _, dir := range []string{"T", "N"} {
+					ln := m * n
+					if dir == "N" {
+						ln = m * k
+					}
+					got, want := randF32(r, ln), make([]float32, ln)
+					copy(want, got)
+					if dir == "T" {
+						MatMulTCompute(got, x, m, w, acc, ComputeBF16)
+						MatMulTCompute(want, x, m, ref, acc, ComputeBF16)
+					} else {
+						MatMulNCompute(got, dy, m, w, acc, ComputeBF16)
+						MatMulNCompute(want, dy, m, ref, acc, ComputeBF16)
+					}
+					for j := range got {
+						if got[j] != want[j] {
+							t.Fatalf("%v %s m=%d n=%d k=%d acc=%v: [%d] = %g, BF16 reference %g", w.DType, dir, m, n, k, acc, j, got[j], want[j])
+						}
+					}
+				}
+			}
+		}
+	})
+}

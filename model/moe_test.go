@@ -27,11 +27,17 @@ func moeConfig(norm bool) *Config {
 // test ends.
 func loadRandom(t *testing.T, c *Config, dtype string, seed uint64) *Model {
 	t.Helper()
+	return loadRandomWith(t, c, dtype, seed, LoadOptions{})
+}
+
+// loadRandomWith is loadRandom with load options (a quantized base).
+func loadRandomWith(t *testing.T, c *Config, dtype string, seed uint64, opt LoadOptions) *Model {
+	t.Helper()
 	dir := t.TempDir()
 	if err := WriteRandom(dir, c, dtype, seed); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
+	m, err := LoadWith(dir, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

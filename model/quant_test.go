@@ -90,13 +90,15 @@ func TestQuantLogprobs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// BF16 compute does not apply to quantized weights: same result.
+			// BF16 compute dequantizes into bf16 panels where the CPU has
+			// AVX512_BF16 (measured 0.012–0.019, a few percent of the
+			// quantization's own error), else it multiplies in float32.
 			m.SetCompute(kernels.ComputeBF16)
 			got2, err := m.Score(seqs, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := meanAbsDelta(got, got2); d > 1e-3 {
+			if d := meanAbsDelta(got, got2); kernels.HasBF16Compute() && (d > 0.05 || d == 0) || !kernels.HasBF16Compute() && d > 1e-6 {
 				t.Errorf("%s %s: BF16 compute changed the quantized model's logprobs by %g", name, kind, d)
 			}
 			d := meanAbsDelta(got, ref)

@@ -10,11 +10,15 @@ import (
 
 // bf16Model is a random checkpoint wide enough (hidden 64) that every base
 // matmul of training, the input gradients included, takes the bf16 path.
-func bf16Model(t *testing.T) *Model {
+func bf16Model(t *testing.T) *Model { return bf16ModelQuant(t, "") }
+
+// bf16ModelQuant is bf16Model with its linear weights quantized (kind as
+// --quantize; "" for none).
+func bf16ModelQuant(t *testing.T, kind string) *Model {
 	t.Helper()
 	c := smallConfig(Qwen2)
 	c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.Layers = 64, 4, 2, 16, 160, 2
-	return loadRandom(t, c, "bf16", 9)
+	return loadRandomWith(t, c, "bf16", 9, LoadOptions{Quantize: kind, NoCache: true})
 }
 
 func bf16Batch(m *Model) *TrainBatch {
@@ -28,9 +32,15 @@ func bf16Batch(m *Model) *TrainBatch {
 }
 
 // TestBF16Gradients: LoRA gradients with ComputeBF16 point the way the
-// float32 ones do (cosine ≥ 0.999), as autocast's do in PyTorch.
+// float32 ones do (cosine ≥ 0.999), as autocast's do in PyTorch; on an nf4
+// base too, whose panels are then dequantized into bf16.
 func TestBF16Gradients(t *testing.T) {
-	m := bf16Model(t)
+	for _, kind := range []string{"", "nf4"} {
+		t.Run("quantize="+kind, func(t *testing.T) { testBF16Gradients(t, bf16ModelQuant(t, kind)) })
+	}
+}
+
+func testBF16Gradients(t *testing.T, m *Model) {
 	ad := randomAdapter(t, m, "q", "k", "v", "o", "gate", "up", "down")
 	b := bf16Batch(m)
 	grads := func(c kernels.Compute) (float64, []float32) {

@@ -35,6 +35,10 @@ have_torch && run $py scripts/reference/bench_prefill.py --tokens 512 --dtype fl
 run $bin bench decode --size $size --tokens 512 --steps 32
 # the LoRA step in both compute modes, alternated (bf16 vs f32 is the ratio that counts)
 for c in f32 bf16 f32 bf16; do run $bin bench train --size $size --batch 8 --tokens 256 --reps 1 --compute $c; done
+# an nf4 base: bf16 compute dequantizes into bf16 panels, f32 into float32 ones
+for c in f32 bf16 f32 bf16; do run $bin bench train --size $size --batch 8 --tokens 256 --reps 1 --quantize nf4 --compute $c; done
+# the pairs GEMM on the training shapes and nf4 panels on the 14B shapes, GFLOP per CPU second
+go test -run - -bench 'TrainGEMM|QuantCompute|Kernel$' -benchtime 5x ./kernels/ | grep Benchmark | tee "$out/kernels.txt"
 have_torch && [ "${QUICK:-0}" != 1 ] && run $py scripts/reference/bench_lora_step.py --batch 8 --seq 256 --rank 16 --steps 2
 run $bin bench predict --size $size --rows ${ROWS:-100}
 have_torch && run $py scripts/reference/bench_predict.py --rows 4 --prompt 250 --options 5 --completion 4
