@@ -53,7 +53,7 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 	logits := make([]float32, m.Config.VocabSize)
 	var out []int
 	for n := 0; n < s.MaxNewTokens; n++ {
-		m.DecodeLogits(logits, h)
+		m.Logits(logits, h, 1)
 		tok := Sample(logits, s, rng)
 		for _, st := range s.Stop {
 			if tok == st {

@@ -119,10 +119,6 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		emb *= 2
 	}
 	add("LM head (+ tied embedding) ("+dt+")", emb)
-	if p.Quantize != "" && p.Optimizer == "" && !p.Full && p.KVTokens > 0 {
-		// Decoding reads a Q8 copy of the head (DecodeLogits).
-		add("LM head Q8 copy (decoding)", quantBytes(V, H, "int8", elem))
-	}
 	// The seven linears of every layer: [out × in] pairs.
 	shapes := [NumModules][2]float64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
 	var lin float64

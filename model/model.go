@@ -48,7 +48,6 @@ type Model struct {
 	ropeLen  int // positions the RoPE table covers
 	ckpt     *safetensors.Checkpoint
 	qcache   *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
-	qhead    *decodeHead                  // the Q8 LM head decoding reads when the linears are quantized, or nil
 	resident []byte                       // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
 	scratch  atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/gotrain/gotrain/kernels"
@@ -98,7 +97,6 @@ func (m *Model) quantize(opt LoadOptions) error {
 	if !slices.Contains(QuantizeKinds, kind) {
 		return fmt.Errorf("--quantize %q: want one of %s", kind, strings.Join(QuantizeKinds, ", "))
 	}
-	m.qhead = new(decodeHead)
 	names, ws := m.linears()
 	if opt.NoCache || m.Dir == "" {
 		m.quantizeAll(names, ws, kind)
@@ -296,28 +294,4 @@ func (m *Model) useQCache(f *safetensors.File, names []string, ws []**kernels.Ma
 		*ws[i] = w
 	}
 	return nil
-}
-
-// decodeHead is the Q8 copy of the LM head that decoding reads when the
-// model's linear weights are quantized, built on first use. The BF16 head
-// is a third of the bytes a Qwen3-30B-A3B token reads in NF4 (0.62 of
-// 2.1 GB); Q8 (blocks of 32, like llama.cpp's Q8_0 output layer) halves
-// it. Scoring and prediction (Logits) keep the stored head: the exact
-// option distributions are the product; sampled text is not.
-type decodeHead struct {
-	once sync.Once
-	w    *kernels.Matrix
-}
-
-// DecodeLogits is Logits for one row, as decoding needs it: with a
-// quantized model (LoadOptions.Quantize) and its own head (not an
-// adapter's trained lm_head), through a Q8 copy of the head.
-func (m *Model) DecodeLogits(logits, hidden []float32) {
-	h := m.qhead
-	if h == nil || m.LMHead.IsQuantized() {
-		m.Logits(logits, hidden, 1)
-		return
-	}
-	h.once.Do(func() { h.w = kernels.QuantizeQ8(m.LMHead) })
-	kernels.MatMulT(logits, hidden, 1, h.w, false)
 }

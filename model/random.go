@@ -21,9 +21,6 @@ func NewRandom(c *Config, kind string, seed uint64) (*Model, error) {
 		return nil, fmt.Errorf("--quantize %q: want one of %v", kind, QuantizeKinds)
 	}
 	m := &Model{Config: *c}
-	if kind != "" {
-		m.qhead = new(decodeHead)
-	}
 	c = &m.Config
 	var n uint64 // a counter that makes every tensor's stream differ
 	next := func() uint64 { n++; return seed*0x9e3779b97f4a7c15 + n<<32 }

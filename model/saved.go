@@ -142,7 +142,7 @@ func (m *Model) with(ad *Adapter) *Model {
 // (so tensors can be swapped) and its own scratch.
 func (m *Model) shallow() *Model {
 	d := &Model{Config: m.Config, Dir: m.Dir, Embed: m.Embed, Norm: m.Norm, LMHead: m.LMHead,
-		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt, qhead: m.qhead}
+		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt}
 	d.Layers = append([]Layer(nil), m.Layers...)
 	return d
 }
@@ -156,7 +156,6 @@ func bindSaved(d *Model, saved map[string][]float32) {
 			d.Embed = kernels.NewF32(c.VocabSize, c.Hidden, v)
 		case "lm_head.weight":
 			d.LMHead = kernels.NewF32(c.VocabSize, c.Hidden, v)
-			d.qhead = nil // decoding reads the trained head as it is
 		case "model.norm.weight":
 			d.Norm = v
 		default:

@@ -126,20 +126,21 @@ func runBenchModel(name string, args []string) error {
 		cpuRun := cpu / float64(len(times)) / float64(kernels.Threads())
 		result["seconds"], result["tokens_per_s"] = med, float64(*tokens)/med
 		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, float64(*tokens)/cpuRun, flops/cpuRun/1e9
+		// With the causal attention's two products (Q·Kᵀ and P·V over the
+		// T(T+1)/2 query-key pairs), now GEMMs too.
+		pairs := float64(*tokens) * float64(*tokens+1) / 2
+		attn := 4 * pairs * float64(cfg.Heads*cfg.HeadDim*cfg.Layers)
+		result["cpu_gflops_with_attention"] = (flops + attn) / cpuRun / 1e9
 	case "decode":
 		c := m.NewCache()
 		var b model.Batch
 		for p, tok := range prompt {
 			b.Add(tok, p, 0, p+1, 0, 0)
 		}
-		h, err := m.Forward(c, &b, nil, []int{len(prompt) - 1})
-		if err != nil {
+		if _, err := m.Forward(c, &b, nil, nil); err != nil {
 			return err
 		}
-		// The prompt's next-token logits, as Generate: with --quantize this
-		// builds the Q8 decoding head (DecodeLogits) outside the timing.
 		logits := make([]float32, m.Config.VocabSize)
-		m.DecodeLogits(logits, h)
 		start, c0 := time.Now(), cpuSeconds()
 		for s := 0; s < *steps; s++ {
 			var b model.Batch
@@ -149,7 +150,7 @@ func runBenchModel(name string, args []string) error {
 			if err != nil {
 				return err
 			}
-			m.DecodeLogits(logits, h)
+			m.Logits(logits, h, 1)
 		}
 		sec := time.Since(start).Seconds()
 		result["seconds"], result["tokens_per_s"], result["context"] = sec, float64(*steps)/sec, len(prompt)
