@@ -215,8 +215,9 @@ func (t *Tokenizer) spmFallback(out, syms []int32, word string) []int32 {
 
 // spmDecode runs the decoder chain over the tokens' strings. Byte tokens
 // become raw bytes, so a sequence cut inside a character may be invalid
-// UTF-8 (Hugging Face prints U+FFFD there).
-func (t *Tokenizer) spmDecode(ids []int) string {
+// UTF-8 (Hugging Face prints U+FFFD there). Without whole, ids continue
+// earlier text: no leading or trailing strip.
+func (t *Tokenizer) spmDecode(ids []int, whole bool) string {
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if id >= 0 && id < len(t.pieces) {
@@ -240,6 +241,9 @@ func (t *Tokenizer) spmDecode(ids []int) string {
 		case "Fuse":
 			toks = []string{strings.Join(toks, "")}
 		case "Strip":
+			if !whole {
+				continue
+			}
 			for i, s := range toks {
 				for k := 0; k < st.start; k++ {
 					r, n := utf8.DecodeRuneInString(s)
@@ -260,7 +264,7 @@ func (t *Tokenizer) spmDecode(ids []int) string {
 		case "Metaspace":
 			for i := range toks {
 				toks[i] = strings.ReplaceAll(toks[i], st.from, " ")
-				if i == 0 && st.start == 1 {
+				if i == 0 && st.start == 1 && whole {
 					toks[i] = strings.TrimPrefix(toks[i], " ")
 				}
 			}

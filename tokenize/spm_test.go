@@ -204,3 +204,42 @@ func FuzzSpmEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeNext: a stream of DecodeNext pieces equals Decode of the ids
+// (Llama 2's Strip drops only the first token's space).
+func TestDecodeNext(t *testing.T) {
+	tok := llama2(t, false)
+	for _, s := range []string{"Hello world, 日本語 😀 𓀀!", " two  spaces\n", "<s> a</s>"} {
+		ids := tok.Encode(s)
+		var b strings.Builder
+		for i, id := range ids {
+			b.WriteString(tok.DecodeNext(id, i == 0))
+		}
+		if got, want := b.String(), tok.Decode(ids); got != want {
+			t.Errorf("%q: stream %q, Decode %q", s, got, want)
+		}
+	}
+}
+
+// TestAddBOSConfig: LlamaTokenizer's add_bos_token/add_eos_token in
+// tokenizer_config.json decide the special tokens, as in transformers.
+func TestAddBOSConfig(t *testing.T) {
+	tok := llama2(t, false)
+	for _, c := range []struct {
+		cfg  string
+		want []int
+	}{
+		{`{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": false}`, []int{22557}}, // "▁Hello"
+		{`{"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "add_eos_token": true}`, []int{1, 22557, 2}},
+	} {
+		if err := tok.applyConfig([]byte(c.cfg)); err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.EncodeSpecial("Hello"); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.cfg, got, c.want)
+		}
+	}
+	if err := tok.applyConfig([]byte(`{"tokenizer_class": "LlamaTokenizer", "bos_token": "<nope>", "add_bos_token": true}`)); err == nil {
+		t.Error("unknown bos_token: no error")
+	}
+}

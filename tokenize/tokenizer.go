@@ -578,12 +578,35 @@ func (t *Tokenizer) applyConfig(data []byte) error {
 		ChatTemplate json.RawMessage `json:"chat_template"`
 		EOS          json.RawMessage `json:"eos_token"`
 		BOS          json.RawMessage `json:"bos_token"`
+		AddBOS       *bool           `json:"add_bos_token"`
+		AddEOS       *bool           `json:"add_eos_token"`
+		Class        string          `json:"tokenizer_class"`
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
 	t.eosToken = tokenString(cfg.EOS)
 	t.bosToken = tokenString(cfg.BOS)
+	// transformers' LlamaTokenizerFast rebuilds the post-processor from
+	// add_bos_token (default true) and add_eos_token (default false).
+	if t.spm != nil && strings.HasPrefix(cfg.Class, "LlamaTokenizer") && (cfg.AddBOS != nil || cfg.AddEOS != nil) {
+		addBOS, addEOS := cfg.AddBOS == nil || *cfg.AddBOS, cfg.AddEOS != nil && *cfg.AddEOS
+		t.prefix, t.suffix = nil, nil
+		for _, c := range []struct {
+			on   bool
+			name string
+			dst  *[]int
+		}{{addBOS, t.bosToken, &t.prefix}, {addEOS, t.eosToken, &t.suffix}} {
+			if !c.on {
+				continue
+			}
+			id, ok := t.TokenID(c.name)
+			if !ok {
+				return fmt.Errorf("token %q of add_bos_token/add_eos_token is not in the vocabulary", c.name)
+			}
+			*c.dst = []int{id}
+		}
+	}
 	var s string
 	if json.Unmarshal(cfg.ChatTemplate, &s) == nil {
 		t.chatTemplate = s
@@ -660,7 +683,7 @@ func (t *Tokenizer) EOS() []int {
 // ids end inside a character; ids out of range are skipped.
 func (t *Tokenizer) Decode(ids []int) string {
 	if t.spm != nil {
-		return t.spmDecode(ids)
+		return t.spmDecode(ids, true)
 	}
 	n := 0
 	for _, id := range ids {
@@ -676,6 +699,18 @@ func (t *Tokenizer) Decode(ids []int) string {
 		}
 	}
 	return b.String()
+}
+
+// DecodeNext is the text id adds to a stream of decoded tokens; first
+// marks the stream's first token. Streams must use it rather than Decode
+// of each id: a byte_fallback decoder (Llama 2, Mistral) strips the space
+// that starts the whole text, not every token's. Concatenated, the pieces
+// equal Decode of the ids except for a trailing Strip (none in those files).
+func (t *Tokenizer) DecodeNext(id int, first bool) string {
+	if t.spm != nil {
+		return t.spmDecode([]int{id}, first)
+	}
+	return t.Decode([]int{id})
 }
 
 // Encode tokenizes text like Hugging Face's encode(text,
