@@ -173,8 +173,8 @@ type component struct {
 	Content           string `json:"content"`
 	Start             int    `json:"start"`
 	Stop              int    `json:"stop"`
-	UseRegex       bool   `json:"use_regex"`
-	Single         []struct {
+	UseRegex          bool   `json:"use_regex"`
+	Single            []struct {
 		SpecialToken *struct{ ID string } `json:"SpecialToken"`
 		Sequence     *struct{ ID string } `json:"Sequence"`
 	} `json:"single"`
