@@ -243,3 +243,15 @@ func TestAddBOSConfig(t *testing.T) {
 		t.Error("unknown bos_token: no error")
 	}
 }
+
+// TestSpmChatRefused: no chat template is rendered for these tokenizers
+// yet, and the error says so instead of mis-tokenizing.
+func TestSpmChatRefused(t *testing.T) {
+	tok := llama2(t, false)
+	if _, _, err := tok.EncodeChat(&Template{Name: "none"}, []Message{{"user", "hi"}}, true); err == nil || !strings.Contains(err.Error(), "SentencePiece") {
+		t.Errorf("EncodeChat: err %v", err)
+	}
+	if _, err := detectTemplate("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"); err == nil || !strings.Contains(err.Error(), "[INST]") {
+		t.Errorf("detectTemplate: err %v", err)
+	}
+}
