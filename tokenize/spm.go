@@ -97,24 +97,13 @@ func parseMetaspace(c component) (*metaspace, error) {
 
 // parseSpmDecoder reads the decoder chain of a byte_fallback model.
 func parseSpmDecoder(raw json.RawMessage) ([]decodeStep, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return nil, err
 	}
 	switch c.Type {
 	case "Sequence":
-		var out []decodeStep
-		for _, d := range c.Decoders {
-			s, err := parseSpmDecoder(d)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
-		}
-		return out, nil
+		return parseSeq(c.Decoders, parseSpmDecoder)
 	case "Replace":
 		if c.Pattern.String == nil {
 			return nil, errors.New("Replace decoder: only a String pattern is supported")

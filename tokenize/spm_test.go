@@ -2,7 +2,6 @@ package tokenize
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,17 +16,8 @@ import (
 // testdata/spm-metaspace.json, as scripts/tokenizer/golden_spm.mjs does.
 func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "llama2-tokenizer.json.gz"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var j map[string]json.RawMessage
-	if err := json.NewDecoder(zr).Decode(&j); err != nil {
+	if err := json.NewDecoder(openGz(tb, "llama2-tokenizer.json.gz")).Decode(&j); err != nil {
 		tb.Fatal(err)
 	}
 	if metaspace {
@@ -62,16 +52,7 @@ func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 // 1,240 texts for Llama 2's tokenizer.json and its Metaspace rewrite.
 func TestSpmGolden(t *testing.T) {
 	toks := map[string]*Tokenizer{"llama2": llama2(t, false), "metaspace": llama2(t, true)}
-	f, err := os.Open(filepath.Join("testdata", "spm.jsonl.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
+	sc := bufio.NewScanner(openGz(t, "spm.jsonl.gz"))
 	sc.Buffer(nil, 1<<24)
 	n, bad := 0, 0
 	for sc.Scan() {

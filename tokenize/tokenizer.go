@@ -399,11 +399,8 @@ func (t *Tokenizer) finishAdded(list []addedToken) {
 }
 
 func (t *Tokenizer) parseNormalizer(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return err
 	}
 	forms := map[string]norm.Form{"NFC": norm.NFC, "NFD": norm.NFD, "NFKC": norm.NFKC, "NFKD": norm.NFKD}
@@ -437,25 +434,40 @@ func (t *Tokenizer) parseNormalizer(raw json.RawMessage) error {
 	return fmt.Errorf("normalizer type %q is not supported", c.Type)
 }
 
-func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
+// readComponent parses one pipeline object; ok is false with err nil
+// when raw is absent or null.
+func readComponent(raw json.RawMessage) (c component, ok bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return c, false, nil
 	}
-	var c component
 	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, false, err
+	}
+	return c, true, nil
+}
+
+// parseSeq parses each of a Sequence's parts with parse and concatenates
+// the results.
+func parseSeq[T any](parts []json.RawMessage, parse func(json.RawMessage) ([]T, error)) ([]T, error) {
+	var out []T
+	for _, p := range parts {
+		s, err := parse(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	return out, nil
+}
+
+func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return nil, err
 	}
 	switch c.Type {
 	case "Sequence":
-		var out []stage
-		for _, p := range c.Pretokenizers {
-			s, err := parsePreTokenizer(p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
-		}
-		return out, nil
+		return parseSeq(c.Pretokenizers, parsePreTokenizer)
 	case "Split":
 		if c.Behavior != "Isolated" || c.Invert {
 			return nil, fmt.Errorf("Split behavior %q invert %v is not supported (only Isolated)", c.Behavior, c.Invert)
@@ -504,11 +516,8 @@ func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
 }
 
 func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return err
 	}
 	switch c.Type {
@@ -551,11 +560,8 @@ func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
 }
 
 func checkDecoder(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return err
 	}
 	switch c.Type {
