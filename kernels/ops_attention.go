@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // KeySpan is a half-open range [Lo, Hi) of key rows.
@@ -19,6 +20,9 @@ const (
 	// attnDirectRows: below this many query rows per work item the forward
 	// takes dot products with the keys in place instead of transposing them.
 	attnDirectRows = 16
+	// attnGEMMRows: from this many query rows per work item (a query block
+	// times the heads of a kv group) the forward runs as blocked GEMMs.
+	attnGEMMRows = 32
 )
 
 // Attention: causal grouped-query attention, flash-style (online softmax over
@@ -36,6 +40,18 @@ const (
 // share prefixes batched together (prefix, prompt tail, continuation). Work is split over cores by (query block, kv
 // head), each item covering the Hq/Hkv query heads that share the kv head.
 func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
+	AttentionCompute(out, lse, q, k, v, T, S, Hq, Hkv, D, scale, spans, ComputeF32)
+}
+
+// AttentionCompute is Attention with a choice of compute mode for its two
+// products. A work item with at least attnGEMMRows query rows (prefill,
+// training) runs them as blocked GEMMs on the GEMM driver's microkernels:
+// per key block S = Q·Kᵀ, the causal mask and the online softmax in
+// float32, then O += P·V. With ComputeBF16 (and AVX512_BF16) Q, K, P and V
+// are rounded to bfloat16 and the products accumulate in float32, as
+// autocast's attention does; elsewhere, and for fewer rows (decoding), the
+// products are float32.
+func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan, c Compute) {
 	checkAttn("Attention", q, k, v, T, S, Hq, Hkv, D, spans)
 	ns := spansPer(spans, T)
 	needLen("Attention", "out", out, T*Hq*D)
@@ -47,9 +63,12 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 	nqb := (T + attnQB - 1) / attnQB
 	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
+	l := active.Load()
+	pairs := c == ComputeBF16 && l.kernBF16 != nil
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt := newTBlocks(nkb, D)
 		defer kt.release()
+		var gb *attnGEMMBufs
 		s := make([]float32, attnKB)
 		acc := make([]float32, D)
 		qs := make([]float32, D)
@@ -57,6 +76,14 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
 			t0, t1 := qb*attnQB, min(T, (qb+1)*attnQB)
+			if (t1-t0)*group >= attnGEMMRows {
+				if gb == nil {
+					gb = attnGEMMPool.Get().(*attnGEMMBufs)
+					defer attnGEMMPool.Put(gb)
+				}
+				attnBlockGEMM(l, ko, gb, out, lse, q, k, v, t0, t1, g, S, Hq, Hkv, D, scale, spans, ns, pairs)
+				continue
+			}
 			kt.reset()
 			// Few query rows (decoding) do not pay for transposing K.
 			direct := (t1-t0)*group < attnDirectRows
@@ -113,6 +140,159 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 			}
 		}
 	})
+}
+
+// attnGEMMBufs are one goroutine's buffers for attnBlockGEMM, recycled.
+type attnGEMMBufs struct {
+	q, s, acc, m, l, mask []float32
+	keep                  []bool
+	qh, ph                []uint16
+}
+
+var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
+
+// attnBlockGEMM computes the attention of queries [t0,t1) of kv group g, all
+// its query heads at once: R = (t1−t0)·group rows (row i·group+h: token t0+i,
+// head g·group+h). For each key block of attnKB keys that some query reaches,
+// S = Q·Kᵀ (Q scaled), masked to each query's spans, goes through the online
+// softmax in float32, and O += P·V; both products are GEMMs on the tile
+// kernels (bf16 pairs when pairs is set).
+func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []float32, t0, t1, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int, pairs bool) {
+	group := Hq / Hkv
+	nt := t1 - t0
+	R := nt * group
+	kvStride := Hkv * D
+	const KB = attnKB
+	D2 := (D + 1) / 2
+	b.q = grow(b.q, R*D)
+	b.s = grow(b.s, R*KB)
+	b.acc = grow(b.acc, R*D)
+	b.m, b.l = grow(b.m, R), grow(b.l, R)
+	b.mask = grow(b.mask, nt*KB)
+	clear(b.acc)
+	clear(b.l)
+	ninf := float32(math.Inf(-1))
+	for i := range b.m {
+		b.m[i] = ninf
+	}
+	// Q, scaled so that the scores come out scaled, in row order.
+	for i := 0; i < nt; i++ {
+		src := q[((t0+i)*Hq+g*group)*D : ((t0+i)*Hq+(g+1)*group)*D]
+		dst := b.q[i*group*D : (i+1)*group*D]
+		for j, x := range src {
+			dst[j] = x * scale
+		}
+	}
+	qa := matA{b.q, D, 1}
+	if pairs {
+		if cap(b.qh) < R*2*D2 || cap(b.ph) < R*KB {
+			b.qh, b.ph = make([]uint16, R*2*D2), make([]uint16, R*KB)
+		}
+		b.qh, b.ph = b.qh[:R*2*D2], b.ph[:R*KB]
+		for i := 0; i < R; i++ {
+			l.cvtBF16(b.qh[i*2*D2:], b.q[i*D:(i+1)*D])
+			if D%2 == 1 {
+				b.qh[i*2*D2+D] = 0
+			}
+		}
+		qa = matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.qh[0])), R*D2), D2, 1}
+	}
+	// The key blocks some query of the item reaches.
+	nkb := (S + KB - 1) / KB
+	if cap(b.keep) < nkb {
+		b.keep = make([]bool, nkb)
+	}
+	keep := b.keep[:nkb]
+	clear(keep)
+	for t := t0; t < t1; t++ {
+		for _, sp := range spans[ns*t : ns*t+ns] {
+			if sp.Lo < sp.Hi {
+				for kb := int(sp.Lo) / KB; kb <= int(sp.Hi-1)/KB; kb++ {
+					keep[kb] = true
+				}
+			}
+		}
+	}
+	for kb, use := range keep {
+		if !use {
+			continue
+		}
+		j0 := kb * KB
+		nb := min(KB, S-j0)
+		// mask[i·KB+j]: 0 where token t0+i attends to key j0+j, else −Inf.
+		for i := 0; i < nt; i++ {
+			mk := b.mask[i*KB : i*KB+nb]
+			for j := range mk {
+				mk[j] = ninf
+			}
+			for _, sp := range spans[ns*(t0+i) : ns*(t0+i)+ns] {
+				lo, hi := max(int(sp.Lo), j0), min(int(sp.Hi), j0+nb)
+				for j := lo; j < hi; j++ {
+					mk[j-j0] = 0
+				}
+			}
+		}
+		kblk := k[(j0*Hkv+g)*D:]
+		vblk := v[(j0*Hkv+g)*D:]
+		if pairs {
+			gemmSerial(l, R, nb, D2, qa, matB{f: kblk, rs: 1, cs: kvStride, pairs: true, kk: D}, b.s, KB, false)
+		} else {
+			gemmSerial(l, R, nb, D, qa, matB{f: kblk, rs: 1, cs: kvStride}, b.s, KB, false)
+		}
+		for r := 0; r < R; r++ {
+			sr := b.s[r*KB : r*KB+nb]
+			for j, x := range b.mask[r/group*KB : r/group*KB+nb] {
+				sr[j] += x
+			}
+			bm := ko.maxf(sr)
+			if bm == ninf { // no key of this block for this query
+				clear(sr)
+				continue
+			}
+			if m := b.m[r]; bm > m {
+				// Rescale what was accumulated under the old max.
+				if b.l[r] != 0 {
+					c := expf(m - bm)
+					b.l[r] *= c
+					Scale(b.acc[r*D:(r+1)*D], c)
+				}
+				b.m[r] = bm
+			}
+			b.l[r] += ko.expAffine(sr, sr, 1, b.m[r])
+		}
+		if pairs {
+			nb2 := (nb + 1) / 2
+			for r := 0; r < R; r++ {
+				l.cvtBF16(b.ph[r*KB:], b.s[r*KB:r*KB+nb])
+				if nb%2 == 1 {
+					b.ph[r*KB+nb] = 0
+				}
+			}
+			pa := matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.ph[0])), R*KB/2), KB / 2, 1}
+			gemmSerial(l, R, D, nb2, pa, matB{f: vblk, rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
+		} else {
+			gemmSerial(l, R, D, nb, matA{b.s, KB, 1}, matB{f: vblk, rs: kvStride, cs: 1}, b.acc, D, true)
+		}
+	}
+	for r := 0; r < R; r++ {
+		t, h := t0+r/group, g*group+r%group
+		o := (t*Hq + h) * D
+		orow := out[o : o+D]
+		if b.l[r] == 0 {
+			clear(orow)
+			if lse != nil {
+				lse[t*Hq+h] = ninf
+			}
+			continue
+		}
+		inv := 1 / b.l[r]
+		for i, x := range b.acc[r*D : (r+1)*D] {
+			orow[i] = x * inv
+		}
+		if lse != nil {
+			lse[t*Hq+h] = b.m[r] + float32(math.Log(float64(b.l[r])))
+		}
+	}
 }
 
 // AttentionBackward: dq [T×Hq×D] (overwritten), dk, dv [S×Hkv×D] (accumulated
