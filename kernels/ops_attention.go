@@ -17,13 +17,25 @@ type KeySpan struct{ Lo, Hi int32 }
 const (
 	attnQB = 16
 	attnKB = 64
+	// attnGEMMRows: from this many query rows per work item (a query block
+	// times the heads of a kv group) the forward and backward run as blocked
+	// GEMMs; with fewer (decoding) the row-at-a-time kernels.
+	attnGEMMRows = 32
 	// attnDirectRows: below this many query rows per work item the forward
 	// takes dot products with the keys in place instead of transposing them.
 	attnDirectRows = 16
-	// attnGEMMRows: from this many query rows per work item (a query block
-	// times the heads of a kv group) the forward runs as blocked GEMMs.
-	attnGEMMRows = 32
 )
+
+// attnQBlock is the query block, in tokens, of a work item: attnQB, doubled
+// until it holds 64 query rows (query heads sharing a kv head), so that
+// models without GQA (group 1) still fill the GEMM's tiles.
+func attnQBlock(group int) int {
+	qb := attnQB
+	for qb*group < 64 {
+		qb *= 2
+	}
+	return qb
+}
 
 // Attention: causal grouped-query attention, flash-style (online softmax over
 // key blocks; never a T×S matrix in memory). q [T × Hq × D], k, v [S × Hkv × D]
@@ -59,14 +71,15 @@ func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale f
 		needLen("Attention", "lse", lse, T*Hq)
 	}
 	group := Hq / Hkv
+	qbT := attnQBlock(group)
 	kvStride := Hkv * D
-	nqb := (T + attnQB - 1) / attnQB
+	nqb := (T + qbT - 1) / qbT
 	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
 	l := active.Load()
 	pairs := c == ComputeBF16 && l.kernBF16 != nil
 	var kh, vh []uint16 // K and V rounded to bfloat16 once, for the pair GEMMs
-	if pairs && min(T, attnQB)*group >= attnGEMMRows {
+	if pairs && min(T, qbT)*group >= attnGEMMRows {
 		bk, bv := pairPool.Get().(*[]uint16), pairPool.Get().(*[]uint16)
 		defer pairPool.Put(bk)
 		defer pairPool.Put(bv)
@@ -82,7 +95,7 @@ func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale f
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
-			t0, t1 := qb*attnQB, min(T, (qb+1)*attnQB)
+			t0, t1 := qb*qbT, min(T, (qb+1)*qbT)
 			if (t1-t0)*group >= attnGEMMRows {
 				if gb == nil {
 					gb = attnGEMMPool.Get().(*attnGEMMBufs)
@@ -451,8 +464,9 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	needLen(op, "out", out, T*Hq*D)
 	needLen(op, "lse", lse, T*Hq)
 	group := Hq / Hkv
+	qbT := attnQBlock(group)
 	kvStride := Hkv * D
-	nqb := (T + attnQB - 1) / attnQB
+	nqb := (T + qbT - 1) / qbT
 	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
 
@@ -474,7 +488,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
-			if t0, t1 := qb*attnQB, min(T, (qb+1)*attnQB); (t1-t0)*group >= attnGEMMRows {
+			if t0, t1 := qb*qbT, min(T, (qb+1)*qbT); (t1-t0)*group >= attnGEMMRows {
 				if gb == nil {
 					gb = attnGEMMPool.Get().(*attnGEMMBufs)
 					defer attnGEMMPool.Put(gb)
@@ -488,7 +502,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 			}
 			kt.reset()
 			vt.reset()
-			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
+			for t := qb * qbT; t < min(T, (qb+1)*qbT); t++ {
 				for h := g * group; h < (g+1)*group; h++ {
 					r := t*Hq + h
 					qrow := q[r*D : (r+1)*D]
@@ -523,7 +537,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	// (query, head) rows; their p and ds are kept transposed so that each key
 	// row is then updated once per batch, its gradient held in registers.
 	const attnRB = 16
-	if min(T, attnQB)*group >= attnGEMMRows {
+	if min(T, qbT)*group >= attnGEMMRows {
 		// Many queries (training): gather them in query blocks per key block
 		// and run the four products as GEMMs.
 		parallelFor(Hkv*nkb, 1<<20, func(lo, hi int) {
@@ -543,8 +557,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 					}
 				}
 				all := gb.toks
-				for i := 0; i < len(all); i += attnQB {
-					gb.toks = all[i:min(len(all), i+attnQB)]
+				for i := 0; i < len(all); i += qbT {
+					gb.toks = all[i:min(len(all), i+qbT)]
 					attnBackGEMM(l, ko, gb, nil, dk, dv, dout, q, k, v, lse, delta, b, g, S, Hq, Hkv, D, scale, spans, ns)
 				}
 				gb.toks = all[:0]

@@ -374,7 +374,7 @@ func TestAttentionBF16(t *testing.T) {
 		}
 		for _, D := range []int{16, 64, 128} {
 			for _, c := range attnCases(rng) {
-				for _, hh := range [][2]int{{4, 2}, {7, 1}, {14, 2}} {
+				for _, hh := range [][2]int{{1, 1}, {4, 2}, {7, 1}, {14, 2}} {
 					Hq, Hkv := hh[0], hh[1]
 					q := randVec(rng, c.T*Hq*D, 2)
 					k := randVec(rng, c.S*Hkv*D, 2)
@@ -392,8 +392,9 @@ func TestAttentionBF16(t *testing.T) {
 					// Queries of small work items (decoding sizes): float32 products.
 					f32Out, f32Lse := attnRef(to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
 					for tt := 0; tt < c.T; tt++ {
-						t0 := tt / attnQB * attnQB
-						if (min(c.T, t0+attnQB)-t0)*Hq/Hkv < attnGEMMRows {
+						qb := attnQBlock(Hq / Hkv)
+						t0 := tt / qb * qb
+						if (min(c.T, t0+qb)-t0)*Hq/Hkv < attnGEMMRows {
 							copy(wantOut[tt*Hq*D:(tt+1)*Hq*D], f32Out[tt*Hq*D:])
 							copy(wantLse[tt*Hq:(tt+1)*Hq], f32Lse[tt*Hq:])
 						}
