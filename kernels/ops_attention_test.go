@@ -313,7 +313,7 @@ func TestAttentionBadSpansPanic(t *testing.T) {
 
 // Benchmark shape: Qwen2.5-0.5B attention (Hq=14, Hkv=2, D=64), T=S=512
 // causal. Flops: 4·D per (query, head, key) pair attended (QKᵀ and PV).
-func benchAttn(b *testing.B, threads int, backward bool) {
+func benchAttn(b *testing.B, threads int, backward bool, cm ...Compute) {
 	const T, Hq, Hkv, D = 512, 14, 2, 64
 	rng := rand.New(rand.NewPCG(1, 1))
 	c := causalSpans(T, 0)
@@ -333,7 +333,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 		if backward {
 			AttentionBackward(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans)
 		} else {
-			Attention(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans)
+			AttentionCompute(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans, append(cm, ComputeF32)[0])
 		}
 	}
 	reportFlops(b, flops, cpuTime()-c0)
@@ -341,6 +341,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 
 func BenchmarkAttention1T(b *testing.B)          { benchAttn(b, 1, false) }
 func BenchmarkAttentionPar(b *testing.B)         { benchAttn(b, 0, false) }
+func BenchmarkAttentionBF16_1T(b *testing.B)     { benchAttn(b, 1, false, ComputeBF16) }
 func BenchmarkAttentionBackward1T(b *testing.B)  { benchAttn(b, 1, true) }
 func BenchmarkAttentionBackwardPar(b *testing.B) { benchAttn(b, 0, true) }
 
