@@ -80,6 +80,18 @@ func TestHostileListing(t *testing.T) {
 	}
 }
 
+// regularBytes is the size of the regular files below dir.
+func regularBytes(dir string) int64 {
+	var total int64
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total
+}
+
 // TestDownloadLimitedToDeclaredSize: a server sending more than the listing
 // declares is cut off one byte past it, and nothing stays on disk.
 func TestDownloadLimitedToDeclaredSize(t *testing.T) {
@@ -104,15 +116,8 @@ func TestDownloadLimitedToDeclaredSize(t *testing.T) {
 	if err == nil || !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "more than the 1000 bytes") {
 		t.Fatalf("err %v", err)
 	}
-	var total int64
-	filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
-		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
-			total += fi.Size()
-		}
-		return nil
-	})
-	if total > 0 {
-		t.Errorf("%d bytes left in the cache", total)
+	if n := regularBytes(cache); n > 0 {
+		t.Errorf("%d bytes left in the cache", n)
 	}
 }
 
@@ -149,15 +154,8 @@ func TestDownloadUndeclaredSizeBounded(t *testing.T) {
 	if sent > 32<<20 {
 		t.Errorf("the client read %d bytes of an endless body", sent)
 	}
-	var total int64
-	filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
-		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
-			total += fi.Size()
-		}
-		return nil
-	})
-	if total > 0 {
-		t.Errorf("%d bytes left in the cache", total)
+	if n := regularBytes(cache); n > 0 {
+		t.Errorf("%d bytes left in the cache", n)
 	}
 }
 

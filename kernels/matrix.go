@@ -50,6 +50,18 @@ func NewBF16(rows, cols int, data []uint16) *Matrix {
 	return &Matrix{Rows: rows, Cols: cols, DType: BF16, BF16: data}
 }
 
+// RowRange is rows [lo,hi) of a float32 or bfloat16 matrix, sharing its
+// storage (not its packed copy).
+func (w *Matrix) RowRange(lo, hi int) *Matrix {
+	switch w.DType {
+	case F32:
+		return NewF32(hi-lo, w.Cols, w.F32[lo*w.Cols:hi*w.Cols])
+	case BF16:
+		return NewBF16(hi-lo, w.Cols, w.BF16[lo*w.Cols:hi*w.Cols])
+	}
+	panic("kernels: RowRange of a quantized matrix")
+}
+
 // Row widens row i into dst (len Cols).
 func (w *Matrix) Row(dst []float32, i int) {
 	switch w.DType {

@@ -2,16 +2,22 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
 	"github.com/gotrain/gotrain/kernels"
 )
 
-// ContinuationJob is a prompt and the alternative continuations scored after it.
+// ContinuationJob is a prompt and the alternative continuations scored after
+// it.
 type ContinuationJob struct {
 	Prompt []int
 	Conts  [][]int
+	// Logits, if not nil (len Vocab), receives the logits after Prompt: the
+	// next token's distribution, for sampling. A job with Logits may have
+	// no Conts.
+	Logits []float32
 }
 
 // BatchStats counts the prompt tokens of a batch: taken from a PrefixCache
@@ -37,8 +43,11 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 		if len(j.Prompt) == 0 {
 			return nil, st, fmt.Errorf("model: job %d: empty prompt", i)
 		}
-		if len(j.Conts) == 0 {
+		if len(j.Conts) == 0 && j.Logits == nil {
 			return nil, st, fmt.Errorf("model: job %d: no continuations", i)
+		}
+		if j.Logits != nil && len(j.Logits) != V {
+			return nil, st, fmt.Errorf("model: job %d: logits of length %d for a vocabulary of %d", i, len(j.Logits), V)
 		}
 		for k, cont := range j.Conts {
 			if len(cont) == 0 {
@@ -69,21 +78,38 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 		}
 		st.Reused += gr.copied
 	}
-	type wanted struct {
-		job, cont int // cont < 0: the prompt's last token
-		target    int32
+	// continuations follow their prompt as a trie: a node is a
+	// continuation prefix t[0..j] (j ≥ 0) of one job, one token row of the
+	// batch that attends to the prompt, its ancestors and itself, and whose
+	// logits score the next token of every continuation through it.
+	// Options that share leading tokens share nodes: the 101 answers of a
+	// 0–100 scale (digits are tokens) take 101 rows instead of 193.
+	depth := 0 // nodes on the longest path: the spans of a node's ancestors and itself
+	for _, j := range jobs {
+		for _, cont := range j.Conts {
+			depth = max(depth, len(cont)-1)
+		}
 	}
 	var b Batch
+	spans := make([]kernels.KeySpan, 3+depth)
+	add := func(tok, pos int, fixed ...kernels.KeySpan) {
+		n := copy(spans, fixed)
+		clear(spans[n:])
+		b.AddSpans(tok, pos, spans...)
+	}
+	type trieKey struct{ parent, tok int32 }
+	type trieNode struct{ parent, row, want int32 }
+	var trie []trieNode
+	index := map[trieKey]int32{}
 	var want []int
-	var kinds []wanted
+	var targets []headTarget
 	row0 := c.Len
-	empty := kernels.KeySpan{}
 	for g := range groups {
 		gr := &groups[g]
 		gr.restLo = row0 + b.Len()
 		copied := kernels.KeySpan{Lo: int32(gr.copyLo), Hi: int32(gr.copyLo + gr.copied)}
 		for p := gr.copied; p < len(gr.prefix); p++ {
-			b.AddSpans(gr.prefix[p], p, copied, kernels.KeySpan{Lo: int32(gr.restLo), Hi: int32(row0 + b.Len() + 1)}, empty, empty)
+			add(gr.prefix[p], p, copied, kernels.KeySpan{Lo: int32(gr.restLo), Hi: int32(row0 + b.Len() + 1)})
 		}
 		st.Computed += len(gr.prefix) - gr.copied
 	}
@@ -96,19 +122,42 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 			prompt := jobs[i].Prompt
 			tailLo := row0 + b.Len()
 			for p := C; p < len(prompt); p++ {
-				b.AddSpans(prompt[p], p, copied, rest, kernels.KeySpan{Lo: int32(tailLo), Hi: int32(row0 + b.Len() + 1)}, empty)
+				add(prompt[p], p, copied, rest, kernels.KeySpan{Lo: int32(tailLo), Hi: int32(row0 + b.Len() + 1)})
 			}
 			st.Computed += len(prompt) - C
 			want = append(want, b.Len()-1)
-			kinds = append(kinds, wanted{i, -1, 0})
+			last := int32(len(want) - 1)
+			if jobs[i].Logits != nil {
+				targets = append(targets, headTarget{row: last, tok: -1, job: int32(i)})
+			}
 			tail := kernels.KeySpan{Lo: int32(tailLo), Hi: int32(row0 + b.Len())}
 			P := len(prompt)
+			trie = trie[:0]
+			clear(index)
 			for k, cont := range jobs[i].Conts {
-				contLo := row0 + b.Len()
+				targets = append(targets, headTarget{row: last, tok: int32(cont[0]), job: int32(i), cont: int32(k)})
+				parent := int32(-1)
 				for t := 0; t < len(cont)-1; t++ {
-					b.AddSpans(cont[t], P+t, copied, rest, tail, kernels.KeySpan{Lo: int32(contLo), Hi: int32(row0 + b.Len() + 1)})
-					want = append(want, b.Len()-1)
-					kinds = append(kinds, wanted{i, k, int32(cont[t+1])})
+					key := trieKey{parent, int32(cont[t])}
+					n, ok := index[key]
+					if !ok {
+						n = int32(len(trie))
+						row := int32(row0 + b.Len())
+						clear(spans)
+						spans[0], spans[1], spans[2] = copied, rest, tail
+						s := 3
+						for a := parent; a >= 0; a = trie[a].parent {
+							spans[s] = kernels.KeySpan{Lo: trie[a].row, Hi: trie[a].row + 1}
+							s++
+						}
+						spans[s] = kernels.KeySpan{Lo: row, Hi: row + 1}
+						b.AddSpans(cont[t], P+t, spans...)
+						want = append(want, b.Len()-1)
+						trie = append(trie, trieNode{parent, row, int32(len(want) - 1)})
+						index[key] = n
+					}
+					targets = append(targets, headTarget{row: trie[n].want, tok: int32(cont[t+1]), job: int32(i), cont: int32(k)})
+					parent = n
 				}
 			}
 		}
@@ -126,44 +175,103 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 		}
 	}
 	c.Truncate(0)
-
-	// one pass of the LM head over every wanted row (the weights are read
-	// once for all, not once for the prompts and again for the
-	// continuations): a prompt's last token gives each continuation's first
-	// token (full logits: the normaliser), a continuation token the
-	// log-probability of the next one (target −1 marks the prompt rows)
+	lp := m.headLogProbs(c, h, len(want), targets, jobs)
 	out := make([][]float64, len(jobs))
 	for i := range jobs {
 		out[i] = make([]float64, len(jobs[i].Conts))
 	}
-	H := m.Config.Hidden
-	n := min(logitRows, len(kinds))
-	logits := make([]float32, n*V)
-	lp := make([]float32, n)
-	tg := make([]int32, n)
-	for lo := 0; lo < len(kinds); lo += logitRows {
-		n := min(logitRows, len(kinds)-lo)
-		m.Logits(logits, h[lo*H:(lo+n)*H], n)
-		for k, w := range kinds[lo : lo+n] {
-			tg[k] = w.target
-			if w.cont < 0 {
-				tg[k] = -1
-			}
-		}
-		kernels.LogProbs(lp[:n], logits[:n*V], n, V, tg[:n])
-		for k, w := range kinds[lo : lo+n] {
-			if w.cont >= 0 {
-				out[w.job][w.cont] += float64(lp[k])
-				continue
-			}
-			row := logits[k*V : (k+1)*V]
-			logNorm := LogSumExp(row)
-			for ci, cont := range jobs[w.job].Conts {
-				out[w.job][ci] += float64(row[cont[0]]) - logNorm
-			}
+	for k, t := range targets {
+		if t.tok >= 0 {
+			out[t.job][t.cont] += lp[k]
 		}
 	}
 	return out, st, nil
+}
+
+// headTarget asks for the log-probability of token tok after row (an index
+// into the rows of hidden states) for continuation cont of job, or, with tok
+// −1, for the row's logits in job's Logits.
+type headTarget struct {
+	row, tok, job, cont int32
+}
+
+// headLogProbs returns, for every target, log p(tok | row) under the LM
+// head, from hidden states h [rows × Hidden]. The logits [rows × Vocab] are
+// computed a block of the vocabulary at a time for all rows, within the
+// memory of logitRows full rows, merging each row's log-sum-exp across the
+// blocks and picking the targets' logits as their block passes: so the LM
+// head is read (and, for a matrix product, packed) once per batch, not once
+// per logitRows rows — a batch of eight rows with 0–100 scales has ~600
+// rows of logits, and the head's packing was 10–13% of a server's CPU
+// time. Heads that cannot be sliced by rows (quantized) go by row blocks.
+func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTarget, jobs []ContinuationJob) []float64 {
+	V, H := m.Config.VocabSize, m.Config.Hidden
+	rb, cb := rows, V
+	if rows > logitRows {
+		if m.LMHead.IsQuantized() {
+			rb = logitRows
+		} else {
+			cb = max(64, logitRows*V/rows/64*64)
+		}
+	}
+	c.logits = grow(c.logits, min(rb, rows)*min(cb, V))
+	lse := make([]float64, rows)
+	norm := make([]float64, min(rb, rows))
+	tl := make([]float64, len(targets))
+	byRow := slices.Clone(targets) // targets sorted by row, with their index in tok's place
+	idx := make([]int, len(targets))
+	for k := range idx {
+		idx[k] = k
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return int(targets[a].row - targets[b].row) })
+	for k, i := range idx {
+		byRow[k] = targets[i]
+	}
+	for r0 := 0; r0 < rows; r0 += rb {
+		nr := min(rb, rows-r0)
+		lo, _ := slices.BinarySearchFunc(byRow, int32(r0), func(t headTarget, r int32) int { return int(t.row - r) })
+		hi, _ := slices.BinarySearchFunc(byRow, int32(r0+nr), func(t headTarget, r int32) int { return int(t.row - r) })
+		for v0 := 0; v0 < V; v0 += cb {
+			nv := min(cb, V-v0)
+			w := m.LMHead
+			if nv < V {
+				w = m.LMHead.RowRange(v0, v0+nv)
+			}
+			logits := c.logits[:nr*nv]
+			kernels.MatMulT(logits, h[r0*H:(r0+nr)*H], nr, w, false)
+			kernels.LogSumExp(norm[:nr], logits, nr, nv)
+			for r := range nr {
+				if v0 == 0 {
+					lse[r0+r] = norm[r]
+				} else {
+					lse[r0+r] = logAddExp(lse[r0+r], norm[r])
+				}
+			}
+			for k := lo; k < hi; k++ {
+				t := byRow[k]
+				row := logits[(int(t.row)-r0)*nv : (int(t.row)-r0+1)*nv]
+				if t.tok < 0 {
+					copy(jobs[t.job].Logits[v0:v0+nv], row)
+				} else if int(t.tok) >= v0 && int(t.tok) < v0+nv {
+					tl[idx[k]] = float64(row[int(t.tok)-v0])
+				}
+			}
+		}
+	}
+	for k, t := range targets {
+		tl[k] -= lse[t.row]
+	}
+	return tl
+}
+
+func logAddExp(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
 }
 
 // prefixGroup is jobs whose prompts share prefix.
@@ -222,14 +330,18 @@ type PrefixCache struct {
 }
 
 type prefixEntry struct {
-	toks []int
-	k, v [][]float32 // [layer][len(toks) × KVHeads·HeadDim]
+	toks  []int
+	k, v  [][]float32 // [layer][len(toks) × KVHeads·HeadDim]
+	bytes int64       // held (the slices' capacity)
 }
 
 // NewPrefixCache returns a prefix cache holding at most maxBytes of keys and values.
 func NewPrefixCache(maxBytes int64) *PrefixCache {
 	return &PrefixCache{max: maxBytes}
 }
+
+// MaxBytes is the cache's bound.
+func (pc *PrefixCache) MaxBytes() int64 { return pc.max }
 
 // Stats returns the counters and the bytes held.
 func (pc *PrefixCache) Stats() (hits, misses, tokens, bytes int64) {
@@ -269,36 +381,51 @@ func (pc *PrefixCache) load(c *KVCache, toks []int) int {
 
 // store keeps toks, whose keys and values are in c's rows [copyLo,
 // copyLo+copied) followed by [restLo, restLo+len(toks)-copied). An entry
-// that toks extends is replaced.
+// that toks extends grows in place (a generation's steps each extend the
+// sequence by a token: appending keeps a step's cost to its new rows, not
+// a copy of the whole sequence); other entries it extends are dropped.
 func (pc *PrefixCache) store(c *KVCache, toks []int, copyLo, copied, restLo int) {
 	w := c.kvw
-	size := int64(2*len(c.K)*len(toks)*w) * 4
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if size > pc.max {
+	if int64(2*len(c.K)*len(toks)*w)*4 > pc.max {
 		return
 	}
-	e := &prefixEntry{toks: slices.Clone(toks), k: make([][]float32, len(c.K)), v: make([][]float32, len(c.V))}
+	var e *prefixEntry
+	pc.entries = slices.DeleteFunc(pc.entries, func(o *prefixEntry) bool {
+		if commonPrefix(o.toks, toks) < len(o.toks) {
+			return false
+		}
+		pc.used -= o.bytes
+		if e == nil || len(o.toks) > len(e.toks) {
+			e = o
+		}
+		return true
+	})
+	if e == nil {
+		e = &prefixEntry{k: make([][]float32, len(c.K)), v: make([][]float32, len(c.V))}
+	}
+	from := len(e.toks)
+	e.toks = append(e.toks, toks[from:]...)
+	e.bytes = int64(cap(e.toks)) * 8
 	for l := range c.K {
-		for _, kv := range [2]struct{ dst, src *[]float32 }{{&e.k[l], &c.K[l]}, {&e.v[l], &c.V[l]}} {
-			d := make([]float32, len(toks)*w)
-			copy(d, (*kv.src)[copyLo*w:(copyLo+copied)*w])
-			copy(d[copied*w:], (*kv.src)[restLo*w:(restLo+len(toks)-copied)*w])
+		for _, kv := range [2]struct {
+			dst *[]float32
+			src []float32
+		}{{&e.k[l], c.K[l]}, {&e.v[l], c.V[l]}} {
+			d := *kv.dst
+			if from < copied {
+				d = append(d, kv.src[(copyLo+from)*w:(copyLo+copied)*w]...)
+			}
+			d = append(d, kv.src[(restLo+max(from, copied)-copied)*w:(restLo+len(toks)-copied)*w]...)
 			*kv.dst = d
+			e.bytes += int64(cap(d)) * 4
 		}
 	}
-	pc.entries = slices.DeleteFunc(pc.entries, func(o *prefixEntry) bool {
-		if commonPrefix(o.toks, toks) == len(o.toks) {
-			pc.used -= int64(2*len(o.k)*len(o.toks)*w) * 4
-			return true
-		}
-		return false
-	})
 	pc.entries = append(pc.entries, e)
-	pc.used += size
-	for pc.used > pc.max {
-		o := pc.entries[0]
-		pc.used -= int64(2*len(o.k)*len(o.toks)*w) * 4
+	pc.used += e.bytes
+	for pc.used > pc.max && len(pc.entries) > 0 {
+		pc.used -= pc.entries[0].bytes
 		pc.entries = slices.Delete(pc.entries, 0, 1)
 	}
 }

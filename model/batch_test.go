@@ -32,7 +32,21 @@ func TestContinuationBatch(t *testing.T) {
 			prompt = randomTokens(rng, 1+i, V)
 		}
 		conts := [][]int{randomTokens(rng, 1, V), randomTokens(rng, 2, V), randomTokens(rng, 3, V)}
-		jobs = append(jobs, ContinuationJob{prompt, conts})
+		if i == 2 {
+			// answers sharing leading tokens, as numbers of a 0–100 scale
+			// do: 90 of them, more rows of logits than one block holds
+			d := randomTokens(rng, 10, V)
+			end := randomTokens(rng, 1, V)[0]
+			conts = nil
+			for n := 0; n < 90; n++ {
+				c := []int{d[n%10], end}
+				if n >= 10 {
+					c = []int{d[n/10], d[n%10], end}
+				}
+				conts = append(conts, c)
+			}
+		}
+		jobs = append(jobs, ContinuationJob{Prompt: prompt, Conts: conts})
 	}
 	jobs = append(jobs, jobs[0]) // the same prompt twice
 	want := make([][]float64, len(jobs))
@@ -59,6 +73,23 @@ func TestContinuationBatch(t *testing.T) {
 			t.Errorf("pass 2 reused no cached prefix: %+v", st)
 		}
 		t.Logf("pass %d: %+v", pass, st)
+	}
+	// a job asking for the logits after its prompt, beside the others
+	logits := make([]float32, V)
+	var ref []float32
+	if _, err := m.GenerateSteps(jobs[1].Prompt, ad, Sampling{MaxNewTokens: 1}, rng, func(_ int, l []float32) bool {
+		ref = append(ref, l...)
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.ContinuationBatch(c, pc, ad, append(jobs[:3:3], ContinuationJob{Prompt: jobs[1].Prompt, Logits: logits})); err != nil {
+		t.Fatal(err)
+	}
+	for v := range ref {
+		if d := math.Abs(float64(logits[v] - ref[v])); d > 1e-4 {
+			t.Fatalf("logits[%d] %v, want %v", v, logits[v], ref[v])
+		}
 	}
 	if _, _, err := m.ContinuationBatch(c, pc, ad, []ContinuationJob{{Prompt: []int{1}, Conts: [][]int{{V}}}}); err == nil {
 		t.Error("token outside the vocabulary: no error")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 )
 
 // Sampling controls decoding. Temperature 0 is greedy.
@@ -55,7 +54,7 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 	var out []int
 	for n := 0; n < s.MaxNewTokens; n++ {
 		m.Logits(logits, h, 1)
-		tok := sample(logits, s, rng)
+		tok := Sample(logits, s, rng)
 		for _, st := range s.Stop {
 			if tok == st {
 				return out, nil
@@ -75,55 +74,126 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 	return out, nil
 }
 
-// sample draws a token from logits with temperature, top-k and top-p.
-func sample(logits []float32, s Sampling, rng *rand.Rand) int {
-	best := 0
-	for i, v := range logits {
-		if v > logits[best] {
-			best = i
-		}
-	}
+// Sample draws a token from logits with temperature, top-k and top-p (the
+// draw of Generate, for a caller that computes the logits itself). The
+// candidates are taken most likely first from a heap, as many as top-k,
+// top-p or the draw itself need, instead of sorting the vocabulary per
+// token: the draw walks them in that order, so a seed gives the token a
+// full sort gives (tested against one). For a nucleus of a few dozen
+// tokens out of 151,936 that is one heapify (linear) and a few dozen pops.
+func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
+	best := argmax(logits)
 	if s.Temperature == 0 {
 		return best
 	}
-	type cand struct {
-		id int
-		p  float64
-	}
-	cands := make([]cand, len(logits))
+	h := candHeap{p: make([]float64, len(logits)), idx: make([]int32, len(logits))}
 	mx := float64(logits[best])
 	var sum float64
 	for i, v := range logits {
 		p := math.Exp((float64(v) - mx) / s.Temperature)
-		cands[i] = cand{i, p}
+		h.p[i], h.idx[i] = p, int32(i)
 		sum += p
 	}
-	sort.Slice(cands, func(a, b int) bool { return cands[a].p > cands[b].p })
-	if s.TopK > 0 && s.TopK < len(cands) {
-		cands = cands[:s.TopK]
+	h.init()
+	limit := len(logits)
+	if s.TopK > 0 && s.TopK < limit {
+		limit = s.TopK
 	}
-	keep := len(cands)
+	truncated := limit < len(logits)
+	var kept []int32
 	if s.TopP > 0 && s.TopP < 1 {
+		// the smallest run of the most likely whose mass reaches top-p
+		truncated = true
 		var acc float64
-		for i, c := range cands {
-			acc += c.p / sum
-			if acc >= s.TopP {
-				keep = i + 1
+		for len(kept) < limit {
+			i := h.pop()
+			kept = append(kept, i)
+			if acc += h.p[i] / sum; acc >= s.TopP {
 				break
 			}
 		}
-	}
-	cands = cands[:keep]
-	var total float64
-	for _, c := range cands {
-		total += c.p
-	}
-	u := rng.Float64() * total
-	for _, c := range cands {
-		u -= c.p
-		if u <= 0 {
-			return c.id
+	} else if truncated {
+		for len(kept) < limit {
+			kept = append(kept, h.pop())
 		}
 	}
-	return cands[len(cands)-1].id
+	if !truncated {
+		// every token: the draw takes candidates from the heap as it goes
+		u := rng.Float64() * sum
+		last := int32(best)
+		for h.len() > 0 {
+			last = h.pop()
+			if u -= h.p[last]; u <= 0 {
+				break
+			}
+		}
+		return int(last)
+	}
+	var total float64
+	for _, i := range kept {
+		total += h.p[i]
+	}
+	u := rng.Float64() * total
+	for _, i := range kept {
+		if u -= h.p[i]; u <= 0 {
+			return int(i)
+		}
+	}
+	return int(kept[len(kept)-1])
+}
+
+// argmax is the index of the largest value (the first of equal ones).
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// candHeap is a max-heap of token ids by probability p (equal ones by id).
+type candHeap struct {
+	p   []float64 // by token id
+	idx []int32   // the heap
+}
+
+func (h *candHeap) len() int { return len(h.idx) }
+
+func (h *candHeap) less(a, b int32) bool { // a before b
+	return h.p[a] > h.p[b] || h.p[a] == h.p[b] && a < b
+}
+
+func (h *candHeap) init() {
+	for i := len(h.idx)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *candHeap) pop() int32 {
+	top := h.idx[0]
+	n := len(h.idx) - 1
+	h.idx[0] = h.idx[n]
+	h.idx = h.idx[:n]
+	h.down(0)
+	return top
+}
+
+func (h *candHeap) down(i int) {
+	n := len(h.idx)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && h.less(h.idx[c+1], h.idx[c]) {
+			c++
+		}
+		if !h.less(h.idx[c], h.idx[i]) {
+			return
+		}
+		h.idx[i], h.idx[c] = h.idx[c], h.idx[i]
+		i = c
+	}
 }

@@ -1,7 +1,9 @@
 package predict
 
 import (
+	"context"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -432,4 +434,84 @@ func TestNumericFormRealRows(t *testing.T) {
 		t.Fatalf("%d open rows, %d answers checked", open, answers)
 	}
 	t.Logf("%d open rows of %d; %d answers checked", open, len(rows), answers)
+}
+
+// TestRowsThroughScorer: with a Scorer (as a server batches rows, here
+// model.ContinuationBatch with a prefix cache) numeric rows walk their tree
+// and sampled rows draw their answers through it, and get what the
+// predictor's own cache gives: the same numeric distributions, the same
+// samples for the seed.
+func TestRowsThroughScorer(t *testing.T) {
+	m, enc := tinyQwen(t)
+	rows := []data.Example{numericRow(), numericRow()}
+	rows[1].Input += " "
+	pc := model.NewPrefixCache(64 << 20)
+	c := m.NewCache()
+	calls := 0
+	scorer := func(ctx context.Context, jobs []model.ContinuationJob) ([][]float64, error) {
+		calls++
+		out, _, err := m.ContinuationBatch(c, pc, nil, jobs)
+		return out, err
+	}
+	// short (the race detector): fewer nodes and tokens
+	nodes, tokens, seqs := 40, 12, 4
+	if testing.Short() {
+		nodes, tokens, seqs = 8, 3, 2
+		rows = rows[:1]
+	}
+	for _, sm := range []Sampling{{NumericNodes: nodes}, {Samples: seqs, Temperature: 1, Seed: 7, MaxTokens: tokens}} {
+		want, err := New(m, nil, enc, sm).Rows(rows, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := New(m, nil, enc, sm)
+		p.Score = scorer
+		calls = 0
+		got, err := p.Rows(rows, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls == 0 {
+			t.Fatalf("%+v: the scorer was not called", sm)
+		}
+		for i := range rows {
+			g, w := got[i], want[i]
+			if g.Method != w.Method || len(g.Numeric) != len(w.Numeric) || !slices.Equal(g.Samples, w.Samples) || math.Abs(g.Covered-w.Covered) > 1e-6 {
+				t.Fatalf("%+v row %d: %+v, want %+v", sm, i, g, w)
+			}
+			for k := range g.Numeric {
+				if g.Numeric[k].Value != w.Numeric[k].Value || math.Abs(g.Numeric[k].Prob-w.Numeric[k].Prob) > 1e-6 {
+					t.Errorf("%+v row %d: numeric %d %+v, want %+v", sm, i, k, g.Numeric[k], w.Numeric[k])
+				}
+			}
+		}
+		t.Logf("%+v: %d calls of the scorer; row 0 %s %d values %v", sm, calls, got[0].Method, len(got[0].Numeric), got[0].Samples)
+	}
+	// the samples' tokens (a random model's rarely parse as numbers)
+	prompt, _, err := enc.Continuations(&rows[0], []string{""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []model.Sampling{{Temperature: 1, MaxNewTokens: tokens}, {Temperature: 0.7, TopP: 0.9, MaxNewTokens: tokens}, {MaxNewTokens: tokens}} {
+		streams := func() []*rand.Rand {
+			r := make([]*rand.Rand, seqs)
+			for k := range r {
+				r[k] = rand.New(rand.NewPCG(3, uint64(k)))
+			}
+			return r
+		}
+		gens, err := GenerateScored(context.Background(), scorer, m.Config.VocabSize, prompt, s, streams())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, rng := range streams() {
+			want, err := m.Generate(prompt, nil, s, rng, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(gens[k], want) {
+				t.Errorf("%+v sequence %d: %v, generated alone %v", s, k, gens[k], want)
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/gotrain/gotrain/data"
@@ -152,7 +153,8 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 	sort.SliceStable(jobs, func(a, b int) bool { return lessInts(jobs[a].prompt, jobs[b].prompt) })
 	var scored [][]float64
 	if p.Score != nil && len(jobs) > 0 {
-		// numeric rows walk a tree of answers with the predictor's own cache
+		// numeric rows walk a tree of answers, each round of it a call of
+		// the scorer (scoredTree)
 		var mj []model.ContinuationJob
 		var at []int
 		for k, j := range jobs {
@@ -171,13 +173,17 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		}
 	}
 	mp := p.m.NewPredictor(p.ad)
+	var tree treeScorer = mp
+	if p.Score != nil {
+		tree = &scoredTree{ctx: ctx, score: p.Score}
+	}
 	done := 0
 	for k, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if j.num != nil {
-			res, err := p.numericRow(mp, j.num, j.opts)
+			res, err := p.numericRow(tree, j.num, j.opts)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", rows[j.i].Where(), err)
 			}
@@ -216,19 +222,17 @@ func (p *Predictor) RowsContext(ctx context.Context, rows []data.Example, progre
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if p.s.Samples > 0 {
-			s, err := p.sampleRow(&rows[i], uint64(i))
-			if err != nil {
-				return nil, err
-			}
-			results[i].Samples = s
-			results[i].Method, results[i].Reason = "sampled", ""
-			if len(s) > 0 {
-				med := median(s)
-				results[i].Prediction = &med
-			} else {
-				results[i].Method, results[i].Reason = "none", fmt.Sprintf("%s (%d samples)", ReasonNoSamples, p.s.Samples)
-			}
+		s, err := p.sampleRow(ctx, &rows[i], uint64(i))
+		if err != nil {
+			return nil, err
+		}
+		results[i].Samples = s
+		results[i].Method, results[i].Reason = "sampled", ""
+		if len(s) > 0 {
+			med := median(s)
+			results[i].Prediction = &med
+		} else {
+			results[i].Method, results[i].Reason = "none", fmt.Sprintf("%s (%d samples)", ReasonNoSamples, p.s.Samples)
 		}
 		done++
 		if progress != nil {
@@ -266,7 +270,7 @@ func Record(row *data.Example, r *Result) map[string]any {
 }
 
 // numericRow is the distribution of a row's numeric answer.
-func (p *Predictor) numericRow(mp *model.Predictor, f *numericForm, opts data.Options) (Result, error) {
+func (p *Predictor) numericRow(tree treeScorer, f *numericForm, opts data.Options) (Result, error) {
 	nt, ok := p.numTokens[f.lead]
 	if !ok {
 		nt.ids, nt.texts = numericTokens(p.enc.Tok, f.lead)
@@ -275,7 +279,7 @@ func (p *Predictor) numericRow(mp *model.Predictor, f *numericForm, opts data.Op
 		}
 		p.numTokens[f.lead] = nt
 	}
-	t, err := numericDistribution(mp, p.enc.Tok, f, nt.ids, nt.texts, p.s.NumericEps, p.s.NumericNodes, p.s.MaxTokens)
+	t, err := numericDistribution(tree, p.enc.Tok, f, nt.ids, nt.texts, p.s.NumericEps, p.s.NumericNodes, p.s.MaxTokens)
 	if err != nil {
 		return Result{}, err
 	}
@@ -292,26 +296,131 @@ type numTokens struct {
 }
 
 // sampleRow samples answers for an open-ended row and keeps those that parse
-// as a number.
-func (p *Predictor) sampleRow(r *data.Example, salt uint64) ([]float64, error) {
+// as a number. Sample k draws from its own random stream (seed, row salt,
+// k), so that with a Scorer all samples step together, one job each, and
+// draw what they draw one after another with the predictor's own cache.
+func (p *Predictor) sampleRow(ctx context.Context, r *data.Example, salt uint64) ([]float64, error) {
 	prompt, _, err := p.enc.Continuations(r, []string{""})
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(p.s.Seed, salt))
 	tok := p.enc.Tok
 	s := model.Sampling{Temperature: p.s.Temperature, TopP: p.s.TopP, TopK: p.s.TopK, MaxNewTokens: p.s.MaxTokens, Stop: tok.EOS()}
-	var out []float64
-	for k := 0; k < p.s.Samples; k++ {
-		gen, err := p.m.Generate(prompt, p.ad, s, rng, nil)
-		if err != nil {
+	rngs := make([]*rand.Rand, p.s.Samples)
+	for k := range rngs {
+		rngs[k] = rand.New(rand.NewPCG(p.s.Seed, salt<<32|uint64(k)))
+	}
+	var gens [][]int
+	if p.Score != nil {
+		if gens, err = GenerateScored(ctx, p.Score, p.m.Config.VocabSize, prompt, s, rngs); err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Where(), err)
 		}
+	} else {
+		for _, rng := range rngs {
+			gen, err := p.m.Generate(prompt, p.ad, s, rng, nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Where(), err)
+			}
+			gens = append(gens, gen)
+		}
+	}
+	var out []float64
+	for _, gen := range gens {
 		if v, ok := data.ParseResponse(tok.Decode(gen)); ok {
 			out = append(out, v)
 		}
 	}
 	return out, nil
+}
+
+// GenerateScored is model.Generate through a Scorer (a server's batcher):
+// one sequence per random stream, all continuing prompt, step by step; each
+// step is one job per unfinished sequence asking for its next token's
+// logits, so the sequences (and other callers' work) go through the layers
+// together while the scorer's prefix cache keeps what each has computed.
+// It returns each sequence's tokens (stop token excluded).
+func GenerateScored(ctx context.Context, score Scorer, vocab int, prompt []int, s model.Sampling, rngs []*rand.Rand) ([][]int, error) {
+	gens := make([][]int, len(rngs))
+	live := make([]int, len(rngs))
+	for k := range live {
+		live[k] = k
+	}
+	logits := make([][]float32, len(rngs))
+	for n := 0; n < s.MaxNewTokens && len(live) > 0; n++ {
+		jobs := make([]model.ContinuationJob, len(live))
+		for x, k := range live {
+			if logits[k] == nil {
+				logits[k] = make([]float32, vocab)
+			}
+			jobs[x] = model.ContinuationJob{Prompt: append(slices.Clip(prompt), gens[k]...), Logits: logits[k]}
+		}
+		if _, err := score(ctx, jobs); err != nil {
+			return nil, err
+		}
+		next := live[:0]
+		for _, k := range live {
+			tok := model.Sample(logits[k], s, rngs[k])
+			if slices.Contains(s.Stop, tok) {
+				continue
+			}
+			gens[k] = append(gens[k], tok)
+			next = append(next, k)
+		}
+		live = next
+	}
+	return gens, nil
+}
+
+// scoredTree grows a numeric answer tree through a Scorer (a server's
+// batcher) instead of a predictor's cache: each node is a job of the prompt
+// followed by the node's path, whose continuations are the wanted tokens
+// one by one. The scorer's prefix cache keeps the prompt, so a node
+// computes only its path.
+type scoredTree struct {
+	ctx    context.Context
+	score  Scorer
+	prompt []int
+	paths  [][]int // by node; node 0 (the prompt's end) has none
+}
+
+func singles(want []int) [][]int {
+	conts := make([][]int, len(want))
+	for i := range want {
+		conts[i] = want[i : i+1 : i+1]
+	}
+	return conts
+}
+
+func (t *scoredTree) BeginTree(prompt, want []int) ([]float64, error) {
+	t.prompt, t.paths = prompt, [][]int{nil}
+	out, err := t.score(t.ctx, []model.ContinuationJob{{Prompt: prompt, Conts: singles(want)}})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+func (t *scoredTree) GrowTree(parents, toks, want []int) ([]int, [][]float64, error) {
+	if len(parents) != len(toks) {
+		return nil, nil, fmt.Errorf("predict: GrowTree: %d parents for %d tokens", len(parents), len(toks))
+	}
+	conts := singles(want)
+	jobs := make([]model.ContinuationJob, len(toks))
+	ids := make([]int, len(toks))
+	for i, q := range parents {
+		if q < 0 || q >= len(t.paths) {
+			return nil, nil, fmt.Errorf("predict: GrowTree: no node %d", q)
+		}
+		path := append(slices.Clip(t.paths[q]), toks[i])
+		ids[i] = len(t.paths)
+		t.paths = append(t.paths, path)
+		jobs[i] = model.ContinuationJob{Prompt: append(slices.Clip(t.prompt), path...), Conts: conts}
+	}
+	out, err := t.score(t.ctx, jobs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ids, out, nil
 }
 
 func lessInts(a, b []int) bool {

@@ -28,6 +28,8 @@ type predictRequest struct {
 const maxSamples = 100
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
+	arrived := s.b.arrive()
+	defer arrived()
 	var req predictRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -74,7 +76,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	if req.Samples > 0 && len(rows)*req.Samples*max(req.MaxTokens, 16) > s.lim.Tokens {
 		return errorf(http.StatusBadRequest, "too_many_tokens", "%d rows × %d samples exceed the server's limit of %d tokens a request", len(rows), req.Samples, s.lim.Tokens)
 	}
-	p := s.predictor(ent, sm)
+	p := s.predictor(ent, sm, arrived)
 	results, err := p.RowsContext(r.Context(), rows, nil)
 	if err != nil {
 		return err
@@ -89,24 +91,22 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 }
 
 // predictor returns a predictor whose rows with options go through the
-// batcher, within the request's token limit.
-func (s *Server) predictor(ent *entry, sm predict.Sampling) *predict.Predictor {
+// batcher, within the request's token limit; arrived is the request's mark
+// from batcher.arrive.
+func (s *Server) predictor(ent *entry, sm predict.Sampling, arrived func()) *predict.Predictor {
 	p := predict.New(s.cfg.Model, ent.ad, s.cfg.Encoder, sm)
 	p.Score = func(ctx context.Context, jobs []model.ContinuationJob) ([][]float64, error) {
 		n := 0
-		for _, j := range jobs {
-			n += len(j.Prompt)
+		for k, j := range jobs {
+			n += jobSize(jobs, k)
 			if len(j.Prompt)+maxLen(j.Conts) > s.cfg.Model.MaxPositions() {
 				return nil, errorf(http.StatusBadRequest, "too_many_tokens", "a row of %d tokens is longer than the model's %d positions", len(j.Prompt)+maxLen(j.Conts), s.cfg.Model.MaxPositions())
-			}
-			for _, c := range j.Conts {
-				n += len(c)
 			}
 		}
 		if n > s.lim.Tokens {
 			return nil, errorf(http.StatusBadRequest, "too_many_tokens", "the rows come to %d prompt and answer tokens: the server takes at most %d a request", n, s.lim.Tokens)
 		}
-		return s.b.score(ctx, ent, jobs)
+		return s.b.score(ctx, ent, jobs, arrived)
 	}
 	return p
 }
@@ -169,7 +169,7 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) error {
 	if n > s.lim.Tokens {
 		return errorf(http.StatusBadRequest, "too_many_tokens", "the items come to %d tokens: the server takes at most %d a request", n, s.lim.Tokens)
 	}
-	release, err := s.acquire(r.Context())
+	release, err := acquire(r.Context(), s.scores)
 	if err != nil {
 		return err
 	}
@@ -208,6 +208,8 @@ type simulateRequest struct {
 }
 
 func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
+	arrived := s.b.arrive()
+	defer arrived()
 	var req simulateRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -258,7 +260,7 @@ func (s *Server) simulate(w http.ResponseWriter, r *http.Request) error {
 	if rows := personas * len(exp.Conditions); rows > s.lim.Rows {
 		return errorf(http.StatusBadRequest, "too_many_rows", "%d personas × %d conditions = %d rows: the server takes at most %d a request", personas, len(exp.Conditions), rows, s.lim.Rows)
 	}
-	p := s.predictor(ent, predict.Sampling{})
+	p := s.predictor(ent, predict.Sampling{}, arrived)
 	res, err := predict.Simulate(r.Context(), p, exp, pool, opt)
 	if err != nil {
 		return err

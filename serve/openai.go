@@ -10,6 +10,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,41 +157,49 @@ type generation struct {
 
 // generate samples one completion of ids; delta, if not nil, gets each piece
 // of text as it becomes final, with the log-probabilities of the tokens that
-// made it.
+// made it. Every step (the prompt, then each token) is a job of the
+// batcher, so the steps of concurrent completions go through the layers
+// together, with the predict rows, as vLLM's continuous batching does; the
+// prefix cache keeps each sequence's keys and values between its steps.
+// The tokens are model.Generate's for the same seed.
 func (s *Server) generate(ctx context.Context, ent *entry, ids []int, p genParams, choice int, delta func(text string, lps []tokenLogprob) error) (generation, error) {
 	var g generation
 	var pending strings.Builder
 	st := tokenize.NewStopWriter(writerFunc(func(b []byte) (int, error) { return pending.Write(b) }), p.stops)
 	rng := mrand.New(mrand.NewPCG(p.seed, uint64(choice)))
+	sm := model.Sampling{Temperature: p.s.Temperature, TopP: p.s.TopP, MaxNewTokens: p.maxTokens, Stop: p.s.Stop}
 	var sent int // logprobs already sent with a delta
-	var err error
 	stopped := false
 	s.met.tokens(len(ids))
-	gen, gerr := s.cfg.Model.GenerateSteps(ids, ent.ad, model.Sampling{Temperature: p.s.Temperature, TopP: p.s.TopP, MaxNewTokens: p.maxTokens, Stop: p.s.Stop}, rng,
-		func(tok int, logits []float32) bool {
-			if err = ctx.Err(); err != nil {
-				return false
+	logits := make([]float32, s.cfg.Model.Config.VocabSize)
+	seq := slices.Clip(ids)
+	for len(seq)-len(ids) < p.maxTokens {
+		if _, err := s.b.score(ctx, ent, []model.ContinuationJob{{Prompt: seq, Logits: logits}}, nil); err != nil {
+			return g, err
+		}
+		tok := model.Sample(logits, sm, rng)
+		if slices.Contains(sm.Stop, tok) {
+			break
+		}
+		seq = append(seq, tok)
+		s.met.genToks.Add(1)
+		s.met.tokens(1)
+		piece := s.cfg.Tok.Decode([]int{tok})
+		if p.logprobs {
+			g.logprobs = append(g.logprobs, s.logprob(tok, piece, logits, p.topLogprobs))
+		}
+		more := st.Add(piece)
+		stopped = !more
+		if delta != nil && pending.Len() > 0 {
+			if err := delta(pending.String(), g.logprobs[sent:]); err != nil {
+				return g, err
 			}
-			s.met.genToks.Add(1)
-			s.met.tokens(1)
-			piece := s.cfg.Tok.Decode([]int{tok})
-			if p.logprobs {
-				g.logprobs = append(g.logprobs, s.logprob(tok, piece, logits, p.topLogprobs))
-			}
-			more := st.Add(piece)
-			stopped = !more
-			if delta != nil && pending.Len() > 0 {
-				err = delta(pending.String(), g.logprobs[sent:])
-				sent = len(g.logprobs)
-				pending.Reset()
-			}
-			return more && err == nil
-		})
-	if gerr != nil {
-		return g, gerr
-	}
-	if err != nil {
-		return g, err
+			sent = len(g.logprobs)
+			pending.Reset()
+		}
+		if !more {
+			break
+		}
 	}
 	st.Finish()
 	if delta != nil && (pending.Len() > 0 || sent < len(g.logprobs)) {
@@ -198,9 +207,9 @@ func (s *Server) generate(ctx context.Context, ent *entry, ids []int, p genParam
 			return g, err
 		}
 	}
-	g.text, g.tokens = st.Text(), len(gen)
+	g.text, g.tokens = st.Text(), len(seq)-len(ids)
 	g.finish = "stop"
-	if !stopped && len(gen) == p.maxTokens {
+	if !stopped && g.tokens == p.maxTokens {
 		g.finish = "length"
 	}
 	return g, nil
@@ -384,7 +393,7 @@ type streamer struct {
 // it sends them as server-sent events made by st as the text comes (and the
 // usage at the end when includeUsage), then [DONE].
 func (s *Server) choices(ctx context.Context, w http.ResponseWriter, stream bool, ent *entry, ids []int, p genParams, st streamer, includeUsage bool) ([]generation, usage, error) {
-	release, err := s.acquire(ctx)
+	release, err := acquire(ctx, s.gen)
 	if err != nil {
 		return nil, usage{}, err
 	}

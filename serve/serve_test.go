@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,7 +248,7 @@ func TestPredictMatchesPredictor(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		worst := 0.0
+		worst, numeric := 0.0, 0
 		for c := 0; c < clients; c++ {
 			if codes[c] != 200 || len(got[c].Rows) != per {
 				t.Fatalf("%s client %d: status %d, %d rows", name, c, codes[c], len(got[c].Rows))
@@ -263,12 +265,25 @@ func TestPredictMatchesPredictor(t *testing.T) {
 				for j, p := range probs {
 					worst = max(worst, math.Abs(p.(float64)-want[i].Probs[j]))
 				}
+				// numeric rows, their tree grown through the batcher
+				num, _ := row["numeric"].([]any)
+				if len(num) != len(want[i].Numeric) {
+					t.Fatalf("%s row %d: %d numeric answers, want %d", name, i, len(num), len(want[i].Numeric))
+				}
+				for j, v := range num {
+					vp := v.(map[string]any)
+					if vp["value"] != want[i].Numeric[j].Value {
+						t.Fatalf("%s row %d: numeric answer %d is %v, want %v", name, i, j, vp["value"], want[i].Numeric[j].Value)
+					}
+					worst = max(worst, math.Abs(vp["prob"].(float64)-want[i].Numeric[j].Prob))
+					numeric++
+				}
 			}
 		}
 		if worst > 1e-6 {
 			t.Errorf("%s: probabilities differ from the predictor's by up to %g", name, worst)
 		}
-		t.Logf("%s: largest difference from the predictor %.2g", name, worst)
+		t.Logf("%s: largest difference from the predictor %.2g (%d numeric answers among them)", name, worst, numeric)
 	}
 	_, met := s.get(t, "/metrics")
 	for _, want := range []string{`gotrain_requests_total{endpoint="/v1/predict",code="200"} 12`, "gotrain_rows_total 48", `gotrain_prefix_cache_hits_total{model="tiny"}`, "gotrain_queue_depth 0"} {
@@ -670,4 +685,78 @@ func TestCancel(t *testing.T) {
 		t.Errorf("all %d rows were computed for a request cancelled after the second batch", n)
 	}
 	t.Logf("%d of 40 rows computed before the cancel took effect", n)
+}
+
+// TestCompletionsBatched: completions sent at once by several clients (and
+// predict rows beside them) go through the batcher together, step by step,
+// and each gets the tokens model.Generate gives it alone for its seed.
+func TestCompletionsBatched(t *testing.T) {
+	s := startServer(t, nil)
+	type want struct {
+		prompt string
+		model  string
+		seed   uint64
+		temp   float64
+		topP   float64
+	}
+	cases := []want{
+		{"The survey asked", "tiny", 1, 0.8, 1}, {"Participants were", "tuned", 2, 1, 0.9},
+		{"In the control condition", "tiny", 3, 0, 1}, {"The survey asked", "tiny", 4, 1.2, 0.5},
+		{"Respondents", "tuned", 5, 0.7, 1}, {"A vignette", "tiny", 6, 1, 1},
+	}
+	maxTokens := 10
+	if testing.Short() { // the race detector
+		maxTokens, cases = 4, cases[:4]
+	}
+	got := make([]completionResponse, len(cases))
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.post(t, "/v1/completions", map[string]any{"model": c.model, "prompt": c.prompt, "max_tokens": maxTokens, "seed": c.seed, "temperature": c.temp, "top_p": c.topP, "logprobs": 0}, &got[i])
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var p predictResponse
+		s.post(t, "/v1/predict", map[string]any{"model": "tiny", "rows": sampleRows(t, 6)}, &p)
+	}()
+	wg.Wait()
+	m, tok := s.cfg.Model, s.cfg.Tok
+	for i, c := range cases {
+		var ad *model.Adapter
+		if c.model == "tuned" {
+			ad = s.cfg.Adapter[0].Adapter
+		}
+		rng := rand.New(rand.NewPCG(c.seed, 0))
+		gen, err := m.Generate(tok.EncodeSpecial(c.prompt), ad, model.Sampling{Temperature: c.temp, TopP: c.topP, MaxNewTokens: maxTokens, Stop: tok.EOS()}, rng, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[i].Choices) != 1 || got[i].Choices[0].Logprobs == nil {
+			t.Fatalf("case %d: %+v", i, got[i])
+		}
+		ch := got[i].Choices[0]
+		var want []string
+		for _, id := range gen {
+			want = append(want, tok.Decode([]int{id}))
+		}
+		if !slices.Equal(ch.Logprobs.Tokens, want) {
+			t.Errorf("case %d %+v: tokens %q, generated alone %q", i, c, ch.Logprobs.Tokens, want)
+		}
+	}
+	_, met := s.get(t, "/metrics")
+	t.Logf("batches: %s", grepLines(met, "gotrain_batch"))
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }

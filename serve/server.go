@@ -43,7 +43,8 @@ type Limits struct {
 	Choices     int           // n of a completion
 	Timeout     time.Duration // wall time of one request
 	BatchTokens int           // tokens the batcher puts into one forward pass
-	Generators  int           // completions and scores computed at once (each holds a KV cache)
+	Generators  int           // completions decoded at once (their steps batched together)
+	Scores      int           // /v1/score requests computed at once (each holds a KV cache and activations)
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -55,7 +56,8 @@ var DefaultLimits = Limits{
 	Choices:     8,
 	Timeout:     10 * time.Minute,
 	BatchTokens: 4096,
-	Generators:  2,
+	Generators:  8,
+	Scores:      2,
 }
 
 // Config is what New needs.
@@ -94,7 +96,8 @@ type Server struct {
 	names   []string
 	b       *batcher
 	met     *metrics
-	gen     chan struct{} // a slot per generation or score computed at once
+	gen     chan struct{} // a slot per completion decoded at once
+	scores  chan struct{} // a slot per /v1/score request computed at once
 	created int64
 	handler http.Handler
 
@@ -120,11 +123,12 @@ func New(cfg Config) (*Server, error) {
 	orDefault(&lim.Timeout, def.Timeout)
 	orDefault(&lim.BatchTokens, def.BatchTokens)
 	orDefault(&lim.Generators, def.Generators)
+	orDefault(&lim.Scores, def.Scores)
 	if cfg.PrefixCacheBytes <= 0 {
 		cfg.PrefixCacheBytes = 1 << 30
 	}
 	s := &Server{cfg: cfg, lim: lim, entries: map[string]*entry{}, met: newMetrics(),
-		gen: make(chan struct{}, lim.Generators), created: time.Now().Unix()}
+		gen: make(chan struct{}, lim.Generators), scores: make(chan struct{}, lim.Scores), created: time.Now().Unix()}
 	add := func(name string, ad *model.Adapter) error {
 		if name == "" {
 			return errors.New("serve: an adapter has no name")
@@ -417,11 +421,11 @@ func (s *Server) lookup(name string) (*entry, error) {
 	return e, nil
 }
 
-// acquire takes a generation slot, or fails when ctx ends first.
-func (s *Server) acquire(ctx context.Context) (release func(), err error) {
+// acquire takes one of slots, or fails when ctx ends first.
+func acquire(ctx context.Context, slots chan struct{}) (release func(), err error) {
 	select {
-	case s.gen <- struct{}{}:
-		return func() { <-s.gen }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"sort"
 	"strconv"
@@ -123,6 +124,9 @@ func benchServe(args []string) error {
 		if err != nil {
 			return err
 		}
+		for k, v := range batchStats(srv) {
+			res[k] = v
+		}
 		res["rows"] = *requests * *rowsPer
 		res["rows_per_s"] = float64(*requests**rowsPer) / res["seconds"].(float64)
 		// on a shared machine: the rate with every thread on a core
@@ -210,4 +214,24 @@ func benchServeRun(srv *serve.Server, n int, bodies [][]byte) (map[string]any, e
 		rss[i] = float64(int(rss[i]*10)) / 10
 	}
 	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
+}
+
+// batchStats reads the server's batch counters from its /metrics: jobs per
+// forward pass and the prompt tokens computed and taken from the prefix
+// cache.
+func batchStats(srv *serve.Server) map[string]any {
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	v := map[string]float64{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if name, val, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			v[name], _ = strconv.ParseFloat(val, 64)
+		}
+	}
+	out := map[string]any{"batches": v["gotrain_batches_total"], "prompt_tokens_computed": v["gotrain_prompt_tokens_computed_total"],
+		"prompt_tokens_cached": v["gotrain_prompt_tokens_cached_total"]}
+	if v["gotrain_batches_total"] > 0 {
+		out["jobs_per_batch"] = v["gotrain_batch_rows_total"] / v["gotrain_batches_total"]
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/serve"
 )
 
@@ -86,6 +87,9 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 		}
 		ads = append(ads, named{n, dir})
 	}
+	if *prefixMiB < 1 || *prefixMiB > 1<<30 {
+		return fmt.Errorf("--prefix-cache %d: want MiB from 1 (next to nothing kept) to 2^30", *prefixMiB)
+	}
 	if err := resolveFlags(base); err != nil {
 		return err
 	}
@@ -99,6 +103,12 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 		return err
 	}
 	defer m.Close()
+	// each model's prefix cache fills up to its bound as requests come:
+	// what is available once the weights are loaded must hold them all
+	if need, avail := int64(1+len(ads))*(*prefixMiB<<20), model.Available(); avail >= 0 && need > avail && !memCheckOff() {
+		return fmt.Errorf("--prefix-cache %d MiB for each of %d models needs %s, %s is available (lower --prefix-cache, or set GOTRAIN_NO_MEMCHECK=1 to run anyway)",
+			*prefixMiB, 1+len(ads), model.FormatBytes(need), model.FormatBytes(avail))
+	}
 	cfg := serve.Config{Model: m, Name: *name, APIKey: *apiKey,
 		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
 		PrefixCacheBytes: *prefixMiB << 20}
