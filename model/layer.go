@@ -150,7 +150,7 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 			copy(vAll[int(r)*kvw:(int(r)+1)*kvw], V[t*kvw:(t+1)*kvw])
 		}
 	}
-	kernels.Attention(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans)
+	kernels.AttentionCompute(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans, m.compute)
 	m.linear(x, st.att, &L.O, la, ModO, true, st)
 	if st.train {
 		copy(st.xmid, x)

@@ -126,6 +126,11 @@ func runBenchModel(name string, args []string) error {
 		cpuRun := cpu / float64(len(times)) / float64(kernels.Threads())
 		result["seconds"], result["tokens_per_s"] = med, float64(*tokens)/med
 		result["gflops"], result["cpu_tokens_per_s"], result["cpu_gflops"] = flops/med/1e9, float64(*tokens)/cpuRun, flops/cpuRun/1e9
+		// With the causal attention's two products (Q·Kᵀ and P·V over the
+		// T(T+1)/2 query-key pairs), now GEMMs too.
+		pairs := float64(*tokens) * float64(*tokens+1) / 2
+		attn := 4 * pairs * float64(cfg.Heads*cfg.HeadDim*cfg.Layers)
+		result["cpu_gflops_with_attention"] = (flops + attn) / cpuRun / 1e9
 	case "decode":
 		c := m.NewCache()
 		var b model.Batch
