@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // KeySpan is a half-open range [Lo, Hi) of key rows.
@@ -16,10 +17,25 @@ type KeySpan struct{ Lo, Hi int32 }
 const (
 	attnQB = 16
 	attnKB = 64
+	// attnGEMMRows: from this many query rows per work item (a query block
+	// times the heads of a kv group) the forward and backward run as blocked
+	// GEMMs; with fewer (decoding) the row-at-a-time kernels.
+	attnGEMMRows = 32
 	// attnDirectRows: below this many query rows per work item the forward
 	// takes dot products with the keys in place instead of transposing them.
 	attnDirectRows = 16
 )
+
+// attnQBlock is the query block, in tokens, of a work item: attnQB, doubled
+// until it holds 64 query rows (query heads sharing a kv head), so that
+// models without GQA (group 1) still fill the GEMM's tiles.
+func attnQBlock(group int) int {
+	qb := attnQB
+	for qb*group < 64 {
+		qb *= 2
+	}
+	return qb
+}
 
 // Attention: causal grouped-query attention, flash-style (online softmax over
 // key blocks; never a T×S matrix in memory). q [T × Hq × D], k, v [S × Hkv × D]
@@ -36,6 +52,18 @@ const (
 // share prefixes batched together (prefix, prompt tail, continuation). Work is split over cores by (query block, kv
 // head), each item covering the Hq/Hkv query heads that share the kv head.
 func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
+	AttentionCompute(out, lse, q, k, v, T, S, Hq, Hkv, D, scale, spans, ComputeF32)
+}
+
+// AttentionCompute is Attention with a choice of compute mode for its two
+// products. A work item with at least attnGEMMRows query rows (prefill,
+// training) runs them as blocked GEMMs on the GEMM driver's microkernels:
+// per key block S = Q·Kᵀ, the causal mask and the online softmax in
+// float32, then O += P·V. With ComputeBF16 (and AVX512_BF16) Q, K, P and V
+// are rounded to bfloat16 and the products accumulate in float32, as
+// autocast's attention does; elsewhere, and for fewer rows (decoding), the
+// products are float32.
+func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan, c Compute) {
 	checkAttn("Attention", q, k, v, T, S, Hq, Hkv, D, spans)
 	ns := spansPer(spans, T)
 	needLen("Attention", "out", out, T*Hq*D)
@@ -43,20 +71,39 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 		needLen("Attention", "lse", lse, T*Hq)
 	}
 	group := Hq / Hkv
+	qbT := attnQBlock(group)
 	kvStride := Hkv * D
-	nqb := (T + attnQB - 1) / attnQB
+	nqb := (T + qbT - 1) / qbT
 	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
+	l := active.Load()
+	pairs := c == ComputeBF16 && l.kernBF16 != nil
+	var kh, vh []uint16 // K and V rounded to bfloat16 once, for the pair GEMMs
+	if pairs && min(T, qbT)*group >= attnGEMMRows {
+		bk, bv := pairPool.Get().(*[]uint16), pairPool.Get().(*[]uint16)
+		defer pairPool.Put(bk)
+		defer pairPool.Put(bv)
+		kh, vh = bf16Copy(l, bk, k[:S*kvStride]), bf16Copy(l, bv, v[:S*kvStride])
+	}
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt := newTBlocks(nkb, D)
 		defer kt.release()
+		var gb *attnGEMMBufs
 		s := make([]float32, attnKB)
 		acc := make([]float32, D)
 		qs := make([]float32, D)
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
-			t0, t1 := qb*attnQB, min(T, (qb+1)*attnQB)
+			t0, t1 := qb*qbT, min(T, (qb+1)*qbT)
+			if (t1-t0)*group >= attnGEMMRows {
+				if gb == nil {
+					gb = attnGEMMPool.Get().(*attnGEMMBufs)
+					defer attnGEMMPool.Put(gb)
+				}
+				attnBlockGEMM(l, ko, gb, out, lse, q, k, v, kh, vh, t0, t1, g, S, Hq, Hkv, D, scale, spans, ns)
+				continue
+			}
 			kt.reset()
 			// Few query rows (decoding) do not pay for transposing K.
 			direct := (t1-t0)*group < attnDirectRows
@@ -115,6 +162,289 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 	})
 }
 
+// attnGEMMBufs are one goroutine's buffers for attnBlockGEMM, recycled.
+type attnGEMMBufs struct {
+	q, s, acc, m, l, mask []float32
+	keep                  []bool
+	qh, ph                []uint16
+	// the backward's: gathered dout rows, dP (then dS), lse and δ rows, tokens
+	do, dp, lse, delta []float32
+	toks               []int32
+}
+
+var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
+
+// attnBlockGEMM computes the attention of queries [t0,t1) of kv group g, all
+// its query heads at once: R = (t1−t0)·group rows (row i·group+h: token t0+i,
+// head g·group+h). For each key block of attnKB keys that some query reaches,
+// S = Q·Kᵀ (Q scaled), masked to each query's spans, goes through the online
+// softmax in float32, and O += P·V; both products are GEMMs on the tile
+// kernels (bf16 pairs when kh and vh, K and V rounded to bfloat16, are set).
+func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []float32, kh, vh []uint16, t0, t1, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int) {
+	pairs := kh != nil
+	group := Hq / Hkv
+	nt := t1 - t0
+	R := nt * group
+	kvStride := Hkv * D
+	const KB = attnKB
+	D2 := (D + 1) / 2
+	b.q = grow(b.q, R*D)
+	b.s = grow(b.s, R*KB)
+	b.acc = grow(b.acc, R*D)
+	b.m, b.l = grow(b.m, R), grow(b.l, R)
+	b.mask = grow(b.mask, nt*KB)
+	clear(b.acc)
+	clear(b.l)
+	ninf := float32(math.Inf(-1))
+	for i := range b.m {
+		b.m[i] = ninf
+	}
+	// Q, scaled so that the scores come out scaled, in row order.
+	for i := 0; i < nt; i++ {
+		src := q[((t0+i)*Hq+g*group)*D : ((t0+i)*Hq+(g+1)*group)*D]
+		dst := b.q[i*group*D : (i+1)*group*D]
+		for j, x := range src {
+			dst[j] = x * scale
+		}
+	}
+	qa := matA{b.q, D, 1}
+	if pairs {
+		if cap(b.qh) < R*2*D2 || cap(b.ph) < R*KB {
+			b.qh, b.ph = make([]uint16, R*2*D2), make([]uint16, R*KB)
+		}
+		b.qh, b.ph = b.qh[:R*2*D2], b.ph[:R*KB]
+		for i := 0; i < R; i++ {
+			l.cvtBF16(b.qh[i*2*D2:], b.q[i*D:(i+1)*D])
+			if D%2 == 1 {
+				b.qh[i*2*D2+D] = 0
+			}
+		}
+		qa = matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.qh[0])), R*D2), D2, 1}
+	}
+	// The key blocks some query of the item reaches.
+	nkb := (S + KB - 1) / KB
+	if cap(b.keep) < nkb {
+		b.keep = make([]bool, nkb)
+	}
+	keep := b.keep[:nkb]
+	clear(keep)
+	b.toks = b.toks[:0]
+	for t := t0; t < t1; t++ {
+		b.toks = append(b.toks, int32(t))
+		for _, sp := range spans[ns*t : ns*t+ns] {
+			if sp.Lo < sp.Hi {
+				for kb := int(sp.Lo) / KB; kb <= int(sp.Hi-1)/KB; kb++ {
+					keep[kb] = true
+				}
+			}
+		}
+	}
+	for kb, use := range keep {
+		if !use {
+			continue
+		}
+		j0 := kb * KB
+		nb := min(KB, S-j0)
+		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
+		o := (j0*Hkv + g) * D
+		if pairs {
+			gemmSerial(l, R, nb, D2, qa, matB{h: kh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.s, KB, false)
+		} else {
+			gemmSerial(l, R, nb, D, qa, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
+		}
+		for r := 0; r < R; r++ {
+			sr := b.s[r*KB : r*KB+nb]
+			if masked {
+				for j, x := range b.mask[r/group*KB : r/group*KB+nb] {
+					sr[j] += x
+				}
+			}
+			bm := ko.maxf(sr)
+			if bm == ninf { // no key of this block for this query
+				clear(sr)
+				continue
+			}
+			if m := b.m[r]; bm > m {
+				// Rescale what was accumulated under the old max.
+				if b.l[r] != 0 {
+					c := expf(m - bm)
+					b.l[r] *= c
+					Scale(b.acc[r*D:(r+1)*D], c)
+				}
+				b.m[r] = bm
+			}
+			b.l[r] += ko.expAffine(sr, sr, 1, b.m[r])
+		}
+		if pairs {
+			nb2 := (nb + 1) / 2
+			for r := 0; r < R; r++ {
+				l.cvtBF16(b.ph[r*KB:], b.s[r*KB:r*KB+nb])
+				if nb%2 == 1 {
+					b.ph[r*KB+nb] = 0
+				}
+			}
+			pa := matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.ph[0])), R*KB/2), KB / 2, 1}
+			gemmSerial(l, R, D, nb2, pa, matB{h: vh[o:], rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
+		} else {
+			gemmSerial(l, R, D, nb, matA{b.s, KB, 1}, matB{f: v[o:], rs: kvStride, cs: 1}, b.acc, D, true)
+		}
+	}
+	for r := 0; r < R; r++ {
+		t, h := t0+r/group, g*group+r%group
+		o := (t*Hq + h) * D
+		orow := out[o : o+D]
+		if b.l[r] == 0 {
+			clear(orow)
+			if lse != nil {
+				lse[t*Hq+h] = ninf
+			}
+			continue
+		}
+		inv := 1 / b.l[r]
+		for i, x := range b.acc[r*D : (r+1)*D] {
+			orow[i] = x * inv
+		}
+		if lse != nil {
+			lse[t*Hq+h] = b.m[r] + float32(math.Log(float64(b.l[r])))
+		}
+	}
+}
+
+// attnMask fills mask[i·attnKB+j] with 0 where token toks[i] attends to key
+// j0+j (j < nb), −Inf elsewhere, and reports whether any key is masked; when
+// none is (below the causal diagonal) it leaves mask alone.
+func attnMask(mask []float32, toks []int32, spans []KeySpan, ns, j0, nb int) bool {
+	masked := false
+	for _, t := range toks {
+		full := false
+		for _, sp := range spans[ns*int(t) : ns*int(t)+ns] {
+			full = full || int(sp.Lo) <= j0 && int(sp.Hi) >= j0+nb
+		}
+		if !full {
+			masked = true
+			break
+		}
+	}
+	if !masked {
+		return false
+	}
+	ninf := float32(math.Inf(-1))
+	for i, t := range toks {
+		mk := mask[i*attnKB : i*attnKB+nb]
+		for j := range mk {
+			mk[j] = ninf
+		}
+		for _, sp := range spans[ns*int(t) : ns*int(t)+ns] {
+			for j := max(int(sp.Lo), j0); j < min(int(sp.Hi), j0+nb); j++ {
+				mk[j-j0] = 0
+			}
+		}
+	}
+	return true
+}
+
+// attnBackGEMM is the backward's work on the query rows of tokens b.toks
+// (all query heads of kv group g; row i·group+h) as float32 GEMMs, with
+// p = exp(scale·q·k − lse) and ds = p·(dout·v − δ)·scale. With dq set
+// (pass 1) it visits every key block the tokens reach and writes their dq
+// rows, dq = Σ ds·k. Otherwise (pass 2) it adds key block kb's share,
+// dv += pᵀ·dout and dk += dsᵀ·q, into dk and dv.
+func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k, v, lse, delta []float32, kb, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int) {
+	group := Hq / Hkv
+	nt := len(b.toks)
+	R := nt * group
+	kvStride := Hkv * D
+	const KB = attnKB
+	b.q, b.do = grow(b.q, R*D), grow(b.do, R*D)
+	b.s, b.dp = grow(b.s, R*KB), grow(b.dp, R*KB)
+	b.lse, b.delta = grow(b.lse, R), grow(b.delta, R)
+	b.mask = grow(b.mask, nt*KB)
+	for i, t := range b.toks {
+		r0 := int(t)*Hq + g*group
+		copy(b.q[i*group*D:(i+1)*group*D], q[r0*D:(r0+group)*D])
+		copy(b.do[i*group*D:(i+1)*group*D], dout[r0*D:(r0+group)*D])
+		copy(b.lse[i*group:(i+1)*group], lse[r0:r0+group])
+		copy(b.delta[i*group:(i+1)*group], delta[r0:r0+group])
+	}
+	nkb := (S + KB - 1) / KB
+	kb0, kb1 := kb, kb+1
+	if dq != nil {
+		kb0, kb1 = 0, nkb
+		b.acc = grow(b.acc, R*D)
+		clear(b.acc)
+		if cap(b.keep) < nkb {
+			b.keep = make([]bool, nkb)
+		}
+		b.keep = b.keep[:nkb]
+		clear(b.keep)
+		for _, t := range b.toks {
+			for _, sp := range spans[ns*int(t) : ns*int(t)+ns] {
+				if sp.Lo < sp.Hi {
+					for j := int(sp.Lo) / KB; j <= int(sp.Hi-1)/KB; j++ {
+						b.keep[j] = true
+					}
+				}
+			}
+		}
+	}
+	ninf := float32(math.Inf(-1))
+	for blk := kb0; blk < kb1; blk++ {
+		if dq != nil && !b.keep[blk] {
+			continue
+		}
+		j0 := blk * KB
+		nb := min(KB, S-j0)
+		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
+		o := (j0*Hkv + g) * D
+		gemmSerial(l, R, nb, D, matA{b.q, D, 1}, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
+		gemmSerial(l, R, nb, D, matA{b.do, D, 1}, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
+		for r := 0; r < R; r++ {
+			p, ds := b.s[r*KB:r*KB+nb], b.dp[r*KB:r*KB+nb]
+			L, dl := b.lse[r], b.delta[r]
+			if L == ninf { // a query with no keys
+				clear(p)
+				clear(ds)
+				continue
+			}
+			if masked {
+				for j, x := range b.mask[r/group*KB : r/group*KB+nb] {
+					p[j] += x
+				}
+			}
+			ko.expAffine(p, p, scale, L)
+			for j, x := range p {
+				ds[j] = x * (ds[j] - dl) * scale
+			}
+		}
+		if dq != nil {
+			gemmSerial(l, R, D, nb, matA{b.dp, KB, 1}, matB{f: k[o:], rs: kvStride, cs: 1}, b.acc, D, true)
+			continue
+		}
+		gemmSerial(l, nb, D, R, matA{b.s, 1, KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
+		gemmSerial(l, nb, D, R, matA{b.dp, 1, KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)
+	}
+	if dq != nil {
+		for i, t := range b.toks {
+			r0 := int(t)*Hq + g*group
+			copy(dq[r0*D:(r0+group)*D], b.acc[i*group*D:(i+1)*group*D])
+		}
+	}
+}
+
+// bf16Copy rounds x to bfloat16 into *buf (grown as needed), in parallel.
+func bf16Copy(l *impl, buf *[]uint16, x []float32) []uint16 {
+	if cap(*buf) < len(x) {
+		*buf = make([]uint16, len(x))
+	}
+	h := (*buf)[:len(x)]
+	const chunk = 1 << 14
+	n := (len(x) + chunk - 1) / chunk
+	parallelChunks(n, min(n, Threads()), func(lo, hi int) {
+		l.cvtBF16(h[lo*chunk:], x[lo*chunk:min(len(x), hi*chunk)])
+	})
+	return h
+}
+
 // AttentionBackward: dq [T×Hq×D] (overwritten), dk, dv [S×Hkv×D] (accumulated
 // into), given dout, the forward's q, k, v, out, lse. Flash-style: the
 // probabilities are recomputed from lse, no T×S matrix is stored.
@@ -134,8 +464,9 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	needLen(op, "out", out, T*Hq*D)
 	needLen(op, "lse", lse, T*Hq)
 	group := Hq / Hkv
+	qbT := attnQBlock(group)
 	kvStride := Hkv * D
-	nqb := (T + attnQB - 1) / attnQB
+	nqb := (T + qbT - 1) / qbT
 	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
 
@@ -145,19 +476,33 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 		delta[i] = Dot(dout[i*D:(i+1)*D], out[i*D:(i+1)*D])
 	}
 
+	l := active.Load()
 	// Pass 1: dq, one writer per (t, h).
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
 		defer kt.release()
 		defer vt.release()
+		var gb *attnGEMMBufs
 		s := make([]float32, attnKB)
 		dp := make([]float32, attnKB)
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
+			if t0, t1 := qb*qbT, min(T, (qb+1)*qbT); (t1-t0)*group >= attnGEMMRows {
+				if gb == nil {
+					gb = attnGEMMPool.Get().(*attnGEMMBufs)
+					defer attnGEMMPool.Put(gb)
+				}
+				gb.toks = gb.toks[:0]
+				for t := t0; t < t1; t++ {
+					gb.toks = append(gb.toks, int32(t))
+				}
+				attnBackGEMM(l, ko, gb, dq, nil, nil, dout, q, k, v, lse, delta, -1, g, S, Hq, Hkv, D, scale, spans, ns)
+				continue
+			}
 			kt.reset()
 			vt.reset()
-			for t := qb * attnQB; t < min(T, (qb+1)*attnQB); t++ {
+			for t := qb * qbT; t < min(T, (qb+1)*qbT); t++ {
 				for h := g * group; h < (g+1)*group; h++ {
 					r := t*Hq + h
 					qrow := q[r*D : (r+1)*D]
@@ -192,6 +537,35 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	// (query, head) rows; their p and ds are kept transposed so that each key
 	// row is then updated once per batch, its gradient held in registers.
 	const attnRB = 16
+	if min(T, qbT)*group >= attnGEMMRows {
+		// Many queries (training): gather them in query blocks per key block
+		// and run the four products as GEMMs.
+		parallelFor(Hkv*nkb, 1<<20, func(lo, hi int) {
+			gb := attnGEMMPool.Get().(*attnGEMMBufs)
+			defer attnGEMMPool.Put(gb)
+			for it := lo; it < hi; it++ {
+				g := it / nkb
+				b := zigzag(it%nkb, nkb)
+				b0, b1 := b*attnKB, min(S, (b+1)*attnKB)
+				gb.toks = gb.toks[:0]
+				for t := 0; t < T; t++ {
+					for _, sp := range spans[ns*t : ns*t+ns] {
+						if max(int(sp.Lo), b0) < min(int(sp.Hi), b1) {
+							gb.toks = append(gb.toks, int32(t))
+							break
+						}
+					}
+				}
+				all := gb.toks
+				for i := 0; i < len(all); i += qbT {
+					gb.toks = all[i:min(len(all), i+qbT)]
+					attnBackGEMM(l, ko, gb, nil, dk, dv, dout, q, k, v, lse, delta, b, g, S, Hq, Hkv, D, scale, spans, ns)
+				}
+				gb.toks = all[:0]
+			}
+		})
+		return
+	}
 	parallelFor(Hkv*nkb, 1<<20, func(lo, hi int) {
 		ktb := make([]float32, D*attnKB) // this item's K block, transposed
 		vtb := make([]float32, D*attnKB)

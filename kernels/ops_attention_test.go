@@ -313,7 +313,7 @@ func TestAttentionBadSpansPanic(t *testing.T) {
 
 // Benchmark shape: Qwen2.5-0.5B attention (Hq=14, Hkv=2, D=64), T=S=512
 // causal. Flops: 4·D per (query, head, key) pair attended (QKᵀ and PV).
-func benchAttn(b *testing.B, threads int, backward bool) {
+func benchAttn(b *testing.B, threads int, backward bool, cm ...Compute) {
 	const T, Hq, Hkv, D = 512, 14, 2, 64
 	rng := rand.New(rand.NewPCG(1, 1))
 	c := causalSpans(T, 0)
@@ -333,7 +333,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 		if backward {
 			AttentionBackward(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans)
 		} else {
-			Attention(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans)
+			AttentionCompute(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans, append(cm, ComputeF32)[0])
 		}
 	}
 	reportFlops(b, flops, cpuTime()-c0)
@@ -341,6 +341,7 @@ func benchAttn(b *testing.B, threads int, backward bool) {
 
 func BenchmarkAttention1T(b *testing.B)          { benchAttn(b, 1, false) }
 func BenchmarkAttentionPar(b *testing.B)         { benchAttn(b, 0, false) }
+func BenchmarkAttentionBF16_1T(b *testing.B)     { benchAttn(b, 1, false, ComputeBF16) }
 func BenchmarkAttentionBackward1T(b *testing.B)  { benchAttn(b, 1, true) }
 func BenchmarkAttentionBackwardPar(b *testing.B) { benchAttn(b, 0, true) }
 
@@ -356,4 +357,53 @@ func BenchmarkAttentionDecode(b *testing.B) {
 		Attention(out, lse, q, k, v, 1, S, Hq, Hkv, D, float32(1/math.Sqrt(D)), spans)
 	}
 	reportFlops(b, 4.0*D*Hq*S, cpuTime()-c0)
+}
+
+// TestAttentionBF16 checks ComputeBF16 attention against the float64
+// reference on the bfloat16-rounded operands (q·scale, k, v rounded as the
+// kernel rounds them); what remains is P's rounding (2⁻⁹ relative) and the
+// float32 sums. Work items with few rows (decoding) stay float32.
+func TestAttentionBF16(t *testing.T) {
+	eachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(22, 23))
+		round := func(x []float32, s float32) []float64 {
+			r := make([]float64, len(x))
+			for i, v := range x {
+				r[i] = float64(BF16ToF32(F32ToBF16(v*s))) / float64(s)
+			}
+			return r
+		}
+		for _, D := range []int{16, 64, 128} {
+			for _, c := range attnCases(rng) {
+				for _, hh := range [][2]int{{1, 1}, {4, 2}, {7, 1}, {14, 2}} {
+					Hq, Hkv := hh[0], hh[1]
+					q := randVec(rng, c.T*Hq*D, 2)
+					k := randVec(rng, c.S*Hkv*D, 2)
+					v := randVec(rng, c.S*Hkv*D, 1)
+					scale := float32(1 / math.Sqrt(float64(D)))
+					qr, kr, vr := round(q, scale), round(k, 1), round(v, 1)
+					if !HasBF16Compute() {
+						qr, kr, vr = to64(q), to64(k), to64(v)
+					}
+					wantOut, wantLse := attnRef(qr, kr, vr, c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+					out := randVec(rng, c.T*Hq*D, 1)
+					lse := make([]float32, c.T*Hq)
+					AttentionCompute(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans, ComputeBF16)
+					name := fmt.Sprintf("%s D=%d Hq=%d Hkv=%d", c.name, D, Hq, Hkv)
+					// Queries of small work items (decoding sizes): float32 products.
+					f32Out, f32Lse := attnRef(to64(q), to64(k), to64(v), c.T, c.S, Hq, Hkv, D, float64(scale), c.spans)
+					for tt := 0; tt < c.T; tt++ {
+						qb := attnQBlock(Hq / Hkv)
+						t0 := tt / qb * qb
+						if (min(c.T, t0+qb)-t0)*Hq/Hkv < attnGEMMRows {
+							copy(wantOut[tt*Hq*D:(tt+1)*Hq*D], f32Out[tt*Hq*D:])
+							copy(wantLse[tt*Hq:(tt+1)*Hq], f32Lse[tt*Hq:])
+						}
+					}
+					compare(t, name+" out", out, wantOut, 4e-3, 1e-2)
+					compare(t, name+" lse", lse, wantLse, 1e-4, 1e-4)
+				}
+			}
+		}
+	})
 }

@@ -184,7 +184,7 @@ func (s *Server) generate(ctx context.Context, ent *entry, ids []int, p genParam
 		seq = append(seq, tok)
 		s.met.genToks.Add(1)
 		s.met.tokens(1)
-		piece := s.cfg.Tok.Decode([]int{tok})
+		piece := s.cfg.Tok.DecodeNext(tok, len(seq)-len(ids) == 1)
 		if p.logprobs {
 			g.logprobs = append(g.logprobs, s.logprob(tok, piece, logits, p.topLogprobs))
 		}

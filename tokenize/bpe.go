@@ -75,21 +75,31 @@ func (w *workspace) pop() cand {
 	return top
 }
 
-// bpe appends the ids of word (raw bytes, one pre-token) to out, merging the
-// lowest-ranked adjacent pair first: O(n log n) in the word's length.
+// bpe appends the ids of word (one pre-token: raw bytes, or characters for
+// byte_fallback) to out, merging the lowest-ranked adjacent pair first: O(n log n) in the word's length.
 func (t *Tokenizer) bpe(out []int32, word string, w *workspace) []int32 {
 	if t.ignoreMerges || len(word) == 1 {
 		if id, ok := t.vocab[word]; ok {
 			return append(out, id)
 		}
 	}
-	n := len(word)
+	var init []int32
+	if t.spm != nil {
+		init = t.spmInit(word, w)
+	} else {
+		init = w.ids[:0]
+		for i := 0; i < len(word); i++ {
+			init = append(init, t.byteIDs[word[i]])
+		}
+		w.ids = init
+	}
+	n := len(init)
 	if n <= smallWord {
-		return t.bpeSmall(out, word, w)
+		return t.bpeSmall(out, word, init, w)
 	}
 	syms := w.syms[:0]
-	for i := 0; i < n; i++ {
-		syms = append(syms, symbol{id: t.byteIDs[word[i]], prev: int32(i - 1), next: int32(i + 1)})
+	for i, id := range init {
+		syms = append(syms, symbol{id: id, prev: int32(i - 1), next: int32(i + 1)})
 	}
 	syms[n-1].next = -1
 	w.syms = syms
@@ -115,10 +125,21 @@ func (t *Tokenizer) bpe(out []int32, word string, w *workspace) []int32 {
 			t.pushPair(w, s.prev, syms[s.prev].id, s.id)
 		}
 	}
+	ids := w.ids[:0]
 	for i := int32(0); i >= 0; i = syms[i].next {
-		out = append(out, syms[i].id)
+		ids = append(ids, syms[i].id)
 	}
-	return out
+	w.ids = ids
+	return t.appendSymbols(out, ids, word)
+}
+
+// appendSymbols appends a word's merged symbols; a byte_fallback model
+// replaces its unknown characters.
+func (t *Tokenizer) appendSymbols(out, ids []int32, word string) []int32 {
+	if t.spm != nil {
+		return t.spmFallback(out, ids, word)
+	}
+	return append(out, ids...)
 }
 
 func (t *Tokenizer) pushPair(w *workspace, pos, a, b int32) {
@@ -129,11 +150,7 @@ func (t *Tokenizer) pushPair(w *workspace, pos, a, b int32) {
 
 // bpeSmall is bpe for short words: find the lowest-ranked pair by a scan,
 // merge it, update its two neighbouring pairs, repeat.
-func (t *Tokenizer) bpeSmall(out []int32, word string, w *workspace) []int32 {
-	ids := w.ids[:0]
-	for i := 0; i < len(word); i++ {
-		ids = append(ids, t.byteIDs[word[i]])
-	}
+func (t *Tokenizer) bpeSmall(out []int32, word string, ids []int32, w *workspace) []int32 {
 	pairs := w.pairs[:0]
 	for i := 0; i+1 < len(ids); i++ {
 		pairs = append(pairs, t.pair(ids[i], ids[i+1]))
@@ -159,7 +176,7 @@ func (t *Tokenizer) bpeSmall(out []int32, word string, w *workspace) []int32 {
 		}
 	}
 	w.ids, w.pairs = ids, pairs
-	return append(out, ids...)
+	return t.appendSymbols(out, ids, word)
 }
 
 // pair returns the merge rule of a and b, rank noMerge if there is none.

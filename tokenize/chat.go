@@ -75,6 +75,8 @@ func detectTemplate(src string) (*Template, error) {
 		// Qwen3-2507's Instruct and Thinking templates drop enable_thinking and
 		// render think blocks their own way: not rendered as Qwen3's guessingly.
 		return nil, fmt.Errorf("tokenize: a Qwen3-style chat template without enable_thinking (Qwen3-2507?) is not recognised; pass --template qwen3 (with --thinking for a generation prompt without the empty think block) if it renders as Qwen3's")
+	case strings.Contains(src, "[INST]"):
+		return nil, errors.New("tokenize: the [INST] chat template of Llama 2 and Mistral is not supported yet")
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "Cutting Knowledge Date"):
 		return &Template{Name: "llama3.1"}, nil
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "<|eot_id|>"):
@@ -218,6 +220,12 @@ func jinjaTrim(s string) string { return strings.TrimFunc(s, unicode.IsSpace) }
 func (t *Tokenizer) EncodeChat(tp *Template, msgs []Message, addGenerationPrompt bool) (ids []int, assistant []Span, err error) {
 	if tp == nil {
 		return nil, nil, errors.New("tokenize: EncodeChat: nil template")
+	}
+	if t.spm != nil {
+		// Token strings are not the text's bytes ("▁", "<0x0A>"), so turn
+		// spans cannot be found by byte offset, and no [INST] template is
+		// rendered yet.
+		return nil, nil, errors.New("tokenize: chat templates are not supported for SentencePiece-style (byte_fallback) tokenizers such as Llama 2's and Mistral's yet")
 	}
 	norm := make([]Message, len(msgs))
 	for i, m := range msgs {

@@ -213,7 +213,6 @@ func TestLoadErrors(t *testing.T) {
 			top["pre_tokenizer"] = map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "(("}, "behavior": "Isolated"}
 		}), "compile split pattern"},
 		{"decoder", small(func(top, _ map[string]any) { top["decoder"] = map[string]any{"type": "WordPiece"} }), "decoder type"},
-		{"byte fallback", small(func(_, m map[string]any) { m["byte_fallback"] = true }), "byte_fallback"},
 		{"template undefined", small(func(top, _ map[string]any) {
 			top["post_processor"] = map[string]any{"type": "TemplateProcessing", "single": []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>"}}}}
 		}), "not defined"},
@@ -391,6 +390,11 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(fmt.Sprintf(`{"model": {"type": "BPE", "vocab": {"a": %d}, "merges": []}, "added_tokens": [{"id": %d, "content": "x"}]}`, maxTokenID, maxTokenID)))
 	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "a": 1}, "merges": [["a","a"],["a","a"]]}}`))
 	f.Add([]byte(`{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(a+)+$"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}`))
+	f.Add([]byte(`{"model": {"type": "BPE", "byte_fallback": true, "unk_token": "<unk>", "fuse_unk": true, "vocab": {"<unk>": 0, "<0x61>": 1, "▁": 2, "H": 3}, "merges": []},` +
+		` "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},` +
+		` "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 1}]}}`))
+	f.Add([]byte(`{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"▁": 0, "▁a": 1, "a": 2}, "merges": ["▁ a"]},` +
+		` "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true}, "decoder": {"type": "Metaspace", "replacement": "▁"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := parseJSON(data)
 		if err == nil {

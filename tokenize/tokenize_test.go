@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,21 +38,27 @@ type goldenCase struct {
 	IDs  []int  `json:"ids"`
 }
 
-// readGolden reads testdata/<name>.jsonl.gz written by
-// scripts/tokenizer/golden.mjs from transformers.js.
-func readGolden(tb testing.TB, name string) []goldenCase {
+// openGz opens testdata/name, a gzip file, closed when the test ends.
+func openGz(tb testing.TB, name string) io.Reader {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", name+".jsonl.gz"))
+	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	tb.Cleanup(func() { f.Close() })
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return zr
+}
+
+// readGolden reads testdata/<name>.jsonl.gz written by
+// scripts/tokenizer/golden.mjs from transformers.js.
+func readGolden(tb testing.TB, name string) []goldenCase {
+	tb.Helper()
 	var out []goldenCase
-	sc := bufio.NewScanner(zr)
+	sc := bufio.NewScanner(openGz(tb, name+".jsonl.gz"))
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
 		var c goldenCase

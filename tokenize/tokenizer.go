@@ -30,7 +30,10 @@ type Tokenizer struct {
 	byteIDs      [256]int32       // id of each single-byte token
 	merges       map[uint64]merge // (left id, right id) -> rank, merged id
 	ignoreMerges bool             // a pre-token found whole in vocab is one token
-	norms        []norm.Form      // normalizers, applied in order
+	norms        []norm.Form      // Unicode normalizers, applied in order
+	textNorms    []textNorm       // then Prepend/Replace (SentencePiece style)
+	spm          *spmModel        // byte_fallback BPE: character symbols, <0xXX> fallback
+	decoders     []decodeStep     // decoder chain of a byte_fallback model
 	stages       []stage          // pre-tokenizer chain
 	added        addedSet         // added tokens matched in the raw text
 	addedNorm    addedSet         // added tokens with normalized: true, matched after normalization
@@ -59,6 +62,7 @@ const maxCache = 1 << 18
 type stage struct {
 	prefixSpace bool
 	split       splitter
+	meta        *metaspace // Metaspace instead of the above
 }
 
 // addedToken is a token matched in the text before pre-tokenization.
@@ -160,8 +164,17 @@ type component struct {
 	Behavior       string `json:"behavior"`
 	Invert         bool   `json:"invert"`
 	AddPrefixSpace bool   `json:"add_prefix_space"`
-	UseRegex       bool   `json:"use_regex"`
-	Single         []struct {
+	// AddPrefixSpaceOpt is the same field, to tell absent from false.
+	AddPrefixSpaceOpt *bool  `json:"-"`
+	Replacement       string `json:"replacement"`
+	PrependScheme     string `json:"prepend_scheme"`
+	Split             *bool  `json:"split"`
+	Prepend           string `json:"prepend"`
+	Content           string `json:"content"`
+	Start             int    `json:"start"`
+	Stop              int    `json:"stop"`
+	UseRegex          bool   `json:"use_regex"`
+	Single            []struct {
 		SpecialToken *struct{ ID string } `json:"SpecialToken"`
 		Sequence     *struct{ ID string } `json:"Sequence"`
 	} `json:"single"`
@@ -193,6 +206,8 @@ type modelJSON struct {
 	Merges                  json.RawMessage  `json:"merges"`
 	IgnoreMerges            bool             `json:"ignore_merges"`
 	ByteFallback            bool             `json:"byte_fallback"`
+	UnkToken                *string          `json:"unk_token"`
+	FuseUnk                 bool             `json:"fuse_unk"`
 	ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
 	EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
 	Dropout                 *float64         `json:"dropout"`
@@ -220,9 +235,6 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 	var m modelJSON
 	if err := json.Unmarshal(f.Model, &m); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
-	}
-	if m.ByteFallback {
-		return nil, errors.New("model: byte_fallback BPE (SentencePiece style) is not supported")
 	}
 	if m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "" ||
 		m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "" {
@@ -253,16 +265,25 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 	}
 	t.pieces = make([]string, maxID+1)
 	for tok, id := range m.Vocab {
-		raw, _ := fromByteLevel(tok)
+		raw := tok
+		if !m.ByteFallback {
+			raw, _ = fromByteLevel(tok)
+		}
 		t.pieces[id] = raw
 		t.vocab[raw] = int32(id)
 	}
-	for b := 0; b < 256; b++ {
-		id, ok := t.vocab[string([]byte{byte(b)})]
-		if !ok {
-			return nil, fmt.Errorf("model: vocab lacks the byte-level token for byte 0x%02x (not a byte-level BPE)", b)
+	if m.ByteFallback {
+		if err := t.initSpm(&m); err != nil {
+			return nil, err
 		}
-		t.byteIDs[b] = id
+	} else {
+		for b := 0; b < 256; b++ {
+			id, ok := t.vocab[string([]byte{byte(b)})]
+			if !ok {
+				return nil, fmt.Errorf("model: vocab lacks the byte-level token for byte 0x%02x (not a byte-level BPE)", b)
+			}
+			t.byteIDs[b] = id
+		}
 	}
 	if err := t.parseMerges(m.Merges); err != nil {
 		return nil, err
@@ -279,7 +300,7 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 			singleWrd: a.SingleWord, normalized: a.Normalized})
 	}
 	var err error
-	if t.norms, err = parseNormalizer(f.Normalizer); err != nil {
+	if err := t.parseNormalizer(f.Normalizer); err != nil {
 		return nil, fmt.Errorf("normalizer: %w", err)
 	}
 	t.finishAdded(addedList)
@@ -289,8 +310,31 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 	if err := t.parsePostProcessor(f.PostProcessor); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
-	if err := checkDecoder(f.Decoder); err != nil {
-		return nil, fmt.Errorf("decoder: %w", err)
+	if t.spm != nil {
+		if t.decoders, err = parseSpmDecoder(f.Decoder); err != nil {
+			return nil, fmt.Errorf("decoder: %w", err)
+		}
+		// A stage without meta, or a ByteLevel that parsed to no stage
+		// (which would map bytes to its alphabet), is not Metaspace.
+		noop := len(t.stages) == 0 && len(f.PreTokenizer) > 0 && string(f.PreTokenizer) != "null"
+		for _, st := range t.stages {
+			noop = noop || st.meta == nil
+		}
+		if noop {
+			return nil, errors.New("pre_tokenizer: only Metaspace is supported with byte_fallback")
+		}
+	} else {
+		if err := checkDecoder(f.Decoder); err != nil {
+			return nil, fmt.Errorf("decoder: %w", err)
+		}
+		for _, st := range t.stages {
+			if st.meta != nil {
+				return nil, errors.New("pre_tokenizer: Metaspace is supported only with a byte_fallback model")
+			}
+		}
+		if len(t.textNorms) > 0 {
+			return nil, errors.New("normalizer: Prepend/Replace are supported only with a byte_fallback model")
+		}
 	}
 	return t, nil
 }
@@ -315,9 +359,9 @@ func (t *Tokenizer) parseMerges(raw json.RawMessage) error {
 	}
 	t.merges = make(map[uint64]merge, len(pairs))
 	for i, p := range pairs {
-		a, okA := t.vocab[mustRaw(p[0])]
-		b, okB := t.vocab[mustRaw(p[1])]
-		c, okC := t.vocab[mustRaw(p[0]+p[1])]
+		a, okA := t.vocab[t.mustRaw(p[0])]
+		b, okB := t.vocab[t.mustRaw(p[1])]
+		c, okC := t.vocab[t.mustRaw(p[0]+p[1])]
 		if !okA || !okB || !okC {
 			return fmt.Errorf("model: merge %d (%q, %q) uses a token not in vocab", i, p[0], p[1])
 		}
@@ -329,7 +373,15 @@ func (t *Tokenizer) parseMerges(raw json.RawMessage) error {
 	return nil
 }
 
-func mustRaw(s string) string { r, _ := fromByteLevel(s); return r }
+// mustRaw maps a token's file spelling to the vocab key: raw bytes for
+// byte-level BPE, the spelling itself for byte_fallback BPE.
+func (t *Tokenizer) mustRaw(s string) string {
+	if t.spm != nil {
+		return s
+	}
+	r, _ := fromByteLevel(s)
+	return r
+}
 
 // finishAdded files the added tokens into the raw and normalized sets,
 // longest first, and indexes their first bytes. Without a normalizer both
@@ -338,7 +390,7 @@ func (t *Tokenizer) finishAdded(list []addedToken) {
 	sort.SliceStable(list, func(i, j int) bool { return len(list[i].content) > len(list[j].content) })
 	for _, a := range list {
 		set := &t.added
-		if a.normalized && len(t.norms) > 0 {
+		if a.normalized && len(t.norms)+len(t.textNorms) > 0 {
 			set = &t.addedNorm
 		}
 		set.toks = append(set.toks, a)
@@ -346,56 +398,76 @@ func (t *Tokenizer) finishAdded(list []addedToken) {
 	}
 }
 
-func parseNormalizer(raw json.RawMessage) ([]norm.Form, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+func (t *Tokenizer) parseNormalizer(raw json.RawMessage) error {
+	c, ok, err := readComponent(raw)
+	if !ok {
+		return err
 	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, err
-	}
+	forms := map[string]norm.Form{"NFC": norm.NFC, "NFD": norm.NFD, "NFKC": norm.NFKC, "NFKD": norm.NFKD}
 	switch c.Type {
-	case "NFC":
-		return []norm.Form{norm.NFC}, nil
-	case "NFD":
-		return []norm.Form{norm.NFD}, nil
-	case "NFKC":
-		return []norm.Form{norm.NFKC}, nil
-	case "NFKD":
-		return []norm.Form{norm.NFKD}, nil
-	case "Sequence":
-		var out []norm.Form
-		for _, n := range c.Normalizers {
-			f, err := parseNormalizer(n)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, f...)
+	case "NFC", "NFD", "NFKC", "NFKD":
+		if len(t.textNorms) > 0 {
+			return fmt.Errorf("normalizer %s after Prepend/Replace is not supported", c.Type)
 		}
-		return out, nil
+		t.norms = append(t.norms, forms[c.Type])
+		return nil
+	case "Prepend":
+		if c.Prepend == "" {
+			return errors.New("Prepend without prepend")
+		}
+		t.textNorms = append(t.textNorms, textNorm{prepend: c.Prepend})
+		return nil
+	case "Replace":
+		if c.Pattern.String == nil || *c.Pattern.String == "" {
+			return errors.New("Replace normalizer: only a non-empty String pattern is supported")
+		}
+		t.textNorms = append(t.textNorms, textNorm{from: *c.Pattern.String, to: c.Content})
+		return nil
+	case "Sequence":
+		for _, n := range c.Normalizers {
+			if err := t.parseNormalizer(n); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return nil, fmt.Errorf("normalizer type %q is not supported", c.Type)
+	return fmt.Errorf("normalizer type %q is not supported", c.Type)
+}
+
+// readComponent parses one pipeline object; ok is false with err nil
+// when raw is absent or null.
+func readComponent(raw json.RawMessage) (c component, ok bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return c, false, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, false, err
+	}
+	return c, true, nil
+}
+
+// parseSeq parses each of a Sequence's parts with parse and concatenates
+// the results.
+func parseSeq[T any](parts []json.RawMessage, parse func(json.RawMessage) ([]T, error)) ([]T, error) {
+	var out []T
+	for _, p := range parts {
+		s, err := parse(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	return out, nil
 }
 
 func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return nil, err
 	}
 	switch c.Type {
 	case "Sequence":
-		var out []stage
-		for _, p := range c.Pretokenizers {
-			s, err := parsePreTokenizer(p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
-		}
-		return out, nil
+		return parseSeq(c.Pretokenizers, parsePreTokenizer)
 	case "Split":
 		if c.Behavior != "Isolated" || c.Invert {
 			return nil, fmt.Errorf("Split behavior %q invert %v is not supported (only Isolated)", c.Behavior, c.Invert)
@@ -414,6 +486,17 @@ func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
 			return nil, err
 		}
 		return []stage{{split: sp}}, nil
+	case "Metaspace":
+		var opt struct {
+			AddPrefixSpace *bool `json:"add_prefix_space"`
+		}
+		_ = json.Unmarshal(raw, &opt)
+		c.AddPrefixSpaceOpt = opt.AddPrefixSpace
+		m, err := parseMetaspace(c)
+		if err != nil {
+			return nil, err
+		}
+		return []stage{{meta: m}}, nil
 	case "ByteLevel":
 		var st stage
 		st.prefixSpace = c.AddPrefixSpace
@@ -433,11 +516,8 @@ func parsePreTokenizer(raw json.RawMessage) ([]stage, error) {
 }
 
 func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return err
 	}
 	switch c.Type {
@@ -480,11 +560,8 @@ func (t *Tokenizer) parsePostProcessor(raw json.RawMessage) error {
 }
 
 func checkDecoder(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, ok, err := readComponent(raw)
+	if !ok {
 		return err
 	}
 	switch c.Type {
@@ -507,12 +584,35 @@ func (t *Tokenizer) applyConfig(data []byte) error {
 		ChatTemplate json.RawMessage `json:"chat_template"`
 		EOS          json.RawMessage `json:"eos_token"`
 		BOS          json.RawMessage `json:"bos_token"`
+		AddBOS       *bool           `json:"add_bos_token"`
+		AddEOS       *bool           `json:"add_eos_token"`
+		Class        string          `json:"tokenizer_class"`
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
 	t.eosToken = tokenString(cfg.EOS)
 	t.bosToken = tokenString(cfg.BOS)
+	// transformers' LlamaTokenizerFast rebuilds the post-processor from
+	// add_bos_token (default true) and add_eos_token (default false).
+	if t.spm != nil && strings.HasPrefix(cfg.Class, "LlamaTokenizer") && (cfg.AddBOS != nil || cfg.AddEOS != nil) {
+		addBOS, addEOS := cfg.AddBOS == nil || *cfg.AddBOS, cfg.AddEOS != nil && *cfg.AddEOS
+		t.prefix, t.suffix = nil, nil
+		for _, c := range []struct {
+			on   bool
+			name string
+			dst  *[]int
+		}{{addBOS, t.bosToken, &t.prefix}, {addEOS, t.eosToken, &t.suffix}} {
+			if !c.on {
+				continue
+			}
+			id, ok := t.TokenID(c.name)
+			if !ok {
+				return fmt.Errorf("token %q of add_bos_token/add_eos_token is not in the vocabulary", c.name)
+			}
+			*c.dst = []int{id}
+		}
+	}
 	var s string
 	if json.Unmarshal(cfg.ChatTemplate, &s) == nil {
 		t.chatTemplate = s
@@ -554,7 +654,11 @@ func (t *Tokenizer) TokenID(token string) (int, bool) {
 	if id, ok := t.addedIDs[token]; ok {
 		return id, true
 	}
-	if raw, ok := fromByteLevel(token); ok {
+	if t.spm != nil {
+		if id, ok := t.vocab[token]; ok {
+			return int(id), true
+		}
+	} else if raw, ok := fromByteLevel(token); ok {
 		if id, ok := t.vocab[raw]; ok {
 			return int(id), true
 		}
@@ -584,6 +688,9 @@ func (t *Tokenizer) EOS() []int {
 // Decode concatenates the tokens' bytes. The result may be invalid UTF-8 if
 // ids end inside a character; ids out of range are skipped.
 func (t *Tokenizer) Decode(ids []int) string {
+	if t.spm != nil {
+		return t.spmDecode(ids, true)
+	}
 	n := 0
 	for _, id := range ids {
 		if id >= 0 && id < len(t.pieces) {
@@ -598,6 +705,18 @@ func (t *Tokenizer) Decode(ids []int) string {
 		}
 	}
 	return b.String()
+}
+
+// DecodeNext is the text id adds to a stream of decoded tokens; first
+// marks the stream's first token. Streams must use it rather than Decode
+// of each id: a byte_fallback decoder (Llama 2, Mistral) strips the space
+// that starts the whole text, not every token's. Concatenated, the pieces
+// equal Decode of the ids except for a trailing Strip (none in those files).
+func (t *Tokenizer) DecodeNext(id int, first bool) string {
+	if t.spm != nil {
+		return t.spmDecode([]int{id}, first)
+	}
+	return t.Decode([]int{id})
 }
 
 // Encode tokenizes text like Hugging Face's encode(text,
@@ -622,14 +741,14 @@ func (t *Tokenizer) appendEncode(ids []int, text string) []int {
 	if w == nil {
 		w = new(workspace)
 	}
-	ids = t.appendSplit(ids, text, &t.added, true, w)
+	ids = t.appendSplit(ids, text, &t.added, true, true, w)
 	t.pool.Put(w)
 	return ids
 }
 
 // appendSplit cuts text at the tokens of set and encodes the text between
 // them: normalized first if raw, else (already normalized) pre-tokenized.
-func (t *Tokenizer) appendSplit(ids []int, text string, set *addedSet, raw bool, w *workspace) []int {
+func (t *Tokenizer) appendSplit(ids []int, text string, set *addedSet, first, raw bool, w *workspace) []int {
 	start := 0
 	for i := 0; i < len(text); {
 		if !set.first[text[i]] {
@@ -641,11 +760,11 @@ func (t *Tokenizer) appendSplit(ids []int, text string, set *addedSet, raw bool,
 			i++
 			continue
 		}
-		ids = t.appendSegment(ids, text[start:s], raw, w)
+		ids = t.appendSegment(ids, text[start:s], first && start == 0, raw, w)
 		ids = append(ids, a.id)
 		start, i = e, e
 	}
-	return t.appendSegment(ids, text[start:], raw, w)
+	return t.appendSegment(ids, text[start:], first && start == 0, raw, w)
 }
 
 // match tries the set's tokens at text[i]; on a match it returns the token
@@ -697,7 +816,8 @@ func isWordAfter(s string) bool {
 
 // appendSegment normalizes (if raw), pre-tokenizes and BPE-encodes text
 // that holds no raw added token.
-func (t *Tokenizer) appendSegment(ids []int, seg string, raw bool, w *workspace) []int {
+// first marks the segment at the start of the text (Metaspace's "first").
+func (t *Tokenizer) appendSegment(ids []int, seg string, first, raw bool, w *workspace) []int {
 	if seg == "" {
 		return ids
 	}
@@ -707,33 +827,40 @@ func (t *Tokenizer) appendSegment(ids []int, seg string, raw bool, w *workspace)
 				seg = f.String(seg)
 			}
 		}
+		for _, n := range t.textNorms {
+			seg = n.apply(seg)
+		}
 		if len(t.addedNorm.toks) > 0 {
-			return t.appendSplit(ids, seg, &t.addedNorm, false, w)
+			return t.appendSplit(ids, seg, &t.addedNorm, first, false, w)
 		}
 	}
 	emit := func(piece string) { ids = t.appendWord(ids, piece, w) }
-	t.pretokenize(seg, 0, emit)
+	t.pretokenize(seg, 0, first, emit)
 	return ids
 }
 
-func (t *Tokenizer) pretokenize(s string, k int, fn func(string)) {
+func (t *Tokenizer) pretokenize(s string, k int, first bool, fn func(string)) {
 	if k == len(t.stages) {
 		fn(s)
 		return
 	}
 	st := t.stages[k]
+	if st.meta != nil {
+		st.meta.pre(s, first, func(p string) { t.pretokenize(p, k+1, first, fn) })
+		return
+	}
 	if st.prefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
 	if st.split == nil {
-		t.pretokenize(s, k+1, fn)
+		t.pretokenize(s, k+1, first, fn)
 		return
 	}
 	if k+1 == len(t.stages) {
 		st.split.split(s, fn)
 		return
 	}
-	st.split.split(s, func(p string) { t.pretokenize(p, k+1, fn) })
+	st.split.split(s, func(p string) { t.pretokenize(p, k+1, first, fn) })
 }
 
 // appendWord appends the ids of one pre-token, through the word cache.

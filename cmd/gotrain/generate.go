@@ -222,8 +222,11 @@ func (g *generator) run(prompt string, rng *rand.Rand, w io.Writer) (string, err
 		}
 	}
 	st := tokenize.NewStopWriter(w, g.stops)
+	first := true
 	gen, err := g.m.Generate(ids, g.ad, g.s, rng, func(id int) bool {
-		return st.Add(g.tok.Decode([]int{id}))
+		piece := g.tok.DecodeNext(id, first)
+		first = false
+		return st.Add(piece)
 	})
 	g.tokens += len(gen)
 	if ferr := st.Finish(); err == nil {
