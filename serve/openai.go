@@ -305,14 +305,18 @@ type completionChoice struct {
 	FinishReason *string             `json:"finish_reason"`
 }
 
-type completionResponse struct {
-	ID      string             `json:"id"`
-	Object  string             `json:"object"`
-	Created int64              `json:"created"`
-	Model   string             `json:"model"`
-	Choices []completionChoice `json:"choices"`
-	Usage   *usage             `json:"usage,omitempty"`
+// response is the body of a completion or chat completion (or one chunk of
+// its stream): the two differ only in their choices.
+type response[C any] struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices []C    `json:"choices"`
+	Usage   *usage `json:"usage,omitempty"`
 }
+
+type completionResponse = response[completionChoice]
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	var req completionRequest
@@ -534,14 +538,7 @@ type chatChoice struct {
 	FinishReason *string       `json:"finish_reason"`
 }
 
-type chatResponse struct {
-	ID      string       `json:"id"`
-	Object  string       `json:"object"`
-	Created int64        `json:"created"`
-	Model   string       `json:"model"`
-	Choices []chatChoice `json:"choices"`
-	Usage   *usage       `json:"usage,omitempty"`
-}
+type chatResponse = response[chatChoice]
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	var req chatRequest
