@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,6 +81,21 @@ func TestHostileListing(t *testing.T) {
 	}
 }
 
+// writeChunked sends a body without Content-Length (chunked), 64 MiB unless
+// the client hangs up first, and returns how much it wrote.
+func writeChunked(w http.ResponseWriter) int64 {
+	buf := make([]byte, 64<<10)
+	var sent int64
+	for range 1024 {
+		n, err := w.Write(buf)
+		sent += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	return sent
+}
+
 // regularBytes is the size of the regular files below dir.
 func regularBytes(dir string) int64 {
 	var total int64
@@ -97,19 +113,8 @@ func regularBytes(dir string) int64 {
 func TestDownloadLimitedToDeclaredSize(t *testing.T) {
 	clearEnv(t)
 	const declared = 1000
-	sent := 0
 	srv := hostileHub(t, []map[string]any{{"rfilename": "config.json", "size": declared, "blobId": gitOID(make([]byte, declared))}},
-		func(w http.ResponseWriter, r *http.Request) {
-			// No Content-Length: chunked, 64 MiB unless cut off.
-			buf := make([]byte, 64<<10)
-			for range 1024 {
-				n, err := w.Write(buf)
-				sent += n
-				if err != nil {
-					return
-				}
-			}
-		})
+		func(w http.ResponseWriter, r *http.Request) { writeChunked(w) })
 	cache := t.TempDir()
 	opt := Options{Cache: cache, Endpoint: srv.URL, Files: []string{"config.json"}, retryWait: time.Millisecond}
 	_, err := Resolve(context.Background(), "Org/Big", opt)
@@ -128,21 +133,13 @@ func TestDownloadUndeclaredSizeBounded(t *testing.T) {
 	clearEnv(t)
 	defer func(v int64) { maxUndeclaredBytes = v }(maxUndeclaredBytes)
 	maxUndeclaredBytes = 1 << 20
-	sent := 0
+	var sent atomic.Int64
 	// A listing without blob ids sends the client to HEAD, which declares nothing.
 	srv := hostileHub(t, []map[string]any{{"rfilename": "config.json"}},
 		func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("ETag", `"`+strings.Repeat("a", 40)+`"`)
-			if r.Method == http.MethodHead {
-				return
-			}
-			buf := make([]byte, 64<<10)
-			for range 1024 { // 64 MiB unless cut off
-				n, err := w.Write(buf)
-				sent += n
-				if err != nil {
-					return
-				}
+			if r.Method != http.MethodHead {
+				sent.Add(writeChunked(w))
 			}
 		})
 	cache := t.TempDir()
@@ -151,8 +148,8 @@ func TestDownloadUndeclaredSizeBounded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "declared no size") {
 		t.Fatalf("err %v", err)
 	}
-	if sent > 32<<20 {
-		t.Errorf("the client read %d bytes of an endless body", sent)
+	if n := sent.Load(); n > 32<<20 {
+		t.Errorf("the client read %d bytes of an endless body", n)
 	}
 	if n := regularBytes(cache); n > 0 {
 		t.Errorf("%d bytes left in the cache", n)
