@@ -50,10 +50,15 @@ type impl struct {
 	gemv1     func(out []float32, x []float32, w []float32, ldw, k16 int)
 	gemv1BF16 func(out []float32, x []float32, w []uint16, ldw, k16 int)
 	// kernBF16 and kern8BF16 are kern and kern8 for ComputeBF16: a and b
-	// hold bf16 pairs (as float32 bit patterns), kc counts pairs, VDPBF16PS
-	// multiplies (nil when the CPU lacks AVX512_BF16: ComputeBF16 is then
-	// emulated).
+	// hold bf16 pairs (as float32 bit patterns; a in groups, see
+	// pairGroup), kc counts pairs, VDPBF16PS multiplies (nil when the CPU
+	// lacks AVX512_BF16: ComputeBF16 is then emulated).
 	kernBF16, kern8BF16 tileKern
+	// packPairs (optional, with kernBF16; packAPairs rounds in Go without
+	// it) rounds whole groups of float32 rows into an A micro-panel of
+	// pairs: for r < rows, g < ng, group g of row r from src[r*lds+16g :
+	// r*lds+16g+16].
+	packPairs func(dst, src []float32, lds, rows, ng int)
 	// pairRows (optional, with kernBF16) packs a full B panel of pairs from
 	// a row-major bfloat16 B: dst[q*NR+j] = src[2q*rs+j] | src[(2q+1)*rs+j]<<16
 	// for j < NR, q < kc2.

@@ -11,10 +11,18 @@ import "sync"
 // Work is split across the worker pool by columns of C (or rows when C is
 // narrow); each goroutine packs its own panels.
 
-// matA is the left operand, float32, element (i,p) at f[i*rs+p*cs].
+// matA is the left operand, float32, element (i,p) at f[i*rs+p*cs]. In a
+// pairs GEMM (matB.pairs) it is either rows of bf16 pairs (as float32 bit
+// patterns, rs in pairs, cs 1), or, with round set, rows of kk float32
+// values (rs in values, cs 1) rounded to pairs while they are packed.
+// With pk set the pairs are already packed, rows from pi on (prepackA).
 type matA struct {
 	f      []float32
 	rs, cs int
+	round  bool
+	kk     int
+	pk     []float32
+	pm, pi int
 }
 
 // matB is the right operand, element (p,j) at f[p*rs+j*cs] (or h, BF16),
@@ -54,7 +62,7 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	}
 	l := active.Load()
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pk: w.packedFor(l, ComputeF32)}
-	gemm(l, m, n, k, matA{x, k, 1}, b, y, n, accumulate)
+	gemm(l, m, n, k, matA{f: x, rs: k, cs: 1}, b, y, n, accumulate)
 }
 
 // MatMulN computes dx[m×k] (+)= dy[m×n] · w where w is [n×k] (the input
@@ -79,7 +87,7 @@ func MatMulN(dx, dy []float32, m int, w *Matrix, accumulate bool) {
 		return
 	}
 	b := matB{f: w.F32, h: w.BF16, rs: k, cs: 1}
-	gemm(active.Load(), m, k, n, matA{dy, n, 1}, b, dx, k, accumulate)
+	gemm(active.Load(), m, k, n, matA{f: dy, rs: n, cs: 1}, b, dx, k, accumulate)
 }
 
 // transposeSmall returns wᵀ [Cols×Rows] in w's dtype.
@@ -112,7 +120,7 @@ func MatMulTN(dw, dy, x []float32, m, n, k int, accumulate bool) {
 	if n <= 0 || k <= 0 {
 		return
 	}
-	gemm(active.Load(), n, k, m, matA{dy, 1, n}, matB{f: x, rs: k, cs: 1}, dw, k, accumulate)
+	gemm(active.Load(), n, k, m, matA{f: dy, rs: 1, cs: n}, matB{f: x, rs: k, cs: 1}, dw, k, accumulate)
 }
 
 // checkLen panics with a clear message on a too-short buffer: a shape bug in
@@ -158,6 +166,12 @@ func gemm(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) 
 	// second (machine at load 5).
 	nb, mb := (n+l.nr-1)/l.nr, (m+l.mr-1)/l.mr
 	if (nb >= 2*t || nb >= mb) && !(m > n && mb >= 2*t) {
+		if b.pairs && a.pk == nil && min(t, nb) > 1 {
+			// Every goroutine reads all of A: pack it once for all.
+			pa, buf := prepackA(l, a, m, k)
+			defer packPool.Put(buf)
+			a = pa
+		}
 		parallelChunks(nb, min(t, nb), func(lo, hi int) {
 			j0, j1 := lo*l.nr, min(hi*l.nr, n)
 			gemmSerial(l, m, j1-j0, k, a, b.shift(j0), c[j0:], ldc, acc)
@@ -170,7 +184,14 @@ func gemm(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc bool) 
 	})
 }
 
-func (a matA) shift(i int) matA { a.f = a.f[i*a.rs:]; return a }
+func (a matA) shift(i int) matA {
+	if a.pk != nil {
+		a.pi += i
+	} else {
+		a.f = a.f[i*a.rs:]
+	}
+	return a
+}
 
 func (b matB) shift(j int) matB {
 	if b.pk != nil {
@@ -215,13 +236,28 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 		ncp := (nc + nr - 1) / nr * nr
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
+			kca := kc // an A micro-panel's length: pairs come in whole groups
+			if b.pairs {
+				kca = pairSteps(kc)
+			}
 			bufs.b = grow(bufs.b, ncp*kc)
 			accum := acc || pc > 0
 			for ic := 0; ic < m; ic += mcb {
 				mc := min(mcb, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
-				bufs.a = grow(bufs.a, mcp*kc)
-				packA(l, bufs.a, a, ic, mc, pc, kc, mr)
+				ablk := bufs.a
+				switch {
+				case a.pk != nil:
+					ablk = a.pk[pc*a.pm+(a.pi+ic)*kca:]
+				case b.pairs:
+					bufs.a = grow(bufs.a, mcp*kca)
+					ablk = bufs.a
+					packAPairs(l, bufs.a, a, ic, mc, pc, kc, mr)
+				default:
+					bufs.a = grow(bufs.a, mcp*kca)
+					ablk = bufs.a
+					packA(l, bufs.a, a, ic, mc, pc, kc, mr)
+				}
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
 					var bh []uint16
@@ -248,7 +284,7 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 						}
 					}
 					for ir := 0; ir < mc; ir += mr {
-						ap := bufs.a[ir*kc : (ir+mr)*kc]
+						ap := ablk[ir*kca : (ir+mr)*kca]
 						mv := min(mr, mc-ir)
 						ct := c[(ic+ir)*ldc+jc+jr:]
 						if mv == mr && nv == nr {

@@ -18,6 +18,9 @@ func kern8x32BF16AVX512(kc2 int, a, b *float32, c *float32, ldc int, acc int)
 func cvtBF16AVX512(dst *uint16, src *float32, n32 int)
 
 //go:noescape
+func packPairsAVX512(dst, src *float32, lds, rows, ng int)
+
+//go:noescape
 func pairRows32AVX512(dst *float32, src *uint16, rs, kc2 int)
 
 //go:noescape
@@ -163,16 +166,21 @@ func avx512Impl(bf16 bool) *impl {
 	}
 	if bf16 {
 		l.kernBF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
-			_ = a[12*kc2-1]
+			_ = a[12*pairSteps(kc2)-1]
 			_ = b[32*kc2-1]
 			_ = c[11*ldc+31]
 			kern12x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
 		}
 		l.kern8BF16 = func(kc2 int, a, b, c []float32, ldc int, acc bool) {
-			_ = a[12*kc2-1]
+			_ = a[12*pairSteps(kc2)-1]
 			_ = b[32*kc2-1]
 			_ = c[7*ldc+31]
 			kern8x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
+		}
+		l.packPairs = func(dst, src []float32, lds, rows, ng int) {
+			_ = dst[((ng-1)*12+rows-1)*pairGroup+pairGroup-1]
+			_ = src[(rows-1)*lds+ng*2*pairGroup-1]
+			packPairsAVX512(&dst[0], &src[0], lds, rows, ng)
 		}
 		l.pairRows = func(dst []float32, src []uint16, rs, kc2 int) {
 			_ = dst[32*kc2-1]

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"sync"
 	"unsafe"
 )
@@ -92,8 +93,7 @@ func MatMulNCompute(dx, dy []float32, m int, w *Matrix, accumulate bool, c Compu
 	if m <= 0 {
 		return
 	}
-	a, buf := toPairs(l, dy, m, n)
-	defer pairPool.Put(buf)
+	a := matA{f: dy, rs: n, cs: 1, round: true, kk: n}
 	gemm(l, m, k, (n+1)/2, a, matB{f: w.F32, h: w.BF16, rs: k, cs: 1, pairs: true, kk: n}, dx, k, accumulate)
 }
 
@@ -104,42 +104,121 @@ func pairBF16(lo, hi float32) uint32 {
 }
 
 // gemmBF16T computes y[m×n] (+)= bf16(x)·bf16(w)ᵀ with the native kernel:
-// x is rounded once into rows of bf16 pairs, then the one GEMM driver runs
-// over k in pairs.
+// the one GEMM driver runs over k in pairs, rounding x into its packed
+// panels.
 func gemmBF16T(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
-	a, buf := toPairs(l, x, m, k)
-	defer pairPool.Put(buf)
+	a := matA{f: x, rs: k, cs: 1, round: true, kk: k}
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pairs: true, kk: k, pk: w.packedFor(l, ComputeBF16)}
 	gemm(l, m, n, (k+1)/2, a, b, y, n, acc)
 }
 
-// pairPool recycles toPairs's buffers: a training step converts tens of
-// MiB of activations per layer.
+// pairPool recycles the bfloat16 buffers of quantized panels and of
+// attention's keys and values: a training step converts tens of MiB per
+// layer.
 var pairPool = sync.Pool{New: func() any { return new([]uint16) }}
 
-// toPairs rounds x [m×k] to bfloat16, each row padded to an even length,
-// and returns it as the left operand of a pairs GEMM: rows of (k+1)/2
-// pairs held as float32 bit patterns, which the packing code copies as is.
-// The caller returns buf to pairPool when the GEMM is done.
-func toPairs(l *impl, x []float32, m, k int) (matA, *[]uint16) {
-	k2 := (k + 1) / 2
-	buf := pairPool.Get().(*[]uint16)
-	if cap(*buf) < m*2*k2 {
-		*buf = make([]uint16, m*2*k2)
-	}
-	xb := (*buf)[:m*2*k2]
-	if k%2 == 1 {
-		for i := 0; i < m; i++ {
-			xb[i*2*k2+k] = 0 // the padding half of each row's last pair
-		}
-	}
-	parallelChunks(m, min(m, Threads()), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			l.cvtBF16(xb[i*2*k2:i*2*k2+k], x[i*k:(i+1)*k])
-		}
+// pairGroup is how many bf16 pairs of one row of A the pair kernels read
+// contiguously (PAIR_GROUP in scripts/kernels/gen_gemm.py): an A
+// micro-panel holds pair q = g·pairGroup+s of its row r at
+// (g·MR+r)·pairGroup+s, so packing copies (or rounds) 32-byte runs of a
+// row. The 12-row transpose this replaced was 5% of prefill and 12% of the
+// 14B nf4 training step.
+const pairGroup = 8
+
+// pairSteps is the length, in pairs, of an A micro-panel of kc2 pairs:
+// whole groups, zero-padded.
+func pairSteps(kc2 int) int { return (kc2 + pairGroup - 1) / pairGroup * pairGroup }
+
+// packPool recycles prepackA's buffers.
+var packPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// prepackA packs all of a [m rows × k2 pairs] into the pair kernels' A
+// micro-panels once, in parallel: the panel of rows [i, i+MR) and the KC
+// block from pair pc is at pk[pc·mpad + i·pairSteps(kc)]. GEMMs that would
+// pack the same rows more than once take it: the threads of a column
+// split, which each packed all of A (reading it from memory in short runs
+// per KC block: 5% of bf16 prefill), and a quantized matmul's panels. The
+// caller returns buf to packPool when done.
+func prepackA(l *impl, a matA, m, k2 int) (pa matA, buf *[]float32) {
+	buf = packPool.Get().(*[]float32)
+	*buf = grow(*buf, prepackSize(l, m, k2))
+	np := (m + l.mr - 1) / l.mr
+	parallelChunks(np, min(np, Threads()), func(lo, hi int) {
+		prepackRows(l, *buf, a, m, k2, lo, hi)
 	})
-	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&xb[0])), m*k2), rs: k2, cs: 1}, buf
+	return matA{pk: *buf, pm: np * l.mr}, buf
+}
+
+// prepackSize is the length of prepackA's buffer.
+func prepackSize(l *impl, m, k2 int) int {
+	last := k2 - (k2-1)/l.kcPairs*l.kcPairs // the last KC block's pairs
+	return (m + l.mr - 1) / l.mr * l.mr * (k2 - last + pairSteps(last))
+}
+
+// prepackRows packs the micro-panels [lo,hi) (of MR rows) of prepackA.
+func prepackRows(l *impl, pk []float32, a matA, m, k2, lo, hi int) {
+	mr, kcb := l.mr, l.kcPairs
+	mpad := (m + mr - 1) / mr * mr
+	for p := lo; p < hi; p++ {
+		i := p * mr
+		for pc := 0; pc < k2; pc += kcb {
+			kc := min(kcb, k2-pc)
+			packAPairs(l, pk[pc*mpad+i*pairSteps(kc):], a, i, min(mr, m-i), pc, kc, mr)
+		}
+	}
+}
+
+// packAPairs packs rows [i0,i0+mc) × pairs [q0,q0+kc2) of a into MR-row
+// micro-panels of the pair kernels (see pairGroup), zero past mc and kc2:
+// a copy of rows of pairs, or, with a.round, rounding of float32 rows
+// (the pair past a.kk values is zero, the half past an odd kk too).
+func packAPairs(l *impl, dst []float32, a matA, i0, mc, q0, kc2, mr int) {
+	const g = pairGroup
+	kr := pairSteps(kc2)
+	ng := kc2 / g // whole groups
+	for ir := 0; ir < mc; ir += mr {
+		pan := dst[ir*kr : (ir+mr)*kr]
+		mv := min(mr, mc-ir)
+		if a.round {
+			qa := 0 // pairs rounded in assembly: whole groups of 16 values
+			if l.packPairs != nil {
+				if qa = min(ng, max(0, a.kk-2*q0)/(2*g)) * g; qa > 0 {
+					l.packPairs(pan, a.f[(i0+ir)*a.rs+2*q0:], a.rs, mv, qa/g)
+				}
+			}
+			for r := 0; r < mv; r++ {
+				row := a.f[(i0+ir+r)*a.rs:]
+				for q := qa; q < kr; q++ {
+					var lo, hi float32
+					if p := 2 * (q0 + q); q < kc2 && p < a.kk {
+						lo = row[p]
+						if p+1 < a.kk {
+							hi = row[p+1]
+						}
+					}
+					pan[(q/g*mr+r)*g+q%g] = math.Float32frombits(pairBF16(lo, hi))
+				}
+			}
+		} else {
+			for r := 0; r < mv; r++ {
+				row := a.f[(i0+ir+r)*a.rs+q0:]
+				q := 0
+				for ; q+g <= kc2; q += g {
+					*(*[g]float32)(pan[(q/g*mr+r)*g:]) = *(*[g]float32)(row[q:])
+				}
+				if q < kr {
+					d := pan[(q/g*mr+r)*g : (q/g*mr+r+1)*g]
+					clear(d[copy(d, row[q:kc2]):])
+				}
+			}
+		}
+		for r := mv; r < mr; r++ {
+			for q := 0; q < kr; q += g {
+				clear(pan[(q/g*mr+r)*g : (q/g*mr+r+1)*g])
+			}
+		}
+	}
 }
 
 // cvtBF16Go rounds src to bfloat16 into dst (len(dst) ≥ len(src)).

@@ -151,3 +151,52 @@ func TestCvtBF16Twin(t *testing.T) {
 		}
 	})
 }
+
+// TestPackAPairs checks the pair kernels' A panels: the assembly rounding
+// against the Go rounding, and rounding float32 rows while packing against
+// packing rows rounded beforehand, over odd lengths, partial groups and
+// edge rows.
+func TestPackAPairs(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		l := active.Load()
+		if l.kernBF16 == nil {
+			t.Skip("no native BF16 dot product: no pair panels")
+		}
+		r := rand.New(rand.NewPCG(19, 20))
+		for _, sh := range [][4]int{{12, 16, 0, 8}, {7, 35, 3, 16}, {30, 301, 20, 128}, {5, 9, 0, 5}, {24, 64, 16, 16}} {
+			m, k, q0, kc2 := sh[0], sh[1], sh[2], sh[3]
+			x := randF32(r, m*k)
+			k2 := (k + 1) / 2
+			xp := make([]float32, m*k2) // rows rounded to pairs beforehand
+			for i := 0; i < m; i++ {
+				for q := 0; q < k2; q++ {
+					var hi float32
+					if 2*q+1 < k {
+						hi = x[i*k+2*q+1]
+					}
+					xp[i*k2+q] = math.Float32frombits(pairBF16(x[i*k+2*q], hi))
+				}
+			}
+			kc2 = min(kc2, k2-q0)
+			mcp := (m + l.mr - 1) / l.mr * l.mr
+			got, want := randF32(r, mcp*pairSteps(kc2)), randF32(r, mcp*pairSteps(kc2))
+			packAPairs(l, got, matA{f: x, rs: k, cs: 1, round: true, kk: k}, 0, m, q0, kc2, l.mr)
+			packAPairs(l, want, matA{f: xp, rs: k2, cs: 1}, 0, m, q0, kc2, l.mr)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("m=%d k=%d q0=%d kc2=%d: [%d] rounded while packing %#x, beforehand %#x", m, k, q0, kc2, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+				}
+			}
+			if l.packPairs != nil { // the assembly against packAPairs's Go rounding
+				goOnly := *l
+				goOnly.packPairs = nil
+				packAPairs(&goOnly, want, matA{f: x, rs: k, cs: 1, round: true, kk: k}, 0, m, q0, kc2, l.mr)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("m=%d k=%d q0=%d kc2=%d: [%d] packPairs %#x, Go %#x", m, k, q0, kc2, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+					}
+				}
+			}
+		}
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"unsafe"
 )
 
 // KeySpan is a half-open range [Lo, Hi) of key rows.
@@ -166,7 +165,7 @@ func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale f
 type attnGEMMBufs struct {
 	q, s, acc, m, l, mask []float32
 	keep                  []bool
-	qh, ph                []uint16
+	qp                    []float32 // Q's packed pair panels
 	// the backward's: gathered dout rows, dP (then dS), lse and δ rows, tokens
 	do, dp, lse, delta []float32
 	toks               []int32
@@ -207,19 +206,14 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 			dst[j] = x * scale
 		}
 	}
-	qa := matA{b.q, D, 1}
+	// Under pairs Q and P are rounded to bfloat16 as they are packed, Q
+	// once for every key block.
+	qa := matA{f: b.q, rs: D, cs: 1}
 	if pairs {
-		if cap(b.qh) < R*2*D2 || cap(b.ph) < R*KB {
-			b.qh, b.ph = make([]uint16, R*2*D2), make([]uint16, R*KB)
-		}
-		b.qh, b.ph = b.qh[:R*2*D2], b.ph[:R*KB]
-		for i := 0; i < R; i++ {
-			l.cvtBF16(b.qh[i*2*D2:], b.q[i*D:(i+1)*D])
-			if D%2 == 1 {
-				b.qh[i*2*D2+D] = 0
-			}
-		}
-		qa = matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.qh[0])), R*D2), D2, 1}
+		b.qp = grow(b.qp, prepackSize(l, R, D2))
+		np := (R + l.mr - 1) / l.mr
+		prepackRows(l, b.qp, matA{f: b.q, rs: D, cs: 1, round: true, kk: D}, R, D2, 0, np)
+		qa = matA{pk: b.qp, pm: np * l.mr}
 	}
 	// The key blocks some query of the item reaches.
 	nkb := (S + KB - 1) / KB
@@ -276,17 +270,10 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 			b.l[r] += ko.expAffine(sr, sr, 1, b.m[r])
 		}
 		if pairs {
-			nb2 := (nb + 1) / 2
-			for r := 0; r < R; r++ {
-				l.cvtBF16(b.ph[r*KB:], b.s[r*KB:r*KB+nb])
-				if nb%2 == 1 {
-					b.ph[r*KB+nb] = 0
-				}
-			}
-			pa := matA{unsafe.Slice((*float32)(unsafe.Pointer(&b.ph[0])), R*KB/2), KB / 2, 1}
-			gemmSerial(l, R, D, nb2, pa, matB{h: vh[o:], rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
+			pa := matA{f: b.s, rs: KB, cs: 1, round: true, kk: nb}
+			gemmSerial(l, R, D, (nb+1)/2, pa, matB{h: vh[o:], rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
 		} else {
-			gemmSerial(l, R, D, nb, matA{b.s, KB, 1}, matB{f: v[o:], rs: kvStride, cs: 1}, b.acc, D, true)
+			gemmSerial(l, R, D, nb, matA{f: b.s, rs: KB, cs: 1}, matB{f: v[o:], rs: kvStride, cs: 1}, b.acc, D, true)
 		}
 	}
 	for r := 0; r < R; r++ {
@@ -396,8 +383,8 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		nb := min(KB, S-j0)
 		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
 		o := (j0*Hkv + g) * D
-		gemmSerial(l, R, nb, D, matA{b.q, D, 1}, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
-		gemmSerial(l, R, nb, D, matA{b.do, D, 1}, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
+		gemmSerial(l, R, nb, D, matA{f: b.q, rs: D, cs: 1}, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
+		gemmSerial(l, R, nb, D, matA{f: b.do, rs: D, cs: 1}, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
 		for r := 0; r < R; r++ {
 			p, ds := b.s[r*KB:r*KB+nb], b.dp[r*KB:r*KB+nb]
 			L, dl := b.lse[r], b.delta[r]
@@ -417,11 +404,11 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 			}
 		}
 		if dq != nil {
-			gemmSerial(l, R, D, nb, matA{b.dp, KB, 1}, matB{f: k[o:], rs: kvStride, cs: 1}, b.acc, D, true)
+			gemmSerial(l, R, D, nb, matA{f: b.dp, rs: KB, cs: 1}, matB{f: k[o:], rs: kvStride, cs: 1}, b.acc, D, true)
 			continue
 		}
-		gemmSerial(l, nb, D, R, matA{b.s, 1, KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
-		gemmSerial(l, nb, D, R, matA{b.dp, 1, KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)
+		gemmSerial(l, nb, D, R, matA{f: b.s, rs: 1, cs: KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
+		gemmSerial(l, nb, D, R, matA{f: b.dp, rs: 1, cs: KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)
 	}
 	if dq != nil {
 		for i, t := range b.toks {

@@ -487,14 +487,15 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 }
 
 // quantLeft is the left operand x [m×k] of a quantized matmul and its
-// inner length: as is, or (bf16) rounded once into rows of bf16 pairs,
-// whose buffer done returns.
+// inner length: as is, or (bf16) rounded into pair panels once for every
+// dequantized panel (prepackA), whose buffer done returns.
 func quantLeft(l *impl, x []float32, m, k int, bf16 bool) (a matA, kk int, done func()) {
 	if !bf16 {
-		return matA{x, k, 1}, k, func() {}
+		return matA{f: x, rs: k, cs: 1}, k, func() {}
 	}
-	a, buf := toPairs(l, x, m, k)
-	return a, (k + 1) / 2, func() { pairPool.Put(buf) }
+	k2 := (k + 1) / 2
+	a, buf := prepackA(l, matA{f: x, rs: k, cs: 1, round: true, kk: k}, m, k2)
+	return a, k2, func() { packPool.Put(buf) }
 }
 
 // quantPanelBuf is a dequantized panel, float32 (f) or bfloat16 (h, for

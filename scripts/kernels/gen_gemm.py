@@ -38,26 +38,19 @@ def tile_avx512(name, rows, panel):
     """c[rows×32] (+)= a·b over kc steps; a packed 12 per step (the first
     rows used), b one NR=32 panel per step: float32, bfloat16 widened in
     registers, or bf16 pairs multiplied by VDPBF16PS (then a step is a pair
-    of k and a holds pairs too). C's rows are prefetched at the start, the
-    next B panel (which follows this one when B is prepacked) during the
-    loop."""
+    of k and a holds pairs too, in the grouped layout of tile_pairs_avx512).
+    C's rows are prefetched at the start, the next B panel (which follows
+    this one when B is prepacked) during the loop."""
+    if panel == "pairs":
+        return tile_pairs_avx512(name, rows)
     btype, bstep = PANELS[panel]
-    atype = "*uint32" if panel == "pairs" else "*float32"
-    kc = "kc2" if panel == "pairs" else "kc"
     doc = {"f32": f"c[{rows}×32] (+)= a·b; a packed 12 per k, b packed 32 per k.",
-           "pbf16": f"c[{rows}×32] (+)= a·b; a packed 12 per k, b prepacked bfloat16, 32 per k,\nwidened in registers.",
-           "pairs": f"c[{rows}×32] (+)= a·b over kc2 bf16 pairs; a holds 12 pairs per step, b 32."}[panel]
-    f = Func(name, f"{kc} int, a {atype}, b {btype}, c *float32, ldc int, acc int", "0-48", doc)
-    f.e(f"MOVQ {kc}+0(FP), CX", "MOVQ CX, R11",
+           "pbf16": f"c[{rows}×32] (+)= a·b; a packed 12 per k, b prepacked bfloat16, 32 per k,\nwidened in registers."}[panel]
+    f = Func(name, "kc int, a *float32, b " + btype + ", c *float32, ldc int, acc int", "0-48", doc)
+    f.e("MOVQ kc+0(FP), CX", "MOVQ CX, R11",
         f"SHLQ ${bstep.bit_length() - 1}, R11 // one B panel: the next one follows a prepacked one",
-        "MOVQ a+8(FP), AX", "MOVQ b+16(FP), BX", "MOVQ c+24(FP), DI", "MOVQ ldc+32(FP), DX",
-        "SHLQ $2, DX", "MOVQ DI, R8")
-    for r in range(rows):
-        f.e("PREFETCHT0 (R8)", "PREFETCHT0 64(R8)")
-        if r < rows - 1:
-            f.e("ADDQ DX, R8")
-    for z in range(2 * rows):
-        f.e(f"VPXORD Z{z}, Z{z}, Z{z}")
+        "MOVQ a+8(FP), AX", "MOVQ b+16(FP), BX")
+    tile_start(f, rows)
     f.e("PCALIGN $64")
     f.label("loop")
     if panel == "pbf16":
@@ -67,14 +60,27 @@ def tile_avx512(name, rows, panel):
         f.e("VMOVUPS (BX), Z24", "VMOVUPS 64(BX), Z25", "PREFETCHT0 512(BX)", "PREFETCHT1 (BX)(R11*1)")
     for r in range(rows):
         bz = 26 + r % 2
-        if panel == "pairs":
-            f.e(f"VPBROADCASTD {4 * r}(AX), Z{bz}",
-                vdpbf16ps(24, bz, 2 * r), vdpbf16ps(25, bz, 2 * r + 1))
-        else:
-            f.e(f"VBROADCASTSS {4 * r}(AX), Z{bz}",
-                f"VFMADD231PS Z24, Z{bz}, Z{2 * r}", f"VFMADD231PS Z25, Z{bz}, Z{2 * r + 1}")
-    f.e("ADDQ $48, AX", f"ADDQ ${bstep}, BX", "DECQ CX", "JNZ loop",
-        "MOVQ acc+40(FP), SI", "TESTQ SI, SI", "JZ store")
+        f.e(f"VBROADCASTSS {4 * r}(AX), Z{bz}",
+            f"VFMADD231PS Z24, Z{bz}, Z{2 * r}", f"VFMADD231PS Z25, Z{bz}, Z{2 * r + 1}")
+    f.e("ADDQ $48, AX", f"ADDQ ${bstep}, BX", "DECQ CX", "JNZ loop")
+    tile_end(f, rows)
+    return f.text()
+
+
+def tile_start(f, rows):
+    """Loads c and ldc, prefetches C's rows, zeroes the accumulators."""
+    f.e("MOVQ c+24(FP), DI", "MOVQ ldc+32(FP), DX", "SHLQ $2, DX", "MOVQ DI, R8")
+    for r in range(rows):
+        f.e("PREFETCHT0 (R8)", "PREFETCHT0 64(R8)")
+        if r < rows - 1:
+            f.e("ADDQ DX, R8")
+    for z in range(2 * rows):
+        f.e(f"VPXORD Z{z}, Z{z}, Z{z}")
+
+
+def tile_end(f, rows):
+    """Adds the accumulators to C (acc ≠ 0) or stores them."""
+    f.e("MOVQ acc+40(FP), SI", "TESTQ SI, SI", "JZ store")
     for r in range(rows):
         f.e(f"VADDPS (DI), Z{2 * r}, Z{2 * r}", f"VADDPS 64(DI), Z{2 * r + 1}, Z{2 * r + 1}",
             f"VMOVUPS Z{2 * r}, (DI)", f"VMOVUPS Z{2 * r + 1}, 64(DI)")
@@ -87,6 +93,67 @@ def tile_avx512(name, rows, panel):
         if r < rows - 1:
             f.e("ADDQ DX, DI")
     f.e("VZEROUPPER", "RET")
+
+
+# The A panel of the pair kernels holds 12 rows in groups of PAIR_GROUP pairs:
+# pair q = g·8+s of row r at dword (g·12+r)·8+s. Each row's group is 32
+# contiguous bytes of that row, so packing A is a copy, or one VCVTNEPS2BF16
+# of 16 float32 values, instead of a 12-row transpose (which was 5–12% of
+# prefill and of the 14B training step).
+PAIR_GROUP = 8
+
+
+def tile_pairs_avx512(name, rows):
+    g = PAIR_GROUP
+    f = Func(name, "kc2 int, a *float32, b *float32, c *float32, ldc int, acc int", "0-48",
+             f"c[{rows}×32] (+)= a·b over kc2 bf16 pairs: a in 12-row groups of {g} pairs per\n"
+             f"row (pair g·{g}+s of row r at dword (g·12+r)·{g}+s), b 32 pairs per step.\n"
+             f"The loop is unrolled over a group; a last partial group runs step by step.")
+    f.e("MOVQ kc2+0(FP), CX", "MOVQ CX, R11",
+        "SHLQ $7, R11 // one B panel: the next one follows a prepacked one",
+        "MOVQ CX, R12", f"ANDQ ${g - 1}, R12 // steps of the partial group",
+        f"SHRQ ${(g - 1).bit_length()}, CX // whole groups",
+        "MOVQ a+8(FP), AX", "MOVQ b+16(FP), BX")
+    tile_start(f, rows)
+    f.e("TESTQ CX, CX", "JZ tail", "PCALIGN $64")
+    f.label("loop")
+    for s in range(g):
+        b0, b1 = (24, 25) if s % 2 == 0 else (28, 29)
+        f.e(f"VMOVUPS {128 * s}(BX), Z{b0}", f"VMOVUPS {128 * s + 64}(BX), Z{b1}",
+            f"PREFETCHT0 {128 * s + 512}(BX)", f"PREFETCHT1 {128 * s}(BX)(R11*1)")
+        for r in range(rows):
+            bz = 26 + r % 2
+            f.e(f"VPBROADCASTD {(r * g + s) * 4}(AX), Z{bz}",
+                vdpbf16ps(b0, bz, 2 * r), vdpbf16ps(b1, bz, 2 * r + 1))
+    f.e(f"ADDQ ${12 * g * 4}, AX", f"ADDQ ${128 * g}, BX", "DECQ CX", "JNZ loop")
+    f.label("tail")
+    f.e("TESTQ R12, R12", "JZ done")
+    f.label("tloop")
+    f.e("VMOVUPS (BX), Z24", "VMOVUPS 64(BX), Z25")
+    for r in range(rows):
+        bz = 26 + r % 2
+        f.e(f"VPBROADCASTD {r * g * 4}(AX), Z{bz}",
+            vdpbf16ps(24, bz, 2 * r), vdpbf16ps(25, bz, 2 * r + 1))
+    f.e("ADDQ $4, AX", "ADDQ $128, BX", "DECQ R12", "JNZ tloop")
+    f.label("done")
+    tile_end(f, rows)
+    return f.text()
+
+
+def pack_pairs_avx512():
+    g = PAIR_GROUP
+    f = Func("packPairsAVX512", "dst *float32, src *float32, lds, rows, ng int", "0-40",
+             f"Rounds rows of float32 into the A panel of the pair kernels: for r < rows,\n"
+             f"g < ng, dst[(g·12+r)·{g}+s] = bf16(src[r·lds+2(g·{g}+s)]) | bf16(src[r·lds+2(g·{g}+s)+1])<<16\n"
+             f"(rows, ng ≥ 1).")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ lds+16(FP), R8", "SHLQ $2, R8",
+        "MOVQ rows+24(FP), DX")
+    f.label("prow")
+    f.e("MOVQ ng+32(FP), CX", "MOVQ SI, R9", "MOVQ DI, R10")
+    f.label("pgrp")
+    f.e("VMOVUPS (R9), Z0", vcvtneps2bf16(0, 1), f"VMOVDQU Y1, (R10)", "ADDQ $64, R9",
+        f"ADDQ ${12 * g * 4}, R10", "DECQ CX", "JNZ pgrp",
+        "ADDQ R8, SI", f"ADDQ ${g * 4}, DI", "DECQ DX", "JNZ prow", "VZEROUPPER", "RET")
     return f.text()
 
 
@@ -237,6 +304,7 @@ def avx512():
     out.append(gemv1x4_avx512("gemv1x4BF16AVX512", True))
     out.append(cvt_bf16_avx512())
     out.append(pair_rows_avx512())
+    out.append(pack_pairs_avx512())
     out.append(peak_loop("fmaLoopAVX512", "24 independent FMA chains on ZMM registers; no memory traffic.",
                          24, "Z", "VPXORD", lambda z, n: f"VFMADD231PS Z{n}, Z{n + 1}, Z{z}"))
     out.append(peak_loop("fmaLoopBF16AVX512",
