@@ -177,6 +177,7 @@ func avx512Impl(bf16 bool) *impl {
 			_ = c[7*ldc+31]
 			kern8x32BF16AVX512(kc2, &a[0], &b[0], &c[0], ldc, b2i(acc))
 		}
+		l.quant = withNF4BF16(l.quant)
 		l.packPairs = func(dst, src []float32, lds, rows, ng int) {
 			_ = dst[((ng-1)*12+rows-1)*pairGroup+pairGroup-1]
 			_ = src[(rows-1)*lds+ng*2*pairGroup-1]

@@ -315,6 +315,45 @@ func dequantNF4Go(dst []float32, src []byte, s float32) {
 	}
 }
 
+// dequantNF4BF16Go is the pure-Go dequantNF4BF16: each block through a
+// float32 row, rounded by F32ToBF16.
+func dequantNF4BF16Go(dst []uint16, src []byte, s []float32, nblk int) {
+	var row [NF4Block]float32
+	for b := 0; b < nblk; b++ {
+		dequantNF4Go(row[:], src[b*NF4Block/2:(b+1)*NF4Block/2], s[b])
+		cvtBF16Go(dst[b*NF4Block:(b+1)*NF4Block], row[:])
+	}
+}
+
+// dequantNF4BF16 writes columns [p0,p1) of row i of a k-column NF4 matrix
+// (p0 a multiple of NF4Block) to dst as bfloat16: whole blocks by the
+// level's dequantNF4BF16, a short last block through float32. sbuf holds
+// decoded double-quantized scales.
+func (q *QuantData) dequantNF4BF16(l *impl, dst []uint16, sbuf *[]float32, k, i, p0, p1 int) {
+	nb := (k + NF4Block - 1) / NF4Block
+	rb := (k + 1) / 2
+	full := (p1 - p0) / NF4Block
+	if full > 0 {
+		b0 := i*nb + p0/NF4Block
+		sc := q.Scales
+		if sc != nil {
+			sc = sc[b0 : b0+full]
+		} else {
+			*sbuf = grow(*sbuf, full)
+			sc = *sbuf
+			for b := range sc {
+				sc[b] = q.scale(b0 + b)
+			}
+		}
+		l.quant.dequantNF4BF16(dst, q.Q[i*rb+p0/2:], sc, full)
+	}
+	if p := p0 + full*NF4Block; p < p1 {
+		var row [NF4Block]float32
+		dequantNF4(row[:p1-p], q.Q[i*rb+p/2:i*rb+(p1+1)/2], q.scale(i*nb+p/NF4Block))
+		l.cvtBF16(dst[p-p0:p1-p0], row[:p1-p])
+	}
+}
+
 // rowScales returns the nb block scales of row j (a view of Scales, or
 // decoded into buf when double-quantized).
 func (q *QuantData) rowScales(buf []float32, j, nb int) []float32 {
@@ -542,9 +581,14 @@ func (pb *quantPanelBuf) dequant(w *Matrix, j, p0, p1, off int) {
 		w.Quant.dequantRange(pb.f[off:], w.DType, w.Cols, j, p0, p1)
 		return
 	}
+	l := active.Load()
+	if w.DType == NF4 {
+		w.Quant.dequantNF4BF16(l, pb.h[off:off+p1-p0], &pb.row, w.Cols, j, p0, p1)
+		return
+	}
 	pb.row = grow(pb.row, p1-p0)
 	w.Quant.dequantRange(pb.row, w.DType, w.Cols, j, p0, p1)
-	active.Load().cvtBF16(pb.h[off:off+p1-p0], pb.row)
+	l.cvtBF16(pb.h[off:off+p1-p0], pb.row)
 }
 
 // quantMatMulN is MatMulN for a quantized w: dx[m×k] (+)= dy[m×n]·w. It

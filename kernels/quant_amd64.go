@@ -21,6 +21,9 @@ func dequantQ8AVX512(dst *float32, q *byte, s float32, n16 int)
 func dequantNF4AVX512(dst *float32, q *byte, s float32, n32 int)
 
 //go:noescape
+func dequantNF4BF16AVX512(dst *uint16, q *byte, s *float32, nblk int)
+
+//go:noescape
 func dotQ8AVX2(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
@@ -60,6 +63,7 @@ func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) flo
 				dequantQ8Go(dst[t:], src[t:], s)
 			}
 		},
+		dequantNF4BF16: dequantNF4BF16Go,
 		dequantNF4: func(dst []float32, src []byte, s float32) {
 			u := len(dst) / nf4
 			if u > 0 {
@@ -71,6 +75,18 @@ func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) flo
 			}
 		},
 	}
+}
+
+// withNF4BF16 adds the AVX512_BF16 level's dequantNF4BF16.
+func withNF4BF16(k quantKern) quantKern {
+	k.dequantNF4BF16 = func(dst []uint16, src []byte, s []float32, nblk int) {
+		if nblk <= 0 {
+			return
+		}
+		_, _, _ = dst[64*nblk-1], src[32*nblk-1], s[nblk-1]
+		dequantNF4BF16AVX512(&dst[0], &src[0], &s[0], nblk)
+	}
+	return k
 }
 
 // withNF4P adds a level's dotNF4P kernel to its quantKern.

@@ -284,3 +284,50 @@ deqn4_loop:
 	JNZ deqn4_loop
 	VZEROUPPER
 	RET
+
+// func dequantNF4BF16AVX512(dst *uint16, q *byte, s *float32, nblk int)
+// dst[j] = bf16(nf4[code j]·s[j/64]) for j < 64·nblk (32 bytes of q and one
+// scale a block), nblk ≥ 1: whole rows of blocks into bfloat16 panels in one
+// call (per-block calls through dequantNF4 cost more than the decode) and
+// no float32 row in between. Needs AVX512_BF16.
+TEXT ·dequantNF4BF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ nblk+24(FP), CX
+	VMOVUPS nf4tab<>(SB), Z28
+	VMOVUPS nf4ilo<>(SB), Z30
+	VMOVUPS nf4ihi<>(SB), Z29
+
+deqb_loop:
+	VBROADCASTSS (DX), Z4
+	VMULPS Z4, Z28, Z31
+	VPMOVZXBD (SI), Z1
+	VPSRLD $4, Z1, Z3
+	VPERMPS Z31, Z1, Z1
+	VPERMPS Z31, Z3, Z3
+	VMOVAPS Z1, Z5
+	VPERMT2PS Z3, Z30, Z5
+	VPERMT2PS Z3, Z29, Z1
+	VPMOVZXBD 16(SI), Z2
+	VPSRLD $4, Z2, Z7
+	VPERMPS Z31, Z2, Z2
+	VPERMPS Z31, Z7, Z7
+	VMOVAPS Z2, Z6
+	VPERMT2PS Z7, Z30, Z6
+	VPERMT2PS Z7, Z29, Z2
+	BYTE $0x62; BYTE $0x72; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xc5 // VCVTNEPS2BF16 Z5, Y8
+	BYTE $0x62; BYTE $0x72; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xc9 // VCVTNEPS2BF16 Z1, Y9
+	BYTE $0x62; BYTE $0x72; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xd6 // VCVTNEPS2BF16 Z6, Y10
+	BYTE $0x62; BYTE $0x72; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xda // VCVTNEPS2BF16 Z2, Y11
+	VMOVDQU Y8, 0(DI)
+	VMOVDQU Y9, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	VMOVDQU Y11, 96(DI)
+	ADDQ $32, SI
+	ADDQ $128, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ deqb_loop
+	VZEROUPPER
+	RET

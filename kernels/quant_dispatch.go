@@ -12,9 +12,13 @@ type quantKern struct {
 	dotNF4P func(xp []float32, q []byte, s []float32, nblk int) float32
 	// dequantQ8 and dequantNF4 widen len(dst) values of one block scaled by s.
 	dequantQ8, dequantNF4 func(dst []float32, src []byte, s float32)
+	// dequantNF4BF16 dequantizes nblk whole NF4 blocks with scales s into
+	// bfloat16 (the panels of ComputeBF16).
+	dequantNF4BF16 func(dst []uint16, src []byte, s []float32, nblk int)
 }
 
-var goQuant = quantKern{dotQ8: dotQ8Go, dotNF4: dotNF4Go, dequantQ8: dequantQ8Go, dequantNF4: dequantNF4Go}
+var goQuant = quantKern{dotQ8: dotQ8Go, dotNF4: dotNF4Go, dequantQ8: dequantQ8Go, dequantNF4: dequantNF4Go,
+	dequantNF4BF16: dequantNF4BF16Go}
 
 func dequantQ8(dst []float32, src []byte, s float32)  { active.Load().quant.dequantQ8(dst, src, s) }
 func dequantNF4(dst []float32, src []byte, s float32) { active.Load().quant.dequantNF4(dst, src, s) }

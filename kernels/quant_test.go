@@ -182,6 +182,22 @@ func TestDequantTwins(t *testing.T) {
 				}
 			}
 		}
+		// Whole NF4 blocks into bfloat16 (the ComputeBF16 panels).
+		for _, nblk := range []int{1, 2, 5} {
+			src := make([]byte, 32*nblk)
+			for i := range src {
+				src[i] = byte(r.Uint32())
+			}
+			sc := randF32(r, nblk)
+			a, b := make([]uint16, 64*nblk), make([]uint16, 64*nblk)
+			active.Load().quant.dequantNF4BF16(a, src, sc, nblk)
+			dequantNF4BF16Go(b, src, sc, nblk)
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("NF4 to bf16 nblk=%d [%d]: %#04x vs Go %#04x", nblk, i, a[i], b[i])
+				}
+			}
+		}
 	})
 }
 

@@ -4,6 +4,7 @@ Each has a pure-Go twin in quant.go; quant_test.go compares them. Blocks
 are whole: the Go callers do the short last block of a row."""
 
 from asm import Func, header
+from gen_gemm import vcvtneps2bf16
 
 # The NF4 codebook (float32 bits of quant.go's nf4Table).
 NF4 = [0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000,
@@ -114,6 +115,24 @@ def avx512():
     nf4_decode(f, "(SI)", 1, 5, 3)
     f.e("VMOVUPS Z5, (DI)", "VMOVUPS Z1, 64(DI)", "ADDQ $16, SI", "ADDQ $128, DI", "DECQ CX",
         "JNZ deqn4_loop", "VZEROUPPER", "RET")
+    out.append(f.text())
+
+    f = Func("dequantNF4BF16AVX512", "dst *uint16, q *byte, s *float32, nblk int", "0-32",
+             "dst[j] = bf16(nf4[code j]·s[j/64]) for j < 64·nblk (32 bytes of q and one\n"
+             "scale a block), nblk ≥ 1: whole rows of blocks into bfloat16 panels in one\n"
+             "call (per-block calls through dequantNF4 cost more than the decode) and\n"
+             "no float32 row in between. Needs AVX512_BF16.")
+    f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
+        "VMOVUPS nf4tab<>(SB), Z28", "VMOVUPS nf4ilo<>(SB), Z30", "VMOVUPS nf4ihi<>(SB), Z29")
+    f.label("deqb_loop")
+    f.e("VBROADCASTSS (DX), Z4", "VMULPS Z4, Z28, Z31")
+    nf4_decode(f, "(SI)", 1, 5, 3)
+    nf4_decode(f, "16(SI)", 2, 6, 7)
+    for i, z in enumerate((5, 1, 6, 2)):
+        f.e(vcvtneps2bf16(z, 8 + i))
+    for i in range(4):
+        f.e(f"VMOVDQU Y{8 + i}, {32 * i}(DI)")
+    f.e("ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX", "DECQ CX", "JNZ deqb_loop", "VZEROUPPER", "RET")
     out.append(f.text())
     return "\n".join(out)
 
