@@ -36,6 +36,7 @@ type matB struct {
 	rs, cs int
 	pk     *packedB
 	pj     int
+	q      *Matrix // NF4 w (with pairs, rs 1): columns from pj on dequantized per panel
 	pairs  bool
 	kk     int
 }
@@ -194,7 +195,7 @@ func (a matA) shift(i int) matA {
 }
 
 func (b matB) shift(j int) matB {
-	if b.pk != nil {
+	if b.pk != nil || b.q != nil {
 		b.pj += j
 	} else if b.h != nil {
 		b.h = b.h[j*b.cs:]
@@ -205,7 +206,10 @@ func (b matB) shift(j int) matB {
 }
 
 // packBufs are one goroutine's packing buffers, recycled across calls.
-type packBufs struct{ a, b, tile []float32 }
+type packBufs struct {
+	a, b, tile, sc []float32
+	stage          []uint16
+}
 
 var bufPool = sync.Pool{New: func() any { return new(packBufs) }}
 
@@ -267,6 +271,8 @@ func gemmSerial(l *impl, m, n, k int, a matA, b matB, c []float32, ldc int, acc 
 						bp, bh = b.pk.panel(pc, kc, b.pj+jc+jr)
 					case ic > 0:
 						// packed for the first block of A
+					case b.q != nil:
+						packBQuant(l, bufs, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
 					case b.pairs:
 						packBPairs(l, bufs.b[jr*kc:], b, pc, kc, jc+jr, nv)
 					default:

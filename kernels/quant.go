@@ -21,7 +21,9 @@ import (
 // dequantize one panel of rows (or columns) of about 2 MiB at a time into
 // float32 (AVX-512 or Go, dequantQ8/dequantNF4) and run the active level's
 // packed GEMM microkernel on it; in ComputeBF16 with AVX512_BF16 the panel
-// is rounded to bfloat16 row by row and multiplied by VDPBF16PS. For m ≤ 8 (decoding) each row of w is
+// is rounded to bfloat16 row by row and multiplied by VDPBF16PS, and an NF4
+// w in the forward (MatMulT) is dequantized by the GEMM driver into each B
+// micro-panel as it packs it (packBQuant). For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
 // dequantizes in registers), so the weights stream through once. Every
 // routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
@@ -504,6 +506,12 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 		})
 		return
 	}
+	if bf16 && w.DType == NF4 {
+		// The GEMM driver dequantizes each B micro-panel as it packs it.
+		a := matA{f: x, rs: k, cs: 1, round: true, kk: k}
+		gemm(l, m, n, (k+1)/2, a, matB{q: w, rs: 1, cs: k, pairs: true, kk: k}, y, n, acc)
+		return
+	}
 	// Panels of pr rows of w (a multiple of the tile width, about
 	// quantPanel floats), each dequantized once and multiplied by all of x.
 	// Big panels matter: gemmSerial repacks x for every panel.
@@ -523,6 +531,28 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 			gemmSerial(l, m, j1-j0, kk, a, b, y[j0:], n, acc)
 		}
 	})
+}
+
+// packBQuant is packBPairs for a quantized w (b.q, NF4, read transposed):
+// the nc ≤ NR rows of w from b.pj+j0 on, pairs [q0,q0+kc2) of k, are
+// dequantized into an L1-sized bfloat16 stage and packed from there, just
+// before the panel's first use. (Dequantizing whole panels of ~2 MiB
+// first, then packing from them, went through L2 and L3 twice.)
+func packBQuant(l *impl, bufs *packBufs, dst []float32, b matB, q0, kc2, j0, nc int) {
+	w := b.q
+	k := w.Cols
+	p0, p1 := 2*q0, min(2*(q0+kc2), k)
+	ld := 2 * kc2
+	if cap(bufs.stage) < nc*ld {
+		bufs.stage = make([]uint16, l.nr*ld)
+	}
+	st := bufs.stage[:nc*ld]
+	for j := 0; j < nc; j++ {
+		row := st[j*ld : (j+1)*ld]
+		w.Quant.dequantNF4BF16(l, row[:p1-p0], &bufs.sc, k, b.pj+j0+j, p0, p1)
+		clear(row[p1-p0:])
+	}
+	packBPairs(l, dst, matB{h: st, rs: 1, cs: ld, pairs: true, kk: ld}, 0, kc2, 0, nc)
 }
 
 // quantLeft is the left operand x [m×k] of a quantized matmul and its
