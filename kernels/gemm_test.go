@@ -393,7 +393,7 @@ func FuzzMatMulT(f *testing.F) {
 
 // TestMatMulTGroup: the fused one-token GEMVs equal MatMulT on each matrix
 // (bit for bit: the same kernels on the same rows), for awkward row counts
-// and k, and the unfused path for more rows or BF16 compute.
+// and k, and so does the bf16 group's shared packing of x.
 func TestMatMulTGroup(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 9))
@@ -413,6 +413,26 @@ func TestMatMulTGroup(t *testing.T) {
 						if !slices.Equal(ys[i], want) {
 							t.Fatalf("k=%d m=%d %s matrix %d: group %v, MatMulT %v", k, m, dt, i, ys[i][:min(4, len(want))], want[:min(4, len(want))])
 						}
+					}
+				}
+			}
+			// ComputeBF16: x packed once for the group equals MatMulTCompute
+			// on each (prepacked weights too), over row counts that split the
+			// pool by rows and by columns.
+			for _, m := range []int{1, 13, 300} {
+				ws := []*Matrix{randMatrix(r, 1+r.IntN(67), k, BF16), randMatrix(r, 130, k, F32), randMatrix(r, 40, k, BF16)}
+				ws[2].Pack(ComputeBF16)
+				x := randF32(r, m*k)
+				ys := make([][]float32, len(ws))
+				for i, w := range ws {
+					ys[i] = make([]float32, m*w.Rows)
+				}
+				MatMulTGroup(ys, x, m, ws, ComputeBF16)
+				for i, w := range ws {
+					want := make([]float32, m*w.Rows)
+					MatMulTCompute(want, x, m, w, false, ComputeBF16)
+					if !slices.Equal(ys[i], want) {
+						t.Fatalf("bf16 k=%d m=%d matrix %d: group %v, MatMulTCompute %v", k, m, i, ys[i][:min(4, len(want))], want[:min(4, len(want))])
 					}
 				}
 			}

@@ -133,9 +133,27 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // input x [m × k], such as a layer's q, k and v projections. For one row of
 // x (decoding) the GEMVs run as a single job of the worker pool over all
 // their rows (MatMulTMany): a call's start and tail cost the short ones more
-// than their share of the memory stream. Otherwise it is MatMulTCompute on
-// each.
+// than their share of the memory stream. In ComputeBF16 with the native
+// kernel, x is rounded and packed once for all of them. Otherwise it is
+// MatMulTCompute on each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
+	if l := active.Load(); c == ComputeBF16 && l.kernBF16 != nil && len(ys) == len(ws) && len(ws) > 1 && sharedPairs(ws) {
+		k := ws[0].Cols
+		checkLen("MatMulTGroup x", x, m*k)
+		if m <= 0 {
+			return
+		}
+		a, buf := prepackA(l, matA{f: x, rs: k, cs: 1, round: true, kk: k}, m, (k+1)/2)
+		defer packPool.Put(buf)
+		for i, w := range ws {
+			n := w.Rows
+			checkLen("MatMulTGroup y", ys[i], m*n)
+			checkW("MatMulTGroup", w)
+			b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pairs: true, kk: k, pk: w.packedFor(l, ComputeBF16)}
+			gemm(l, m, n, (k+1)/2, a, b, ys[i], n, false)
+		}
+		return
+	}
 	if m != 1 || c != ComputeF32 || len(ys) != len(ws) {
 		for i, w := range ws {
 			MatMulTCompute(ys[i], x, m, w, false, c)
@@ -147,6 +165,17 @@ func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
 		xs[i] = x
 	}
 	MatMulTMany(ys, xs, ws)
+}
+
+// sharedPairs reports whether MatMulTGroup can pack x once for ws: dense
+// weights of one width, which the pairs GEMM multiplies.
+func sharedPairs(ws []*Matrix) bool {
+	for _, w := range ws {
+		if w.IsQuantized() || w.Cols != ws[0].Cols || w.Cols == 0 || w.Rows == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // xpPool recycles MatMulTMany's permuted inputs.

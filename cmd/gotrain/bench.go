@@ -224,21 +224,33 @@ func benchPeak(args []string) error {
 	}
 	// The BF16 dot product's peak (VDPBF16PS), measured right after the
 	// float32 one so that the two compare under the same load.
-	if _, ok := kernels.FMALoopBF16(); ok {
-		ts, cpu := timeRuns(*minTime, func() {
-			kernels.Parallel(t, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					for c := 0; c < calls; c++ {
-						flops, _ = kernels.FMALoopBF16()
-					}
-				}
-			})
-		})
-		total := float64(flops) * calls * float64(t)
+	if ts, cpu, total, ok := bf16Peak(*minTime); ok {
 		result["bf16_gflops"], result["bf16_median_gflops"] = total/ts[0]/1e9, total/ts[len(ts)/2]/1e9
 		result["bf16_cpu_gflops"] = perCPU(total, cpu, t) / 1e9
 	}
 	return printJSON(result)
+}
+
+// bf16Peak times the BF16 dot product's register-only loop on every thread
+// (ok false without AVX512_BF16): sorted times, CPU-seconds per run and the
+// floating-point operations of one run.
+func bf16Peak(minTime time.Duration) (ts []float64, cpu, total float64, ok bool) {
+	if _, ok := kernels.FMALoopBF16(); !ok {
+		return nil, 0, 0, false
+	}
+	const calls = 20
+	t := kernels.Threads()
+	var flops int
+	ts, cpu = timeRuns(minTime, func() {
+		kernels.Parallel(t, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				for c := 0; c < calls; c++ {
+					flops, _ = kernels.FMALoopBF16()
+				}
+			}
+		})
+	})
+	return ts, cpu, float64(flops) * calls * float64(t), true
 }
 
 func benchBandwidth(args []string) error {

@@ -131,6 +131,16 @@ func runBenchModel(name string, args []string) error {
 		pairs := float64(*tokens) * float64(*tokens+1) / 2
 		attn := 4 * pairs * float64(cfg.Heads*cfg.HeadDim*cfg.Layers)
 		result["cpu_gflops_with_attention"] = (flops + attn) / cpuRun / 1e9
+		if *compute == "bf16" {
+			// The BF16 dot product's peak per CPU-second (as bench peak),
+			// right after the runs: the fraction of it reached is a ratio
+			// within one run on a shared machine.
+			if _, pcpu, ptotal, ok := bf16Peak(time.Second); ok {
+				peak := perCPU(ptotal, pcpu, kernels.Threads())
+				result["bf16_peak_cpu_gflops"] = peak / 1e9
+				result["bf16_peak_fraction"] = (flops + attn) / cpuRun / peak
+			}
+		}
 	case "decode":
 		c := m.NewCache()
 		var b model.Batch
