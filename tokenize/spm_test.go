@@ -3,6 +3,7 @@ package tokenize
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -225,14 +226,29 @@ func TestAddBOSConfig(t *testing.T) {
 	}
 }
 
-// TestSpmChatRefused: no chat template is rendered for these tokenizers
-// yet, and the error says so instead of mis-tokenizing.
-func TestSpmChatRefused(t *testing.T) {
-	tok := llama2(t, false)
-	if _, _, err := tok.EncodeChat(&Template{Name: "none"}, []Message{{"user", "hi"}}, true); err == nil || !strings.Contains(err.Error(), "SentencePiece") {
-		t.Errorf("EncodeChat: err %v", err)
+// TestSpmChatUnknownInst: an [INST] template that is not a known one is
+// refused with an error naming the file, not rendered by guess.
+func TestSpmChatUnknownInst(t *testing.T) {
+	dir := t.TempDir()
+	data, err := io.ReadAll(openGz(t, "llama2-tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := detectTemplate("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"); err == nil || !strings.Contains(err.Error(), "[INST]") {
-		t.Errorf("detectTemplate: err %v", err)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.ChatTemplate(""); err == nil || !strings.Contains(err.Error(), "[INST]") || !strings.Contains(err.Error(), "tokenizer_config.json") || !strings.Contains(err.Error(), "--template") {
+		t.Errorf("ChatTemplate: err %v", err)
+	}
+	if tp, err := tok.ChatTemplate("mistral"); err != nil || tp.Name != "mistral" {
+		t.Errorf("--template mistral: %v %v", tp, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
 )
 
@@ -74,7 +75,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
 	f.maxLen = fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
-	f.chat = addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	f.chat = addChatFlags(fs, tokenize.ChatTemplateNames)
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)
