@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -47,6 +48,7 @@ type Model struct {
 	rope     *kernels.RoPETable
 	ropeLen  int // positions the RoPE table covers
 	ckpt     *safetensors.Checkpoint
+	tied     bool                         // loaded with LMHead the embedding (see fromCheckpoint)
 	qcache   *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
 	resident []byte                       // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
 	scratch  atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
@@ -161,10 +163,15 @@ func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
 	m.Embed = l.matrix("model.embed_tokens.weight", c.VocabSize, H)
 	m.Norm = l.vector("model.norm.weight", H)
 	if c.TieEmbeddings {
-		if _, ok := ck.Tensor("lm_head.weight"); ok {
+		// transformers 5's tie_weights (from_pretrained): a stored
+		// lm_head.weight equal to the embedding is tied to it (one matrix,
+		// trained as one); one that differs is kept apart, with a warning
+		// to set tie_word_embeddings false. (transformers 4 tied it
+		// regardless, discarding the stored head.)
+		if head, ok := ck.Tensor("lm_head.weight"); ok && !sameTensor(head, ck, "model.embed_tokens.weight") {
 			m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
 		} else {
-			m.LMHead = m.Embed
+			m.LMHead, m.tied = m.Embed, true
 		}
 	} else {
 		m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
@@ -296,4 +303,19 @@ func (m *Model) PackBytes() int64 {
 		n += (*w).PackBytes(m.compute)
 	}
 	return n
+}
+
+// sameTensor reports whether t holds the same values as ck's tensor name
+// (torch.equal: same shape, equal values; bit-equal storage is the fast path).
+func sameTensor(t *safetensors.Tensor, ck tensorSource, name string) bool {
+	u, ok := ck.Tensor(name)
+	if !ok || !slices.Equal(t.Shape, u.Shape) {
+		return false
+	}
+	if t.DType == u.DType {
+		return bytes.Equal(t.Data, u.Data)
+	}
+	a, err1 := t.ToF32()
+	b, err2 := u.ToF32()
+	return err1 == nil && err2 == nil && slices.Equal(a, b)
 }

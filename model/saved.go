@@ -142,7 +142,7 @@ func (m *Model) with(ad *Adapter) *Model {
 // (so tensors can be swapped) and its own scratch.
 func (m *Model) shallow() *Model {
 	d := &Model{Config: m.Config, Dir: m.Dir, Embed: m.Embed, Norm: m.Norm, LMHead: m.LMHead,
-		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt}
+		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt, tied: m.tied}
 	d.Layers = append([]Layer(nil), m.Layers...)
 	return d
 }
