@@ -88,7 +88,7 @@ func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 
 // moveResident copies the BF16 weights the matmuls stream (linear layers
 // not quantized, and the LM head) out of the file mapping: see makeResident.
-// The embedding stays mapped (it is read a row at a time). If the copy
+// An untied embedding stays mapped (it is read a row at a time). If the copy
 // cannot be made, the weights stay where they are.
 func (m *Model) moveResident() {
 	names, ws := m.linears()
@@ -102,12 +102,13 @@ func (m *Model) moveResident() {
 	if m.LMHead.DType == kernels.BF16 && m.LMHead != m.Embed {
 		keepNames, keep = append(keepNames, "lm_head.weight"), append(keep, &m.LMHead)
 	} else if m.LMHead.DType == kernels.BF16 {
-		// Tied: the embedding keeps the mapped copy, whose pages the copy
-		// touched are released (rows fault back in as they are looked up).
-		head := *m.LMHead
-		m.LMHead = &head
+		// Tied: the embedding looks its rows up in the copy too. Left on the
+		// mapping, its lookups faulted the file back in with readahead (the
+		// whole 297 MiB table of the Qwen3-0.6B shape after one 1024-token
+		// step): the table was resident twice.
 		keepNames, keep = append(keepNames, "model.embed_tokens.weight"), append(keep, &m.LMHead)
 	}
+	tied := m.LMHead == m.Embed
 	buf, err := makeResident(keep, func(i, lo, hi int) {
 		if m.ckpt != nil {
 			m.ckpt.EvictRange(keepNames[i], lo, hi)
@@ -115,6 +116,9 @@ func (m *Model) moveResident() {
 	})
 	if err == nil {
 		m.resident = buf
+	}
+	if tied {
+		m.Embed = m.LMHead
 	}
 }
 
