@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -175,6 +176,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 				}
 				loraParams += n * r * (s[0] + s[1])
 			}
+		}
+		if sp := float64(cfg.SparseLayers()); sp > 0 && slices.ContainsFunc(p.LoRATargets, func(t string) bool { return t == "router" || t == "mlp.gate" || t == "all-linear" }) {
+			loraParams += sp * r * float64(cfg.Experts+cfg.Hidden) // the routers [experts × hidden]
 		}
 		add("LoRA adapter (F32)", loraParams*4)
 		// the tensors the loader will copy (an unknown name is its error)

@@ -202,13 +202,9 @@ func (a *Adapter) ZerosIn(flat []float32) *Adapter {
 		off += n
 		return v
 	}
-	for _, layer := range g.Layers {
-		for _, lr := range layer {
-			if lr != nil {
-				lr.A, lr.B = take(len(lr.A)), take(len(lr.B))
-			}
-		}
-	}
+	// each is Params' order: layers' modules, routers and experts (the
+	// experts' tensors were left out of flat before routers came)
+	g.each(func(_ string, lr *LoRA) { lr.A, lr.B = take(len(lr.A)), take(len(lr.B)) })
 	for _, n := range g.savedNames() {
 		g.Saved[n] = take(len(g.Saved[n]))
 	}
