@@ -39,45 +39,9 @@ func loadInstGolden(t *testing.T) (instGolden, map[string]*Tokenizer) {
 
 // llama2Inst is Llama 2's tokenizer in the Metaspace layout with [INST] and
 // [/INST] as special tokens, the shape of Mistral v0.3's tokenizer.json.
-func llama2Inst(t testing.TB, added json.RawMessage) *Tokenizer {
-	t.Helper()
-	var j map[string]json.RawMessage
-	if err := json.NewDecoder(openGz(t, "llama2-tokenizer.json.gz")).Decode(&j); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join("testdata", "spm-metaspace.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ms map[string]json.RawMessage
-	if err := json.Unmarshal(data, &ms); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range ms {
-		j[k] = v
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(j["added_tokens"], &list); err != nil {
-		t.Fatal(err)
-	}
-	var extra []json.RawMessage
-	if err := json.Unmarshal(added, &extra); err != nil {
-		t.Fatal(err)
-	}
-	j["added_tokens"], _ = json.Marshal(append(list, extra...))
-	data, _ = json.Marshal(j)
-	tok, err := parseJSON(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join("testdata", "llama2-tokenizer_config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tok.applyConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	return tok
+func llama2Inst(tb testing.TB, added json.RawMessage) *Tokenizer {
+	tb.Helper()
+	return llama2With(tb, true, added)
 }
 
 // TestInstGolden: the [INST] templates, recognised from their text, render

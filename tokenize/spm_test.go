@@ -17,6 +17,13 @@ import (
 // testdata/spm-metaspace.json, as scripts/tokenizer/golden_spm.mjs does.
 func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 	tb.Helper()
+	return llama2With(tb, metaspace, nil)
+}
+
+// llama2With is llama2 with the tokens of the JSON list added appended to
+// tokenizer.json's added_tokens.
+func llama2With(tb testing.TB, metaspace bool, added json.RawMessage) *Tokenizer {
+	tb.Helper()
 	var j map[string]json.RawMessage
 	if err := json.NewDecoder(openGz(tb, "llama2-tokenizer.json.gz")).Decode(&j); err != nil {
 		tb.Fatal(err)
@@ -33,6 +40,16 @@ func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 		for k, v := range ms {
 			j[k] = v
 		}
+	}
+	if added != nil {
+		var list, extra []json.RawMessage
+		if err := json.Unmarshal(j["added_tokens"], &list); err != nil {
+			tb.Fatal(err)
+		}
+		if err := json.Unmarshal(added, &extra); err != nil {
+			tb.Fatal(err)
+		}
+		j["added_tokens"], _ = json.Marshal(append(list, extra...))
 	}
 	data, _ := json.Marshal(j)
 	tok, err := parseJSON(data)
