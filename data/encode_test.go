@@ -60,12 +60,12 @@ func TestEncodeQwen3Thinking(t *testing.T) {
 	}
 }
 
-// llama2Dir writes the Llama 2 tokenizer fixture of tokenize/testdata with
+// mistralDir writes the Mistral 7B tokenizer fixture of tokenize/testdata with
 // the [INST] template name (tokenize/templates) as its chat_template.
-func llama2Dir(t *testing.T, name string) string {
+func mistralDir(t *testing.T, name string) string {
 	t.Helper()
 	dir := t.TempDir()
-	f, err := os.Open("../tokenize/testdata/llama2-tokenizer.json.gz")
+	f, err := os.Open("../tokenize/testdata/mistral-tokenizer.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestEncodeInst(t *testing.T) {
 		{"mistral-v0.1", "Response: 3</s>", true},
 		{"mixtral", "Response: 3</s>", true},
 	} {
-		tok, err := tokenize.Load(llama2Dir(t, c.name))
+		tok, err := tokenize.Load(mistralDir(t, c.name))
 		if err != nil {
 			t.Fatal(err)
 		}

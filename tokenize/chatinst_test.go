@@ -34,14 +34,14 @@ func loadInstGolden(t *testing.T) (instGolden, map[string]*Tokenizer) {
 	if err := json.Unmarshal(data, &g); err != nil {
 		t.Fatal(err)
 	}
-	return g, map[string]*Tokenizer{"legacy": llama2(t, false), "metaspace_inst": llama2Inst(t, g.InstAdded)}
+	return g, map[string]*Tokenizer{"legacy": mistral(t, false), "metaspace_inst": mistralInst(t, g.InstAdded)}
 }
 
-// llama2Inst is Llama 2's tokenizer in the Metaspace layout with [INST] and
+// mistralInst is the Mistral 7B tokenizer in the Metaspace layout with [INST] and
 // [/INST] as special tokens, the shape of Mistral v0.3's tokenizer.json.
-func llama2Inst(tb testing.TB, added json.RawMessage) *Tokenizer {
+func mistralInst(tb testing.TB, added json.RawMessage) *Tokenizer {
 	tb.Helper()
-	return llama2With(tb, true, added)
+	return mistralWith(tb, true, added)
 }
 
 // TestInstGolden: the [INST] templates, recognised from their text, render
@@ -144,7 +144,7 @@ func FuzzInstChat(f *testing.F) {
 	for _, s := range []string{"Response: 3", " ", "", "\n\n", "</s>", "<s> x", "[INST]", "▁ ▁", "café 🦜", "\x1f", "]"} {
 		f.Add(s, "Age: 40", s)
 	}
-	toks := []*Tokenizer{llama2(f, false), nil}
+	toks := []*Tokenizer{mistral(f, false), nil}
 	g := instGolden{}
 	data, err := os.ReadFile("testdata/chat-inst.json")
 	if err != nil {
@@ -153,7 +153,7 @@ func FuzzInstChat(f *testing.F) {
 	if err := json.Unmarshal(data, &g); err != nil {
 		f.Fatal(err)
 	}
-	toks[1] = llama2Inst(f, g.InstAdded)
+	toks[1] = mistralInst(f, g.InstAdded)
 	f.Fuzz(func(t *testing.T, sys, user, reply string) {
 		msgs := []Message{{"system", sys}, {"user", user}, {"assistant", reply}, {"user", user}, {"assistant", reply}}
 		for name := range instFormats {

@@ -5,7 +5,7 @@
 //
 //   node golden_inst.mjs ../../tokenize
 //
-// Tokenizers: Llama 2's real tokenizer.json (testdata/llama2-tokenizer.json.gz,
+// Tokenizers: Mistral 7B v0.1's real tokenizer.json (testdata/mistral-tokenizer.json.gz,
 // "legacy": Prepend+Replace normalizer, [INST] as plain text, as Llama 2 and
 // Mistral v0.1/v0.2 files are) and its Metaspace rewrite
 // (testdata/spm-metaspace.json, prepend_scheme "first") with [INST] and
@@ -18,8 +18,8 @@ import path from 'node:path';
 
 const root = process.argv[2] || '../../tokenize';
 const td = path.join(root, 'testdata');
-const tj = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(td, 'llama2-tokenizer.json.gz'))).toString('utf8'));
-const tc = JSON.parse(fs.readFileSync(path.join(td, 'llama2-tokenizer_config.json'), 'utf8'));
+const tj = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(td, 'mistral-tokenizer.json.gz'))).toString('utf8'));
+const tc = JSON.parse(fs.readFileSync(path.join(td, 'mistral-tokenizer_config.json'), 'utf8'));
 const cfg = { ...tc, tokenizer_class: 'PreTrainedTokenizerFast' };
 
 const ms = JSON.parse(JSON.stringify(tj));
