@@ -6,33 +6,44 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 )
 
-// batcher is the one goroutine that runs rows with answer options: it takes
-// the rows queued by every request (round-robin, so a large request does not
-// starve small ones) up to a token budget, and scores them in one
-// model.ContinuationBatch call, so that the rows of concurrent requests go
-// through the layers together. Requests queue while a batch runs; after a
-// batch, the batcher lingers briefly for its clients' next requests (see
-// linger).
+// batcher runs rows with answer options: it takes the rows queued by every
+// request (round-robin, so a large request does not starve small ones) up
+// to a token budget, and scores them in one model.ContinuationBatch call,
+// so that the rows of concurrent requests go through the layers together.
+// Requests queue while a batch runs; after a batch, the batcher lingers
+// briefly for its clients' next requests (see linger).
+//
+// Batches run on lanes, one goroutine each (as many as kernels.Threads()),
+// each with its own KV cache. One lane alone uses every core; when several
+// run batches at once they share the cores between them (kernels.Share), a
+// lane that finds others idle taking only its share of the queued requests.
+// One batch at a time left the cores idle whenever it waited: for the
+// requests its clients send when it ends (the HTTP round trip, JSON,
+// tokenizing, the linger), and inside it, at the end of every parallel
+// kernel call for the slower half (on a machine shared with other work, for
+// the half another process had the core for). With lanes the other lane
+// computes meanwhile: measured with 8 clients on 2 cores, [see
+// docs/benchmarks.md].
 type batcher struct {
 	m         *model.Model
 	maxTokens int // prompt and continuation tokens per batch
+	lanes     int
 	met       *metrics
 	// arriving counts requests read and encoded, not yet queued: their rows
 	// are on the way
 	arriving atomic.Int64
-	// the last batch: how many requests it served and how long it took
-	lastParts int
-	lastTook  time.Duration
+	busy     atomic.Int64 // lanes running a batch
 
 	mu    sync.Mutex
 	queue []*scoreWork
 	wake  chan struct{}
 	quit  chan struct{}
-	done  chan struct{}
-	depth atomic.Int64 // jobs queued, not yet taken
+	done  chan struct{} // closed when every lane has stopped
+	depth atomic.Int64  // jobs queued, not yet taken
 }
 
 // scoreWork is one request's rows queued for the batcher.
@@ -47,10 +58,25 @@ type scoreWork struct {
 	done chan struct{}
 }
 
-func newBatcher(m *model.Model, maxTokens int, met *metrics) *batcher {
-	b := &batcher{m: m, maxTokens: maxTokens, met: met,
+// newBatcher starts a batcher with lanes lanes (0: kernels.Threads()).
+func newBatcher(m *model.Model, maxTokens, lanes int, met *metrics) *batcher {
+	if lanes <= 0 {
+		lanes = kernels.Threads()
+	}
+	b := &batcher{m: m, maxTokens: maxTokens, lanes: lanes, met: met,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
-	go b.run()
+	var wg sync.WaitGroup
+	for range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.lane()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(b.done)
+	}()
 	return b
 }
 
@@ -77,10 +103,7 @@ func (b *batcher) score(ctx context.Context, ent *entry, jobs []model.Continuati
 	if arrived != nil {
 		arrived()
 	}
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.signal()
 	select {
 	case <-w.done:
 		return w.out, w.err
@@ -102,10 +125,18 @@ func (b *batcher) close() {
 	<-b.done
 }
 
-func (b *batcher) run() {
-	defer close(b.done)
+// signal wakes a lane, if one is waiting.
+func (b *batcher) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// lane runs batches until the batcher is closed and its queue is empty.
+func (b *batcher) lane() {
 	c := b.m.NewCache()
-	var end time.Time
+	var last laneStats
 	for {
 		if n, _ := b.queued(); n == 0 {
 			select {
@@ -113,44 +144,55 @@ func (b *batcher) run() {
 				continue
 			case <-b.quit:
 				if n, _ := b.queued(); n == 0 {
+					b.signal() // the other lanes see the quit too
 					return
 				}
 				continue
 			}
 		}
-		b.linger(end)
+		b.linger(last)
 		batch, parts := b.take()
 		if batch == nil {
 			continue
 		}
 		began := time.Now()
+		shared := kernels.Share()
 		b.runBatch(c, batch, parts)
-		end = time.Now()
-		b.lastParts, b.lastTook = len(parts), end.Sub(began)
+		shared()
+		b.busy.Add(-1)
+		last = laneStats{parts: len(parts), took: time.Since(began), end: time.Now()}
 	}
+}
+
+// laneStats describe a lane's last batch: how many requests it served, how
+// long it took and when it ended.
+type laneStats struct {
+	parts int
+	took  time.Duration
+	end   time.Time
 }
 
 // maxLinger bounds how long the batcher waits for a batch to fill.
 const maxLinger = 20 * time.Millisecond
 
-// linger waits, after a batch that served several requests, until as many
-// requests are queued again, none is still being read and encoded and the
-// queue is not a full batch already — at most a quarter of the last batch's
-// time (and maxLinger) after it ended. Without it, a batch of k clients'
+// linger waits, after a lane's batch that served several requests, until as
+// many requests are queued again, none is still being read and encoded and
+// the queue is not a full batch already — at most a quarter of the last
+// batch's time (and maxLinger) after it ended. Without it, a batch of k clients'
 // rows is followed by one holding only the requests that came in while it
 // ran: measured with 8 clients sending 64 sample rows to the small model,
 // 28–30 batches without, 18–21 with (the option rows 6.9 to a batch).
 // One client never waits (its request is the one queued).
-func (b *batcher) linger(end time.Time) {
-	if b.lastParts <= 1 && b.arriving.Load() == 0 {
+func (b *batcher) linger(last laneStats) {
+	if last.parts <= 1 && b.arriving.Load() == 0 {
 		return
 	}
-	deadline := end.Add(min(b.lastTook/4, maxLinger))
+	deadline := last.end.Add(min(last.took/4, maxLinger))
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	for {
 		n, tokens := b.queued()
-		if tokens >= b.maxTokens || n >= b.lastParts && b.arriving.Load() == 0 || !time.Now().Before(deadline) {
+		if tokens >= b.maxTokens || n >= last.parts && b.arriving.Load() == 0 || !time.Now().Before(deadline) {
 			return
 		}
 		select {
@@ -231,7 +273,10 @@ type part struct {
 
 // take collects the next batch: jobs of the first queued request's adapter,
 // one job from each request in turn until the token budget is spent (a batch
-// holds at least one job). Cancelled requests are dropped.
+// holds at least one job), from the requests' share of the idle lanes (the
+// first ⌈requests/idle⌉; the rest, and what the budget leaves, wake another
+// lane). The lane taking a non-empty batch counts as busy. Cancelled
+// requests are dropped.
 func (b *batcher) take() ([]model.ContinuationJob, []part) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -249,13 +294,17 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 		return nil, nil
 	}
 	ent := b.queue[0].ent
+	mine := len(b.queue)
+	if idle := b.lanes - int(b.busy.Load()); idle > 1 {
+		mine = (mine + idle - 1) / idle
+	}
 	// round-robin decides how many jobs each request gives; the batch then
 	// holds each request's jobs as one run
 	take := make([]int, len(b.queue))
 	tokens, n := 0, 0
 	for more := true; more; {
 		more = false
-		for q, w := range b.queue {
+		for q, w := range b.queue[:mine] {
 			k := w.next + take[q]
 			if w.ent != ent || k == len(w.jobs) {
 				continue
@@ -290,6 +339,10 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 	clear(b.queue[len(rest):])
 	b.queue = rest
 	b.depth.Add(-int64(len(jobs)))
+	b.busy.Add(1)
+	if len(b.queue) > 0 {
+		b.signal()
+	}
 	return jobs, parts
 }
 

@@ -41,6 +41,7 @@ func benchServe(args []string) error {
 	pool := fs.Int("pool", 400, "distinct sample rows the requests draw from (shuffled; several studies)")
 	batchTokens := fs.Int("batch-tokens", serve.DefaultLimits.BatchTokens, "the server's --batch-tokens")
 	prefixMiB := fs.Int64("prefix-cache", 1024, "the server's --prefix-cache (MiB)")
+	lanes := fs.Int("lanes", 0, "the server's --lanes")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs here")
 	compute := addComputeFlag(fs)
@@ -116,7 +117,7 @@ func benchServe(args []string) error {
 	var runs []map[string]any
 	for _, n := range counts {
 		srv, err := serve.New(serve.Config{Model: m, Name: "bench", Tok: tok, Template: tmpl, Encoder: &data.Encoder{Tok: tok, Template: tmpl},
-			Limits: serve.Limits{BatchTokens: *batchTokens}, PrefixCacheBytes: *prefixMiB << 20})
+			Limits: serve.Limits{BatchTokens: *batchTokens, Lanes: *lanes}, PrefixCacheBytes: *prefixMiB << 20})
 		if err != nil {
 			return err
 		}

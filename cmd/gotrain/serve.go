@@ -56,6 +56,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	timeout := fs.Duration("timeout", def.Timeout, "longest time a request may take")
 	batchTokens := fs.Int("batch-tokens", def.BatchTokens, "tokens of concurrent predict rows batched into one forward pass")
 	prefixMiB := fs.Int64("prefix-cache", 1024, "MiB of prompt-prefix keys and values kept per model")
+	lanes := fs.Int("lanes", 0, "batches computed at once, sharing the cores (0: one a thread)")
 	quiet := fs.Bool("quiet", false, "do not log requests on stderr")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -110,7 +111,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 			*prefixMiB, 1+len(ads), model.FormatBytes(need), model.FormatBytes(avail))
 	}
 	cfg := serve.Config{Model: m, Name: *name, APIKey: *apiKey,
-		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
+		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens, Lanes: *lanes},
 		PrefixCacheBytes: *prefixMiB << 20}
 	for _, a := range ads {
 		ad, err := m.LoadAdapter(a.dir)
