@@ -45,6 +45,7 @@ func benchServe(args []string) error {
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs here")
 	compute := addComputeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +80,9 @@ func benchServe(args []string) error {
 	defer m.Close()
 	if err := setCompute(m, *compute); err != nil {
 		return err
+	}
+	if *pack {
+		m.PackWeights()
 	}
 	tok, err := tokenize.Load(dir)
 	if err != nil {
@@ -135,7 +139,7 @@ func benchServe(args []string) error {
 		runs = append(runs, res)
 	}
 	out := map[string]any{"bench": "serve", "model": dir, "requests": *requests, "rows_per_request": *rowsPer,
-		"threads": kernels.Threads(), "level": kernels.Level(), "runs": runs, "peak_rss_gib": peakRSSGiB()}
+		"threads": kernels.Threads(), "level": kernels.Level(), "pack_weights": *pack, "lanes": *lanes, "runs": runs, "peak_rss_gib": peakRSSGiB()}
 	if len(runs) > 1 {
 		first, last := runs[0], runs[len(runs)-1]
 		out["speedup"] = last["rows_per_s"].(float64) / first["rows_per_s"].(float64)
@@ -214,7 +218,10 @@ func benchServeRun(srv *serve.Server, n int, bodies [][]byte) (map[string]any, e
 	for i := range rss {
 		rss[i] = float64(int(rss[i]*10)) / 10
 	}
-	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
+	// cores: the CPU the process had over the run (at most the threads); the
+	// load average says how much other work shared the machine
+	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "cores": cpu / secs, "load1": loadAverage(),
+		"p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
 }
 
 // batchStats reads the server's batch counters from its /metrics: jobs per
