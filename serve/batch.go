@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,9 +274,9 @@ type part struct {
 
 // take collects the next batch: jobs of the first queued request's adapter,
 // one job from each request in turn until the token budget is spent (a batch
-// holds at least one job), from the requests' share of the idle lanes (the
-// first ⌈requests/idle⌉; the rest, and what the budget leaves, wake another
-// lane). The lane taking a non-empty batch counts as busy. Cancelled
+// holds at least one job), from the requests' share of the idle lanes
+// (⌈requests/idle⌉ of them; the rest, and what the budget leaves, wake
+// another lane). The lane taking a non-empty batch counts as busy. Cancelled
 // requests are dropped.
 func (b *batcher) take() ([]model.ContinuationJob, []part) {
 	b.mu.Lock()
@@ -294,9 +295,25 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 		return nil, nil
 	}
 	ent := b.queue[0].ent
-	mine := len(b.queue)
-	if idle := b.lanes - int(b.busy.Load()); idle > 1 {
-		mine = (mine + idle - 1) / idle
+	// the requests of this adapter, and this lane's share of them: the
+	// oldest and those whose prompts share most with it, so that rows
+	// sharing a prefix (a participant's persona and vignette) are computed
+	// together rather than on two lanes at once, each missing the prefix
+	// cache (with rows in participant order, 8 clients computed 16–21% more
+	// prompt tokens than one)
+	var mine []int
+	for q, w := range b.queue {
+		if w.ent == ent {
+			mine = append(mine, q)
+		}
+	}
+	if idle := b.lanes - int(b.busy.Load()); idle > 1 && len(mine) > 1 {
+		p0 := b.queue[0].jobs[b.queue[0].next].Prompt
+		shared := func(q int) int { w := b.queue[q]; return commonPrefix(p0, w.jobs[w.next].Prompt) }
+		rest := mine[1:]
+		slices.SortStableFunc(rest, func(a, b int) int { return shared(b) - shared(a) })
+		mine = mine[:(len(mine)+idle-1)/idle]
+		slices.Sort(mine)
 	}
 	// round-robin decides how many jobs each request gives; the batch then
 	// holds each request's jobs as one run
@@ -304,9 +321,10 @@ func (b *batcher) take() ([]model.ContinuationJob, []part) {
 	tokens, n := 0, 0
 	for more := true; more; {
 		more = false
-		for q, w := range b.queue[:mine] {
+		for _, q := range mine {
+			w := b.queue[q]
 			k := w.next + take[q]
-			if w.ent != ent || k == len(w.jobs) {
+			if k == len(w.jobs) {
 				continue
 			}
 			size := w.size(k)
