@@ -27,8 +27,9 @@ import (
 // tokenizing, the linger), and inside it, at the end of every parallel
 // kernel call for the slower half (on a machine shared with other work, for
 // the half another process had the core for). With lanes the other lane
-// computes meanwhile: measured with 8 clients on 2 cores, [see
-// docs/benchmarks.md].
+// computes meanwhile: 8 clients on 2 cores (small model, load average 2–3)
+// kept 1.94–1.98 cores busy where one lane had 0.9–1.8, for the same rows
+// per CPU-second (docs/benchmarks.md).
 type batcher struct {
 	m         *model.Model
 	maxTokens int // prompt and continuation tokens per batch
