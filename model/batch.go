@@ -352,6 +352,21 @@ func (pc *PrefixCache) Stats() (hits, misses, tokens, bytes int64) {
 	return pc.Hits, pc.Misses, pc.Tokens, pc.used
 }
 
+// Shared returns how many leading tokens of toks the cache holds (the most
+// any entry shares with them), without counting a lookup; 0 for a nil cache.
+func (pc *PrefixCache) Shared(toks []int) int {
+	if pc == nil {
+		return 0
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	n := 0
+	for _, e := range pc.entries {
+		n = max(n, commonPrefix(e.toks, toks))
+	}
+	return n
+}
+
 // load appends to c the rows of the cached entry sharing the longest prefix
 // with toks and returns how many it appended.
 func (pc *PrefixCache) load(c *KVCache, toks []int) int {

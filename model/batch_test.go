@@ -80,6 +80,14 @@ func TestContinuationBatch(t *testing.T) {
 		}
 		t.Logf("pass %d: %+v", pass, st)
 	}
+	// the cache holds the study prefixes, the whole prompt but its last
+	// token for a prompt alone in its group; nil holds nothing
+	if n := pc.Shared(jobs[0].Prompt); n < len(studyA) || n >= len(jobs[0].Prompt) {
+		t.Errorf("Shared: %d tokens of a %d-token prompt whose %d-token study prefix was cached", n, len(jobs[0].Prompt), len(studyA))
+	}
+	if n := (*PrefixCache)(nil).Shared(jobs[0].Prompt); n != 0 {
+		t.Errorf("a nil cache shares %d tokens", n)
+	}
 	// with the weights and the LM head prepacked (the head read a block of
 	// the vocabulary at a time from its packed copy): the same bits
 	m.PackWeights()
