@@ -44,10 +44,10 @@ type batcher struct {
 	queue []*scoreWork
 	// inflight holds, per lane, the prompts of the batch it is running
 	inflight [][][]int
-	wake  chan struct{}
-	quit  chan struct{}
-	done  chan struct{} // closed when every lane has stopped
-	depth atomic.Int64  // jobs queued, not yet taken
+	wake     chan struct{}
+	quit     chan struct{}
+	done     chan struct{} // closed when every lane has stopped
+	depth    atomic.Int64  // jobs queued, not yet taken
 }
 
 // scoreWork is one request's rows queued for the batcher.
