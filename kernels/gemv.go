@@ -179,7 +179,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 		start[i+1] = start[i] + (w.Rows+3)/4
 	}
 	nb := start[len(ws)]
-	// NF4 inputs permuted for dotNF4P once, shared by matrices that read
+	// NF4 inputs permuted for dotNF4Rows once, shared by matrices that read
 	// the same input (an expert's gate and up)
 	xps := make([][]float32, len(ws))
 	nf4 := func(i int) bool { return ws[i].DType == NF4 && ws[i].Cols >= NF4Block }
@@ -218,11 +218,16 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				gemv1Rows(l, ys[i], xs[i], w, a-start[i], b-start[i], false)
 				continue
 			}
+			j0, j1 := 4*(a-start[i]), min(4*(b-start[i]), w.Rows)
+			if xps[i] != nil { // NF4: one kernel call for the rows
+				sbuf = w.Quant.nf4Rows(ys[i][j0:j1], xs[i], xps[i], w.Cols, j0, sbuf)
+				continue
+			}
 			nbk := QuantBlocks(w.DType, w.Cols)
 			if cap(sbuf) < nbk {
 				sbuf = make([]float32, nbk)
 			}
-			for j := 4 * (a - start[i]); j < min(4*(b-start[i]), w.Rows); j++ {
+			for j := j0; j < j1; j++ {
 				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}
