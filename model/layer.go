@@ -17,6 +17,7 @@ type layerState struct {
 	layerActs
 	layerGrads
 	lu *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
+	ru *[]float32             // the same for the layer's router (moe.go)
 	// dropout applied to LoRA inputs (training): probability and the seed of
 	// its masks, which are regenerated, not stored.
 	dropout float32
@@ -264,13 +265,17 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 // [T × r] of module mod. In training it is kept for the backward (and the
 // recomputation finds it kept); otherwise it lives in scratch.
 func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
-	if st.recompute {
-		return st.lu[mod]
-	}
 	var u []float32
 	if st.train {
-		st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
-		u = st.lu[mod]
+		kept := st.ru
+		if mod != modRouter {
+			kept = &st.lu[mod]
+		}
+		if st.recompute {
+			return *kept
+		}
+		*kept = grow(*kept, st.T*lr.R)
+		u = *kept
 	} else {
 		st.tmp = grow(st.tmp, st.T*lr.R)
 		u = st.tmp
@@ -291,9 +296,15 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	if la == nil || la[mod] == nil {
 		return
 	}
-	lr, gr := la[mod], lg[mod]
+	st.loraBackward(dx, dy, x, st.lu[mod], la[mod], lg[mod], mod)
+}
+
+// loraBackward adds the LoRA term's gradients to gr and its input gradient
+// to dx, for the T rows of input x, inner activation u and output gradient dy.
+func (st *layerState) loraBackward(dx, dy, x, u []float32, lr, gr *LoRA, mod Module) {
+	T := st.T
 	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
-	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
+	kernels.MatMulTN(gr.B, dy, u, T, lr.Out, lr.R, true)
 	dz := st.dz[:T*lr.R]
 	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
 	kernels.Scale(dz, lr.Scale)
