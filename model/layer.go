@@ -319,9 +319,8 @@ func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
 // scaled by 1/(1−p) into dst (len(dst) ≥ len(src)), in one pass: copying
 // then masking in place, or masking then adding, was a second pass over
 // 10–40 MB per module (memmove alone was 1.3% of a bf16 LoRA step). The mask
-// comes from a hash of (seed, layer, module, index), so the forward, its
-// recomputation and the backward all see the same mask; each 64-bit hash
-// gives four 16-bit lanes, so p is applied in steps of 2⁻¹⁶.
+// is a hash of (seed, layer, module, index) (kernels.Dropout), so the
+// forward, its recomputation and the backward all see the same mask.
 func (st *layerState) dropInto(dst, src []float32, mod Module, acc bool) {
 	if st.dropout == 0 {
 		if acc {
@@ -331,48 +330,5 @@ func (st *layerState) dropInto(dst, src []float32, mod Module, acc bool) {
 		}
 		return
 	}
-	v := src
-	keep := 1 / (1 - st.dropout)
-	threshold := uint64(float64(st.dropout)*(1<<16) + 0.5)
-	base := st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
-	// Over groups of four values, one hash each; on all cores, since it
-	// is a tenth of a training step's work.
-	kernels.Parallel((len(v)+3)/4, func(lo, hi int) {
-		// factor[1] for a dropped value: the top bit of h16 − threshold
-		// (branch-free; a 5% branch mispredicts too often).
-		factor := [2]float32{keep, 0}
-		for g := lo; g < hi; g++ {
-			h := splitmix(base + uint64(g))
-			j0, j1 := 4*g, min(4*g+4, len(v))
-			x, w := v[j0:j1:j1], dst[j0:j1:j1]
-			if len(x) == 4 {
-				f := [4]float32{factor[(h&0xffff-threshold)>>63], factor[(h>>16&0xffff-threshold)>>63],
-					factor[(h>>32&0xffff-threshold)>>63], factor[(h>>48-threshold)>>63]}
-				if acc {
-					// float32(): rounded before the add, never fused (as
-					// masking then adding rounds), on every GOARCH.
-					w[0], w[1], w[2], w[3] = w[0]+float32(x[0]*f[0]), w[1]+float32(x[1]*f[1]), w[2]+float32(x[2]*f[2]), w[3]+float32(x[3]*f[3])
-				} else {
-					w[0], w[1], w[2], w[3] = x[0]*f[0], x[1]*f[1], x[2]*f[2], x[3]*f[3]
-				}
-				continue
-			}
-			for i := range x {
-				d := x[i] * factor[(h&0xffff-threshold)>>63]
-				if acc {
-					d += w[i]
-				}
-				w[i] = d
-				h >>= 16
-			}
-		}
-	})
-}
-
-// splitmix is SplitMix64's output function: a fast, well-mixed hash.
-func splitmix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+	kernels.Dropout(dst[:len(src)], src, st.seed^uint64(st.layer)<<40^uint64(mod)<<32, st.dropout, acc)
 }

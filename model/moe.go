@@ -297,7 +297,7 @@ func (s *moeState) expert(st *layerState, e, n int) *layerState {
 	sub := &s.sub
 	sub.train, sub.T, sub.recompute, sub.grad = st.train, n, st.recompute, st.grad
 	sub.layer, sub.expert = st.layer, e+1
-	sub.dropout, sub.seed = st.dropout, st.seed^splitmix(uint64(e)+1)
+	sub.dropout, sub.seed = st.dropout, st.seed^kernels.SplitMix64(uint64(e)+1)
 	if st.train {
 		// The parent's LoRA scratch covers T ≥ n rows of the widest input.
 		sub.tmp, sub.xd, sub.dz = st.tmp, st.xd, st.dz
