@@ -14,22 +14,35 @@ import "math"
 func Dropout(dst, src []float32, key uint64, p float32, acc bool) {
 	n := len(src)
 	checkLen("Dropout dst", dst, n)
-	if !(p >= 0 && p < 1) {
-		panic("kernels.Dropout: probability outside [0, 1)")
-	}
-	thr := uint32(math.Round(float64(p) * (1 << 24)))
-	scale := 1 / (1 - p)
-	drop := opsKernels().dropout
+	thr, scale := dropParams(p)
+	ops := opsKernels()
 	const block = 1 << 12 // elements per pool chunk: a multiple of 16
 	Parallel((n+block-1)/block, func(lo, hi int) {
-		for a, end := lo*block, min(hi*block, n); a < end; {
-			j := uint64(a)
-			b := min(end, int(min(uint64(end), (j>>32+1)<<32))) // one 2³² span per key pair
-			k1, k2 := dropKeys(key, j>>32)
-			drop(dst[a:b], src[a:b], uint32(j), k1, k2, thr, scale, acc)
-			a = b
-		}
+		a, b := lo*block, min(hi*block, n)
+		dropSpan(ops, dst[a:b], src[a:b], key, uint64(a), thr, scale, acc)
 	})
+}
+
+// dropParams are Dropout's threshold and the kept values' scale for p.
+func dropParams(p float32) (thr uint32, scale float32) {
+	if !(p >= 0 && p < 1) {
+		panic("kernels: dropout probability outside [0, 1)")
+	}
+	return uint32(math.Round(float64(p) * (1 << 24))), 1 / (1 - p)
+}
+
+// dropSpan is Dropout on elements [j0, j0+len(src)) of the mask.
+func dropSpan(ops *opsKern, dst, src []float32, key, j0 uint64, thr uint32, scale float32, acc bool) {
+	for a := 0; a < len(src); {
+		j := j0 + uint64(a)
+		b := len(src)
+		if end := (j>>32 + 1) << 32; j0+uint64(b) > end { // one 2³² span per key pair
+			b = int(end - j0)
+		}
+		k1, k2 := dropKeys(key, j>>32)
+		ops.dropout(dst[a:b], src[a:b], uint32(j), k1, k2, thr, scale, acc)
+		a = b
+	}
 }
 
 // dropKeys are the two 32-bit keys of the 2³² elements from hi·2³² on.

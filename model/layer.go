@@ -52,8 +52,7 @@ type layerActs struct {
 	qpre, kpre   []float32 // [T × Hq·D], [T × Hkv·D]
 	qrstd, krstd []float32 // [T × Hq], [T × Hkv]
 	gate, up, h  []float32 // [T × I]
-	tmp          []float32 // LoRA scratch [T × max(r, In)]
-	xd           []float32 // LoRA scratch: the dropped-out input [T × In]
+	tmp          []float32 // LoRA scratch [T × r] (inference)
 }
 
 // layerGrads are the backward's scratch for one layer of T tokens.
@@ -67,8 +66,7 @@ type layerGrads struct {
 func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func(b *[]float32, n int64)) {
 	H, I := int64(c.Hidden), int64(c.Intermediate)
 	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	in := max(H, I, qw, int64(c.MoEIntermediate)) // the widest LoRA input
-	qkn := int64(0)                               // QKNorm's buffers are empty without it
+	qkn := int64(0) // QKNorm's buffers are empty without it
 	if c.QKNorm {
 		qkn = 1
 	}
@@ -78,7 +76,7 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 	}{
 		{&a.xn1, T * H}, {&a.xn2, T * H}, {&a.xmid, T * H}, {&a.rstd1, T}, {&a.rstd2, T},
 		{&a.q, T * qw}, {&a.att, T * qw}, {&a.lse, T * int64(c.Heads)}, {&a.k, T * kvw}, {&a.v, T * kvw},
-		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * max(r, in)}, {&a.xd, T * in},
+		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * r},
 		{&g.dxn, T * H}, {&g.dq, T * qw}, {&g.datt, T * qw}, {&g.dk, T * kvw}, {&g.dv, T * kvw},
 		{&g.dgate, T * I}, {&g.dup, T * I}, {&g.dz, T * r},
 		{&a.qpre, T * qw * qkn}, {&a.kpre, T * kvw * qkn}, {&a.qrstd, T * int64(c.Heads) * qkn}, {&a.krstd, T * int64(c.KVHeads) * qkn},
@@ -267,15 +265,14 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 	if st.recompute {
 		return st.lu[mod]
 	}
-	var u []float32
-	if st.train {
+	if st.train { // dropout's mask applied block by block, in cache
 		st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
-		u = st.lu[mod]
-	} else {
-		st.tmp = grow(st.tmp, st.T*lr.R)
-		u = st.tmp
+		kernels.LoRADown(st.lu[mod], x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout)
+		return st.lu[mod]
 	}
-	kernels.MatMulT(u, st.dropped(x, mod, lr.In), st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	st.tmp = grow(st.tmp, st.T*lr.R)
+	u := st.tmp
+	kernels.MatMulT(u, x, st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
 	kernels.Scale(u, lr.Scale)
 	return u
 }
@@ -292,43 +289,18 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 		return
 	}
 	lr, gr := la[mod], lg[mod]
-	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
+	// y += u·Bᵀ with u = s·A·xd, xd = dropout(x):  dB += dyᵀ·u;  dz = s·dy·B;
+	// dA += dzᵀ·xd;  dx += dropout(dz·A)
 	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
 	dz := st.dz[:T*lr.R]
 	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
 	kernels.Scale(dz, lr.Scale)
-	xd := st.dropped(x, mod, lr.In)
-	kernels.MatMulTN(gr.A, dz, xd, T, lr.R, lr.In, true)
-	dxd := st.tmp[:T*lr.In]
-	kernels.MatMulN(dxd, dz, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
-	st.dropInto(dx[:T*lr.In], dxd, mod, true)
+	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout)
 }
 
-// dropped returns x with LoRA dropout applied, in a scratch buffer valid
-// until the next call, or x itself when dropout is off.
-func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
-	if st.dropout == 0 {
-		return x
-	}
-	xd := st.xd[:st.T*in]
-	st.dropInto(xd, x, mod, false)
-	return xd
-}
-
-// dropInto writes (acc: adds) src times the dropout mask of (layer, module)
-// scaled by 1/(1−p) into dst (len(dst) ≥ len(src)), in one pass: copying
-// then masking in place, or masking then adding, was a second pass over
-// 10–40 MB per module (memmove alone was 1.3% of a bf16 LoRA step). The mask
-// is a hash of (seed, layer, module, index) (kernels.Dropout), so the
-// forward, its recomputation and the backward all see the same mask.
-func (st *layerState) dropInto(dst, src []float32, mod Module, acc bool) {
-	if st.dropout == 0 {
-		if acc {
-			kernels.Add(dst[:len(src)], src)
-		} else {
-			copy(dst, src)
-		}
-		return
-	}
-	kernels.Dropout(dst[:len(src)], src, st.seed^uint64(st.layer)<<40^uint64(mod)<<32, st.dropout, acc)
+// dropKey is the key of the LoRA dropout mask of (layer, module): the
+// forward, its recomputation and the backward all regenerate the same mask
+// from it (kernels.Dropout).
+func (st *layerState) dropKey(mod Module) uint64 {
+	return st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
 }

@@ -300,7 +300,7 @@ func (s *moeState) expert(st *layerState, e, n int) *layerState {
 	sub.dropout, sub.seed = st.dropout, st.seed^kernels.SplitMix64(uint64(e)+1)
 	if st.train {
 		// The parent's LoRA scratch covers T ≥ n rows of the widest input.
-		sub.tmp, sub.xd, sub.dz = st.tmp, st.xd, st.dz
+		sub.tmp, sub.dz = st.tmp, st.dz
 		sub.lu = &st.elu[e]
 	}
 	return sub

@@ -1,0 +1,61 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestLoRABlocks: LoRADown and LoRAInputGrad equal the separate passes they
+// fuse (Dropout, then the matmuls) on every level, with and without
+// dropout, on row counts that leave a short last block and groups of
+// several blocks; and each level gives the same bits on 1, 2 and 3 threads.
+func TestLoRABlocks(t *testing.T) {
+	defer SetThreads(Threads())
+	rng := rand.New(rand.NewPCG(50, 51))
+	for _, tc := range []struct{ T, r, in int }{{1, 4, 16}, {37, 8, 40}, {300, 16, 96}, {1100, 4, 33}} {
+		T, r, in := tc.T, tc.r, tc.in
+		x, A, dz := randVec(rng, T*in, 1), randVec(rng, r*in, 1), randVec(rng, T*r, 1)
+		dx0, dA0 := randVec(rng, T*in, 1), randVec(rng, r*in, 1)
+		for _, p := range []float32{0, 0.1} {
+			eachLevel(t, func(t *testing.T) {
+				var ref [3][]float32 // the level's first thread count
+				for _, th := range []int{1, 2, 3} {
+					SetThreads(th)
+					name := fmt.Sprintf("T=%d r=%d in=%d p=%g threads=%d", T, r, in, p, th)
+					u := make([]float32, T*r)
+					LoRADown(u, x, T, A, r, in, 0.5, 9, p)
+					dx, dA := append([]float32(nil), dx0...), append([]float32(nil), dA0...)
+					LoRAInputGrad(dx, dA, dz, x, A, T, r, in, 9, p)
+					got := [3][]float32{u, dx, dA}
+					if ref[0] == nil {
+						ref = got
+						// the separate passes
+						xd := make([]float32, T*in)
+						Dropout(xd, x, 9, p, false)
+						wu := make([]float32, T*r)
+						MatMulT(wu, xd, T, NewF32(r, in, A), false)
+						Scale(wu, 0.5)
+						wdA := append([]float32(nil), dA0...)
+						MatMulTN(wdA, dz, xd, T, r, in, true)
+						dxd := make([]float32, T*in)
+						MatMulN(dxd, dz, T, NewF32(r, in, A), false)
+						wdx := append([]float32(nil), dx0...)
+						Dropout(wdx, dxd, 9, p, true)
+						compare(t, name+" u", u, to64(wu), 1e-5, 1e-5)
+						compare(t, name+" dA", dA, to64(wdA), 1e-4, 1e-5)
+						compare(t, name+" dx", dx, to64(wdx), 1e-5, 1e-5)
+						continue
+					}
+					for k, what := range []string{"u", "dx", "dA"} {
+						for i := range got[k] {
+							if got[k][i] != ref[k][i] {
+								t.Fatalf("%s: %s[%d] = %g, %g on 1 thread", name, what, i, got[k][i], ref[k][i])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
