@@ -2,15 +2,16 @@ package kernels
 
 import "sync"
 
-// LoRA's input side in training: the rank-r products with A [r × in] of an
-// input x [T × in] that LoRA dropout masks. Done as separate passes (mask x
+// LoRA in training, block by block of rows. The input side: the rank-r
+// products with A [r × in] of an input x [T × in] that LoRA dropout masks. Done as separate passes (mask x
 // into a copy, multiply, then for the backward mask x again, multiply twice
 // and mask-add the input gradient), each pass streamed T × in floats through
 // memory, 7 of them per module in the backward: a memory-bound 10–16% of a
 // bf16 0.5B LoRA step. Here each goroutine takes blocks of loraRows rows and
 // runs every pass on the block while it is in cache, so x, dx and dx's
 // update cross memory once. The masks are Dropout's (same key, element
-// t·in + i), so forward, recomputation and backward agree with it.
+// t·in + i), so forward, recomputation and backward agree with it. The
+// output side's two products (LoRAOutputGrad) read each block of dy once.
 
 // loraRows is the row block: 128 rows of a 896-wide input (458 KB, L2) and
 // enough rows for the dA product's k = rows to run the GEMM microkernel well.
@@ -27,9 +28,9 @@ type loraBufs struct{ xd, dxd, part []float32 }
 
 var loraPool = sync.Pool{New: func() any { return new(loraBufs) }}
 
-// LoRAScratchBytes is the most memory LoRADown and LoRAInputGrad hold at
-// once on threads goroutines for rank r and inputs at most in wide (for the
-// memory plan).
+// LoRAScratchBytes is the most memory LoRADown, LoRAInputGrad and
+// LoRAOutputGrad hold at once on threads goroutines for rank r and inputs
+// and outputs at most in wide (for the memory plan).
 func LoRAScratchBytes(threads, r, in int) int64 {
 	return 4 * (int64(threads)*2*loraRows*int64(in) + loraGroups*int64(r)*int64(in))
 }
@@ -114,6 +115,50 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 		a, b := lo*64, min(hi*64, r*in)
 		for g := range ng {
 			ops.add(dA[a:b], part(g)[a:b])
+		}
+	})
+}
+
+// LoRAOutputGrad is the backward of y += u·Bᵀ for u [T×r] and B [out×r],
+// given dy [T×out]: dB += dyᵀ·u and dz [T×r] = scale·dy·B, the two products
+// reading each block of dy's rows while it is in cache.
+func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32) {
+	checkLen("LoRAOutputGrad dB", dB, out*r)
+	checkLen("LoRAOutputGrad dz", dz, T*r)
+	checkLen("LoRAOutputGrad dy", dy, T*out)
+	checkLen("LoRAOutputGrad u", u, T*r)
+	if T <= 0 || r <= 0 || out <= 0 {
+		return
+	}
+	l, ops := active.Load(), opsKernels()
+	nb := (T + loraRows - 1) / loraRows
+	ng := min(nb, loraGroups)
+	// each group's dBᵀ [r×out] (a wide GEMM output), added in group order
+	parts := loraPool.Get().(*loraBufs)
+	defer loraPool.Put(parts)
+	parts.part = grow(parts.part, ng*r*out)
+	part := func(g int) []float32 { return parts.part[g*r*out : (g+1)*r*out] }
+	parallelChunks(ng, ng, func(g0, g1 int) {
+		for g := g0; g < g1; g++ {
+			for b := g * nb / ng; b < (g+1)*nb/ng; b++ {
+				t0 := b * loraRows
+				rows := min(loraRows, T-t0)
+				dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
+				gemmSerial(l, r, out, rows, matA{ub, 1, r}, matB{f: dyb, rs: out, cs: 1}, part(g), out, b > g*nb/ng)
+				gemmSerial(l, rows, r, out, matA{dyb, out, 1}, matB{f: B, rs: r, cs: 1}, dzb, r, false)
+				ops.scale(dzb, scale)
+			}
+		}
+	})
+	Parallel(out, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			d := dB[o*r : (o+1)*r]
+			for g := range ng {
+				pg := part(g)
+				for j := range d {
+					d[j] += pg[j*out+o]
+				}
+			}
 		}
 	})
 }

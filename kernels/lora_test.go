@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestLoRABlocks: LoRADown and LoRAInputGrad equal the separate passes they
+// TestLoRABlocks: LoRADown, LoRAInputGrad and LoRAOutputGrad equal the separate passes they
 // fuse (Dropout, then the matmuls) on every level, with and without
 // dropout, on row counts that leave a short last block and groups of
 // several blocks; and each level gives the same bits on 1, 2 and 3 threads.
@@ -19,7 +19,7 @@ func TestLoRABlocks(t *testing.T) {
 		dx0, dA0 := randVec(rng, T*in, 1), randVec(rng, r*in, 1)
 		for _, p := range []float32{0, 0.1} {
 			eachLevel(t, func(t *testing.T) {
-				var ref [3][]float32 // the level's first thread count
+				var ref [5][]float32 // the level's first thread count
 				for _, th := range []int{1, 2, 3} {
 					SetThreads(th)
 					name := fmt.Sprintf("T=%d r=%d in=%d p=%g threads=%d", T, r, in, p, th)
@@ -27,7 +27,10 @@ func TestLoRABlocks(t *testing.T) {
 					LoRADown(u, x, T, A, r, in, 0.5, 9, p)
 					dx, dA := append([]float32(nil), dx0...), append([]float32(nil), dA0...)
 					LoRAInputGrad(dx, dA, dz, x, A, T, r, in, 9, p)
-					got := [3][]float32{u, dx, dA}
+					// the output side, with A as B [in×r] and x as dy
+					dB, dzo := append([]float32(nil), dA0...), make([]float32, T*r)
+					LoRAOutputGrad(dB, dzo, x, u, A, T, r, in, 0.5)
+					got := [5][]float32{u, dx, dA, dB, dzo}
 					if ref[0] == nil {
 						ref = got
 						// the separate passes
@@ -45,9 +48,16 @@ func TestLoRABlocks(t *testing.T) {
 						compare(t, name+" u", u, to64(wu), 1e-5, 1e-5)
 						compare(t, name+" dA", dA, to64(wdA), 1e-4, 1e-5)
 						compare(t, name+" dx", dx, to64(wdx), 1e-5, 1e-5)
+						wdB := append([]float32(nil), dA0...)
+						MatMulTN(wdB, x, u, T, in, r, true)
+						wdz := make([]float32, T*r)
+						MatMulN(wdz, x, T, NewF32(in, r, A), false)
+						Scale(wdz, 0.5)
+						compare(t, name+" dB", dB, to64(wdB), 1e-4, 1e-5)
+						compare(t, name+" dz", dzo, to64(wdz), 1e-5, 1e-5)
 						continue
 					}
-					for k, what := range []string{"u", "dx", "dA"} {
+					for k, what := range []string{"u", "dx", "dA", "dB", "dz"} {
 						for i := range got[k] {
 							if got[k][i] != ref[k][i] {
 								t.Fatalf("%s: %s[%d] = %g, %g on 1 thread", name, what, i, got[k][i], ref[k][i])

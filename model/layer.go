@@ -291,10 +291,8 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	lr, gr := la[mod], lg[mod]
 	// y += u·Bᵀ with u = s·A·xd, xd = dropout(x):  dB += dyᵀ·u;  dz = s·dy·B;
 	// dA += dzᵀ·xd;  dx += dropout(dz·A)
-	kernels.MatMulTN(gr.B, dy, st.lu[mod], T, lr.Out, lr.R, true)
 	dz := st.dz[:T*lr.R]
-	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
-	kernels.Scale(dz, lr.Scale)
+	kernels.LoRAOutputGrad(gr.B, dz, dy, st.lu[mod], lr.B, T, lr.R, lr.Out, lr.Scale)
 	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout)
 }
 
