@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // LoRA in training, block by block of rows. The input side: the rank-r
 // products with A [r × in] of an input x [T × in] that LoRA dropout masks. Done as separate passes (mask x
@@ -22,9 +25,14 @@ const loraRows = 128
 // not depend on the thread count.
 const loraGroups = 8
 
-// loraBufs are one goroutine's block buffers, or (part) one call's
-// partial sums of dA.
-type loraBufs struct{ xd, dxd, part []float32 }
+// loraBufs are one goroutine's block buffers (xd, dxd; h, h2 and pt their
+// bf16 forms), or (part, w) one call's partial sums of dA or dBᵀ and its
+// weight rounded to bf16.
+type loraBufs struct {
+	xd, dxd, part []float32
+	h, h2, w      []uint16
+	pt            []uint32
+}
 
 var loraPool = sync.Pool{New: func() any { return new(loraBufs) }}
 
@@ -32,20 +40,83 @@ var loraPool = sync.Pool{New: func() any { return new(loraBufs) }}
 // LoRAOutputGrad hold at once on threads goroutines for rank r and inputs
 // and outputs at most in wide (for the memory plan).
 func LoRAScratchBytes(threads, r, in int) int64 {
-	return 4 * (int64(threads)*2*loraRows*int64(in) + loraGroups*int64(r)*int64(in))
+	perThread := int64(loraRows) * (int64(in) + 1) * (2*4 + 2) // xd, dxd, h
+	return int64(threads)*perThread + (loraGroups*4+2)*int64(r)*(int64(in)+1)
+}
+
+// loraBF16 reports whether LoRA's products run on the native bf16 kernel:
+// with ComputeBF16 on a CPU with AVX512_BF16 (elsewhere they stay float32,
+// not emulated: they are a small share of the step).
+func loraBF16(l *impl, c Compute) bool { return c == ComputeBF16 && l.kernBF16 != nil }
+
+// bf16Rows rounds rows × k of x (row stride ldx) into *buf as rows of
+// (k+1)/2 bf16 pairs (an odd row's last pair padded with 0), returned as
+// the left operand of a pairs GEMM and, with row stride rowStride(k), as a
+// row-major bf16 right operand.
+func bf16Rows(l *impl, buf *[]uint16, x []float32, rows, k, ldx int) (matA, []uint16) {
+	k2 := (k + 1) / 2
+	if cap(*buf) < rows*2*k2 {
+		*buf = make([]uint16, rows*2*k2)
+	}
+	h := (*buf)[:rows*2*k2]
+	for i := 0; i < rows; i++ {
+		l.cvtBF16(h[i*2*k2:], x[i*ldx:i*ldx+k])
+		if k%2 == 1 {
+			h[i*2*k2+k] = 0
+		}
+	}
+	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&h[0])), rows*k2), rs: k2, cs: 1}, h
+}
+
+// rowStride is bf16Rows's row stride in bf16 values.
+func rowStride(k int) int { return 2 * ((k + 1) / 2) }
+
+// pairsT returns xᵀ for x [rows × r] as the left operand of a pairs GEMM
+// over the rows: element (i, q) pairs x[2q][i] and x[2q+1][i] (0 past the
+// last row), r rows of (rows+1)/2 pairs.
+func pairsT(buf *[]uint32, x []float32, rows, r int) matA {
+	rows2 := (rows + 1) / 2
+	if cap(*buf) < r*rows2 {
+		*buf = make([]uint32, r*rows2)
+	}
+	pt := (*buf)[:r*rows2]
+	for q := 0; q < rows2; q++ {
+		lo := x[2*q*r : 2*q*r+r]
+		var hi []float32
+		if 2*q+1 < rows {
+			hi = x[(2*q+1)*r : (2*q+1)*r+r]
+		}
+		for i, v := range lo {
+			var h float32
+			if hi != nil {
+				h = hi[i]
+			}
+			pt[i*rows2+q] = pairBF16(v, h)
+		}
+	}
+	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&pt[0])), r*rows2), rs: rows2, cs: 1}
 }
 
 // LoRADown computes u[T×r] = scale · dropout(x)·Aᵀ for x [T×in] and A
-// [r×in], with the dropout mask of Dropout(·, x, key, p, ·).
-func LoRADown(u, x []float32, T int, A []float32, r, in int, scale float32, key uint64, p float32) {
+// [r×in], with the dropout mask of Dropout(·, x, key, p, ·); with
+// ComputeBF16 the product takes bf16 operands (as autocast's).
+func LoRADown(u, x []float32, T int, A []float32, r, in int, scale float32, key uint64, p float32, c Compute) {
 	checkLen("LoRADown u", u, T*r)
 	checkLen("LoRADown x", x, T*in)
 	checkLen("LoRADown A", A, r*in)
-	if T <= 0 || r <= 0 {
+	if T <= 0 || r <= 0 || in <= 0 {
 		return
 	}
 	l, ops := active.Load(), opsKernels()
 	thr, keep := dropParams(p)
+	bf16 := loraBF16(l, c)
+	b := matB{f: A, rs: 1, cs: in}
+	if bf16 { // A's rows as pairs, read transposed
+		wb := loraPool.Get().(*loraBufs)
+		defer loraPool.Put(wb)
+		_, ah := bf16Rows(l, &wb.w, A, r, in, in)
+		b = matB{h: ah, rs: 1, cs: rowStride(in), pairs: true, kk: in}
+	}
 	nb := (T + loraRows - 1) / loraRows
 	parallelChunks(nb, nb, func(lo, hi int) {
 		bufs := loraPool.Get().(*loraBufs)
@@ -59,7 +130,12 @@ func LoRADown(u, x []float32, T int, A []float32, r, in int, scale float32, key 
 				xb = bufs.xd
 			}
 			ub := u[t0*r : (t0+rows)*r]
-			gemmSerial(l, rows, r, in, matA{xb, in, 1}, matB{f: A, rs: 1, cs: in}, ub, r, false)
+			if bf16 {
+				a, _ := bf16Rows(l, &bufs.h, xb, rows, in, in)
+				gemmSerial(l, rows, r, (in+1)/2, a, b, ub, r, false)
+			} else {
+				gemmSerial(l, rows, r, in, matA{xb, in, 1}, b, ub, r, false)
+			}
 			ops.scale(ub, scale)
 		}
 	})
@@ -67,8 +143,8 @@ func LoRADown(u, x []float32, T int, A []float32, r, in int, scale float32, key 
 
 // LoRAInputGrad is the backward of LoRADown without its scale, given dz
 // [T×r], the gradient of dropout(x)·Aᵀ: dA [r×in] += dzᵀ·dropout(x) and
-// dx [T×in] += dropout(dz·A), with LoRADown's mask.
-func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float32) {
+// dx [T×in] += dropout(dz·A), with LoRADown's mask (and compute mode).
+func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float32, c Compute) {
 	checkLen("LoRAInputGrad dx", dx, T*in)
 	checkLen("LoRAInputGrad dA", dA, r*in)
 	checkLen("LoRAInputGrad dz", dz, T*r)
@@ -79,6 +155,7 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 	}
 	l, ops := active.Load(), opsKernels()
 	thr, keep := dropParams(p)
+	bf16 := loraBF16(l, c)
 	nb := (T + loraRows - 1) / loraRows
 	ng := min(nb, loraGroups)
 	// each group's dA, summed in group order below
@@ -86,6 +163,11 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 	defer loraPool.Put(parts)
 	parts.part = grow(parts.part, ng*r*in)
 	part := func(g int) []float32 { return parts.part[g*r*in : (g+1)*r*in] }
+	bA := matB{f: A, rs: in, cs: 1}
+	if bf16 { // A's rows as bf16, read as is: pairs of rows
+		_, ah := bf16Rows(l, &parts.w, A, r, in, in)
+		bA = matB{h: ah, rs: rowStride(in), cs: 1, pairs: true, kk: r}
+	}
 	parallelChunks(ng, ng, func(g0, g1 int) {
 		bufs := loraPool.Get().(*loraBufs)
 		defer loraPool.Put(bufs)
@@ -100,9 +182,17 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 					dropSpan(ops, bufs.xd, xb, key, j0, thr, keep, false)
 					xb = bufs.xd
 				}
-				gemmSerial(l, r, in, rows, matA{dzb, 1, r}, matB{f: xb, rs: in, cs: 1}, part(g), in, b > g*nb/ng)
 				bufs.dxd = grow(bufs.dxd, rows*in)
-				gemmSerial(l, rows, in, r, matA{dzb, r, 1}, matB{f: A, rs: in, cs: 1}, bufs.dxd, in, false)
+				if bf16 {
+					_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
+					gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r),
+						matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part(g), in, b > g*nb/ng)
+					a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
+					gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
+				} else {
+					gemmSerial(l, r, in, rows, matA{dzb, 1, r}, matB{f: xb, rs: in, cs: 1}, part(g), in, b > g*nb/ng)
+					gemmSerial(l, rows, in, r, matA{dzb, r, 1}, bA, bufs.dxd, in, false)
+				}
 				if p > 0 {
 					dropSpan(ops, dxb, bufs.dxd, key, j0, thr, keep, true)
 				} else {
@@ -121,8 +211,9 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 
 // LoRAOutputGrad is the backward of y += u·Bᵀ for u [T×r] and B [out×r],
 // given dy [T×out]: dB += dyᵀ·u and dz [T×r] = scale·dy·B, the two products
-// reading each block of dy's rows while it is in cache.
-func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32) {
+// reading each block of dy's rows while it is in cache (bf16 operands with
+// ComputeBF16, as LoRADown).
+func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32, c Compute) {
 	checkLen("LoRAOutputGrad dB", dB, out*r)
 	checkLen("LoRAOutputGrad dz", dz, T*r)
 	checkLen("LoRAOutputGrad dy", dy, T*out)
@@ -131,6 +222,7 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32) {
 		return
 	}
 	l, ops := active.Load(), opsKernels()
+	bf16 := loraBF16(l, c)
 	nb := (T + loraRows - 1) / loraRows
 	ng := min(nb, loraGroups)
 	// each group's dBᵀ [r×out] (a wide GEMM output), added in group order
@@ -138,14 +230,35 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32) {
 	defer loraPool.Put(parts)
 	parts.part = grow(parts.part, ng*r*out)
 	part := func(g int) []float32 { return parts.part[g*r*out : (g+1)*r*out] }
+	bB := matB{f: B, rs: r, cs: 1}
+	if bf16 { // Bᵀ's rows as pairs, read transposed
+		bt := grow(parts.xd, r*out)
+		for o := 0; o < out; o++ {
+			for j, v := range B[o*r : (o+1)*r] {
+				bt[j*out+o] = v
+			}
+		}
+		parts.xd = bt
+		_, bh := bf16Rows(l, &parts.w, bt, r, out, out)
+		bB = matB{h: bh, rs: 1, cs: rowStride(out), pairs: true, kk: out}
+	}
 	parallelChunks(ng, ng, func(g0, g1 int) {
+		bufs := loraPool.Get().(*loraBufs)
+		defer loraPool.Put(bufs)
 		for g := g0; g < g1; g++ {
 			for b := g * nb / ng; b < (g+1)*nb/ng; b++ {
 				t0 := b * loraRows
 				rows := min(loraRows, T-t0)
 				dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
-				gemmSerial(l, r, out, rows, matA{ub, 1, r}, matB{f: dyb, rs: out, cs: 1}, part(g), out, b > g*nb/ng)
-				gemmSerial(l, rows, r, out, matA{dyb, out, 1}, matB{f: B, rs: r, cs: 1}, dzb, r, false)
+				if bf16 {
+					a, dyh := bf16Rows(l, &bufs.h, dyb, rows, out, out)
+					gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r),
+						matB{h: dyh, rs: rowStride(out), cs: 1, pairs: true, kk: rows}, part(g), out, b > g*nb/ng)
+					gemmSerial(l, rows, r, (out+1)/2, a, bB, dzb, r, false)
+				} else {
+					gemmSerial(l, r, out, rows, matA{ub, 1, r}, matB{f: dyb, rs: out, cs: 1}, part(g), out, b > g*nb/ng)
+					gemmSerial(l, rows, r, out, matA{dyb, out, 1}, bB, dzb, r, false)
+				}
 				ops.scale(dzb, scale)
 			}
 		}

@@ -254,20 +254,24 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 		return
 	}
 	lr := la[mod]
-	u := st.loraInner(x, lr, mod)
-	kernels.MatMulT(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+	u := st.loraInner(x, lr, mod, m.compute)
+	c := kernels.ComputeF32 // inference: the float32 GEMV for a few rows
+	if st.train {
+		c = m.compute
+	}
+	kernels.MatMulTCompute(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true, c)
 }
 
 // loraInner computes the LoRA inner activation u = scale·A·dropout(x)
-// [T × r] of module mod. In training it is kept for the backward (and the
+// [T × r] of module mod (in training, in compute mode c). In training it is kept for the backward (and the
 // recomputation finds it kept); otherwise it lives in scratch.
-func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
+func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module, c kernels.Compute) []float32 {
 	if st.recompute {
 		return st.lu[mod]
 	}
 	if st.train { // dropout's mask applied block by block, in cache
 		st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
-		kernels.LoRADown(st.lu[mod], x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout)
+		kernels.LoRADown(st.lu[mod], x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout, c)
 		return st.lu[mod]
 	}
 	st.tmp = grow(st.tmp, st.T*lr.R)
@@ -292,8 +296,8 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	// y += u·Bᵀ with u = s·A·xd, xd = dropout(x):  dB += dyᵀ·u;  dz = s·dy·B;
 	// dA += dzᵀ·xd;  dx += dropout(dz·A)
 	dz := st.dz[:T*lr.R]
-	kernels.LoRAOutputGrad(gr.B, dz, dy, st.lu[mod], lr.B, T, lr.R, lr.Out, lr.Scale)
-	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout)
+	kernels.LoRAOutputGrad(gr.B, dz, dy, st.lu[mod], lr.B, T, lr.R, lr.Out, lr.Scale, m.compute)
+	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout, m.compute)
 }
 
 // dropKey is the key of the LoRA dropout mask of (layer, module): the
