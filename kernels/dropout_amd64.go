@@ -12,22 +12,17 @@ func dropoutAVX512(dst, src *float32, n int, idx0, k1, k2, thr uint32, scale flo
 //go:noescape
 func dropoutAVX2(dst, src *float32, n int, idx0, k1, k2, thr uint32, scale float32, acc bool)
 
-func dropoutAVX(dst, src []float32, idx0, k1, k2, thr uint32, scale float32, acc bool) {
-	n := len(src)
-	dst = dst[:n]
-	if t := n &^ 15; t > 0 {
-		dropoutAVX512(&dst[0], &src[0], t, idx0, k1, k2, thr, scale, acc)
-	}
-	t := n &^ 15
-	dropoutGo(dst[t:], src[t:], idx0+uint32(t), k1, k2, thr, scale, acc)
-}
+var dropoutAVX, dropoutAVX2Go = dropoutBlocks(dropoutAVX512, 16), dropoutBlocks(dropoutAVX2, 8)
 
-func dropoutAVX2Go(dst, src []float32, idx0, k1, k2, thr uint32, scale float32, acc bool) {
-	n := len(src)
-	dst = dst[:n]
-	if t := n &^ 7; t > 0 {
-		dropoutAVX2(&dst[0], &src[0], t, idx0, k1, k2, thr, scale, acc)
+// dropoutBlocks wraps an assembly pass over whole blocks of lanes elements.
+func dropoutBlocks(asm func(dst, src *float32, n int, idx0, k1, k2, thr uint32, scale float32, acc bool), lanes int) func(dst, src []float32, idx0, k1, k2, thr uint32, scale float32, acc bool) {
+	return func(dst, src []float32, idx0, k1, k2, thr uint32, scale float32, acc bool) {
+		n := len(src)
+		dst = dst[:n]
+		t := n / lanes * lanes
+		if t > 0 {
+			asm(&dst[0], &src[0], t, idx0, k1, k2, thr, scale, acc)
+		}
+		dropoutGo(dst[t:], src[t:], idx0+uint32(t), k1, k2, thr, scale, acc)
 	}
-	t := n &^ 7
-	dropoutGo(dst[t:], src[t:], idx0+uint32(t), k1, k2, thr, scale, acc)
 }

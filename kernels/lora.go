@@ -156,57 +156,65 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 	l, ops := active.Load(), opsKernels()
 	thr, keep := dropParams(p)
 	bf16 := loraBF16(l, c)
-	nb := (T + loraRows - 1) / loraRows
-	ng := min(nb, loraGroups)
-	// each group's dA, summed in group order below
 	parts := loraPool.Get().(*loraBufs)
 	defer loraPool.Put(parts)
-	parts.part = grow(parts.part, ng*r*in)
-	part := func(g int) []float32 { return parts.part[g*r*in : (g+1)*r*in] }
 	bA := matB{f: A, rs: in, cs: 1}
 	if bf16 { // A's rows as bf16, read as is: pairs of rows
 		_, ah := bf16Rows(l, &parts.w, A, r, in, in)
 		bA = matB{h: ah, rs: rowStride(in), cs: 1, pairs: true, kk: r}
 	}
+	ng := loraBlocks(T, r*in, parts, func(bufs *loraBufs, part []float32, t0, rows int, acc bool) {
+		xb, dzb, dxb := x[t0*in:(t0+rows)*in], dz[t0*r:(t0+rows)*r], dx[t0*in:(t0+rows)*in]
+		j0 := uint64(t0 * in)
+		if p > 0 {
+			bufs.xd = grow(bufs.xd, rows*in)
+			dropSpan(ops, bufs.xd, xb, key, j0, thr, keep, false)
+			xb = bufs.xd
+		}
+		bufs.dxd = grow(bufs.dxd, rows*in)
+		if bf16 {
+			_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
+			gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r),
+				matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part, in, acc)
+			a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
+			gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
+		} else {
+			gemmSerial(l, r, in, rows, matA{dzb, 1, r}, matB{f: xb, rs: in, cs: 1}, part, in, acc)
+			gemmSerial(l, rows, in, r, matA{dzb, r, 1}, bA, bufs.dxd, in, false)
+		}
+		if p > 0 {
+			dropSpan(ops, dxb, bufs.dxd, key, j0, thr, keep, true)
+		} else {
+			ops.add(dxb, bufs.dxd)
+		}
+	})
+	Parallel((r*in+63)/64, func(lo, hi int) {
+		a, b := lo*64, min(hi*64, r*in)
+		for g := range ng {
+			ops.add(dA[a:b], parts.part[g*r*in+a:g*r*in+b])
+		}
+	})
+}
+
+// loraBlocks runs blk over the row blocks of T rows, grouped (by T alone)
+// into ng ≤ loraGroups groups on the pool. Each group has its own partial
+// sum of n floats in parts.part (part, to be added to in group order; acc
+// is false for a group's first block) and blk gets its goroutine's buffers.
+func loraBlocks(T, n int, parts *loraBufs, blk func(bufs *loraBufs, part []float32, t0, rows int, acc bool)) (ng int) {
+	nb := (T + loraRows - 1) / loraRows
+	ng = min(nb, loraGroups)
+	parts.part = grow(parts.part, ng*n)
 	parallelChunks(ng, ng, func(g0, g1 int) {
 		bufs := loraPool.Get().(*loraBufs)
 		defer loraPool.Put(bufs)
 		for g := g0; g < g1; g++ {
 			for b := g * nb / ng; b < (g+1)*nb/ng; b++ {
 				t0 := b * loraRows
-				rows := min(loraRows, T-t0)
-				xb, dzb, dxb := x[t0*in:(t0+rows)*in], dz[t0*r:(t0+rows)*r], dx[t0*in:(t0+rows)*in]
-				j0 := uint64(t0 * in)
-				if p > 0 {
-					bufs.xd = grow(bufs.xd, rows*in)
-					dropSpan(ops, bufs.xd, xb, key, j0, thr, keep, false)
-					xb = bufs.xd
-				}
-				bufs.dxd = grow(bufs.dxd, rows*in)
-				if bf16 {
-					_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
-					gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r),
-						matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part(g), in, b > g*nb/ng)
-					a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
-					gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
-				} else {
-					gemmSerial(l, r, in, rows, matA{dzb, 1, r}, matB{f: xb, rs: in, cs: 1}, part(g), in, b > g*nb/ng)
-					gemmSerial(l, rows, in, r, matA{dzb, r, 1}, bA, bufs.dxd, in, false)
-				}
-				if p > 0 {
-					dropSpan(ops, dxb, bufs.dxd, key, j0, thr, keep, true)
-				} else {
-					ops.add(dxb, bufs.dxd)
-				}
+				blk(bufs, parts.part[g*n:(g+1)*n], t0, min(loraRows, T-t0), b > g*nb/ng)
 			}
 		}
 	})
-	Parallel((r*in+63)/64, func(lo, hi int) {
-		a, b := lo*64, min(hi*64, r*in)
-		for g := range ng {
-			ops.add(dA[a:b], part(g)[a:b])
-		}
-	})
+	return ng
 }
 
 // LoRAOutputGrad is the backward of y += u·Bᵀ for u [T×r] and B [out×r],
@@ -223,13 +231,8 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32, c 
 	}
 	l, ops := active.Load(), opsKernels()
 	bf16 := loraBF16(l, c)
-	nb := (T + loraRows - 1) / loraRows
-	ng := min(nb, loraGroups)
-	// each group's dBᵀ [r×out] (a wide GEMM output), added in group order
 	parts := loraPool.Get().(*loraBufs)
 	defer loraPool.Put(parts)
-	parts.part = grow(parts.part, ng*r*out)
-	part := func(g int) []float32 { return parts.part[g*r*out : (g+1)*r*out] }
 	bB := matB{f: B, rs: r, cs: 1}
 	if bf16 { // Bᵀ's rows as pairs, read transposed
 		bt := grow(parts.xd, r*out)
@@ -242,32 +245,25 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32, c 
 		_, bh := bf16Rows(l, &parts.w, bt, r, out, out)
 		bB = matB{h: bh, rs: 1, cs: rowStride(out), pairs: true, kk: out}
 	}
-	parallelChunks(ng, ng, func(g0, g1 int) {
-		bufs := loraPool.Get().(*loraBufs)
-		defer loraPool.Put(bufs)
-		for g := g0; g < g1; g++ {
-			for b := g * nb / ng; b < (g+1)*nb/ng; b++ {
-				t0 := b * loraRows
-				rows := min(loraRows, T-t0)
-				dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
-				if bf16 {
-					a, dyh := bf16Rows(l, &bufs.h, dyb, rows, out, out)
-					gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r),
-						matB{h: dyh, rs: rowStride(out), cs: 1, pairs: true, kk: rows}, part(g), out, b > g*nb/ng)
-					gemmSerial(l, rows, r, (out+1)/2, a, bB, dzb, r, false)
-				} else {
-					gemmSerial(l, r, out, rows, matA{ub, 1, r}, matB{f: dyb, rs: out, cs: 1}, part(g), out, b > g*nb/ng)
-					gemmSerial(l, rows, r, out, matA{dyb, out, 1}, bB, dzb, r, false)
-				}
-				ops.scale(dzb, scale)
-			}
+	// each group's dBᵀ [r×out] (a wide GEMM output), added in group order
+	ng := loraBlocks(T, r*out, parts, func(bufs *loraBufs, part []float32, t0, rows int, acc bool) {
+		dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
+		if bf16 {
+			a, dyh := bf16Rows(l, &bufs.h, dyb, rows, out, out)
+			gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r),
+				matB{h: dyh, rs: rowStride(out), cs: 1, pairs: true, kk: rows}, part, out, acc)
+			gemmSerial(l, rows, r, (out+1)/2, a, bB, dzb, r, false)
+		} else {
+			gemmSerial(l, r, out, rows, matA{ub, 1, r}, matB{f: dyb, rs: out, cs: 1}, part, out, acc)
+			gemmSerial(l, rows, r, out, matA{dyb, out, 1}, bB, dzb, r, false)
 		}
+		ops.scale(dzb, scale)
 	})
 	Parallel(out, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			d := dB[o*r : (o+1)*r]
 			for g := range ng {
-				pg := part(g)
+				pg := parts.part[g*r*out : (g+1)*r*out]
 				for j := range d {
 					d[j] += pg[j*out+o]
 				}

@@ -31,59 +31,57 @@ def iota(name, lanes):
     return "\n".join(out) + "\n"
 
 
-def avx512():
-    f = Func("dropoutAVX512", ARGS, FRAME, DOC + "\nAVX-512F; VPCMPGTD into K1 and a zeroing multiply apply the mask.")
-    f.e("MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX", "SHRQ $4, CX",
-        "VBROADCASTSS idx0+24(FP), Z16", "VPADDD dropIota16<>(SB), Z16, Z16",
-        "MOVL $16, AX", "VPBROADCASTD AX, Z17",
-        "VBROADCASTSS k1+28(FP), Z18", "VBROADCASTSS k2+32(FP), Z19",
-        f"MOVL ${C1:#x}, AX", "VPBROADCASTD AX, Z20", f"MOVL ${C2:#x}, AX", "VPBROADCASTD AX, Z21",
-        # kept when x>>8 > thr−1 (signed: x>>8 < 2²⁴)
-        "MOVL thr+36(FP), AX", "DECL AX", "VPBROADCASTD AX, Z22",
-        "VBROADCASTSS scale+40(FP), Z23", "MOVBLZX acc+44(FP), R9",
+def bcast(f, v, reg, src):
+    """Broadcasts a 32-bit general register (or immediate via AX) to v+reg."""
+    if src.startswith("$"):
+        f.e(f"MOVL {src}, AX")
+    if v == "Z":
+        f.e(f"VPBROADCASTD AX, Z{reg}")
+    else:
+        f.e(f"MOVQ AX, X{reg}", f"VPBROADCASTD X{reg}, Y{reg}")
+
+
+def dropout(name, v, lanes, r, xor, doc, mask):
+    """The kernel for vector registers v (Z or Y) of lanes lanes; r names
+    the constant registers: idx, lanes, k1, k2, c1, c2, thr−1, scale."""
+    idx, step, k1, k2, c1, c2, thr, scale = (f"{v}{i}" for i in r)
+    f = Func(name, ARGS, FRAME, DOC + "\n" + doc)
+    f.e("MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX", f"SHRQ ${lanes.bit_length() - 1}, CX",
+        f"VBROADCASTSS idx0+24(FP), {idx}", f"VPADDD dropIota{lanes}<>(SB), {idx}, {idx}")
+    bcast(f, v, r[1], f"${lanes}")
+    f.e(f"VBROADCASTSS k1+28(FP), {k1}", f"VBROADCASTSS k2+32(FP), {k2}")
+    bcast(f, v, r[4], f"${C1:#x}")
+    bcast(f, v, r[5], f"${C2:#x}")
+    # kept when x>>8 > thr−1 (signed: x>>8 < 2²⁴)
+    f.e("MOVL thr+36(FP), AX", "DECL AX")
+    bcast(f, v, r[6], "AX")
+    f.e(f"VBROADCASTSS scale+40(FP), {scale}", "MOVBLZX acc+44(FP), R9",
         "TESTQ CX, CX", "JZ dr_done", "TESTQ R9, R9", "JNZ dr_acc")
     for lab, acc in (("dr_set", False), ("dr_acc", True)):
         f.label(lab)
-        f.e("VPXORD Z16, Z18, Z0")
-        lowbias(f, "Z0", "Z1", "Z20", "Z21", "VPXORD")
-        f.e("VPXORD Z19, Z0, Z0")
-        lowbias(f, "Z0", "Z1", "Z20", "Z21", "VPXORD")
-        f.e("VPSRLD $8, Z0, Z0", "VPCMPGTD Z22, Z0, K1", "VMULPS.Z (SI), Z23, K1, Z2")
+        f.e(f"{xor} {idx}, {k1}, {v}0")
+        lowbias(f, f"{v}0", f"{v}1", c1, c2, xor)
+        f.e(f"{xor} {k2}, {v}0, {v}0")
+        lowbias(f, f"{v}0", f"{v}1", c1, c2, xor)
+        f.e(f"VPSRLD $8, {v}0, {v}0", *mask(thr, scale))
         if acc:
-            f.e("VADDPS (DI), Z2, Z2")
-        f.e("VMOVUPS Z2, (DI)", "VPADDD Z17, Z16, Z16", "ADDQ $64, SI", "ADDQ $64, DI", "DECQ CX", f"JNZ {lab}")
+            f.e(f"VADDPS (DI), {v}2, {v}2")
+        f.e(f"VMOVUPS {v}2, (DI)", f"VPADDD {step}, {idx}, {idx}", f"ADDQ ${4 * lanes}, SI",
+            f"ADDQ ${4 * lanes}, DI", "DECQ CX", f"JNZ {lab}")
         if not acc:
             f.e("JMP dr_done")
     f.label("dr_done")
     f.e("VZEROUPPER", "RET")
-    return header("gen_dropout.py", FILEDOC) + \
-        iota("dropIota16", 16) + "\n" + f.text()
+    return header("gen_dropout.py", FILEDOC) + iota(f"dropIota{lanes}", lanes) + "\n" + f.text()
+
+
+def avx512():
+    return dropout("dropoutAVX512", "Z", 16, range(16, 24), "VPXORD",
+                   "AVX-512F; VPCMPGTD into K1 and a zeroing multiply apply the mask.",
+                   lambda thr, scale: [f"VPCMPGTD {thr}, Z0, K1", f"VMULPS.Z (SI), {scale}, K1, Z2"])
 
 
 def avx2():
-    f = Func("dropoutAVX2", ARGS, FRAME, DOC + "\nAVX2; VPCMPGTD makes the mask, VANDPS applies it.")
-    f.e("MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX", "SHRQ $3, CX",
-        "VBROADCASTSS idx0+24(FP), Y15", "VPADDD dropIota8<>(SB), Y15, Y15",
-        "MOVL $8, AX", "MOVQ AX, X14", "VPBROADCASTD X14, Y14",
-        "VBROADCASTSS k1+28(FP), Y13", "VBROADCASTSS k2+32(FP), Y12",
-        f"MOVL ${C1:#x}, AX", "MOVQ AX, X11", "VPBROADCASTD X11, Y11",
-        f"MOVL ${C2:#x}, AX", "MOVQ AX, X10", "VPBROADCASTD X10, Y10",
-        "MOVL thr+36(FP), AX", "DECL AX", "MOVQ AX, X9", "VPBROADCASTD X9, Y9",
-        "VBROADCASTSS scale+40(FP), Y8", "MOVBLZX acc+44(FP), R9",
-        "TESTQ CX, CX", "JZ dr_done", "TESTQ R9, R9", "JNZ dr_acc")
-    for lab, acc in (("dr_set", False), ("dr_acc", True)):
-        f.label(lab)
-        f.e("VPXOR Y15, Y13, Y0")
-        lowbias(f, "Y0", "Y1", "Y11", "Y10", "VPXOR")
-        f.e("VPXOR Y12, Y0, Y0")
-        lowbias(f, "Y0", "Y1", "Y11", "Y10", "VPXOR")
-        f.e("VPSRLD $8, Y0, Y0", "VPCMPGTD Y9, Y0, Y0", "VMULPS (SI), Y8, Y2", "VANDPS Y0, Y2, Y2")
-        if acc:
-            f.e("VADDPS (DI), Y2, Y2")
-        f.e("VMOVUPS Y2, (DI)", "VPADDD Y14, Y15, Y15", "ADDQ $32, SI", "ADDQ $32, DI", "DECQ CX", f"JNZ {lab}")
-        if not acc:
-            f.e("JMP dr_done")
-    f.label("dr_done")
-    f.e("VZEROUPPER", "RET")
-    return header("gen_dropout.py", FILEDOC) + \
-        iota("dropIota8", 8) + "\n" + f.text()
+    return dropout("dropoutAVX2", "Y", 8, range(15, 7, -1), "VPXOR",
+                   "AVX2; VPCMPGTD makes the mask, VANDPS applies it.",
+                   lambda thr, scale: [f"VPCMPGTD {thr}, Y0, Y0", f"VMULPS (SI), {scale}, Y2", "VANDPS Y0, Y2, Y2"])
