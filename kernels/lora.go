@@ -71,20 +71,20 @@ func bf16Rows(l *impl, buf *[]uint16, x []float32, rows, k, ldx int) (matA, []ui
 // rowStride is bf16Rows's row stride in bf16 values.
 func rowStride(k int) int { return 2 * ((k + 1) / 2) }
 
-// pairsT returns xᵀ for x [rows × r] as the left operand of a pairs GEMM
-// over the rows: element (i, q) pairs x[2q][i] and x[2q+1][i] (0 past the
-// last row), r rows of (rows+1)/2 pairs.
-func pairsT(buf *[]uint32, x []float32, rows, r int) matA {
+// pairsT returns xᵀ for x [rows × r] (row stride ldx) as the left operand
+// of a pairs GEMM over the rows: element (i, q) pairs x[2q][i] and
+// x[2q+1][i] (0 past the last row), r rows of (rows+1)/2 pairs.
+func pairsT(buf *[]uint32, x []float32, rows, r, ldx int) matA {
 	rows2 := (rows + 1) / 2
 	if cap(*buf) < r*rows2 {
 		*buf = make([]uint32, r*rows2)
 	}
 	pt := (*buf)[:r*rows2]
 	for q := 0; q < rows2; q++ {
-		lo := x[2*q*r : 2*q*r+r]
+		lo := x[2*q*ldx : 2*q*ldx+r]
 		var hi []float32
 		if 2*q+1 < rows {
-			hi = x[(2*q+1)*r : (2*q+1)*r+r]
+			hi = x[(2*q+1)*ldx : (2*q+1)*ldx+r]
 		}
 		for i, v := range lo {
 			var h float32
@@ -174,7 +174,7 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 		bufs.dxd = grow(bufs.dxd, rows*in)
 		if bf16 {
 			_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
-			gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r),
+			gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r, r),
 				matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part, in, acc)
 			a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
 			gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
@@ -250,7 +250,7 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32, c 
 		dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
 		if bf16 {
 			a, dyh := bf16Rows(l, &bufs.h, dyb, rows, out, out)
-			gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r),
+			gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r, r),
 				matB{h: dyh, rs: rowStride(out), cs: 1, pairs: true, kk: rows}, part, out, acc)
 			gemmSerial(l, rows, r, (out+1)/2, a, bB, dzb, r, false)
 		} else {

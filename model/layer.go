@@ -191,7 +191,7 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)
 	clear(st.dk)
 	clear(st.dv)
-	kernels.AttentionBackward(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans)
+	kernels.AttentionBackwardCompute(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans, m.compute)
 	m.rope.ApplyBackward(st.dq, T, c.Heads, D, pos)
 	m.rope.ApplyBackward(st.dk, T, c.KVHeads, D, pos)
 	dq, dk := st.dq, st.dk
