@@ -73,25 +73,25 @@ func rowStride(k int) int { return 2 * ((k + 1) / 2) }
 
 // pairsT returns xᵀ for x [rows × r] (row stride ldx) as the left operand
 // of a pairs GEMM over the rows: element (i, q) pairs x[2q][i] and
-// x[2q+1][i] (0 past the last row), r rows of (rows+1)/2 pairs.
-func pairsT(buf *[]uint32, x []float32, rows, r, ldx int) matA {
+// x[2q+1][i] (0 past the last row), r rows of (rows+1)/2 pairs. Each row
+// pair is rounded with the vector cvtBF16 first, then interleaved.
+func pairsT(l *impl, buf *[]uint32, x []float32, rows, r, ldx int) matA {
 	rows2 := (rows + 1) / 2
-	if cap(*buf) < r*rows2 {
-		*buf = make([]uint32, r*rows2)
+	if cap(*buf) < r*rows2+r {
+		*buf = make([]uint32, r*rows2+r)
 	}
 	pt := (*buf)[:r*rows2]
+	tmp := unsafe.Slice((*uint16)(unsafe.Pointer(&(*buf)[r*rows2])), 2*r) // two rounded rows
+	lo, hi := tmp[:r], tmp[r:]
 	for q := 0; q < rows2; q++ {
-		lo := x[2*q*ldx : 2*q*ldx+r]
-		var hi []float32
+		l.cvtBF16(lo, x[2*q*ldx:2*q*ldx+r])
 		if 2*q+1 < rows {
-			hi = x[(2*q+1)*ldx : (2*q+1)*ldx+r]
+			l.cvtBF16(hi, x[(2*q+1)*ldx:(2*q+1)*ldx+r])
+		} else {
+			clear(hi)
 		}
-		for i, v := range lo {
-			var h float32
-			if hi != nil {
-				h = hi[i]
-			}
-			pt[i*rows2+q] = pairBF16(v, h)
+		for i := range lo {
+			pt[i*rows2+q] = uint32(lo[i]) | uint32(hi[i])<<16
 		}
 	}
 	return matA{f: unsafe.Slice((*float32)(unsafe.Pointer(&pt[0])), r*rows2), rs: rows2, cs: 1}
@@ -174,7 +174,7 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 		bufs.dxd = grow(bufs.dxd, rows*in)
 		if bf16 {
 			_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
-			gemmSerial(l, r, in, (rows+1)/2, pairsT(&bufs.pt, dzb, rows, r, r),
+			gemmSerial(l, r, in, (rows+1)/2, pairsT(l, &bufs.pt, dzb, rows, r, r),
 				matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part, in, acc)
 			a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
 			gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
@@ -250,7 +250,7 @@ func LoRAOutputGrad(dB, dz, dy, u, B []float32, T, r, out int, scale float32, c 
 		dyb, ub, dzb := dy[t0*out:(t0+rows)*out], u[t0*r:(t0+rows)*r], dz[t0*r:(t0+rows)*r]
 		if bf16 {
 			a, dyh := bf16Rows(l, &bufs.h, dyb, rows, out, out)
-			gemmSerial(l, r, out, (rows+1)/2, pairsT(&bufs.pt, ub, rows, r, r),
+			gemmSerial(l, r, out, (rows+1)/2, pairsT(l, &bufs.pt, ub, rows, r, r),
 				matB{h: dyh, rs: rowStride(out), cs: 1, pairs: true, kk: rows}, part, out, acc)
 			gemmSerial(l, rows, r, (out+1)/2, a, bB, dzb, r, false)
 		} else {

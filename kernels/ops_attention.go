@@ -452,8 +452,8 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		case dq != nil:
 			gemmSerial(l, R, D, nb, matA{b.dp, KB, 1}, matB{f: k[o:], rs: kvStride, cs: 1}, b.acc, D, true)
 		case pairs:
-			gemmSerial(l, nb, D, R2, pairsT(&b.pt, b.s, R, nb, KB), matB{h: b.doh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dv[o:], kvStride, true)
-			gemmSerial(l, nb, D, R2, pairsT(&b.pt, b.dp, R, nb, KB), matB{h: b.qh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dk[o:], kvStride, true)
+			gemmSerial(l, nb, D, R2, pairsT(l, &b.pt, b.s, R, nb, KB), matB{h: b.doh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dv[o:], kvStride, true)
+			gemmSerial(l, nb, D, R2, pairsT(l, &b.pt, b.dp, R, nb, KB), matB{h: b.qh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dk[o:], kvStride, true)
 		default:
 			gemmSerial(l, nb, D, R, matA{b.s, 1, KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
 			gemmSerial(l, nb, D, R, matA{b.dp, 1, KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)

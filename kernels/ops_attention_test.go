@@ -331,7 +331,7 @@ func benchAttn(b *testing.B, threads int, backward bool, cm ...Compute) {
 	c0 := cpuTime()
 	for b.Loop() {
 		if backward {
-			AttentionBackward(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans)
+			AttentionBackwardCompute(dq, dk, dv, out, q, k, v, out, lse, T, T, Hq, Hkv, D, scale, c.spans, append(cm, ComputeF32)[0])
 		} else {
 			AttentionCompute(out, lse, q, k, v, T, T, Hq, Hkv, D, scale, c.spans, append(cm, ComputeF32)[0])
 		}
@@ -344,6 +344,9 @@ func BenchmarkAttentionPar(b *testing.B)         { benchAttn(b, 0, false) }
 func BenchmarkAttentionBF16_1T(b *testing.B)     { benchAttn(b, 1, false, ComputeBF16) }
 func BenchmarkAttentionBackward1T(b *testing.B)  { benchAttn(b, 1, true) }
 func BenchmarkAttentionBackwardPar(b *testing.B) { benchAttn(b, 0, true) }
+func BenchmarkAttentionBackwardBF16_1T(b *testing.B) {
+	benchAttn(b, 1, true, ComputeBF16)
+}
 
 // Decode: one new token over a 2048-row KV cache.
 func BenchmarkAttentionDecode(b *testing.B) {
