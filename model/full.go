@@ -55,13 +55,12 @@ func NewFull(base *Model) (*Full, error) {
 }
 
 // tiedHead reports whether the LM head is the embedding: tie_word_embeddings
-// and no lm_head.weight stored (fromCheckpoint loads a stored one apart).
+// and no stored lm_head.weight that differs from it (fromCheckpoint).
 func (m *Model) tiedHead() bool {
 	if m.ckpt == nil {
 		return m.LMHead == m.Embed
 	}
-	_, ok := m.ckpt.Tensor("lm_head.weight")
-	return !ok
+	return m.tied
 }
 
 // bind builds f.Model with weights from get (name, element count), listing

@@ -77,6 +77,11 @@ func TestGoldenLogprobs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m, dir := loadFixture(t, name)
 			cases := readGolden(t, filepath.Join(dir, "golden.jsonl"))
+			// Qwen3-MoE: an adapter with LoRA on the routers too
+			// (scripts/reference/make_router_fixture.py)
+			if _, err := os.Stat(filepath.Join(dir, "router-lora", "golden.jsonl")); err == nil {
+				cases = append(cases, readGolden(t, filepath.Join(dir, "router-lora", "golden.jsonl"))...)
+			}
 			adapters := map[string]*Adapter{"": nil}
 			byAdapter := map[string][]int{}
 			for i, c := range cases {

@@ -17,6 +17,7 @@ type layerState struct {
 	layerActs
 	layerGrads
 	lu *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
+	ru *[]float32             // the same for the layer's router (moe.go)
 	// dropout applied to LoRA inputs (training): probability and the seed of
 	// its masks, which are regenerated, not stored.
 	dropout float32
@@ -266,13 +267,17 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 // [T × r] of module mod (in training, in compute mode c). In training it is kept for the backward (and the
 // recomputation finds it kept); otherwise it lives in scratch.
 func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module, c kernels.Compute) []float32 {
-	if st.recompute {
-		return st.lu[mod]
-	}
 	if st.train { // dropout's mask applied block by block, in cache
-		st.lu[mod] = grow(st.lu[mod], st.T*lr.R)
-		kernels.LoRADown(st.lu[mod], x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout, c)
-		return st.lu[mod]
+		kept := st.ru
+		if mod != modRouter {
+			kept = &st.lu[mod]
+		}
+		if st.recompute {
+			return *kept
+		}
+		*kept = grow(*kept, st.T*lr.R)
+		kernels.LoRADown(*kept, x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout, c)
+		return *kept
 	}
 	st.tmp = grow(st.tmp, st.T*lr.R)
 	u := st.tmp
@@ -292,12 +297,18 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	if la == nil || la[mod] == nil {
 		return
 	}
-	lr, gr := la[mod], lg[mod]
-	// y += u·Bᵀ with u = s·A·xd, xd = dropout(x):  dB += dyᵀ·u;  dz = s·dy·B;
-	// dA += dzᵀ·xd;  dx += dropout(dz·A)
+	st.loraBackward(dx, dy, x, st.lu[mod], la[mod], lg[mod], mod, m.compute)
+}
+
+// loraBackward adds the LoRA term's gradients to gr and its input gradient
+// to dx, for the T rows of input x, inner activation u and output gradient
+// dy, in compute mode c. With y += u·Bᵀ, u = s·A·xd, xd = dropout(x):
+// dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dx += dropout(dz·A).
+func (st *layerState) loraBackward(dx, dy, x, u []float32, lr, gr *LoRA, mod Module, c kernels.Compute) {
+	T := st.T
 	dz := st.dz[:T*lr.R]
-	kernels.LoRAOutputGrad(gr.B, dz, dy, st.lu[mod], lr.B, T, lr.R, lr.Out, lr.Scale, m.compute)
-	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout, m.compute)
+	kernels.LoRAOutputGrad(gr.B, dz, dy, u, lr.B, T, lr.R, lr.Out, lr.Scale, c)
+	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout, c)
 }
 
 // dropKey is the key of the LoRA dropout mask of (layer, module): the

@@ -41,18 +41,36 @@ var moduleNames = [NumModules]string{"q_proj", "k_proj", "v_proj", "o_proj", "ga
 // modulePaths are the modules' paths inside a decoder layer.
 var modulePaths = [NumModules]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
 
-// String is the module's PEFT name ("q_proj", ...).
-func (m Module) String() string { return moduleNames[m] }
+// modRouter marks a sparse layer's router (mlp.gate, [experts × hidden])
+// in parsed adapter keys and in LoRA dropout masks; it is not one of the
+// seven modules (Adapter.Routers holds its LoRA weights).
+const modRouter = NumModules
+
+// routerName is the router's PEFT module name (Qwen3MoeSparseMoeBlock.gate),
+// the one target_modules lists; gotrain's --target-modules calls it "router".
+const routerName = "gate"
+
+// String is the module's PEFT name ("q_proj", ..., "gate" for the router).
+func (m Module) String() string {
+	if m == modRouter {
+		return routerName
+	}
+	return moduleNames[m]
+}
 
 // each calls fn with every LoRA module of the adapter and its module path
-// ("model.layers.3.self_attn.q_proj", "model.layers.3.mlp.experts.7.up_proj"),
-// layer by layer, a layer's experts after its other modules, in module order.
+// ("model.layers.3.self_attn.q_proj", "model.layers.3.mlp.gate",
+// "model.layers.3.mlp.experts.7.up_proj"), layer by layer: a layer's
+// modules in module order, its router, then its experts.
 func (a *Adapter) each(fn func(path string, lr *LoRA)) {
 	for l, layer := range a.Layers {
 		for mod, lr := range layer {
 			if lr != nil {
 				fn(fmt.Sprintf("model.layers.%d.%s", l, modulePaths[mod]), lr)
 			}
+		}
+		if lr := a.router(l); lr != nil {
+			fn(fmt.Sprintf("model.layers.%d.mlp.gate", l), lr)
 		}
 		if l >= len(a.Experts) {
 			continue
@@ -79,6 +97,21 @@ func (a *Adapter) Params() (names []string, ts [][]float32) {
 		names, ts = append(names, savedPrefix+n), append(ts, a.Saved[n])
 	}
 	return names, ts
+}
+
+// router returns the LoRA weights of layer l's router, or nil.
+func (a *Adapter) router(l int) *LoRA {
+	if a == nil || l >= len(a.Routers) {
+		return nil
+	}
+	return a.Routers[l]
+}
+
+// routerSlot makes a.Routers hold a slot for every layer.
+func (a *Adapter) routerSlot(l int) {
+	if a.Routers == nil {
+		a.Routers = make([]*LoRA, len(a.Layers))
+	}
 }
 
 // ParseModule accepts "q_proj" or the short "q" (and likewise for the others).
@@ -129,6 +162,9 @@ type Adapter struct {
 	// Experts are the LoRA weights of sparse layers' experts (gate, up and
 	// down), [layer][expert][module]; nil for a layer without any.
 	Experts [][][NumModules]*LoRA
+	// Routers are the LoRA weights of sparse layers' routers (mlp.gate,
+	// which PEFT's "all-linear" adapts), by layer; nil when none.
+	Routers []*LoRA
 	// Saved holds PEFT's modules_to_save (saved.go): whole tensors that
 	// replace the base's, by the base tensor's name.
 	Saved      map[string][]float32
@@ -235,7 +271,7 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 		if layer >= m.Config.Layers {
 			return nil, fmt.Errorf("tensor %q: layer %d, the model has %d layers: %w", name, layer, m.Config.Layers, ErrShape)
 		}
-		if sparse := m.Config.Sparse(layer); sparse != (expert >= 0) && isExpertModule(mod) || expert >= m.Config.Experts {
+		if sparse := m.Config.Sparse(layer); sparse != (expert >= 0) && isExpertModule(mod) || expert >= m.Config.Experts || mod == modRouter && !sparse {
 			return nil, fmt.Errorf("tensor %q does not fit layer %d of the model (%d experts, layer sparse: %v): %w", name, layer, m.Config.Experts, sparse, ErrShape)
 		}
 		key := [3]int{layer, expert, int(mod)}
@@ -257,11 +293,16 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 	adapted := map[string]bool{}
 	for key, h := range found {
 		layer, expert, mod := key[0], key[1], Module(key[2])
-		path, out, in := fmt.Sprintf("model.layers.%d.%s", layer, modulePaths[mod]), 0, 0
-		if expert >= 0 {
+		var path string
+		var out, in int
+		switch {
+		case mod == modRouter:
+			path, out, in = fmt.Sprintf("model.layers.%d.mlp.gate", layer), m.Config.Experts, m.Config.Hidden
+		case expert >= 0:
 			path = expertPath(layer, expert, mod)
 			out, in = m.expertShape(mod)
-		} else {
+		default:
+			path = fmt.Sprintf("model.layers.%d.%s", layer, modulePaths[mod])
 			out, in = m.moduleShape(mod)
 		}
 		name := "base_model.model." + path
@@ -290,15 +331,19 @@ func (m *Model) loadAdapter(dir string) (*Adapter, error) {
 			return nil, fmt.Errorf("tensor %s.lora_B: %w", name, err)
 		}
 		lr := &LoRA{R: r, In: in, Out: out, A: A, B: B, Scale: Scaling(cfg.LoraAlpha, r, cfg.UseRSLoRA)}
-		if expert >= 0 {
+		switch {
+		case mod == modRouter:
+			a.routerSlot(layer)
+			a.Routers[layer] = lr
+		case expert >= 0:
 			a.expertLayer(layer, m.Config.Experts)[expert][mod] = lr
-		} else {
+		default:
 			a.Layers[layer][mod] = lr
 		}
 		adapted[mod.String()] = true
 	}
 	if len(cfg.TargetModules) == 0 {
-		for _, n := range moduleNames {
+		for _, n := range append(moduleNames[:], routerName) {
 			if adapted[n] {
 				cfg.TargetModules = append(cfg.TargetModules, n)
 			}
@@ -327,8 +372,8 @@ func parseLoRAKey(name string) (layer, expert int, mod Module, isA bool, err err
 			return 0, 0, 0, false, fmt.Errorf("tensor %q: expert %s out of range", name, s[3])
 		}
 	}
-	if s[2] == "mlp" && s[4] == "gate" && expert < 0 {
-		return 0, 0, 0, false, &UnsupportedError{"target_modules", "mlp.gate", fmt.Sprintf("tensor %q: LoRA on a mixture-of-experts router is not implemented", name)}
+	if s[2] == "mlp" && s[4] == routerName && expert < 0 {
+		return layer, -1, modRouter, s[5] == "A", nil
 	}
 	mod, err = ParseModule(s[4])
 	if err != nil || moduleNames[mod] != s[4] || !strings.HasPrefix(modulePaths[mod], s[2]+".") || expert >= 0 && !isExpertModule(mod) {
@@ -467,7 +512,12 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 		return nil, fmt.Errorf("model: LoRA rank %d must be positive", cfg.R)
 	}
 	var targets []Module
+	router := false
 	for i, t := range cfg.TargetModules {
+		if t == "router" || t == "mlp.gate" {
+			router, cfg.TargetModules[i] = true, routerName
+			continue
+		}
 		mod, err := ParseModule(t)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
@@ -475,8 +525,11 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 		targets = append(targets, mod)
 		cfg.TargetModules[i] = mod.String()
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && !router {
 		return nil, fmt.Errorf("model: no LoRA target modules")
+	}
+	if router && m.Config.SparseLayers() == 0 {
+		return nil, fmt.Errorf("model: LoRA target router: the model has no mixture-of-experts layers")
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
 	a := &Adapter{Config: cfg, Layers: make([][NumModules]*LoRA, m.Config.Layers)}
@@ -501,6 +554,10 @@ func (m *Model) NewAdapter(cfg AdapterConfig, seed uint64) (*Adapter, error) {
 			for e := range ex {
 				ex[e][mod] = newLoRA(m.expertShape(mod))
 			}
+		}
+		if router && m.Config.Sparse(l) {
+			a.routerSlot(l)
+			a.Routers[l] = newLoRA(m.Config.Experts, m.Config.Hidden)
 		}
 	}
 	if err := m.initSaved(a); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -113,14 +114,16 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	if dt == "F32" || dt == "F16" {
 		elem = 4 // F16 is widened to a float32 copy
 	}
-	// The LM head is read whole every step; an untied embedding is memory-
-	// mapped and only the rows of the tokens looked up become resident
-	// (F16 is widened to a full copy, so it counts whole).
-	emb := V * H * elem
-	if !cfg.TieEmbeddings && dt == "F16" {
-		emb *= 2
+	// The LM head is read whole every step. An untied embedding stays
+	// memory-mapped, but looking up rows maps the page cache's large folios
+	// around them: after one 1024-token step of the Qwen3-0.6B shape,
+	// untied, all 297 MiB of it were resident (MADV_RANDOM did not change
+	// that, Linux 6.18), so it counts whole (F16: its float32 copy).
+	emb, embName := V*H*elem, "LM head (+ tied embedding) ("+dt+")"
+	if !cfg.TieEmbeddings {
+		emb, embName = 2*emb, "LM head + embedding ("+dt+")"
 	}
-	add("LM head (+ tied embedding) ("+dt+")", emb)
+	add(embName, emb)
 	// The seven linears of every layer: [out × in] pairs.
 	shapes := [NumModules][2]float64{{qw, H}, {kvw, H}, {kvw, H}, {H, qw}, {I, H}, {I, H}, {H, I}}
 	var lin float64
@@ -151,6 +154,10 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 		small += 2 * L * float64(cfg.HeadDim)
 	}
 	add("norms + biases (F32)", small*4)
+	// cos and sin of every position the model supports (head_dim/2 each):
+	// 8 MiB at head_dim 64, 16 MiB at Qwen3's 128, 12% of the small Qwen3
+	// shape's measured training step before it was counted here.
+	add("RoPE table (F32)", float64(min(cfg.MaxPositions, maxRopePositions))*float64(cfg.HeadDim)*4)
 
 	// LoRA adapter: A [r × in] and B [out × r] per targeted module.
 	var loraParams float64
@@ -171,6 +178,9 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 				}
 				loraParams += n * r * (s[0] + s[1])
 			}
+		}
+		if sp := float64(cfg.SparseLayers()); sp > 0 && slices.ContainsFunc(p.LoRATargets, func(t string) bool { return t == "router" || t == "mlp.gate" || t == "all-linear" }) {
+			loraParams += sp * r * float64(cfg.Experts+cfg.Hidden) // the routers [experts × hidden]
 		}
 		add("LoRA adapter (F32)", loraParams*4)
 		// the tensors the loader will copy (an unknown name is its error)

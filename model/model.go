@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -47,6 +48,7 @@ type Model struct {
 	rope     *kernels.RoPETable
 	ropeLen  int // positions the RoPE table covers
 	ckpt     *safetensors.Checkpoint
+	tied     bool                         // loaded with LMHead the embedding (see fromCheckpoint)
 	qcache   *safetensors.File            // the mapped quantized-weight cache (quant.go), or nil
 	resident []byte                       // anonymous mapping holding the BF16 weights (resident_unix.go), or nil
 	scratch  atomic.Pointer[trainScratch] // Backprop's buffers, kept so that steps leave no garbage
@@ -86,7 +88,7 @@ func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 
 // moveResident copies the BF16 weights the matmuls stream (linear layers
 // not quantized, and the LM head) out of the file mapping: see makeResident.
-// The embedding stays mapped (it is read a row at a time). If the copy
+// An untied embedding stays mapped (it is read a row at a time). If the copy
 // cannot be made, the weights stay where they are.
 func (m *Model) moveResident() {
 	names, ws := m.linears()
@@ -100,12 +102,13 @@ func (m *Model) moveResident() {
 	if m.LMHead.DType == kernels.BF16 && m.LMHead != m.Embed {
 		keepNames, keep = append(keepNames, "lm_head.weight"), append(keep, &m.LMHead)
 	} else if m.LMHead.DType == kernels.BF16 {
-		// Tied: the embedding keeps the mapped copy, whose pages the copy
-		// touched are released (rows fault back in as they are looked up).
-		head := *m.LMHead
-		m.LMHead = &head
+		// Tied: the embedding looks its rows up in the copy too. Left on the
+		// mapping, its lookups faulted the file back in with readahead (the
+		// whole 297 MiB table of the Qwen3-0.6B shape after one 1024-token
+		// step): the table was resident twice.
 		keepNames, keep = append(keepNames, "model.embed_tokens.weight"), append(keep, &m.LMHead)
 	}
+	tied := m.LMHead == m.Embed
 	buf, err := makeResident(keep, func(i, lo, hi int) {
 		if m.ckpt != nil {
 			m.ckpt.EvictRange(keepNames[i], lo, hi)
@@ -113,6 +116,9 @@ func (m *Model) moveResident() {
 	})
 	if err == nil {
 		m.resident = buf
+	}
+	if tied {
+		m.Embed = m.LMHead
 	}
 }
 
@@ -161,10 +167,15 @@ func fromCheckpoint(cfg Config, ck *safetensors.Checkpoint) (*Model, error) {
 	m.Embed = l.matrix("model.embed_tokens.weight", c.VocabSize, H)
 	m.Norm = l.vector("model.norm.weight", H)
 	if c.TieEmbeddings {
-		if _, ok := ck.Tensor("lm_head.weight"); ok {
+		// transformers 5's tie_weights (from_pretrained): a stored
+		// lm_head.weight equal to the embedding is tied to it (one matrix,
+		// trained as one); one that differs is kept apart, with a warning
+		// to set tie_word_embeddings false. (transformers 4 tied it
+		// regardless, discarding the stored head.)
+		if head, ok := ck.Tensor("lm_head.weight"); ok && !sameTensor(head, ck, "model.embed_tokens.weight") {
 			m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
 		} else {
-			m.LMHead = m.Embed
+			m.LMHead, m.tied = m.Embed, true
 		}
 	} else {
 		m.LMHead = l.matrix("lm_head.weight", c.VocabSize, H)
@@ -296,4 +307,19 @@ func (m *Model) PackBytes() int64 {
 		n += (*w).PackBytes(m.compute)
 	}
 	return n
+}
+
+// sameTensor reports whether t holds the same values as ck's tensor name
+// (torch.equal: same shape, equal values; bit-equal storage is the fast path).
+func sameTensor(t *safetensors.Tensor, ck tensorSource, name string) bool {
+	u, ok := ck.Tensor(name)
+	if !ok || !slices.Equal(t.Shape, u.Shape) {
+		return false
+	}
+	if t.DType == u.DType {
+		return bytes.Equal(t.Data, u.Data)
+	}
+	a, err1 := t.ToF32()
+	b, err2 := u.ToF32()
+	return err1 == nil && err2 == nil && slices.Equal(a, b)
 }

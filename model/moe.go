@@ -354,6 +354,10 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 	// router is a few hundredths of a layer's work, and a rounded logit can
 	// move a token to another expert (a jump, not a rounding error).
 	kernels.MatMulT(s.probs, st.xn2, T, b.Router, false)
+	if lr := ad.router(l); lr != nil {
+		u := st.loraInner(st.xn2, lr, modRouter, kernels.ComputeF32)
+		kernels.MatMulT(s.probs, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+	}
 	kernels.Softmax(s.probs, T, E)
 	s.route(T, E, K, c.NormTopKProb)
 	if st.train && !st.recompute && st.router != nil {
@@ -513,6 +517,9 @@ func (m *Model) moeBackward(l int, dx []float32, b *MoE, ad, g *Adapter, st *lay
 		}
 	}
 	kernels.MatMulN(st.dxn[:T*H], dp, T, b.Router, true)
+	if lr := ad.router(l); lr != nil {
+		st.loraBackward(st.dxn[:T*H], dp, st.xn2, *st.ru, lr, g.router(l), modRouter, kernels.ComputeF32) // float32, as the router
+	}
 	if st.grad != nil && st.grad.Layers[l].MoE != nil { // full finetuning
 		kernels.MatMulTN(st.grad.Layers[l].MoE.Router.F32, dp, st.xn2, T, E, H, true)
 	}

@@ -135,7 +135,7 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 				}
 			}
 		}
-		ad, err := m.NewAdapter(AdapterConfig{R: 3, LoraAlpha: 6, TargetModules: []string{"q", "o", "gate", "up", "down"}}, 3)
+		ad, err := m.NewAdapter(AdapterConfig{R: 3, LoraAlpha: 6, TargetModules: []string{"q", "o", "gate", "up", "down", "router"}}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,8 +152,11 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 		}
 		names, ws := ad.Params()
 		_, gs := g.Params()
-		experts := 0
+		experts, routers := 0, 0
 		for k := range ws {
+			if strings.Contains(names[k], "mlp.gate.lora_") {
+				routers++
+			}
 			if strings.Contains(names[k], "experts.") {
 				experts++
 				if experts%4 != 1 {
@@ -170,6 +173,9 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 		}
 		if want := 2 * 2 * 5 * 3; experts != want { // 2 sparse layers × 5 experts × 3 modules × A, B
 			t.Errorf("%d expert LoRA tensors, want %d", experts, want)
+		}
+		if routers != 2*2 { // 2 sparse layers' routers × A, B
+			t.Errorf("%d router LoRA tensors, want 4", routers)
 		}
 		f, err := NewFull(m)
 		if err != nil {
@@ -202,7 +208,7 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 // log-probs.
 func TestMoECacheAndAdapterRoundTrip(t *testing.T) {
 	m := loadRandom(t, moeConfig(true), "f32", 11)
-	ad, err := m.NewAdapter(AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"k", "gate_proj", "down_proj"}}, 3)
+	ad, err := m.NewAdapter(AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"k", "gate_proj", "down_proj", "router"}}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +239,13 @@ func TestMoECacheAndAdapterRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	names, _ := ad.Params()
-	found := false
+	found, router := false, false
 	for _, n := range names {
 		found = found || n == "base_model.model.model.layers.2.mlp.experts.4.down_proj.lora_B.weight"
+		router = router || n == "base_model.model.model.layers.2.mlp.gate.lora_A.weight"
+	}
+	if !router {
+		t.Errorf("no PEFT router key among %v", names)
 	}
 	if !found {
 		t.Errorf("no PEFT expert key among %d tensors, e.g. %s", len(names), names[len(names)-1])
@@ -297,12 +307,12 @@ func TestPlanMoE(t *testing.T) {
 }
 
 // TestMoEAdapterRejects: LoRA keys that do not fit the experts are refused
-// by name: a router's, an expert of a dense layer, a dense MLP key in a
+// by name: a router of a dense layer, an expert of a dense layer, a dense MLP key in a
 // sparse layer, an expert beyond num_experts.
 func TestMoEAdapterRejects(t *testing.T) {
 	m := loadRandom(t, moeConfig(true), "f32", 11)
 	for key, want := range map[string]string{
-		"base_model.model.model.layers.0.mlp.gate.lora_A.weight":                "router",
+		"base_model.model.model.layers.1.mlp.gate.lora_A.weight":                "does not fit layer 1",
 		"base_model.model.model.layers.1.mlp.experts.0.up_proj.lora_A.weight":   "does not fit layer 1",
 		"base_model.model.model.layers.0.mlp.up_proj.lora_A.weight":             "does not fit layer 0",
 		"base_model.model.model.layers.2.mlp.experts.5.down_proj.lora_A.weight": "does not fit layer 2",
@@ -319,5 +329,30 @@ func TestMoEAdapterRejects(t *testing.T) {
 		if _, err := m.LoadAdapter(dir); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", key, err, want)
 		}
+	}
+}
+
+// TestZerosInExpertsRouters: a gradient laid out in one flat buffer (the
+// data-parallel trainer's) aliases it in Params order for every tensor,
+// experts' and routers' included.
+func TestZerosInExpertsRouters(t *testing.T) {
+	m := loadRandom(t, moeConfig(true), "f32", 11)
+	ad, err := m.NewAdapter(AdapterConfig{R: 2, LoraAlpha: 4, TargetModules: []string{"q", "up", "router"}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := ad.Params()
+	n := 0
+	for _, v := range ts {
+		n += len(v)
+	}
+	flat := make([]float32, n)
+	_, gs := ad.ZerosIn(flat).Params()
+	off := 0
+	for i, v := range gs {
+		if len(v) != len(ts[i]) || len(v) == 0 || &v[0] != &flat[off] {
+			t.Fatalf("tensor %d: not at offset %d of the flat buffer", i, off)
+		}
+		off += len(v)
 	}
 }

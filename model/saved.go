@@ -142,7 +142,7 @@ func (m *Model) with(ad *Adapter) *Model {
 // (so tensors can be swapped) and its own scratch.
 func (m *Model) shallow() *Model {
 	d := &Model{Config: m.Config, Dir: m.Dir, Embed: m.Embed, Norm: m.Norm, LMHead: m.LMHead,
-		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt}
+		compute: m.compute, rope: m.rope, ropeLen: m.ropeLen, ckpt: m.ckpt, tied: m.tied}
 	d.Layers = append([]Layer(nil), m.Layers...)
 	return d
 }
@@ -202,13 +202,9 @@ func (a *Adapter) ZerosIn(flat []float32) *Adapter {
 		off += n
 		return v
 	}
-	for _, layer := range g.Layers {
-		for _, lr := range layer {
-			if lr != nil {
-				lr.A, lr.B = take(len(lr.A)), take(len(lr.B))
-			}
-		}
-	}
+	// each is Params' order: layers' modules, routers and experts (the
+	// experts' tensors were left out of flat before routers came)
+	g.each(func(_ string, lr *LoRA) { lr.A, lr.B = take(len(lr.A)), take(len(lr.B)) })
 	for _, n := range g.savedNames() {
 		g.Saved[n] = take(len(g.Saved[n]))
 	}

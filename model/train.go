@@ -98,6 +98,12 @@ func (a *Adapter) ZerosLike() *Adapter {
 			g.Layers[l][mod] = zero(lr)
 		}
 	}
+	for l, lr := range a.Routers {
+		if lr != nil {
+			g.routerSlot(l)
+			g.Routers[l] = zero(lr)
+		}
+	}
 	for l, ex := range a.Experts {
 		for e := range ex {
 			for mod, lr := range ex[e] {
@@ -151,7 +157,7 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	}
 	sc := m.scratch.Swap(nil) // concurrent calls each get their own
 	if sc == nil {
-		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers)}
+		sc = &trainScratch{xs: make([][]float32, c.Layers+1), lu: make([][NumModules][]float32, c.Layers), ru: make([][]float32, c.Layers)}
 		sc.st.train = true
 		if c.SparseLayers() > 0 {
 			sc.elu = make([][][NumModules][]float32, c.Layers)
@@ -181,7 +187,7 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	for l := range m.Layers {
 		xs[l+1] = grow(xs[l+1], T*H)
 		copy(xs[l+1], xs[l])
-		st.lu, st.elu = &sc.lu[l], sc.elu.layer(l)
+		st.lu, st.ru, st.elu = &sc.lu[l], &sc.ru[l], sc.elu.layer(l)
 		m.layerForward(l, xs[l+1], pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, false)
 	}
 	var aux float64 // the router's load-balancing loss
@@ -210,7 +216,7 @@ func (m *Model) backprop(b *TrainBatch, ad, g *Adapter, grad *Model, opt TrainOp
 	for l := c.Layers - 1; l >= 0; l-- {
 		if l < c.Layers-1 {
 			copy(xw, xs[l])
-			st.lu, st.elu = &sc.lu[l], sc.elu.layer(l)
+			st.lu, st.ru, st.elu = &sc.lu[l], &sc.ru[l], sc.elu.layer(l)
 			m.layerForward(l, xw, pos, spans, st.k, st.v, st.k, st.v, T, nil, ad, st, true)
 		}
 		m.layerBackward(l, dx, xs[l], pos, spans, ad, g, st)
@@ -233,7 +239,8 @@ func trainKeptFloats(c *Config, T, r int64) int64 {
 	L, H := int64(c.Layers), int64(c.Hidden)
 	// a sparse layer's experts keep [rows × r] for gate, up and down over
 	// their T·k rows
-	experts := int64(c.SparseLayers()) * 3 * T * int64(c.ExpertsPerTok) * r
+	// their T·k rows; its router [T × r] when adapted
+	experts := int64(c.SparseLayers()) * (3*T*int64(c.ExpertsPerTok) + T) * r
 	return (L+3)*T*H + L*T*int64(NumModules)*r + experts
 }
 
@@ -242,6 +249,7 @@ type trainScratch struct {
 	st     layerState
 	xs     [][]float32             // each layer's input [T × H], and the last one's output
 	lu     [][NumModules][]float32 // each layer's LoRA inner activations [T × r]
+	ru     [][]float32             // each sparse layer's router LoRA inner activations [T × r]
 	elu    expertLUs               // sparse layers' experts' LoRA inner activations
 	dx, xw []float32               // [T × H]
 	head   headScratch

@@ -45,83 +45,99 @@ func TestGoldenGradients(t *testing.T) {
 	for _, name := range goldenFixtures {
 		t.Run(name, func(t *testing.T) {
 			m, dir := loadFixture(t, name)
-			raw, err := os.ReadFile(filepath.Join(dir, "grad-batch.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var gb gradBatch
-			if err := json.Unmarshal(raw, &gb); err != nil {
-				t.Fatal(err)
-			}
-			ad, err := m.LoadAdapter(filepath.Join(dir, gb.Adapter))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var seqs [][2][]int
-			for _, s := range gb.Sequences {
-				seqs = append(seqs, [2][]int{s.PromptIDs, s.CompletionIDs})
-			}
-			// grad.safetensors: the cross-entropy's gradients; for Qwen3-MoE
-			// also grad-aux.safetensors: with the router's load-balancing
-			// loss weighted in (grad-aux.json).
-			var aux struct {
-				Coef float64 `json:"router_aux_loss_coef"`
-				Aux  float64 `json:"aux_loss"`
-				Loss float64 `json:"loss"`
-			}
-			variants := []string{"grad"}
-			if raw, err := os.ReadFile(filepath.Join(dir, "grad-aux.json")); err == nil {
-				if err := json.Unmarshal(raw, &aux); err != nil {
-					t.Fatal(err)
-				}
-				variants = append(variants, "grad-aux")
-			}
-			for _, v := range variants {
-				opt, wantLoss := TrainOptions{}, gb.Loss
-				var gotAux float64
-				if v == "grad-aux" {
-					opt, wantLoss = TrainOptions{RouterAuxCoef: aux.Coef, RouterAux: &gotAux}, aux.Loss
-				}
-				g := ad.ZerosLike()
-				loss, err := m.LossAndGrad(completionBatch(seqs), ad, g, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := math.Abs(loss - wantLoss); d > 1e-4*math.Abs(wantLoss) {
-					t.Errorf("%s: loss %v, reference %v", v, loss, wantLoss)
-				}
-				if d := math.Abs(gotAux - aux.Aux); v == "grad-aux" && d > 1e-4*aux.Aux {
-					t.Errorf("router aux loss %v, reference %v", gotAux, aux.Aux)
-				}
-				ref, err := safetensors.Open(filepath.Join(dir, v+".safetensors"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				worst := 0.0
-				compare := func(key string, got []float32) {
-					tn, ok := ref.Tensor(key)
-					if !ok {
-						t.Fatalf("reference has no %s", key)
-					}
-					want, err := tn.ToF32()
-					if err != nil {
-						t.Fatal(err)
-					}
-					rel := relErr(got, want)
-					worst = max(worst, rel)
-					if rel > 1e-4 {
-						t.Errorf("%s: %s: relative error %.2e", v, key, rel)
-					}
-				}
-				g.each(func(path string, lr *LoRA) {
-					p := "base_model.model." + path + "."
-					compare(p+"lora_A.weight", lr.A)
-					compare(p+"lora_B.weight", lr.B)
-				})
-				ref.Close()
-				t.Logf("%s: loss %.6f (reference %.6f), aux %.6f, worst relative gradient error %.2e", v, loss, wantLoss, gotAux, worst)
+			checkGoldenGradients(t, m, dir)
+			// Qwen3-MoE: an adapter with LoRA on the routers too
+			// (scripts/reference/make_router_fixture.py)
+			if sub := filepath.Join(dir, "router-lora"); fileExists(filepath.Join(sub, "grad-batch.json")) {
+				checkGoldenGradients(t, m, sub)
 			}
 		})
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// checkGoldenGradients compares LossAndGrad with dir's grad-batch.json,
+// grad.safetensors and (Qwen3-MoE) grad-aux.json and grad-aux.safetensors.
+func checkGoldenGradients(t *testing.T, m *Model, dir string) {
+	raw, err := os.ReadFile(filepath.Join(dir, "grad-batch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gb gradBatch
+	if err := json.Unmarshal(raw, &gb); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := m.LoadAdapter(filepath.Join(dir, gb.Adapter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs [][2][]int
+	for _, s := range gb.Sequences {
+		seqs = append(seqs, [2][]int{s.PromptIDs, s.CompletionIDs})
+	}
+	// grad.safetensors: the cross-entropy's gradients; for Qwen3-MoE
+	// also grad-aux.safetensors: with the router's load-balancing
+	// loss weighted in (grad-aux.json).
+	var aux struct {
+		Coef float64 `json:"router_aux_loss_coef"`
+		Aux  float64 `json:"aux_loss"`
+		Loss float64 `json:"loss"`
+	}
+	variants := []string{"grad"}
+	if raw, err := os.ReadFile(filepath.Join(dir, "grad-aux.json")); err == nil {
+		if err := json.Unmarshal(raw, &aux); err != nil {
+			t.Fatal(err)
+		}
+		variants = append(variants, "grad-aux")
+	}
+	for _, v := range variants {
+		opt, wantLoss := TrainOptions{}, gb.Loss
+		var gotAux float64
+		if v == "grad-aux" {
+			opt, wantLoss = TrainOptions{RouterAuxCoef: aux.Coef, RouterAux: &gotAux}, aux.Loss
+		}
+		g := ad.ZerosLike()
+		loss, err := m.LossAndGrad(completionBatch(seqs), ad, g, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(loss - wantLoss); d > 1e-4*math.Abs(wantLoss) {
+			t.Errorf("%s: loss %v, reference %v", v, loss, wantLoss)
+		}
+		if d := math.Abs(gotAux - aux.Aux); v == "grad-aux" && d > 1e-4*aux.Aux {
+			t.Errorf("router aux loss %v, reference %v", gotAux, aux.Aux)
+		}
+		ref, err := safetensors.Open(filepath.Join(dir, v+".safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0.0
+		compare := func(key string, got []float32) {
+			tn, ok := ref.Tensor(key)
+			if !ok {
+				t.Fatalf("reference has no %s", key)
+			}
+			want, err := tn.ToF32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := relErr(got, want)
+			worst = max(worst, rel)
+			if rel > 1e-4 {
+				t.Errorf("%s: %s: relative error %.2e", v, key, rel)
+			}
+		}
+		g.each(func(path string, lr *LoRA) {
+			p := "base_model.model." + path + "."
+			compare(p+"lora_A.weight", lr.A)
+			compare(p+"lora_B.weight", lr.B)
+		})
+		ref.Close()
+		t.Logf("%s %s: loss %.6f (reference %.6f), aux %.6f, worst relative gradient error %.2e", dir, v, loss, wantLoss, gotAux, worst)
 	}
 }
 

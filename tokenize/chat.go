@@ -18,7 +18,9 @@ type Span struct{ Start, End int }
 // Jinja engine. It reproduces the real template's output for plain system,
 // user and assistant messages (no tools).
 type Template struct {
-	// Name is "qwen2.5", "qwen3", "llama3", "llama3.1" or "none".
+	// Name is "qwen2.5", "qwen3", "llama3", "llama3.1", one of the [INST]
+	// templates of Llama 2 and Mistral ("llama2", "mistral", "mistral-v3",
+	// "mistral-v3-last", "mistral-v0.1", "mixtral") or "none".
 	Name string
 	// Thinking is Qwen3's enable_thinking (other templates ignore it). Off
 	// (false, the default here), the generation prompt ends in the empty
@@ -32,6 +34,9 @@ type Template struct {
 	// alwaysGen adds the generation prompt even when not asked, as the Llama 3
 	// template of some tokenizer_config.json files does.
 	alwaysGen bool
+	// bos and eos are the bos_token and eos_token the [INST] templates
+	// write ("<s>" and "</s>" when empty).
+	bos, eos string
 }
 
 // qwen3EmptyThink is the think block Qwen3's template renders for a final
@@ -39,8 +44,11 @@ type Template struct {
 // enable_thinking is false.
 const qwen3EmptyThink = "<think>\n\n</think>\n\n"
 
+// ChatTemplateNames lists the chat templates by name, for flag help.
+const ChatTemplateNames = "qwen2.5|qwen3|llama3|llama3.1|" + instNames
+
 // Template names accepted by ChatTemplate.
-const templateNames = "qwen2.5|qwen3|llama3|llama3.1|none"
+const templateNames = ChatTemplateNames + "|none"
 
 const qwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
@@ -48,22 +56,41 @@ const qwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a hel
 // recognised from tokenizer_config.json's chat_template (or
 // chat_template.jinja). "llama3" is Meta's Llama 3 template; "llama3.1" is
 // Meta's Llama 3.1 template with its "Cutting Knowledge Date" system
-// preamble; "none" concatenates the contents.
+// preamble; "llama2" and the "mistral" names are the [INST] templates of
+// Llama 2 chat and Mistral 7B Instruct (see instFormats); "none"
+// concatenates the contents.
 func (t *Tokenizer) ChatTemplate(name string) (*Template, error) {
-	switch name {
-	case "qwen2.5", "qwen3", "llama3", "llama3.1", "none":
-		return &Template{Name: name}, nil
-	case "":
-		if t.chatTemplate == "" && t.defaultChat != "" {
-			return &Template{Name: t.defaultChat}, nil
+	var tp *Template
+	switch _, inst := instFormats[name]; {
+	case inst, name == "qwen2.5", name == "qwen3", name == "llama3", name == "llama3.1", name == "none":
+		tp = &Template{Name: name}
+	case name == "" && t.chatTemplate == "" && t.defaultChat != "":
+		tp = &Template{Name: t.defaultChat}
+	case name == "":
+		var err error
+		if tp, err = detectTemplate(t.chatTemplate); err != nil {
+			src := t.templateFile
+			if src == "" {
+				src = t.path
+			}
+			if src != "" {
+				return nil, fmt.Errorf("%w (%s)", err, src)
+			}
+			return nil, err
 		}
-		return detectTemplate(t.chatTemplate)
+	default:
+		return nil, fmt.Errorf("tokenize: unknown chat template %q (want %s)", name, templateNames)
 	}
-	return nil, fmt.Errorf("tokenize: unknown chat template %q (want %s)", name, templateNames)
+	tp.bos, tp.eos = t.bosToken, t.eosToken
+	return tp, nil
 }
 
-// detectTemplate recognises a Jinja chat template by distinctive substrings.
+// detectTemplate recognises a Jinja chat template: the [INST] templates by
+// their whole text, the others by distinctive substrings.
 func detectTemplate(src string) (*Template, error) {
+	if name, ok := instCanon[canonTemplate(src)]; ok {
+		return &Template{Name: name}, nil
+	}
 	switch {
 	case src == "":
 		return nil, fmt.Errorf("tokenize: the tokenizer has no chat template; pass --template %s", templateNames)
@@ -76,7 +103,7 @@ func detectTemplate(src string) (*Template, error) {
 		// render think blocks their own way: not rendered as Qwen3's guessingly.
 		return nil, fmt.Errorf("tokenize: a Qwen3-style chat template without enable_thinking (Qwen3-2507?) is not recognised; pass --template qwen3 (with --thinking for a generation prompt without the empty think block) if it renders as Qwen3's")
 	case strings.Contains(src, "[INST]"):
-		return nil, errors.New("tokenize: the [INST] chat template of Llama 2 and Mistral is not supported yet")
+		return nil, fmt.Errorf("tokenize: an [INST] chat template that is not one of Llama 2's or Mistral's known ones; pass --template %s if it renders as one of them", instNames)
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "Cutting Knowledge Date"):
 		return &Template{Name: "llama3.1"}, nil
 	case strings.Contains(src, "<|start_header_id|>") && strings.Contains(src, "<|eot_id|>"):
@@ -86,10 +113,12 @@ func detectTemplate(src string) (*Template, error) {
 }
 
 // Render returns the conversation as the template formats it, followed by
-// the assistant header when addGenerationPrompt is set.
-func (tp *Template) Render(msgs []Message, addGenerationPrompt bool) string {
-	s, _ := tp.render(msgs, addGenerationPrompt)
-	return s
+// the assistant header when addGenerationPrompt is set (the [INST]
+// templates have none: their user turn ends in [/INST]). It fails where
+// the real template raises an exception (roles out of turn).
+func (tp *Template) Render(msgs []Message, addGenerationPrompt bool) (string, error) {
+	s, _, err := tp.render(msgs, addGenerationPrompt)
+	return s, err
 }
 
 // byteSpan is a byte range of rendered text.
@@ -97,7 +126,7 @@ type byteSpan struct{ start, end int }
 
 // render returns the text and the byte range of each assistant turn's
 // content plus end-of-turn token.
-func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
+func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan, error) {
 	var b strings.Builder
 	var spans []byteSpan
 	// assistant writes the content then the end-of-turn marker as a span.
@@ -106,6 +135,12 @@ func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
 		b.WriteString(content)
 		b.WriteString(eot)
 		spans = append(spans, byteSpan{s, b.Len()})
+	}
+	if _, ok := instFormats[tp.Name]; ok {
+		if err := tp.renderInst(msgs, &b, assistant); err != nil {
+			return "", nil, err
+		}
+		return b.String(), spans, nil
 	}
 	switch tp.Name {
 	case "qwen2.5", "qwen3":
@@ -178,7 +213,7 @@ func (tp *Template) render(msgs []Message, gen bool) (string, []byteSpan) {
 			}
 		}
 	}
-	return b.String(), spans
+	return b.String(), spans, nil
 }
 
 // qwen3LastQuery is the index of the last user message that is not a tool
@@ -221,12 +256,6 @@ func (t *Tokenizer) EncodeChat(tp *Template, msgs []Message, addGenerationPrompt
 	if tp == nil {
 		return nil, nil, errors.New("tokenize: EncodeChat: nil template")
 	}
-	if t.spm != nil {
-		// Token strings are not the text's bytes ("▁", "<0x0A>"), so turn
-		// spans cannot be found by byte offset, and no [INST] template is
-		// rendered yet.
-		return nil, nil, errors.New("tokenize: chat templates are not supported for SentencePiece-style (byte_fallback) tokenizers such as Llama 2's and Mistral's yet")
-	}
 	norm := make([]Message, len(msgs))
 	for i, m := range msgs {
 		switch m.Role {
@@ -242,28 +271,48 @@ func (t *Tokenizer) EncodeChat(tp *Template, msgs []Message, addGenerationPrompt
 		}
 		norm[i] = Message{m.Role, c}
 	}
-	text, spans := tp.render(norm, addGenerationPrompt)
-	ids = t.Encode(text)
-	if err := t.Err(); err != nil {
+	text, spans, err := tp.render(norm, addGenerationPrompt)
+	if err != nil {
 		return nil, nil, err
 	}
-	// ends[k] is the byte offset where token k ends.
-	ends := make([]int, len(ids))
-	off := 0
-	for k, id := range ids {
-		off += len(t.pieces[id])
-		ends[k] = off
+	// ends[k] is the byte offset in text where token k ends.
+	var ends []int
+	if t.spm != nil {
+		if ids, ends, err = t.encodeEnds(text); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		ids = t.Encode(text)
+		if err := t.Err(); err != nil {
+			return nil, nil, err
+		}
+		ends = make([]int, len(ids))
+		off := 0
+		for k, id := range ids {
+			off += len(t.pieces[id])
+			ends[k] = off
+		}
+		if off != len(text) {
+			return nil, nil, errors.New("tokenize: EncodeChat: normalization changed the rendered text at a turn boundary")
+		}
 	}
-	if off != len(text) {
-		return nil, nil, errors.New("tokenize: EncodeChat: normalization changed the rendered text at a turn boundary")
+	// A token belongs to the span if it ends inside it (a token across the
+	// span's start counts as the reply's) and starts before its end. A
+	// zero-width token (the "▁" a SentencePiece normalizer prepends after a
+	// special token) belongs to the text after it.
+	startOf := func(k int) int {
+		if k == 0 {
+			return 0
+		}
+		return ends[k-1]
 	}
 	k := 0
 	for _, s := range spans {
-		for k < len(ids) && ends[k] <= s.start {
+		for k < len(ids) && (ends[k] < s.start || ends[k] == s.start && startOf(k) < s.start) {
 			k++
 		}
 		start := k
-		for k < len(ids) && ends[k] <= s.end {
+		for k < len(ids) && startOf(k) < s.end && ends[k] <= s.end {
 			k++
 		}
 		assistant = append(assistant, Span{start, k})

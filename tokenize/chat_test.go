@@ -42,7 +42,7 @@ func TestChatGolden(t *testing.T) {
 			}
 		}
 		tp.Thinking = c.Think == nil || *c.Think
-		if got := tp.Render(c.Messages, c.Gen); got != c.Text {
+		if got, _ := tp.Render(c.Messages, c.Gen); got != c.Text {
 			t.Errorf("case %d %s (detected %s) gen=%v thinking=%v:\n got %q\nwant %q", i, c.Template, tp.Name, c.Gen, tp.Thinking, got, c.Text)
 		}
 	}
@@ -81,7 +81,7 @@ func TestDetectTemplate(t *testing.T) {
 // TestLlama31Meta checks Meta's Llama 3.1 system preamble for plain messages.
 func TestLlama31Meta(t *testing.T) {
 	tp := &Template{Name: "llama3.1"}
-	got := tp.Render([]Message{{"system", " S "}, {"user", "U"}}, true)
+	got, _ := tp.Render([]Message{{"system", " S "}, {"user", "U"}}, true)
 	want := "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nS<|eot_id|>" +
 		"<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
 	if got != want {
@@ -115,7 +115,7 @@ func TestEncodeChatSpans(t *testing.T) {
 		if len(spans) != 2 {
 			t.Fatalf("%s: %d spans, want 2", c.tmpl, len(spans))
 		}
-		text, _ := tp.render(msgs, false)
+		text, _, _ := tp.render(msgs, false)
 		if got := tok.Decode(ids); got != tok.norms0(text) {
 			t.Errorf("%s: ids decode to %q, want %q", c.tmpl, got, text)
 		}

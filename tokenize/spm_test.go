@@ -3,6 +3,7 @@ package tokenize
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,13 +12,20 @@ import (
 	"unicode/utf8"
 )
 
-// llama2 loads Llama 2's real tokenizer.json (testdata, gzipped) with its
+// mistral loads Mistral 7B v0.1's real tokenizer.json (a Llama 2-style SentencePiece BPE) (testdata, gzipped) with its
 // tokenizer_config.json; metaspace rewrites it to the Metaspace layout of
 // testdata/spm-metaspace.json, as scripts/tokenizer/golden_spm.mjs does.
-func llama2(tb testing.TB, metaspace bool) *Tokenizer {
+func mistral(tb testing.TB, metaspace bool) *Tokenizer {
+	tb.Helper()
+	return mistralWith(tb, metaspace, nil)
+}
+
+// mistralWith is llama2 with the tokens of the JSON list added appended to
+// tokenizer.json's added_tokens.
+func mistralWith(tb testing.TB, metaspace bool, added json.RawMessage) *Tokenizer {
 	tb.Helper()
 	var j map[string]json.RawMessage
-	if err := json.NewDecoder(openGz(tb, "llama2-tokenizer.json.gz")).Decode(&j); err != nil {
+	if err := json.NewDecoder(openGz(tb, "mistral-tokenizer.json.gz")).Decode(&j); err != nil {
 		tb.Fatal(err)
 	}
 	if metaspace {
@@ -33,12 +41,22 @@ func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 			j[k] = v
 		}
 	}
+	if added != nil {
+		var list, extra []json.RawMessage
+		if err := json.Unmarshal(j["added_tokens"], &list); err != nil {
+			tb.Fatal(err)
+		}
+		if err := json.Unmarshal(added, &extra); err != nil {
+			tb.Fatal(err)
+		}
+		j["added_tokens"], _ = json.Marshal(append(list, extra...))
+	}
 	data, _ := json.Marshal(j)
 	tok, err := parseJSON(data)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := os.ReadFile(filepath.Join("testdata", "llama2-tokenizer_config.json"))
+	cfg, err := os.ReadFile(filepath.Join("testdata", "mistral-tokenizer_config.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,9 +67,9 @@ func llama2(tb testing.TB, metaspace bool) *Tokenizer {
 }
 
 // TestSpmGolden compares ids, BOS and decoded text with transformers.js on
-// 1,240 texts for Llama 2's tokenizer.json and its Metaspace rewrite.
+// 1,240 texts for Mistral 7B's tokenizer.json and its Metaspace rewrite.
 func TestSpmGolden(t *testing.T) {
-	toks := map[string]*Tokenizer{"llama2": llama2(t, false), "metaspace": llama2(t, true)}
+	toks := map[string]*Tokenizer{"llama2": mistral(t, false), "metaspace": mistral(t, true)}
 	sc := bufio.NewScanner(openGz(t, "spm.jsonl.gz"))
 	sc.Buffer(nil, 1<<24)
 	n, bad := 0, 0
@@ -159,14 +177,14 @@ func TestSpmUnk(t *testing.T) {
 }
 
 // FuzzSpmEncode: the Prepend/Replace and Metaspace paths never panic, and
-// Llama 2's decoder gives back the text (byte fallback covers every
+// The fixture's decoder gives back the text (byte fallback covers every
 // character). The Metaspace rewrite's decoder has no ByteFallback step, so
 // only its ids are checked: every id valid, none unk.
 func FuzzSpmEncode(f *testing.F) {
 	for _, s := range []string{"Hello world", "  a  ", "▁▁x", "日本語 😀", "\xff\xfe", "<s>x</s>", "\n\t", "𓀀"} {
 		f.Add(s)
 	}
-	toks := []*Tokenizer{llama2(f, false), llama2(f, true)}
+	toks := []*Tokenizer{mistral(f, false), mistral(f, true)}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, id := range toks[1].Encode(s) {
 			if id < 0 || id >= toks[1].VocabSize() || id == 0 && !strings.Contains(s, "<unk>") {
@@ -187,9 +205,9 @@ func FuzzSpmEncode(f *testing.F) {
 }
 
 // TestDecodeNext: a stream of DecodeNext pieces equals Decode of the ids
-// (Llama 2's Strip drops only the first token's space).
+// (The fixture's Strip drops only the first token's space).
 func TestDecodeNext(t *testing.T) {
-	tok := llama2(t, false)
+	tok := mistral(t, false)
 	for _, s := range []string{"Hello world, 日本語 😀 𓀀!", " two  spaces\n", "<s> a</s>"} {
 		ids := tok.Encode(s)
 		var b strings.Builder
@@ -205,7 +223,7 @@ func TestDecodeNext(t *testing.T) {
 // TestAddBOSConfig: LlamaTokenizer's add_bos_token/add_eos_token in
 // tokenizer_config.json decide the special tokens, as in transformers.
 func TestAddBOSConfig(t *testing.T) {
-	tok := llama2(t, false)
+	tok := mistral(t, false)
 	for _, c := range []struct {
 		cfg  string
 		want []int
@@ -225,14 +243,29 @@ func TestAddBOSConfig(t *testing.T) {
 	}
 }
 
-// TestSpmChatRefused: no chat template is rendered for these tokenizers
-// yet, and the error says so instead of mis-tokenizing.
-func TestSpmChatRefused(t *testing.T) {
-	tok := llama2(t, false)
-	if _, _, err := tok.EncodeChat(&Template{Name: "none"}, []Message{{"user", "hi"}}, true); err == nil || !strings.Contains(err.Error(), "SentencePiece") {
-		t.Errorf("EncodeChat: err %v", err)
+// TestSpmChatUnknownInst: an [INST] template that is not a known one is
+// refused with an error naming the file, not rendered by guess.
+func TestSpmChatUnknownInst(t *testing.T) {
+	dir := t.TempDir()
+	data, err := io.ReadAll(openGz(t, "mistral-tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := detectTemplate("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"); err == nil || !strings.Contains(err.Error(), "[INST]") {
-		t.Errorf("detectTemplate: err %v", err)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.ChatTemplate(""); err == nil || !strings.Contains(err.Error(), "[INST]") || !strings.Contains(err.Error(), "tokenizer_config.json") || !strings.Contains(err.Error(), "--template") {
+		t.Errorf("ChatTemplate: err %v", err)
+	}
+	if tp, err := tok.ChatTemplate("mistral"); err != nil || tp.Name != "mistral" {
+		t.Errorf("--template mistral: %v %v", tp, err)
 	}
 }

@@ -43,6 +43,7 @@ type Tokenizer struct {
 
 	// From tokenizer_config.json / chat_template.jinja when loaded by Load.
 	chatTemplate string
+	templateFile string // where chatTemplate came from, for errors
 	defaultChat  string // template name used when chatTemplate is empty (tiktoken: "llama3")
 	eosToken     string
 	bosToken     string
@@ -113,11 +114,13 @@ func Load(dir string) (*Tokenizer, error) {
 		if err := t.applyConfig(data); err != nil {
 			return nil, fmt.Errorf("tokenize: %s: %w", cfgPath, err)
 		}
+		t.templateFile = cfgPath
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}
 	if data, err := inputfile.ReadFile(filepath.Join(dir, "chat_template.jinja"), inputfile.MaxSmallFile); err == nil {
 		t.chatTemplate = string(data)
+		t.templateFile = filepath.Join(dir, "chat_template.jinja")
 	}
 	return t, nil
 }

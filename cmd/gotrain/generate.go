@@ -44,7 +44,7 @@ func generate(args []string, stdout io.Writer) error {
 	dataPath := fs.String("data", "", `input JSONL of {"prompt": ...}; writes JSONL {"prompt", "completion"}`)
 	outPath := fs.String("out", "", "output JSONL for --data (default stdout)")
 	chat := fs.Bool("chat", false, "wrap the prompt in the model's chat template as a user turn (with the generation prompt)")
-	chatf := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1 (implies --chat)")
+	chatf := addChatFlags(fs, tokenize.ChatTemplateNames+" (implies --chat)")
 	temperature := fs.Float64("temperature", 0.7, "sampling temperature (0: greedy)")
 	topP := fs.Float64("top-p", 0.9, "nucleus: keep the most likely tokens up to this probability mass (1: all)")
 	topK := fs.Int("top-k", 0, "keep only the k most likely tokens (0: all)")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/predict"
+	"github.com/gotrain/gotrain/tokenize"
 )
 
 func runPredict(args []string) error {
@@ -22,7 +23,7 @@ func runPredict(args []string) error {
 	dataPath := fs.String("data", "", "rows to predict: alpaca or SocSci210 JSONL (.gz ok)")
 	outPath := fs.String("out", "", "output JSONL: every input field plus options, probs, prediction (default stdout)")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
-	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	chat := addChatFlags(fs, tokenize.ChatTemplateNames)
 	samples := fs.Int("samples", 0, "answers sampled for rows without enumerable options (0: their exact numeric distribution)")
 	numericEps := fs.Float64("numeric-eps", predict.DefaultNumericEps, "numeric answers: stop expanding the tree of number tokens when the unexpanded mass is below this share of the numeric mass")
 	numericNodes := fs.Int("numeric-nodes", predict.DefaultNumericNodes, "numeric answers: most tree nodes run through the model per row")

@@ -28,7 +28,7 @@ func runScore(args []string) error {
 	dataPath := fs.String("data", "", `input JSONL: {"prompt": ..., "completion": ...} (or "prompt_ids"/"completion_ids")`)
 	outPath := fs.String("out", "", "output JSONL (default stdout)")
 	chat := fs.Bool("chat", false, "wrap each prompt in the model's chat template as a user turn")
-	chatf := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	chatf := addChatFlags(fs, tokenize.ChatTemplateNames)
 	maxLine := addMaxLineFlag(fs)
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/serve"
+	"github.com/gotrain/gotrain/tokenize"
 )
 
 // adapterList collects repeated --adapter NAME=DIR flags.
@@ -47,7 +48,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback only unless you give another; port 0: any free port)")
 	apiKey := fs.String("api-key", "", "demand Authorization: Bearer KEY (default $GOTRAIN_API_KEY; the flag shows in ps, the variable does not)")
 	noChat := fs.Bool("no-chat", false, "predict rows as plain prompt text instead of the chat template (as trained)")
-	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	chat := addChatFlags(fs, tokenize.ChatTemplateNames)
 	def := serve.DefaultLimits
 	maxBody := fs.Int64("max-body", def.BodyBytes, "largest request body in bytes")
 	maxRows := fs.Int("max-rows", def.Rows, "most rows (predict), items (score) or personas × conditions (simulate) a request")

@@ -16,6 +16,7 @@ import (
 	"github.com/gotrain/gotrain/dist"
 	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
+	"github.com/gotrain/gotrain/tokenize"
 	"github.com/gotrain/gotrain/train"
 )
 
@@ -51,7 +52,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	f.alpha = fs.Float64("lora-alpha", 32, "LoRA alpha")
 	f.dropout = fs.Float64("lora-dropout", 0.05, "LoRA dropout")
 	f.rslora = fs.Bool("rslora", false, "rank-stabilised LoRA scaling alpha/sqrt(r)")
-	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt")
+	f.targets = fs.String("target-modules", "q,k,v,o,gate,up,down", "comma-separated modules to adapt (gate, up, down: every expert's too; router: Qwen3-MoE's mlp.gate)")
 	f.initAdapter = fs.String("init-adapter", "", "start from this PEFT adapter instead of a fresh one")
 	f.toSave = fs.String("modules-to-save", "", "PEFT modules_to_save: whole modules trained beside the LoRA weights and saved in the adapter (embed_tokens, lm_head, norm, input_layernorm, post_attention_layernorm; Qwen3: q_norm, k_norm)")
 	f.full = fs.Bool("full", false, "full finetuning: train every weight (float32 master copies) instead of a LoRA adapter; --out receives a complete checkpoint in the base's dtype")
@@ -74,7 +75,7 @@ func addTrainFlags(fs *flag.FlagSet, lr float64) *trainFlags {
 	fs.IntVar(&cfg.SaveLimit, "save-limit", cfg.SaveLimit, "checkpoints kept (0: all)")
 	f.maxLen = fs.Int("max-len", 2048, "longest example in tokens; longer ones are bad lines")
 	f.noChat = fs.Bool("no-chat", false, "plain prompt+completion text instead of the chat template")
-	f.chat = addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	f.chat = addChatFlags(fs, tokenize.ChatTemplateNames)
 	f.skipBad = fs.Bool("skip-bad", false, "skip bad lines (reported with file:line) instead of failing")
 	f.maxLine = addMaxLineFlag(fs)
 	f.quantize = addQuantizeFlag(fs)

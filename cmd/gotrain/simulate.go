@@ -12,6 +12,7 @@ import (
 	"github.com/gotrain/gotrain/data"
 	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/report"
+	"github.com/gotrain/gotrain/tokenize"
 )
 
 func runSimulate(args []string) error {
@@ -32,7 +33,7 @@ func simulate(args []string, stdout io.Writer) error {
 	outPath := fs.String("out", "", "write the full result (distributions, per-persona means, effects) as JSON")
 	reportDir := fs.String("report", "", "write result.json, distributions.svg, effects.svg and index.html (one self-contained page) here")
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
-	chat := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1")
+	chat := addChatFlags(fs, tokenize.ChatTemplateNames)
 	quantize := addQuantizeFlag(fs)
 	pack := addPackFlag(fs)
 	if err := parseFlags(fs, args); err != nil {

@@ -21,7 +21,7 @@ func runTokenize(args []string) error {
 	fs := newFlags("tokenize", "--tokenizer DIR [--chat [--template NAME] [--gen]] [--decode] [--special] < in.jsonl")
 	dir := fs.String("tokenizer", "", "checkpoint or tokenizer directory (tokenizer.json or tokenizer.model), or a bundled name: qwen2.5, qwen3, llama3")
 	chat := fs.Bool("chat", false, "input lines are JSON arrays of {\"role\",\"content\"} messages, rendered with the chat template")
-	chatf := addChatFlags(fs, "qwen2.5|qwen3|llama3|llama3.1|none")
+	chatf := addChatFlags(fs, tokenize.ChatTemplateNames+"|none")
 	gen := fs.Bool("gen", false, "with --chat, append the assistant generation prompt")
 	decode := fs.Bool("decode", false, "input lines are JSON arrays of ids; output the decoded text as JSON strings")
 	special := fs.Bool("special", false, "add the post-processor's special tokens (BOS) when encoding plain text")

