@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // The GEMM driver follows Goto/BLIS: C[M×N] (+)= A[M×K]·B[K×N] with A and B
 // read through strides, so the three matmuls of a linear layer (forward,
@@ -55,6 +58,31 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	l := active.Load()
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pk: w.packedFor(l, ComputeF32)}
 	gemm(l, m, n, k, matA{x, k, 1}, b, y, n, accumulate)
+}
+
+// MatMulTRows is MatMulT against rows [lo,hi) of w: y[m×(hi−lo)] (+)=
+// x[m×k]·w[lo:hi]ᵀ, as an LM head is applied a block of the vocabulary at a
+// time. It reads w's prepacked copy (Pack, ComputeF32) when w has one, which
+// MatMulT on w.RowRange(lo, hi) cannot. lo must be a multiple of 64 (the
+// microkernels' panel widths divide it); w must not be quantized.
+func MatMulTRows(y, x []float32, m int, w *Matrix, lo, hi int, accumulate bool) {
+	if lo%64 != 0 || lo < 0 || hi < lo || hi > w.Rows {
+		panic(fmt.Sprintf("kernels.MatMulTRows: rows [%d,%d) of %d (lo a multiple of 64)", lo, hi, w.Rows))
+	}
+	l := active.Load()
+	pk := w.packedFor(l, ComputeF32)
+	if pk == nil || m <= gemvMaxM || hi-lo <= gemvMaxN {
+		MatMulT(y, x, m, w.RowRange(lo, hi), accumulate)
+		return
+	}
+	n, k := hi-lo, w.Cols
+	checkLen("MatMulTRows y", y, m*n)
+	checkLen("MatMulTRows x", x, m*k)
+	if m <= 0 || n <= 0 {
+		return
+	}
+	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pk: pk}
+	gemm(l, m, n, k, matA{x, k, 1}, b.shift(lo), y, n, accumulate)
 }
 
 // MatMulN computes dx[m×k] (+)= dy[m×n] · w where w is [n×k] (the input

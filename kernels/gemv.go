@@ -11,6 +11,11 @@ const gemvMaxM = 8
 // would cost as much as the multiply.
 const gemvMaxN = 32
 
+// gemvChunks is the chunks per thread of a GEMV job: a thread that finds
+// none left idles for the rest of the other's last chunk, on average half
+// a chunk, in each of the ~250 jobs of a 30B-A3B decoding step.
+const gemvChunks = 16
+
 // gemvT computes y[m×n] (+)= x[m×k]·wᵀ with dot-product kernels (4 rows of
 // w against gemvX rows of x, reduced horizontally), reading w in place. It
 // splits rows of w (groups of 4) across the pool, or rows of x when w has
@@ -19,7 +24,7 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
 	if m == 1 && l.gemv1 != nil {
 		nb := (n + 3) / 4
-		parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
+		parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
 		return
 	}
 	gx := l.gemvX
@@ -179,7 +184,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 		start[i+1] = start[i] + (w.Rows+3)/4
 	}
 	nb := start[len(ws)]
-	// NF4 inputs permuted for dotNF4P once, shared by matrices that read
+	// NF4 inputs permuted for dotNF4Rows once, shared by matrices that read
 	// the same input (an expert's gate and up)
 	xps := make([][]float32, len(ws))
 	nf4 := func(i int) bool { return ws[i].DType == NF4 && ws[i].Cols >= NF4Block }
@@ -207,7 +212,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 			off += n
 		}
 	}
-	parallelChunks(nb, min(nb, 4*Threads()), func(lo, hi int) {
+	parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) {
 		var sbuf []float32
 		for i, w := range ws {
 			a, b := max(lo, start[i]), min(hi, start[i+1])
@@ -218,11 +223,16 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				gemv1Rows(l, ys[i], xs[i], w, a-start[i], b-start[i], false)
 				continue
 			}
+			j0, j1 := 4*(a-start[i]), min(4*(b-start[i]), w.Rows)
+			if xps[i] != nil { // NF4: one kernel call for the rows
+				sbuf = w.Quant.nf4Rows(ys[i][j0:j1], xs[i], xps[i], w.Cols, j0, sbuf)
+				continue
+			}
 			nbk := QuantBlocks(w.DType, w.Cols)
 			if cap(sbuf) < nbk {
 				sbuf = make([]float32, nbk)
 			}
-			for j := 4 * (a - start[i]); j < min(4*(b-start[i]), w.Rows); j++ {
+			for j := j0; j < j1; j++ {
 				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}

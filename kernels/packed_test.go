@@ -76,6 +76,40 @@ func TestMatMulTPacked(t *testing.T) {
 	})
 }
 
+// TestMatMulTRows: a block of w's rows, from w's prepacked copy or not,
+// gives bit for bit what MatMulT gives on that block alone, on every level,
+// with one thread and with several.
+func TestMatMulTRows(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		threads := Threads()
+		defer SetThreads(threads)
+		for _, th := range []int{1, 3} {
+			SetThreads(th)
+			for _, dt := range []DType{F32, BF16} {
+				for _, sh := range [][3]int{{1, 300, 40}, {8, 300, 40}, {9, 700, 70}, {101, 1000, 300}, {40, 130, 17}} {
+					m, n, k := sh[0], sh[1], sh[2]
+					w := randMatrix(r, n, k, dt)
+					x := randF32(r, m*k)
+					for _, packed := range []bool{false, true} {
+						if packed {
+							w.Pack(ComputeF32)
+						}
+						for _, b := range [][2]int{{0, n}, {64, n}, {128, min(n, 128+70)}, {0, 64}, {n / 64 * 64, n}} {
+							lo, hi := b[0], b[1]
+							y0 := randF32(r, m*(hi-lo))
+							want, got := slices.Clone(y0), slices.Clone(y0)
+							MatMulT(want, x, m, unpackedCopy(w).RowRange(lo, hi), true)
+							MatMulTRows(got, x, m, w, lo, hi, true)
+							eqF32(t, fmt.Sprintf("MatMulTRows m=%d rows [%d,%d) of %d×%d %v packed=%v threads=%d", m, lo, hi, n, k, dt, packed, th), got, want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // A packed copy made for one level is ignored on another.
 func TestPackedOtherLevel(t *testing.T) {
 	defer SetLevel(Level())

@@ -88,6 +88,7 @@ func pollJob() *job {
 var pool struct {
 	mu      sync.Mutex
 	threads atomic.Int64 // goroutines a Parallel call uses, including the caller
+	sharers atomic.Int64 // callers between Share and its done (see Share)
 	started int          // helper goroutines started so far
 	jobs    chan *job
 }
@@ -128,6 +129,29 @@ func SetThreads(n int) {
 // Threads reports how many goroutines Parallel uses.
 func Threads() int { return int(pool.threads.Load()) }
 
+// Share marks the calling goroutine as one of several independent streams
+// of kernel calls running at once (a server's concurrent batches): while n
+// goroutines are between Share and the done it returns, each Parallel call
+// uses Threads()/n goroutines (at least one) rather than all of them, so the
+// streams run side by side, each on its own cores, instead of every call
+// splitting across all cores and waiting at its end for the slowest part,
+// one of which another stream's thread may be holding up.
+func Share() (done func()) {
+	pool.sharers.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { pool.sharers.Add(-1) }) }
+}
+
+// threadsNow is how many goroutines a Parallel call uses now: Threads(),
+// divided among the streams that Share.
+func threadsNow() int {
+	t := Threads()
+	if s := int(pool.sharers.Load()); s > 1 {
+		t = max(1, t/s)
+	}
+	return t
+}
+
 // Parallel splits [0,n) into contiguous chunks and runs fn on them
 // concurrently on the persistent worker pool, returning when all are done.
 // fn may itself call Parallel.
@@ -140,7 +164,7 @@ func parallelChunks(n, chunks int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	t := Threads()
+	t := threadsNow()
 	if chunks > n {
 		chunks = n
 	}

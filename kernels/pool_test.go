@@ -77,3 +77,43 @@ func BenchmarkParallelOverhead(b *testing.B) {
 		Parallel(2, func(lo, hi int) { s.Add(int64(hi - lo)) })
 	}
 }
+
+// TestShare: while streams Share, a Parallel call gets Threads()/streams
+// goroutines (one: the call runs as a single chunk on the caller), and the
+// whole range still once; done twice counts once.
+func TestShare(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(4)
+	chunks := func() int {
+		var n atomic.Int32
+		Parallel(1000, func(lo, hi int) { n.Add(1) })
+		return int(n.Load())
+	}
+	if got := chunks(); got != 4 {
+		t.Fatalf("no sharing: %d chunks, want 4", got)
+	}
+	a := Share()
+	if got := chunks(); got != 4 {
+		t.Fatalf("one stream: %d chunks, want 4", got)
+	}
+	b := Share()
+	if got := threadsNow(); got != 2 {
+		t.Fatalf("two streams of 4 threads: %d each, want 2", got)
+	}
+	c := Share()
+	d := Share()
+	d()
+	d()
+	if got := threadsNow(); got != 1 {
+		t.Fatalf("three streams of 4 threads: %d each, want 1", got)
+	}
+	if got := chunks(); got != 1 {
+		t.Fatalf("three streams: %d chunks, want 1", got)
+	}
+	a()
+	b()
+	c()
+	if got := threadsNow(); got != 4 {
+		t.Fatalf("after the streams: %d threads, want 4", got)
+	}
+}

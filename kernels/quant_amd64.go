@@ -12,7 +12,7 @@ func dotQ8AVX512(x *float32, q *byte, s *float32, nblk int) float32
 func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
-func dotNF4PAVX512(xp *float32, q *byte, s *float32, nblk int) float32
+func dotNF4RowsAVX512(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
 
 //go:noescape
 func dequantQ8AVX512(dst *float32, q *byte, s float32, n16 int)
@@ -33,7 +33,7 @@ func dequantQ8AVX2(dst *float32, q *byte, s float32, n8 int)
 func dequantNF4AVX2(dst *float32, q *byte, s float32, n16 int)
 
 var (
-	avx512Quant = withNF4P(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotNF4PAVX512)
+	avx512Quant = withNF4Rows(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotNF4RowsAVX512)
 	avx2Quant   = simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16)
 )
 
@@ -73,11 +73,18 @@ func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) flo
 	}
 }
 
-// withNF4P adds a level's dotNF4P kernel to its quantKern.
-func withNF4P(k quantKern, dot func(xp *float32, q *byte, s *float32, nblk int) float32) quantKern {
-	k.dotNF4P = func(xp []float32, q []byte, s []float32, nblk int) float32 {
-		_, _, _ = xp[64*nblk-1], q[32*nblk-1], s[nblk-1]
-		return dot(&xp[0], &q[0], &s[0], nblk)
+// withNF4Rows adds a level's dotNF4Rows kernel to its quantKern.
+func withNF4Rows(k quantKern, dot func(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
+	k.dotNF4Rows = func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+		n := len(y)
+		if n == 0 {
+			return
+		}
+		if nblk < 1 || qstride < 0 || sstride < 0 {
+			panic("kernels: dotNF4Rows: bad block count or stride")
+		}
+		_, _, _ = xp[64*nblk-1], q[(n-1)*qstride+32*nblk-1], s[(n-1)*sstride+nblk-1]
+		dot(&xp[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
 	}
 	return k
 }

@@ -7,9 +7,11 @@ type quantKern struct {
 	// dotQ8 is Σ_b s[b]·(x·q) over nblk whole blocks of 32; dotNF4 the same
 	// over blocks of 64 4-bit codes.
 	dotQ8, dotNF4 func(x []float32, q []byte, s []float32, nblk int) float32
-	// dotNF4P is dotNF4 on x permuted by permuteNF4 (nil: the level has
-	// none; dotNF4 on x is used).
-	dotNF4P func(xp []float32, q []byte, s []float32, nblk int) float32
+	// dotNF4Rows sets y[r] to dotNF4 of row r (q[r·qstride:], s[r·sstride:])
+	// over nblk whole blocks, with x permuted by permuteNF4: one call for a
+	// run of a matrix's rows (nil: the level has none; dotNF4 on x is used
+	// row by row).
+	dotNF4Rows func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int)
 	// dequantQ8 and dequantNF4 widen len(dst) values of one block scaled by s.
 	dequantQ8, dequantNF4 func(dst []float32, src []byte, s float32)
 }

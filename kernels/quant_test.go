@@ -107,7 +107,7 @@ func testQuantN(t *testing.T, r *rand.Rand, q *Matrix, m int) {
 
 func TestQuantMatMulSmallShapes(t *testing.T) {
 	// N and K off the block sizes, K below a block, odd K (NF4 row padding).
-	shapes := [][2]int{{1, 1}, {3, 7}, {5, 31}, {4, 33}, {9, 64}, {7, 65}, {33, 100}, {40, 129}, {17, 200}}
+	shapes := [][2]int{{1, 1}, {3, 7}, {5, 31}, {4, 33}, {9, 64}, {7, 65}, {33, 100}, {40, 129}, {17, 200}, {70, 320}, {37, 256}}
 	quantForLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		for _, f := range quantFormats {
@@ -302,11 +302,55 @@ func TestQuantDotTwins(t *testing.T) {
 					t.Fatalf("%s nblk=%d: %g vs Go %g", c.name, nblk, c.got, c.ref)
 				}
 			}
-			// the permuted-input kernel, where the level has one
+			// the permuted-input rows kernel, where the level has one
 			if xp := permuteNF4(nil, x, len(x)); xp != nil {
-				got, ref := active.Load().quant.dotNF4P(xp, q, s, nblk), dotNF4Go(x, q, s, nblk)
-				if d := math.Abs(float64(got - ref)); d > 1e-5*float64(nblk*NF4Block) {
-					t.Fatalf("nf4 permuted nblk=%d: %g vs Go %g", nblk, got, ref)
+				got, ref := make([]float32, 1), dotNF4Go(x, q, s, nblk)
+				active.Load().quant.dotNF4Rows(got, xp, q, s, nblk, 0, 0)
+				if d := math.Abs(float64(got[0] - ref)); d > 1e-5*float64(nblk*NF4Block) {
+					t.Fatalf("nf4 permuted nblk=%d: %g vs Go %g", nblk, got[0], ref)
+				}
+			}
+		}
+	})
+}
+
+// TestNF4RowsTwins: the levels' dotNF4Rows (one call over rows with row
+// strides, x permuted) equals dotNF4RowsGo and, row by row, dotNF4Go on the
+// unpermuted x, within 1e-6 of the sum of |terms|, for odd and even block
+// counts, a row stride longer than the blocks and double-quantized-like
+// scale strides.
+func TestNF4RowsTwins(t *testing.T) {
+	quantForLevels(t, func(t *testing.T) {
+		if active.Load().quant.dotNF4Rows == nil {
+			t.Skip("the level dots NF4 rows one by one")
+		}
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 32, 5, 3}} {
+			rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
+			qstride, sstride := 32*nblk+qpad, nblk+spad
+			x := quantRand(r, nblk*NF4Block)
+			q := make([]byte, rows*qstride)
+			for i := range q {
+				q[i] = byte(r.Uint32())
+			}
+			s := quantRand(r, rows*sstride)
+			xp := permuteNF4(nil, x, len(x))
+			got, twin := make([]float32, rows), make([]float32, rows)
+			active.Load().quant.dotNF4Rows(got, xp, q, s, nblk, qstride, sstride)
+			dotNF4RowsGo(twin, xp, q, s, nblk, qstride, sstride)
+			for j := range rows {
+				ref := dotNF4Go(x, q[j*qstride:], s[j*sstride:], nblk)
+				var mag float64 // Σ|x·w|: the scale of float32 rounding
+				for b := 0; b < nblk; b++ {
+					for p := 0; p < NF4Block; p++ {
+						v := q[j*qstride+b*32+p/2] >> (4 * (p % 2)) & 15
+						mag += math.Abs(float64(x[b*NF4Block+p] * nf4Table[v] * s[j*sstride+b]))
+					}
+				}
+				for _, v := range []float32{got[j], twin[j]} {
+					if d := math.Abs(float64(v - ref)); d > 1e-6*mag {
+						t.Fatalf("rows=%d nblk=%d row %d: %g (twin %g) vs dotNF4Go %g", rows, nblk, j, got[j], twin[j], ref)
+					}
 				}
 			}
 		}

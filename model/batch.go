@@ -203,7 +203,8 @@ type headTarget struct {
 // head is read (and, for a matrix product, packed) once per batch, not once
 // per logitRows rows — a batch of eight rows with 0–100 scales has ~600
 // rows of logits, and the head's packing was 10–13% of a server's CPU
-// time. Heads that cannot be sliced by rows (quantized) go by row blocks.
+// time (none with a head prepacked by PackWeights). Heads that cannot be
+// sliced by rows (quantized) go by row blocks.
 func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTarget, jobs []ContinuationJob) []float64 {
 	V, H := m.Config.VocabSize, m.Config.Hidden
 	rb, cb := rows, V
@@ -233,12 +234,13 @@ func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTa
 		hi, _ := slices.BinarySearchFunc(byRow, int32(r0+nr), func(t headTarget, r int32) int { return int(t.row - r) })
 		for v0 := 0; v0 < V; v0 += cb {
 			nv := min(cb, V-v0)
-			w := m.LMHead
-			if nv < V {
-				w = m.LMHead.RowRange(v0, v0+nv)
-			}
 			logits := c.logits[:nr*nv]
-			kernels.MatMulT(logits, h[r0*H:(r0+nr)*H], nr, w, false)
+			if m.LMHead.IsQuantized() {
+				kernels.MatMulT(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, false)
+			} else {
+				// from the head's prepacked copy, if PackWeights made one
+				kernels.MatMulTRows(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, v0, v0+nv, false)
+			}
 			kernels.LogSumExp(norm[:nr], logits, nr, nv)
 			for r := range nr {
 				if v0 == 0 {
@@ -348,6 +350,21 @@ func (pc *PrefixCache) Stats() (hits, misses, tokens, bytes int64) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return pc.Hits, pc.Misses, pc.Tokens, pc.used
+}
+
+// Shared returns how many leading tokens of toks the cache holds (the most
+// any entry shares with them), without counting a lookup; 0 for a nil cache.
+func (pc *PrefixCache) Shared(toks []int) int {
+	if pc == nil {
+		return 0
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	n := 0
+	for _, e := range pc.entries {
+		n = max(n, commonPrefix(e.toks, toks))
+	}
+	return n
 }
 
 // load appends to c the rows of the cached entry sharing the longest prefix

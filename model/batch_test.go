@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // TestContinuationBatch: rows of several prompts (some sharing study-like
@@ -57,10 +59,14 @@ func TestContinuationBatch(t *testing.T) {
 	}
 	pc := NewPrefixCache(64 << 20)
 	c := m.NewCache()
+	var first [][]float64
 	for pass, p := range []*PrefixCache{nil, pc, pc} {
 		got, st, err := m.ContinuationBatch(c, p, ad, jobs)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if pass == 0 {
+			first = got
 		}
 		for i := range jobs {
 			for k := range want[i] {
@@ -73,6 +79,31 @@ func TestContinuationBatch(t *testing.T) {
 			t.Errorf("pass 2 reused no cached prefix: %+v", st)
 		}
 		t.Logf("pass %d: %+v", pass, st)
+	}
+	// the cache holds the study prefixes, the whole prompt but its last
+	// token for a prompt alone in its group; nil holds nothing
+	if n := pc.Shared(jobs[0].Prompt); n < len(studyA) || n >= len(jobs[0].Prompt) {
+		t.Errorf("Shared: %d tokens of a %d-token prompt whose %d-token study prefix was cached", n, len(jobs[0].Prompt), len(studyA))
+	}
+	if n := (*PrefixCache)(nil).Shared(jobs[0].Prompt); n != 0 {
+		t.Errorf("a nil cache shares %d tokens", n)
+	}
+	// with the weights and the LM head prepacked (the head read a block of
+	// the vocabulary at a time from its packed copy): the same bits
+	m.PackWeights()
+	if !m.LMHead.Packed(kernels.ComputeF32) && m.LMHead.PackBytes(kernels.ComputeF32) > 0 {
+		t.Fatal("PackWeights left the LM head unpacked")
+	}
+	got, _, err := m.ContinuationBatch(c, nil, ad, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range jobs {
+		for k := range got[i] {
+			if got[i][k] != first[i][k] {
+				t.Errorf("packed: job %d cont %d: %v, unpacked %v", i, k, got[i][k], first[i][k])
+			}
+		}
 	}
 	// a job asking for the logits after its prompt, beside the others
 	logits := make([]float32, V)

@@ -287,26 +287,31 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 // PackWeights gives every linear weight that is not quantized a second
 // copy laid out for the matmul microkernel in the model's compute mode
 // (kernels.Matrix.Pack; call SetCompute first), so that forward passes over
-// many tokens (prompts, scoring) skip repacking them on every call.
-// One-token decoding reads the original layout. It costs PackBytes more
-// memory, and serves the kernel level active when it is called. Call it
-// after loading, before use, not concurrently with use.
+// many tokens (prompts, scoring) skip repacking them on every call; and the
+// LM head one for ComputeF32, the mode it always runs in, which scoring many
+// answer rows at once (ContinuationBatch: a batch's rows of logits, a 0–100
+// scale 101 of them) otherwise repacks on every call: 8–10% of a server's
+// CPU with the small test shape (hidden 256). One-token decoding reads the
+// original layout. It costs PackBytes more memory, and serves the kernel
+// level active when it is called. Call it after loading, before use, not
+// concurrently with use.
 func (m *Model) PackWeights() {
 	_, ws := m.linears()
 	for _, w := range ws {
 		(*w).Pack(m.compute)
 	}
+	m.LMHead.Pack(kernels.ComputeF32)
 }
 
 // PackBytes is the memory PackWeights adds: the linear weights that are
-// not quantized, rounded up to whole micro-panels.
+// not quantized and the LM head, rounded up to whole micro-panels.
 func (m *Model) PackBytes() int64 {
 	_, ws := m.linears()
 	var n int64
 	for _, w := range ws {
 		n += (*w).PackBytes(m.compute)
 	}
-	return n
+	return n + m.LMHead.PackBytes(kernels.ComputeF32)
 }
 
 // sameTensor reports whether t holds the same values as ck's tensor name

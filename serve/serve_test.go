@@ -211,11 +211,19 @@ type predictResponse struct {
 }
 
 // TestPredictMatchesPredictor: rows predicted by concurrent clients, batched
-// together, get the probabilities the predictor gives them one at a time
+// together (on one lane or several), get the probabilities the predictor gives them one at a time
 // (what gotrain predict writes), with every input field kept, for the base
 // model and for an adapter.
 func TestPredictMatchesPredictor(t *testing.T) {
-	s := startServer(t, nil)
+	// one lane, and more lanes than this machine has threads: batches
+	// computed side by side, each on a share of the cores
+	for _, lanes := range []int{1, 3} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testPredictMatches(t, lanes) })
+	}
+}
+
+func testPredictMatches(t *testing.T, lanes int) {
+	s := startServer(t, func(c *Config) { c.Limits.Lanes = lanes })
 	raw := sampleRows(t, 24)
 	var buf bytes.Buffer
 	for _, r := range raw {

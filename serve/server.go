@@ -45,6 +45,7 @@ type Limits struct {
 	BatchTokens int           // tokens the batcher puts into one forward pass
 	Generators  int           // completions decoded at once (their steps batched together)
 	Scores      int           // /v1/score requests computed at once (each holds a KV cache and activations)
+	Lanes       int           // batches computed at once, sharing the cores (each holds a KV cache and activations; 0: one a kernel thread)
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -148,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.b = newBatcher(cfg.Model, lim.BatchTokens, s.met)
+	s.b = newBatcher(cfg.Model, lim.BatchTokens, lim.Lanes, s.met)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.health)
 	s.route(mux, "GET /metrics", s.metricsPage)

@@ -39,11 +39,15 @@ func benchServe(args []string) error {
 	requests := fs.Int("requests", 64, "requests per run")
 	rowsPer := fs.Int("rows", 1, "rows per request")
 	pool := fs.Int("pool", 400, "distinct sample rows the requests draw from (shuffled; several studies)")
+	order := fs.String("order", "shuffled", "shuffled: the pool's rows in random order, no two of a participant; participant: each pool row's persona answers its study's outcome questions under its condition, in a run (as real studies' files come)")
+	perPerson := fs.Int("outcomes", 6, "with --order participant: outcome questions a participant answers (at most)")
 	batchTokens := fs.Int("batch-tokens", serve.DefaultLimits.BatchTokens, "the server's --batch-tokens")
 	prefixMiB := fs.Int64("prefix-cache", 1024, "the server's --prefix-cache (MiB)")
+	lanes := fs.Int("lanes", 0, "the server's --lanes")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs here")
 	compute := addComputeFlag(fs)
+	pack := addPackFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +83,9 @@ func benchServe(args []string) error {
 	if err := setCompute(m, *compute); err != nil {
 		return err
 	}
+	if *pack {
+		m.PackWeights()
+	}
 	tok, err := tokenize.Load(dir)
 	if err != nil {
 		if tok, err = tokenize.LoadBundled(bundledTokenizer(m.Config.Arch)); err != nil {
@@ -97,7 +104,18 @@ func benchServe(args []string) error {
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	all := rows
 	rows = rows[:min(*pool, len(rows))]
+	switch *order {
+	case "shuffled":
+	case "participant":
+		if *perPerson < 1 {
+			return fmt.Errorf("--outcomes must be ≥ 1")
+		}
+		rows = participantOrder(rows, all, *perPerson)
+	default:
+		return fmt.Errorf("--order %q: want shuffled or participant", *order)
+	}
 	bodies := make([][]byte, *requests)
 	for r := range bodies {
 		recs := make([]map[string]any, *rowsPer)
@@ -113,10 +131,23 @@ func benchServe(args []string) error {
 		return err
 	}
 	defer stop()
+	newServer := func() (*serve.Server, error) {
+		return serve.New(serve.Config{Model: m, Name: "bench", Tok: tok, Template: tmpl, Encoder: &data.Encoder{Tok: tok, Template: tmpl},
+			Limits: serve.Limits{BatchTokens: *batchTokens, Lanes: *lanes}, PrefixCacheBytes: *prefixMiB << 20})
+	}
+	// a warm-up run, not reported: the first run paid for faulting in the
+	// weights and growing the buffers (1 client 10–25% slower than in its
+	// second run of the same invocation)
+	warm, err := newServer()
+	if err != nil {
+		return err
+	}
+	if _, err := benchServeRun(warm, 2, bodies[len(bodies)-min(len(bodies), 16):]); err != nil {
+		return err
+	}
 	var runs []map[string]any
 	for _, n := range counts {
-		srv, err := serve.New(serve.Config{Model: m, Name: "bench", Tok: tok, Template: tmpl, Encoder: &data.Encoder{Tok: tok, Template: tmpl},
-			Limits: serve.Limits{BatchTokens: *batchTokens}, PrefixCacheBytes: *prefixMiB << 20})
+		srv, err := newServer()
 		if err != nil {
 			return err
 		}
@@ -134,7 +165,7 @@ func benchServe(args []string) error {
 		runs = append(runs, res)
 	}
 	out := map[string]any{"bench": "serve", "model": dir, "requests": *requests, "rows_per_request": *rowsPer,
-		"threads": kernels.Threads(), "level": kernels.Level(), "runs": runs, "peak_rss_gib": peakRSSGiB()}
+		"threads": kernels.Threads(), "level": kernels.Level(), "pack_weights": *pack, "lanes": *lanes, "order": *order, "runs": runs, "peak_rss_gib": peakRSSGiB()}
 	if len(runs) > 1 {
 		first, last := runs[0], runs[len(runs)-1]
 		out["speedup"] = last["rows_per_s"].(float64) / first["rows_per_s"].(float64)
@@ -213,7 +244,10 @@ func benchServeRun(srv *serve.Server, n int, bodies [][]byte) (map[string]any, e
 	for i := range rss {
 		rss[i] = float64(int(rss[i]*10)) / 10
 	}
-	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
+	// cores: the CPU the process had over the run (at most the threads); the
+	// load average says how much other work shared the machine
+	return map[string]any{"clients": n, "seconds": secs, "cpu_seconds": cpu, "cores": cpu / secs, "load1": loadAverage(),
+		"p50_s": pct(0.5), "p99_s": pct(0.99), "rss_mib": rss}, nil
 }
 
 // batchStats reads the server's batch counters from its /metrics: jobs per
@@ -232,6 +266,64 @@ func batchStats(srv *serve.Server) map[string]any {
 		"prompt_tokens_cached": v["gotrain_prompt_tokens_cached_total"]}
 	if v["gotrain_batches_total"] > 0 {
 		out["jobs_per_batch"] = v["gotrain_batch_rows_total"] / v["gotrain_batches_total"]
+	}
+	return out
+}
+
+// participantOrder lays rows out as a real study's file has them: in
+// SocSci210 every participant answers each of the study's outcome questions
+// (task_num) under their one condition, and a row's prompt is their persona
+// then the stimulus (the vignette, then the question), so a participant's
+// rows share the persona, and the vignette when the study shows one per
+// condition. The 1% sample holds about one row per participant (161 of its
+// 2,610 study × persona pairs have two or three), so the runs are rebuilt:
+// each row of people keeps its persona and answers, in a run, up to per of
+// the distinct outcome questions that donors asked under the same study and
+// condition, each with the stimulus text that donor row had.
+func participantOrder(people, donors []data.Example, per int) []data.Example {
+	type cell struct {
+		study string
+		cond  int
+	}
+	stimuli := map[cell][]string{} // "Scenario: ..." texts, one a distinct question
+	seen := map[cell]map[string]bool{}
+	for _, d := range donors {
+		_, stim, ok := strings.Cut(d.Input, "\n\nScenario:")
+		if !ok {
+			continue
+		}
+		c := cell{d.StudyID, d.ConditionNum}
+		_, q, _ := strings.Cut(stim, "and then were asked")
+		if seen[c] == nil {
+			seen[c] = map[string]bool{}
+		}
+		if !seen[c][q] {
+			seen[c][q] = true
+			stimuli[c] = append(stimuli[c], stim)
+		}
+	}
+	var out []data.Example
+	for _, p := range people {
+		persona, own, ok := strings.Cut(p.Input, "\n\nScenario:")
+		if !ok {
+			out = append(out, p)
+			continue
+		}
+		// the participant's own row first, then the cell's other questions
+		stims := []string{own}
+		for _, st := range stimuli[cell{p.StudyID, p.ConditionNum}] {
+			if len(stims) == per {
+				break
+			}
+			if st != own {
+				stims = append(stims, st)
+			}
+		}
+		for _, st := range stims {
+			r := p
+			r.Input = persona + "\n\nScenario:" + st
+			out = append(out, r)
+		}
 	}
 	return out
 }

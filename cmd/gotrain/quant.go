@@ -19,7 +19,7 @@ func addQuantizeFlag(fs *flag.FlagSet) *string {
 
 // addPackFlag registers --pack-weights (see model.PackWeights).
 func addPackFlag(fs *flag.FlagSet) *bool {
-	return fs.Bool("pack-weights", false, "prepack the base's linear weights for the matmul kernel: faster prompts "+
+	return fs.Bool("pack-weights", false, "prepack the base's linear weights and LM head for the matmul kernel: faster prompts "+
 		"(a few %, more at 100–300 tokens) for as much memory again as those weights")
 }
 

@@ -42,3 +42,18 @@ func rssMiB() float64 {
 	pages, _ := strconv.ParseFloat(f[1], 64)
 	return pages * float64(os.Getpagesize()) / (1 << 20)
 }
+
+// loadAverage is the machine's 1-minute load average (0 where unknown): the
+// benchmarks report it, as the other work sharing the cores.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}

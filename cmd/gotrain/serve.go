@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/serve"
 	"github.com/gotrain/gotrain/tokenize"
@@ -57,6 +58,7 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 	timeout := fs.Duration("timeout", def.Timeout, "longest time a request may take")
 	batchTokens := fs.Int("batch-tokens", def.BatchTokens, "tokens of concurrent predict rows batched into one forward pass")
 	prefixMiB := fs.Int64("prefix-cache", 1024, "MiB of prompt-prefix keys and values kept per model")
+	lanes := fs.Int("lanes", 0, "batches computed at once, sharing the cores (0: one a thread)")
 	quiet := fs.Bool("quiet", false, "do not log requests on stderr")
 	compute := addComputeFlag(fs)
 	quantize := addQuantizeFlag(fs)
@@ -104,14 +106,22 @@ func serveUntil(ctx context.Context, args []string, ready func(addr string)) err
 		return err
 	}
 	defer m.Close()
-	// each model's prefix cache fills up to its bound as requests come:
-	// what is available once the weights are loaded must hold them all
-	if need, avail := int64(1+len(ads))*(*prefixMiB<<20), model.Available(); avail >= 0 && need > avail && !memCheckOff() {
-		return fmt.Errorf("--prefix-cache %d MiB for each of %d models needs %s, %s is available (lower --prefix-cache, or set GOTRAIN_NO_MEMCHECK=1 to run anyway)",
-			*prefixMiB, 1+len(ads), model.FormatBytes(need), model.FormatBytes(avail))
+	// each model's prefix cache fills up to its bound as requests come, and
+	// each lane's KV cache to a batch's keys and values (grown by doubling:
+	// up to twice --batch-tokens rows): what is available once the weights
+	// are loaded must hold them all
+	nl := *lanes
+	if nl <= 0 {
+		nl = kernels.Threads()
+	}
+	mc := m.Config
+	batchKV := int64(nl) * 2 * int64(*batchTokens) * int64(2*mc.Layers*mc.KVHeads*mc.HeadDim*4)
+	if need, avail := int64(1+len(ads))*(*prefixMiB<<20)+batchKV, model.Available(); avail >= 0 && need > avail && !memCheckOff() {
+		return fmt.Errorf("--prefix-cache %d MiB for each of %d models and the KV caches of %d --lanes (--batch-tokens %d) need %s, %s is available (lower --prefix-cache, --lanes or --batch-tokens, or set GOTRAIN_NO_MEMCHECK=1 to run anyway)",
+			*prefixMiB, 1+len(ads), nl, *batchTokens, model.FormatBytes(need), model.FormatBytes(avail))
 	}
 	cfg := serve.Config{Model: m, Name: *name, APIKey: *apiKey,
-		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens},
+		Limits:           serve.Limits{BodyBytes: *maxBody, Rows: *maxRows, Tokens: *maxTokens, NewTokens: *maxNew, Timeout: *timeout, BatchTokens: *batchTokens, Lanes: *lanes},
 		PrefixCacheBytes: *prefixMiB << 20}
 	for _, a := range ads {
 		ad, err := m.LoadAdapter(a.dir)

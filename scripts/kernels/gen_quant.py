@@ -77,24 +77,47 @@ def avx512():
     hsum(f, 16)
     out.append(f.text())
 
-    f = Func("dotNF4PAVX512", "xp *float32, q *byte, s *float32, nblk int", "0-36",
-             "dotNF4AVX512 with x's blocks permuted by permuteNF4 (even columns of\n"
-             "each 32, then odd ones): the low and high nibbles' values multiply x as\n"
-             "they come, without VPERMT2PS to interleave them. Blocks alternate\n"
-             "between two accumulators.")
-    f.e("MOVQ xp+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
-        "VMOVUPS nf4tab<>(SB), Z31", "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
-    f.label("dn4p_loop")
-    for acc, last in ((0, "JZ dn4p_done"), (9, "JNZ dn4p_loop")):
-        f.e("VPMOVZXBD (SI), Z1", "VPMOVZXBD 16(SI), Z2", "VPSRLD $4, Z1, Z3", "VPSRLD $4, Z2, Z4")
-        for r in (1, 3, 2, 4):
-            f.e(f"VPERMPS Z31, Z{r}, Z{r}")
-        f.e("VMULPS (DI), Z1, Z7", "VMULPS 64(DI), Z3, Z5", "VFMADD231PS 128(DI), Z2, Z7",
-            "VFMADD231PS 192(DI), Z4, Z5", "VADDPS Z5, Z7, Z7", "VBROADCASTSS (DX), Z8",
-            f"VFMADD231PS Z8, Z7, Z{acc}", "ADDQ $32, SI", "ADDQ $256, DI", "ADDQ $4, DX", "DECQ CX", last)
-    f.label("dn4p_done")
-    f.e("VADDPS Z9, Z0, Z0")
-    hsum(f, 16)
+    f = Func("dotNF4RowsAVX512", "xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
+             "0-64",
+             "y[r] = dotNF4AVX512 of row r (q + r·qstride bytes, s + r·sstride scales) with x\n"
+             "permuted by permuteNF4, for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows\n"
+             "(a Go call per row cost 1/5 of the dot). Pairs of blocks are decoded from\n"
+             "one 64-byte load: VPERMPS indexes by bits 3:0 of each dword, so the 8\n"
+             "nibbles of the 16 dwords are 8 lookups after 7 shifts, where per block\n"
+             "VPMOVZXBD (2 a block, the bottleneck: the kernel ran at the same speed\n"
+             "without its lookups) and shifts widened the bytes first. A pair's lanes\n"
+             "0-7 are block 2i, lanes 8-15 block 2i+1 (scales merged under K1); an odd\n"
+             "last block is decoded per byte as before.")
+    f.e("MOVQ xp+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), R12",
+        "MOVQ y+32(FP), R8", "MOVQ rows+40(FP), BX", "MOVQ qstride+48(FP), R10", "MOVQ sstride+56(FP), R11",
+        "SHLQ $2, R11", "VMOVUPS nf4tab<>(SB), Z31", "MOVL $0xff00, AX", "KMOVW AX, K1")
+    f.label("dn4r_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "SHRQ $1, CX",
+        "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9", "JZ dn4r_odd")
+    f.label("dn4r_pair")
+    f.e("VMOVDQU32 (R13), Z1")
+    for i in range(1, 8):
+        f.e(f"VPSRLD ${4 * i}, Z1, Z{1 + i}")
+    for i in range(8):
+        f.e(f"VPERMPS Z31, Z{1 + i}, Z{1 + i}")
+    f.e("VMULPS (R9), Z1, Z10", "VMULPS 64(R9), Z2, Z11")
+    for i in range(2, 8):
+        f.e(f"VFMADD231PS {64 * i}(R9), Z{1 + i}, Z{10 + i % 2}")
+    f.e("VADDPS Z11, Z10, Z10", "VBROADCASTSS (R14), Z12", "VBROADCASTSS 4(R14), K1, Z12",
+        "VFMADD231PS Z12, Z10, Z0", "ADDQ $64, R13", "ADDQ $512, R9", "ADDQ $8, R14", "DECQ CX",
+        "JNZ dn4r_pair")
+    f.label("dn4r_odd")
+    f.e("TESTQ $1, R12", "JZ dn4r_sum", "VPMOVZXBD (R13), Z1", "VPMOVZXBD 16(R13), Z2", "VPSRLD $4, Z1, Z3",
+        "VPSRLD $4, Z2, Z4")
+    for r in (1, 3, 2, 4):
+        f.e(f"VPERMPS Z31, Z{r}, Z{r}")
+    f.e("VMULPS (R9), Z1, Z7", "VMULPS 64(R9), Z3, Z5", "VFMADD231PS 128(R9), Z2, Z7",
+        "VFMADD231PS 192(R9), Z4, Z5", "VADDPS Z5, Z7, Z7", "VBROADCASTSS (R14), Z8",
+        "VFMADD231PS Z8, Z7, Z9")
+    f.label("dn4r_sum")
+    f.e("VADDPS Z9, Z0, Z0", "VEXTRACTF64X4 $1, Z0, Y1", "VADDPS Y1, Y0, Y0", "VEXTRACTF128 $1, Y0, X1",
+        "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0", "VMOVSS X0, (R8)",
+        "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", "JNZ dn4r_row", "VZEROUPPER", "RET")
     out.append(f.text())
 
     f = Func("dequantQ8AVX512", "dst *float32, q *byte, s float32, n16 int", "0-32",
