@@ -166,9 +166,13 @@ type attnGEMMBufs struct {
 	q, s, acc, m, l, mask []float32
 	keep                  []bool
 	qp                    []float32 // Q's packed pair panels
-	// the backward's: gathered dout rows, dP (then dS), lse and δ rows, tokens
+	qh                    []uint16
+	// the backward's: gathered dout rows, dP (then dS), lse and δ rows, tokens;
+	// with bf16 pairs dout's rows rounded and Pᵀ or dSᵀ as pairs over rows
 	do, dp, lse, delta []float32
 	toks               []int32
+	doh                []uint16
+	pt                 []uint32
 }
 
 var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
@@ -336,7 +340,12 @@ func attnMask(mask []float32, toks []int32, spans []KeySpan, ns, j0, nb int) boo
 // (pass 1) it visits every key block the tokens reach and writes their dq
 // rows, dq = Σ ds·k. Otherwise (pass 2) it adds key block kb's share,
 // dv += pᵀ·dout and dk += dsᵀ·q, into dk and dv.
-func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k, v, lse, delta []float32, kb, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int) {
+//
+// With kh and vh (K and V rounded to bfloat16) set, the five products take
+// bf16 operands (pairs) and accumulate in float32, as the forward's do.
+func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k, v, lse, delta []float32, kh, vh []uint16, kb, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int) {
+	pairs := kh != nil
+	D2 := (D + 1) / 2
 	group := Hq / Hkv
 	nt := len(b.toks)
 	R := nt * group
@@ -352,6 +361,11 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		copy(b.do[i*group*D:(i+1)*group*D], dout[r0*D:(r0+group)*D])
 		copy(b.lse[i*group:(i+1)*group], lse[r0:r0+group])
 		copy(b.delta[i*group:(i+1)*group], delta[r0:r0+group])
+	}
+	qa, doa := matA{f: b.q, rs: D, cs: 1}, matA{f: b.do, rs: D, cs: 1}
+	if pairs {
+		qa, b.qh = bf16Rows(l, &b.qh, b.q, R, D, D)
+		doa, b.doh = bf16Rows(l, &b.doh, b.do, R, D, D)
 	}
 	nkb := (S + KB - 1) / KB
 	kb0, kb1 := kb, kb+1
@@ -383,8 +397,13 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		nb := min(KB, S-j0)
 		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
 		o := (j0*Hkv + g) * D
-		gemmSerial(l, R, nb, D, matA{f: b.q, rs: D, cs: 1}, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
-		gemmSerial(l, R, nb, D, matA{f: b.do, rs: D, cs: 1}, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
+		if pairs {
+			gemmSerial(l, R, nb, D2, qa, matB{h: kh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.s, KB, false)
+			gemmSerial(l, R, nb, D2, doa, matB{h: vh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.dp, KB, false)
+		} else {
+			gemmSerial(l, R, nb, D, qa, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
+			gemmSerial(l, R, nb, D, doa, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
+		}
 		for r := 0; r < R; r++ {
 			p, ds := b.s[r*KB:r*KB+nb], b.dp[r*KB:r*KB+nb]
 			L, dl := b.lse[r], b.delta[r]
@@ -403,12 +422,21 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 				ds[j] = x * (ds[j] - dl) * scale
 			}
 		}
-		if dq != nil {
+		nb2, R2 := (nb+1)/2, (R+1)/2
+		switch {
+		case dq != nil && pairs:
+			// dS rounded into the pair panels as they are packed, as the forward's P
+			pa := matA{f: b.dp, rs: KB, cs: 1, round: true, kk: nb}
+			gemmSerial(l, R, D, nb2, pa, matB{h: kh[o:], rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
+		case dq != nil:
 			gemmSerial(l, R, D, nb, matA{f: b.dp, rs: KB, cs: 1}, matB{f: k[o:], rs: kvStride, cs: 1}, b.acc, D, true)
-			continue
+		case pairs:
+			gemmSerial(l, nb, D, R2, pairsT(l, &b.pt, b.s, R, nb, KB), matB{h: b.doh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dv[o:], kvStride, true)
+			gemmSerial(l, nb, D, R2, pairsT(l, &b.pt, b.dp, R, nb, KB), matB{h: b.qh, rs: 2 * D2, cs: 1, pairs: true, kk: R}, dk[o:], kvStride, true)
+		default:
+			gemmSerial(l, nb, D, R, matA{f: b.s, rs: 1, cs: KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
+			gemmSerial(l, nb, D, R, matA{f: b.dp, rs: 1, cs: KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)
 		}
-		gemmSerial(l, nb, D, R, matA{f: b.s, rs: 1, cs: KB}, matB{f: b.do, rs: D, cs: 1}, dv[o:], kvStride, true)
-		gemmSerial(l, nb, D, R, matA{f: b.dp, rs: 1, cs: KB}, matB{f: b.q, rs: D, cs: 1}, dk[o:], kvStride, true)
 	}
 	if dq != nil {
 		for i, t := range b.toks {
@@ -441,6 +469,15 @@ func bf16Copy(l *impl, buf *[]uint16, x []float32) []uint16 {
 // that every output row has exactly one writer (no locks, deterministic): one
 // over (query block, kv head) for dq, one over (key block, kv head) for dk, dv.
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan) {
+	AttentionBackwardCompute(dq, dk, dv, dout, q, k, v, out, lse, T, S, Hq, Hkv, D, scale, spans, ComputeF32)
+}
+
+// AttentionBackwardCompute is AttentionBackward with a choice of compute
+// mode: with ComputeBF16 (and AVX512_BF16) the products of query blocks
+// large enough to run as GEMMs (training) take bf16 operands (Q, K, V, dO,
+// P and dS rounded) and accumulate in float32, as AttentionCompute's; the
+// softmax's exponentials, δ and the gradients stay float32.
+func AttentionBackwardCompute(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan, c Compute) {
 	const op = "AttentionBackward"
 	checkAttn(op, q, k, v, T, S, Hq, Hkv, D, spans)
 	ns := spansPer(spans, T)
@@ -464,6 +501,13 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 	}
 
 	l := active.Load()
+	var kh, vh []uint16 // K and V rounded to bfloat16 once, for the pair GEMMs
+	if c == ComputeBF16 && l.kernBF16 != nil && min(T, qbT)*group >= attnGEMMRows {
+		bk, bv := pairPool.Get().(*[]uint16), pairPool.Get().(*[]uint16)
+		defer pairPool.Put(bk)
+		defer pairPool.Put(bv)
+		kh, vh = bf16Copy(l, bk, k[:S*kvStride]), bf16Copy(l, bv, v[:S*kvStride])
+	}
 	// Pass 1: dq, one writer per (t, h).
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
 		kt, vt := newTBlocks(nkb, D), newTBlocks(nkb, D)
@@ -484,7 +528,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 				for t := t0; t < t1; t++ {
 					gb.toks = append(gb.toks, int32(t))
 				}
-				attnBackGEMM(l, ko, gb, dq, nil, nil, dout, q, k, v, lse, delta, -1, g, S, Hq, Hkv, D, scale, spans, ns)
+				attnBackGEMM(l, ko, gb, dq, nil, nil, dout, q, k, v, lse, delta, kh, vh, -1, g, S, Hq, Hkv, D, scale, spans, ns)
 				continue
 			}
 			kt.reset()
@@ -546,7 +590,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, T, S, Hq, 
 				all := gb.toks
 				for i := 0; i < len(all); i += qbT {
 					gb.toks = all[i:min(len(all), i+qbT)]
-					attnBackGEMM(l, ko, gb, nil, dk, dv, dout, q, k, v, lse, delta, b, g, S, Hq, Hkv, D, scale, spans, ns)
+					attnBackGEMM(l, ko, gb, nil, dk, dv, dout, q, k, v, lse, delta, kh, vh, b, g, S, Hq, Hkv, D, scale, spans, ns)
 				}
 				gb.toks = all[:0]
 			}

@@ -14,6 +14,7 @@ var avx2Ops = opsKern{
 	rmsBackRow: rmsBackRowAVX2Go, mulAddScaled: mulAddScaledAVX2Go,
 	swiglu: swigluAVX2Go, swigluBack: swigluBackAVX2Go,
 	dot: dotAVX2Go, add: addAVX2Go, scale: scaleAVX2Go,
+	dropout: dropoutAVX2Go,
 }
 
 //go:noescape

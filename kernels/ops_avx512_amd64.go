@@ -13,6 +13,7 @@ var avx512Ops = opsKern{
 	rmsBackRow: rmsBackRowAVX, mulAddScaled: mulAddScaledAVX,
 	swiglu: swigluAVX, swigluBack: swigluBackAVX,
 	dot: dotAVX, add: addAVX, scale: scaleAVX,
+	dropout: dropoutAVX,
 }
 
 //go:noescape

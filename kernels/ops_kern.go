@@ -38,6 +38,8 @@ type opsKern struct {
 	dot   func(a, b []float32) float32
 	add   func(dst, src []float32)
 	scale func(x []float32, s float32)
+	// dropout is Dropout's pass over one chunk of the mask (ops_dropout.go).
+	dropout func(dst, src []float32, idx0, k1, k2, thr uint32, scale float32, acc bool)
 }
 
 // goOps are the pure-Go twins, the generic level's ops.
@@ -48,6 +50,7 @@ var goOps = opsKern{
 	rmsBackRow: rmsBackRowGo, mulAddScaled: mulAddScaledGo,
 	swiglu: swigluGo, swigluBack: swigluBackGo,
 	dot: dotGo, add: addGo, scale: scaleGo,
+	dropout: dropoutGo,
 }
 
 // opsKernels returns the kernels of the active dispatch level.

@@ -53,8 +53,7 @@ type layerActs struct {
 	qpre, kpre   []float32 // [T × Hq·D], [T × Hkv·D]
 	qrstd, krstd []float32 // [T × Hq], [T × Hkv]
 	gate, up, h  []float32 // [T × I]
-	tmp          []float32 // LoRA scratch [T × max(r, In)]
-	xd           []float32 // LoRA scratch: the dropped-out input [T × In]
+	tmp          []float32 // LoRA scratch [T × r] (inference)
 }
 
 // layerGrads are the backward's scratch for one layer of T tokens.
@@ -68,8 +67,7 @@ type layerGrads struct {
 func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func(b *[]float32, n int64)) {
 	H, I := int64(c.Hidden), int64(c.Intermediate)
 	qw, kvw := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	in := max(H, I, qw, int64(c.MoEIntermediate)) // the widest LoRA input
-	qkn := int64(0)                               // QKNorm's buffers are empty without it
+	qkn := int64(0) // QKNorm's buffers are empty without it
 	if c.QKNorm {
 		qkn = 1
 	}
@@ -79,7 +77,7 @@ func trainBuffers(c *Config, T, r int64, a *layerActs, g *layerGrads, visit func
 	}{
 		{&a.xn1, T * H}, {&a.xn2, T * H}, {&a.xmid, T * H}, {&a.rstd1, T}, {&a.rstd2, T},
 		{&a.q, T * qw}, {&a.att, T * qw}, {&a.lse, T * int64(c.Heads)}, {&a.k, T * kvw}, {&a.v, T * kvw},
-		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * max(r, in)}, {&a.xd, T * in},
+		{&a.gate, T * I}, {&a.up, T * I}, {&a.h, T * I}, {&a.tmp, T * r},
 		{&g.dxn, T * H}, {&g.dq, T * qw}, {&g.datt, T * qw}, {&g.dk, T * kvw}, {&g.dv, T * kvw},
 		{&g.dgate, T * I}, {&g.dup, T * I}, {&g.dz, T * r},
 		{&a.qpre, T * qw * qkn}, {&a.kpre, T * kvw * qkn}, {&a.qrstd, T * int64(c.Heads) * qkn}, {&a.krstd, T * int64(c.KVHeads) * qkn},
@@ -194,7 +192,7 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 	m.linearBackward(st.datt, dx, st.att, &L.O, la, lg, ModO, false, st)
 	clear(st.dk)
 	clear(st.dv)
-	kernels.AttentionBackward(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans)
+	kernels.AttentionBackwardCompute(st.dq, st.dk, st.dv, st.datt, st.q, st.k, st.v, st.att, st.lse, T, T, c.Heads, c.KVHeads, D, attnScale(D), spans, m.compute)
 	m.rope.ApplyBackward(st.dq, T, c.Heads, D, pos)
 	m.rope.ApplyBackward(st.dk, T, c.KVHeads, D, pos)
 	dq, dk := st.dq, st.dk
@@ -257,16 +255,19 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 		return
 	}
 	lr := la[mod]
-	u := st.loraInner(x, lr, mod)
-	kernels.MatMulT(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+	u := st.loraInner(x, lr, mod, m.compute)
+	c := kernels.ComputeF32 // inference: the float32 GEMV for a few rows
+	if st.train {
+		c = m.compute
+	}
+	kernels.MatMulTCompute(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true, c)
 }
 
 // loraInner computes the LoRA inner activation u = scale·A·dropout(x)
-// [T × r] of module mod. In training it is kept for the backward (and the
+// [T × r] of module mod (in training, in compute mode c). In training it is kept for the backward (and the
 // recomputation finds it kept); otherwise it lives in scratch.
-func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
-	var u []float32
-	if st.train {
+func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module, c kernels.Compute) []float32 {
+	if st.train { // dropout's mask applied block by block, in cache
 		kept := st.ru
 		if mod != modRouter {
 			kept = &st.lu[mod]
@@ -275,12 +276,12 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module) []float32 {
 			return *kept
 		}
 		*kept = grow(*kept, st.T*lr.R)
-		u = *kept
-	} else {
-		st.tmp = grow(st.tmp, st.T*lr.R)
-		u = st.tmp
+		kernels.LoRADown(*kept, x, st.T, lr.A, lr.R, lr.In, lr.Scale, st.dropKey(mod), st.dropout, c)
+		return *kept
 	}
-	kernels.MatMulT(u, st.dropped(x, mod, lr.In), st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	st.tmp = grow(st.tmp, st.T*lr.R)
+	u := st.tmp
+	kernels.MatMulT(u, x, st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
 	kernels.Scale(u, lr.Scale)
 	return u
 }
@@ -296,94 +297,23 @@ func (m *Model) linearBackward(dx, dy, x []float32, lin *Linear, la, lg *[NumMod
 	if la == nil || la[mod] == nil {
 		return
 	}
-	st.loraBackward(dx, dy, x, st.lu[mod], la[mod], lg[mod], mod)
+	st.loraBackward(dx, dy, x, st.lu[mod], la[mod], lg[mod], mod, m.compute)
 }
 
 // loraBackward adds the LoRA term's gradients to gr and its input gradient
-// to dx, for the T rows of input x, inner activation u and output gradient dy.
-func (st *layerState) loraBackward(dx, dy, x, u []float32, lr, gr *LoRA, mod Module) {
+// to dx, for the T rows of input x, inner activation u and output gradient
+// dy, in compute mode c. With y += u·Bᵀ, u = s·A·xd, xd = dropout(x):
+// dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dx += dropout(dz·A).
+func (st *layerState) loraBackward(dx, dy, x, u []float32, lr, gr *LoRA, mod Module, c kernels.Compute) {
 	T := st.T
-	// y += u·Bᵀ with u = s·A·xd:  dB += dyᵀ·u;  dz = s·dy·B;  dA += dzᵀ·xd;  dxd = dz·A
-	kernels.MatMulTN(gr.B, dy, u, T, lr.Out, lr.R, true)
 	dz := st.dz[:T*lr.R]
-	kernels.MatMulN(dz, dy, T, kernels.NewF32(lr.Out, lr.R, lr.B), false)
-	kernels.Scale(dz, lr.Scale)
-	xd := st.dropped(x, mod, lr.In)
-	kernels.MatMulTN(gr.A, dz, xd, T, lr.R, lr.In, true)
-	dxd := st.tmp[:T*lr.In]
-	kernels.MatMulN(dxd, dz, T, kernels.NewF32(lr.R, lr.In, lr.A), false)
-	st.dropInto(dx[:T*lr.In], dxd, mod, true)
+	kernels.LoRAOutputGrad(gr.B, dz, dy, u, lr.B, T, lr.R, lr.Out, lr.Scale, c)
+	kernels.LoRAInputGrad(dx[:T*lr.In], gr.A, dz, x, lr.A, T, lr.R, lr.In, st.dropKey(mod), st.dropout, c)
 }
 
-// dropped returns x with LoRA dropout applied, in a scratch buffer valid
-// until the next call, or x itself when dropout is off.
-func (st *layerState) dropped(x []float32, mod Module, in int) []float32 {
-	if st.dropout == 0 {
-		return x
-	}
-	xd := st.xd[:st.T*in]
-	st.dropInto(xd, x, mod, false)
-	return xd
-}
-
-// dropInto writes (acc: adds) src times the dropout mask of (layer, module)
-// scaled by 1/(1−p) into dst (len(dst) ≥ len(src)), in one pass: copying
-// then masking in place, or masking then adding, was a second pass over
-// 10–40 MB per module (memmove alone was 1.3% of a bf16 LoRA step). The mask
-// comes from a hash of (seed, layer, module, index), so the forward, its
-// recomputation and the backward all see the same mask; each 64-bit hash
-// gives four 16-bit lanes, so p is applied in steps of 2⁻¹⁶.
-func (st *layerState) dropInto(dst, src []float32, mod Module, acc bool) {
-	if st.dropout == 0 {
-		if acc {
-			kernels.Add(dst[:len(src)], src)
-		} else {
-			copy(dst, src)
-		}
-		return
-	}
-	v := src
-	keep := 1 / (1 - st.dropout)
-	threshold := uint64(float64(st.dropout)*(1<<16) + 0.5)
-	base := st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
-	// Over groups of four values, one hash each; on all cores, since it
-	// is a tenth of a training step's work.
-	kernels.Parallel((len(v)+3)/4, func(lo, hi int) {
-		// factor[1] for a dropped value: the top bit of h16 − threshold
-		// (branch-free; a 5% branch mispredicts too often).
-		factor := [2]float32{keep, 0}
-		for g := lo; g < hi; g++ {
-			h := splitmix(base + uint64(g))
-			j0, j1 := 4*g, min(4*g+4, len(v))
-			x, w := v[j0:j1:j1], dst[j0:j1:j1]
-			if len(x) == 4 {
-				f := [4]float32{factor[(h&0xffff-threshold)>>63], factor[(h>>16&0xffff-threshold)>>63],
-					factor[(h>>32&0xffff-threshold)>>63], factor[(h>>48-threshold)>>63]}
-				if acc {
-					// float32(): rounded before the add, never fused (as
-					// masking then adding rounds), on every GOARCH.
-					w[0], w[1], w[2], w[3] = w[0]+float32(x[0]*f[0]), w[1]+float32(x[1]*f[1]), w[2]+float32(x[2]*f[2]), w[3]+float32(x[3]*f[3])
-				} else {
-					w[0], w[1], w[2], w[3] = x[0]*f[0], x[1]*f[1], x[2]*f[2], x[3]*f[3]
-				}
-				continue
-			}
-			for i := range x {
-				d := x[i] * factor[(h&0xffff-threshold)>>63]
-				if acc {
-					d += w[i]
-				}
-				w[i] = d
-				h >>= 16
-			}
-		}
-	})
-}
-
-// splitmix is SplitMix64's output function: a fast, well-mixed hash.
-func splitmix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+// dropKey is the key of the LoRA dropout mask of (layer, module): the
+// forward, its recomputation and the backward all regenerate the same mask
+// from it (kernels.Dropout).
+func (st *layerState) dropKey(mod Module) uint64 {
+	return st.seed ^ uint64(st.layer)<<40 ^ uint64(mod)<<32
 }

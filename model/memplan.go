@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // PlanInput describes a run for PlanMemory.
@@ -249,6 +251,10 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	pack := th * (256*240 + 256*min(8192, max(V, I, H, qw))) * 4
 	if p.Quantize != "" {
 		pack += th * min(2<<20, I*H) * 4 // kernels.quantPanel floats at most
+	}
+	if p.Optimizer != "" && T > 0 && r > 0 { // LoRA's input side, block by block
+		c := cfg
+		pack += float64(kernels.LoRAScratchBytes(int(th), int(r), max(c.Hidden, c.Intermediate, c.Heads*c.HeadDim, c.MoEIntermediate)))
 	}
 	add("GEMM buffers", pack)
 	add("Go runtime + binary", runtimeBytes)

@@ -297,10 +297,10 @@ func (s *moeState) expert(st *layerState, e, n int) *layerState {
 	sub := &s.sub
 	sub.train, sub.T, sub.recompute, sub.grad = st.train, n, st.recompute, st.grad
 	sub.layer, sub.expert = st.layer, e+1
-	sub.dropout, sub.seed = st.dropout, st.seed^splitmix(uint64(e)+1)
+	sub.dropout, sub.seed = st.dropout, st.seed^kernels.SplitMix64(uint64(e)+1)
 	if st.train {
 		// The parent's LoRA scratch covers T ≥ n rows of the widest input.
-		sub.tmp, sub.xd, sub.dz = st.tmp, st.xd, st.dz
+		sub.tmp, sub.dz = st.tmp, st.dz
 		sub.lu = &st.elu[e]
 	}
 	return sub
@@ -355,7 +355,7 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 	// move a token to another expert (a jump, not a rounding error).
 	kernels.MatMulT(s.probs, st.xn2, T, b.Router, false)
 	if lr := ad.router(l); lr != nil {
-		u := st.loraInner(st.xn2, lr, modRouter)
+		u := st.loraInner(st.xn2, lr, modRouter, kernels.ComputeF32)
 		kernels.MatMulT(s.probs, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
 	}
 	kernels.Softmax(s.probs, T, E)
@@ -518,7 +518,7 @@ func (m *Model) moeBackward(l int, dx []float32, b *MoE, ad, g *Adapter, st *lay
 	}
 	kernels.MatMulN(st.dxn[:T*H], dp, T, b.Router, true)
 	if lr := ad.router(l); lr != nil {
-		st.loraBackward(st.dxn[:T*H], dp, st.xn2, *st.ru, lr, g.router(l), modRouter)
+		st.loraBackward(st.dxn[:T*H], dp, st.xn2, *st.ru, lr, g.router(l), modRouter, kernels.ComputeF32) // float32, as the router
 	}
 	if st.grad != nil && st.grad.Layers[l].MoE != nil { // full finetuning
 		kernels.MatMulTN(st.grad.Layers[l].MoE.Router.F32, dp, st.xn2, T, E, H, true)

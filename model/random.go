@@ -78,7 +78,7 @@ func randomBF16(n int, std float64, seed uint64) []uint16 {
 	a := float32(std * math.Sqrt(3))
 	kernels.Parallel((n+1023)/1024, func(lo, hi int) {
 		for i := lo * 1024; i < min(hi*1024, n); i++ {
-			u := float32(splitmix(seed+uint64(i))>>40) / (1 << 24) // [0, 1)
+			u := float32(kernels.SplitMix64(seed+uint64(i))>>40) / (1 << 24) // [0, 1)
 			v[i] = kernels.F32ToBF16((2*u - 1) * a)
 		}
 	})
@@ -97,7 +97,7 @@ func randomQuantized(rows, cols int, kind string, seed uint64) *kernels.Matrix {
 		Scales: make([]float32, rows*kernels.QuantBlocks(dt, cols))}
 	kernels.Parallel((len(q.Q)+4095)/4096, func(lo, hi int) {
 		for i := lo * 512; i < min(hi*512, (len(q.Q)+7)/8); i++ {
-			h := splitmix(seed + uint64(i))
+			h := kernels.SplitMix64(seed + uint64(i))
 			for j := 0; j < 8 && 8*i+j < len(q.Q); j++ {
 				q.Q[8*i+j] = byte(h >> (8 * j))
 			}

@@ -33,20 +33,24 @@ func bf16Batch(m *Model) *TrainBatch {
 
 // TestBF16Gradients: LoRA gradients with ComputeBF16 point the way the
 // float32 ones do (cosine ≥ 0.999), as autocast's do in PyTorch; on an nf4
-// base too, whose panels are then dequantized into bf16.
+// base too, whose panels are then dequantized into bf16; and with LoRA
+// dropout, whose masks both runs share (one seed).
 func TestBF16Gradients(t *testing.T) {
 	for _, kind := range []string{"", "nf4"} {
-		t.Run("quantize="+kind, func(t *testing.T) { testBF16Gradients(t, bf16ModelQuant(t, kind)) })
+		t.Run("quantize="+kind, func(t *testing.T) { testBF16Gradients(t, bf16ModelQuant(t, kind), TrainOptions{}) })
 	}
+	t.Run("dropout", func(t *testing.T) {
+		testBF16Gradients(t, bf16Model(t), TrainOptions{Dropout: 0.1, Seed: 5})
+	})
 }
 
-func testBF16Gradients(t *testing.T, m *Model) {
+func testBF16Gradients(t *testing.T, m *Model, opt TrainOptions) {
 	ad := randomAdapter(t, m, "q", "k", "v", "o", "gate", "up", "down")
 	b := bf16Batch(m)
 	grads := func(c kernels.Compute) (float64, []float32) {
 		m.SetCompute(c)
 		g := ad.ZerosLike()
-		loss, err := m.LossAndGrad(b, ad, g, TrainOptions{})
+		loss, err := m.LossAndGrad(b, ad, g, opt)
 		if err != nil {
 			t.Fatal(err)
 		}

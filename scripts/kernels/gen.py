@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import gen_dropout  # noqa: E402
 import gen_gemm  # noqa: E402
 import gen_ops_avx2  # noqa: E402
 import gen_ops_avx512  # noqa: E402
@@ -23,6 +24,8 @@ FILES = {
     "ops_avx512_amd64.s": gen_ops_avx512.gen,
     "quant_avx512_amd64.s": gen_quant.avx512,
     "quant_avx2_amd64.s": gen_quant.avx2,
+    "dropout_avx512_amd64.s": gen_dropout.avx512,
+    "dropout_avx2_amd64.s": gen_dropout.avx2,
 }
 
 
