@@ -167,9 +167,22 @@ func benchServe(args []string) error {
 	out := map[string]any{"bench": "serve", "model": dir, "requests": *requests, "rows_per_request": *rowsPer,
 		"threads": kernels.Threads(), "level": kernels.Level(), "pack_weights": *pack, "lanes": *lanes, "order": *order, "runs": runs, "peak_rss_gib": peakRSSGiB()}
 	if len(runs) > 1 {
-		first, last := runs[0], runs[len(runs)-1]
-		out["speedup"] = last["rows_per_s"].(float64) / first["rows_per_s"].(float64)
-		out["cpu_speedup"] = last["cpu_rows_per_s"].(float64) / first["cpu_rows_per_s"].(float64)
+		// The median rate of the last run's client count over the first's:
+		// with --clients 1,8,1,8 each count's runs alternate, so drift of
+		// the machine's load (and the first run's colder caches) does not
+		// decide the ratio as a last-over-first run would.
+		first, last := runs[0]["clients"], runs[len(runs)-1]["clients"]
+		rate := func(clients any, key string) float64 {
+			var v []float64
+			for _, r := range runs {
+				if r["clients"] == clients {
+					v = append(v, r[key].(float64))
+				}
+			}
+			return median(v)
+		}
+		out["speedup"] = rate(last, "rows_per_s") / rate(first, "rows_per_s")
+		out["cpu_speedup"] = rate(last, "cpu_rows_per_s") / rate(first, "cpu_rows_per_s")
 	}
 	return printJSON(out)
 }
