@@ -152,7 +152,11 @@ func TestPlanMemoryMeasured(t *testing.T) {
 		var buf bytes.Buffer
 		buf.WriteString(p.String())
 		t.Logf("%s vocab %d untied=%v quantize=%q: measured peak %s, plan %s (without runtime), error %+.1f%%\n%s", tc.arch, tc.vocab, tc.untied, quant, FormatBytes(peak), FormatBytes(est), 100*rel, buf.String())
-		if rel < -0.1 || rel > 0.1 {
+		// ±15%: the peak holds whatever garbage the collector has not yet
+		// reclaimed, which depends on CPU time: the qwen3 32k case measured
+		// 165 MiB alone on an idle machine and 183 MiB (+11%) inside a
+		// parallel `go test ./...` at load 3, against a plan of 162.
+		if rel < -0.15 || rel > 0.15 {
 			t.Errorf("%s vocab %d untied=%v quantize=%q: plan %s vs measured %s (%+.0f%%)", tc.arch, tc.vocab, tc.untied, quant, FormatBytes(est), FormatBytes(peak), 100*rel)
 		}
 	}
