@@ -25,12 +25,12 @@ const loraRows = 128
 // not depend on the thread count.
 const loraGroups = 8
 
-// loraBufs are one goroutine's block buffers (xd, dxd; h, h2 and pt their
+// loraBufs are one goroutine's block buffers (xd, dxd; h and pt their
 // bf16 forms), or (part, w) one call's partial sums of dA or dBᵀ and its
 // weight rounded to bf16.
 type loraBufs struct {
 	xd, dxd, part []float32
-	h, h2, w      []uint16
+	h, w          []uint16
 	pt            []uint32
 }
 
@@ -130,9 +130,8 @@ func LoRADown(u, x []float32, T int, A []float32, r, in int, scale float32, key 
 				xb = bufs.xd
 			}
 			ub := u[t0*r : (t0+rows)*r]
-			if bf16 {
-				a, _ := bf16Rows(l, &bufs.h, xb, rows, in, in)
-				gemmSerial(l, rows, r, (in+1)/2, a, b, ub, r, false)
+			if bf16 { // x rounded into the pair panels as they are packed
+				gemmSerial(l, rows, r, (in+1)/2, matA{f: xb, rs: in, cs: 1, round: true, kk: in}, b, ub, r, false)
 			} else {
 				gemmSerial(l, rows, r, in, matA{f: xb, rs: in, cs: 1}, b, ub, r, false)
 			}
@@ -176,8 +175,7 @@ func LoRAInputGrad(dx, dA, dz, x, A []float32, T, r, in int, key uint64, p float
 			_, xh := bf16Rows(l, &bufs.h, xb, rows, in, in)
 			gemmSerial(l, r, in, (rows+1)/2, pairsT(l, &bufs.pt, dzb, rows, r, r),
 				matB{h: xh, rs: rowStride(in), cs: 1, pairs: true, kk: rows}, part, in, acc)
-			a, _ := bf16Rows(l, &bufs.h2, dzb, rows, r, r)
-			gemmSerial(l, rows, in, (r+1)/2, a, bA, bufs.dxd, in, false)
+			gemmSerial(l, rows, in, (r+1)/2, matA{f: dzb, rs: r, cs: 1, round: true, kk: r}, bA, bufs.dxd, in, false)
 		} else {
 			gemmSerial(l, r, in, rows, matA{f: dzb, rs: 1, cs: r}, matB{f: xb, rs: in, cs: 1}, part, in, acc)
 			gemmSerial(l, rows, in, r, matA{f: dzb, rs: r, cs: 1}, bA, bufs.dxd, in, false)
