@@ -177,6 +177,28 @@ type attnGEMMBufs struct {
 
 var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
 
+// reached sets and returns b.keep: for each attnKB-key block of S keys,
+// whether some key span of b.toks's tokens (ns spans a token) reaches it.
+func (b *attnGEMMBufs) reached(spans []KeySpan, ns, S int) []bool {
+	const KB = attnKB
+	nkb := (S + KB - 1) / KB
+	if cap(b.keep) < nkb {
+		b.keep = make([]bool, nkb)
+	}
+	b.keep = b.keep[:nkb]
+	clear(b.keep)
+	for _, t := range b.toks {
+		for _, sp := range spans[ns*int(t) : ns*int(t)+ns] {
+			if sp.Lo < sp.Hi {
+				for kb := int(sp.Lo) / KB; kb <= int(sp.Hi-1)/KB; kb++ {
+					b.keep[kb] = true
+				}
+			}
+		}
+	}
+	return b.keep
+}
+
 // attnBlockGEMM computes the attention of queries [t0,t1) of kv group g, all
 // its query heads at once: R = (t1−t0)·group rows (row i·group+h: token t0+i,
 // head g·group+h). For each key block of attnKB keys that some query reaches,
@@ -219,24 +241,11 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 		prepackRows(l, b.qp, matA{f: b.q, rs: D, cs: 1, round: true, kk: D}, R, D2, 0, np)
 		qa = matA{pk: b.qp, pm: np * l.mr}
 	}
-	// The key blocks some query of the item reaches.
-	nkb := (S + KB - 1) / KB
-	if cap(b.keep) < nkb {
-		b.keep = make([]bool, nkb)
-	}
-	keep := b.keep[:nkb]
-	clear(keep)
 	b.toks = b.toks[:0]
 	for t := t0; t < t1; t++ {
 		b.toks = append(b.toks, int32(t))
-		for _, sp := range spans[ns*t : ns*t+ns] {
-			if sp.Lo < sp.Hi {
-				for kb := int(sp.Lo) / KB; kb <= int(sp.Hi-1)/KB; kb++ {
-					keep[kb] = true
-				}
-			}
-		}
 	}
+	keep := b.reached(spans, ns, S)
 	for kb, use := range keep {
 		if !use {
 			continue
@@ -373,20 +382,7 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		kb0, kb1 = 0, nkb
 		b.acc = grow(b.acc, R*D)
 		clear(b.acc)
-		if cap(b.keep) < nkb {
-			b.keep = make([]bool, nkb)
-		}
-		b.keep = b.keep[:nkb]
-		clear(b.keep)
-		for _, t := range b.toks {
-			for _, sp := range spans[ns*int(t) : ns*int(t)+ns] {
-				if sp.Lo < sp.Hi {
-					for j := int(sp.Lo) / KB; j <= int(sp.Hi-1)/KB; j++ {
-						b.keep[j] = true
-					}
-				}
-			}
-		}
+		b.reached(spans, ns, S)
 	}
 	ninf := float32(math.Inf(-1))
 	for blk := kb0; blk < kb1; blk++ {
