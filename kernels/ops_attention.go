@@ -177,6 +177,18 @@ type attnGEMMBufs struct {
 
 var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
 
+// attnRowsByKeys writes s[r*attnKB+j] = a's row r · key row j of a block
+// (S = Q·Kᵀ, or dP = dO·Vᵀ) for R rows and the nb keys whose first value is
+// at k[o:] (row stride kvStride): on bf16 pairs from kh when it is set (a
+// then holds pairs), in float32 otherwise.
+func attnRowsByKeys(l *impl, s []float32, a matA, k []float32, kh []uint16, o, R, nb, D, kvStride int) {
+	if kh != nil {
+		gemmSerial(l, R, nb, (D+1)/2, a, matB{h: kh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, s, attnKB, false)
+		return
+	}
+	gemmSerial(l, R, nb, D, a, matB{f: k[o:], rs: 1, cs: kvStride}, s, attnKB, false)
+}
+
 // reached sets and returns b.keep: for each attnKB-key block of S keys,
 // whether some key span of b.toks's tokens (ns spans a token) reaches it.
 func (b *attnGEMMBufs) reached(spans []KeySpan, ns, S int) []bool {
@@ -254,11 +266,7 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 		nb := min(KB, S-j0)
 		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
 		o := (j0*Hkv + g) * D
-		if pairs {
-			gemmSerial(l, R, nb, D2, qa, matB{h: kh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.s, KB, false)
-		} else {
-			gemmSerial(l, R, nb, D, qa, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
-		}
+		attnRowsByKeys(l, b.s, qa, k, kh, o, R, nb, D, kvStride)
 		for r := 0; r < R; r++ {
 			sr := b.s[r*KB : r*KB+nb]
 			if masked {
@@ -393,13 +401,8 @@ func attnBackGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, dq, dk, dv, dout, q, k,
 		nb := min(KB, S-j0)
 		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
 		o := (j0*Hkv + g) * D
-		if pairs {
-			gemmSerial(l, R, nb, D2, qa, matB{h: kh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.s, KB, false)
-			gemmSerial(l, R, nb, D2, doa, matB{h: vh[o:], rs: 1, cs: kvStride, pairs: true, kk: D}, b.dp, KB, false)
-		} else {
-			gemmSerial(l, R, nb, D, qa, matB{f: k[o:], rs: 1, cs: kvStride}, b.s, KB, false)
-			gemmSerial(l, R, nb, D, doa, matB{f: v[o:], rs: 1, cs: kvStride}, b.dp, KB, false)
-		}
+		attnRowsByKeys(l, b.s, qa, k, kh, o, R, nb, D, kvStride)
+		attnRowsByKeys(l, b.dp, doa, v, vh, o, R, nb, D, kvStride)
 		for r := 0; r < R; r++ {
 			p, ds := b.s[r*KB:r*KB+nb], b.dp[r*KB:r*KB+nb]
 			L, dl := b.lse[r], b.delta[r]
