@@ -297,7 +297,7 @@ func groupByPrefix(jobs []ContinuationJob, order []int) []prefixGroup {
 		p := jobs[i].Prompt
 		if n := len(groups); n > 0 {
 			gr := &groups[n-1]
-			l := commonPrefix(gr.prefix, p[:len(p)-1])
+			l := CommonPrefix(gr.prefix, p[:len(p)-1])
 			if len(gr.jobs)*(len(gr.prefix)-l) <= l {
 				gr.prefix = gr.prefix[:l]
 				gr.jobs = append(gr.jobs, i)
@@ -309,7 +309,9 @@ func groupByPrefix(jobs []ContinuationJob, order []int) []prefixGroup {
 	return groups
 }
 
-func commonPrefix(a, b []int) int {
+// CommonPrefix is the length of the longest common prefix of the token
+// sequences a and b.
+func CommonPrefix(a, b []int) int {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
 		n++
@@ -362,7 +364,7 @@ func (pc *PrefixCache) Shared(toks []int) int {
 	defer pc.mu.Unlock()
 	n := 0
 	for _, e := range pc.entries {
-		n = max(n, commonPrefix(e.toks, toks))
+		n = max(n, CommonPrefix(e.toks, toks))
 	}
 	return n
 }
@@ -374,7 +376,7 @@ func (pc *PrefixCache) load(c *KVCache, toks []int) int {
 	defer pc.mu.Unlock()
 	best, n := -1, 0
 	for i, e := range pc.entries {
-		if l := commonPrefix(e.toks, toks); l > n {
+		if l := CommonPrefix(e.toks, toks); l > n {
 			best, n = i, l
 		}
 	}
@@ -410,7 +412,7 @@ func (pc *PrefixCache) store(c *KVCache, toks []int, copyLo, copied, restLo int)
 	}
 	var e *prefixEntry
 	pc.entries = slices.DeleteFunc(pc.entries, func(o *prefixEntry) bool {
-		if commonPrefix(o.toks, toks) < len(o.toks) {
+		if CommonPrefix(o.toks, toks) < len(o.toks) {
 			return false
 		}
 		pc.used -= o.bytes

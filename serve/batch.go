@@ -193,7 +193,7 @@ func (b *batcher) computing(id int, p []int, pc *model.PrefixCache) bool {
 	for l, prompts := range b.inflight {
 		if l != id {
 			for _, x := range prompts {
-				s = max(s, commonPrefix(p, x))
+				s = max(s, model.CommonPrefix(p, x))
 			}
 		}
 	}
@@ -269,20 +269,12 @@ func jobSize(jobs []model.ContinuationJob, k int) int {
 	j := jobs[k]
 	n := len(j.Prompt)
 	if k > 0 {
-		n -= commonPrefix(jobs[k-1].Prompt, j.Prompt)
+		n -= model.CommonPrefix(jobs[k-1].Prompt, j.Prompt)
 	}
 	for _, c := range j.Conts {
 		n += len(c) - 1
 	}
 	return n + 1
-}
-
-func commonPrefix(a, b []int) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
 }
 
 // arrive marks a request whose rows are on the way to the batcher; call
@@ -293,10 +285,7 @@ func (b *batcher) arrive() (arrived func()) {
 	return func() {
 		once.Do(func() {
 			b.arriving.Add(-1)
-			select {
-			case b.wake <- struct{}{}:
-			default:
-			}
+			b.signal()
 		})
 	}
 }
@@ -367,7 +356,7 @@ func (b *batcher) take(id int) (batch []model.ContinuationJob, parts []part, def
 	if idle := b.lanes - int(b.busy.Load()); idle > 1 && len(mine) > 1 {
 		w0 := b.queue[first]
 		p0 := w0.jobs[w0.next].Prompt
-		shared := func(q int) int { w := b.queue[q]; return commonPrefix(p0, w.jobs[w.next].Prompt) }
+		shared := func(q int) int { w := b.queue[q]; return model.CommonPrefix(p0, w.jobs[w.next].Prompt) }
 		rest := mine[1:]
 		slices.SortStableFunc(rest, func(a, b int) int { return shared(b) - shared(a) })
 		mine = mine[:(len(mine)+idle-1)/idle]
