@@ -55,12 +55,13 @@ func Attention(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32,
 }
 
 // AttentionCompute is Attention with a choice of compute mode for its two
-// products. A work item with at least attnGEMMRows query rows (prefill,
-// training) runs them as blocked GEMMs on the GEMM driver's microkernels:
-// per key block S = Q·Kᵀ, the causal mask and the online softmax in
-// float32, then O += P·V. With ComputeBF16 (and AVX512_BF16) Q, K, P and V
-// are rounded to bfloat16 and the products accumulate in float32, as
-// autocast's attention does; elsewhere, and for fewer rows (decoding), the
+// products. Every work item, however few its query rows (decoding), runs as
+// blocked GEMMs on the GEMM driver's microkernels (attnBlockGEMM): per
+// logical key block S = Q·Kᵀ, the mask and the online softmax in float32,
+// then O += P·V. A query's result is therefore bit-identical whatever else
+// is in its batch and wherever its keys are in the cache. With ComputeBF16
+// (and AVX512_BF16) Q, K, P and V are rounded to bfloat16 and the products
+// accumulate in float32, as autocast's attention does; elsewhere the
 // products are float32.
 func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale float32, spans []KeySpan, c Compute) {
 	checkAttn("Attention", q, k, v, T, S, Hq, Hkv, D, spans)
@@ -73,90 +74,23 @@ func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale f
 	qbT := attnQBlock(group)
 	kvStride := Hkv * D
 	nqb := (T + qbT - 1) / qbT
-	nkb := (S + attnKB - 1) / attnKB
 	ko := opsKernels()
 	l := active.Load()
-	pairs := c == ComputeBF16 && l.kernBF16 != nil
 	var kh, vh []uint16 // K and V rounded to bfloat16 once, for the pair GEMMs
-	if pairs && min(T, qbT)*group >= attnGEMMRows {
+	if c == ComputeBF16 && l.kernBF16 != nil {
 		bk, bv := pairPool.Get().(*[]uint16), pairPool.Get().(*[]uint16)
 		defer pairPool.Put(bk)
 		defer pairPool.Put(bv)
 		kh, vh = bf16Copy(l, bk, k[:S*kvStride]), bf16Copy(l, bv, v[:S*kvStride])
 	}
 	parallelFor(Hkv*nqb, 1<<20, func(lo, hi int) {
-		kt := newTBlocks(nkb, D)
-		defer kt.release()
-		var gb *attnGEMMBufs
-		s := make([]float32, attnKB)
-		acc := make([]float32, D)
-		qs := make([]float32, D)
+		gb := attnGEMMPool.Get().(*attnGEMMBufs)
+		defer attnGEMMPool.Put(gb)
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)
 			t0, t1 := qb*qbT, min(T, (qb+1)*qbT)
-			if (t1-t0)*group >= attnGEMMRows {
-				if gb == nil {
-					gb = attnGEMMPool.Get().(*attnGEMMBufs)
-					defer attnGEMMPool.Put(gb)
-				}
-				attnBlockGEMM(l, ko, gb, out, lse, q, k, v, kh, vh, t0, t1, g, S, Hq, Hkv, D, scale, spans, ns)
-				continue
-			}
-			kt.reset()
-			// Few query rows (decoding) do not pay for transposing K.
-			direct := (t1-t0)*group < attnDirectRows
-			for t := t0; t < t1; t++ {
-				for h := g * group; h < (g+1)*group; h++ {
-					r := t*Hq + h
-					// Scores come out scaled when q is scaled first.
-					for i, x := range q[r*D : (r+1)*D] {
-						qs[i] = x * scale
-					}
-					m := float32(math.Inf(-1))
-					var l float32
-					clear(acc)
-					for _, sp := range spans[ns*t : ns*t+ns] {
-						for b := int(sp.Lo) / attnKB; sp.Lo < sp.Hi && b*attnKB < int(sp.Hi); b++ {
-							ja, jb := max(int(sp.Lo), b*attnKB), min(int(sp.Hi), (b+1)*attnKB)
-							var sb []float32
-							if direct {
-								sb = s[:jb-ja]
-								ko.dotRows(sb, qs, k[(ja*Hkv+g)*D:], kvStride)
-							} else {
-								ko.scores64(s, qs, kt.get(b, k, S, Hkv, g, D))
-								sb = s[ja-b*attnKB : jb-b*attnKB]
-							}
-							if bm := ko.maxf(sb); bm > m {
-								// Rescale what was accumulated under the old max.
-								if l != 0 {
-									c := expf(m - bm)
-									l *= c
-									Scale(acc, c)
-								}
-								m = bm
-							}
-							l += ko.expAffine(sb, sb, 1, m)
-							ko.axpyRows(acc, sb, v[(ja*Hkv+g)*D:], kvStride)
-						}
-					}
-					orow := out[r*D : (r+1)*D]
-					if l == 0 {
-						clear(orow)
-						if lse != nil {
-							lse[r] = float32(math.Inf(-1))
-						}
-						continue
-					}
-					inv := 1 / l
-					for i := range orow {
-						orow[i] = acc[i] * inv
-					}
-					if lse != nil {
-						lse[r] = m + float32(math.Log(float64(l)))
-					}
-				}
-			}
+			attnBlockGEMM(l, ko, gb, out, lse, q, k, v, kh, vh, t0, t1, g, S, Hq, Hkv, D, scale, spans, ns)
 		}
 	})
 }
@@ -173,6 +107,14 @@ type attnGEMMBufs struct {
 	toks               []int32
 	doh                []uint16
 	pt                 []uint32
+	// the forward's: each token's key count, a logical key block's groups
+	// (their cache runs, members by group, each member's group), the rows
+	// of a group gathered, and its keys and values gathered (or as bf16)
+	nk, members, gmem, order []int32
+	groups                   []attnGroup
+	runs                     []KeySpan
+	gq, gacc, kg, vg         []float32
+	kgh, vgh                 []uint16
 }
 
 var attnGEMMPool = sync.Pool{New: func() any { return new(attnGEMMBufs) }}
@@ -213,10 +155,16 @@ func (b *attnGEMMBufs) reached(spans []KeySpan, ns, S int) []bool {
 
 // attnBlockGEMM computes the attention of queries [t0,t1) of kv group g, all
 // its query heads at once: R = (t1−t0)·group rows (row i·group+h: token t0+i,
-// head g·group+h). For each key block of attnKB keys that some query reaches,
-// S = Q·Kᵀ (Q scaled), masked to each query's spans, goes through the online
-// softmax in float32, and O += P·V; both products are GEMMs on the tile
-// kernels (bf16 pairs when kh and vh, K and V rounded to bfloat16, are set).
+// head g·group+h). A query's keys are visited in LOGICAL blocks: its spans
+// concatenated in order, attnKB keys a block, so that its arithmetic does not
+// depend on where its keys sit in the cache, nor on the other queries of the
+// batch (a row's result is the same alone or batched, cold or from the
+// prefix cache). Per block, the queries whose keys in it are the same cache
+// rows, or a prefix of them, share S = Q·Kᵀ (Q scaled), masked to each
+// query's count, the online softmax in float32 and O += P·V; both products
+// are GEMMs on the tile kernels (bf16 pairs, paired by logical index, when kh
+// and vh, K and V rounded to bfloat16, are set) always attnKB keys wide, the
+// keys past a query's count or the block's end giving exact zeros.
 func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []float32, kh, vh []uint16, t0, t1, g, S, Hq, Hkv, D int, scale float32, spans []KeySpan, ns int) {
 	pairs := kh != nil
 	group := Hq / Hkv
@@ -229,7 +177,6 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 	b.s = grow(b.s, R*KB)
 	b.acc = grow(b.acc, R*D)
 	b.m, b.l = grow(b.m, R), grow(b.l, R)
-	b.mask = grow(b.mask, nt*KB)
 	clear(b.acc)
 	clear(b.l)
 	ninf := float32(math.Inf(-1))
@@ -245,7 +192,7 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 		}
 	}
 	// Under pairs Q and P are rounded to bfloat16 as they are packed, Q
-	// once for every key block.
+	// once for every key block that all the rows share.
 	qa := matA{f: b.q, rs: D, cs: 1}
 	if pairs {
 		b.qp = grow(b.qp, prepackSize(l, R, D2))
@@ -253,48 +200,108 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 		prepackRows(l, b.qp, matA{f: b.q, rs: D, cs: 1, round: true, kk: D}, R, D2, 0, np)
 		qa = matA{pk: b.qp, pm: np * l.mr}
 	}
-	b.toks = b.toks[:0]
+	// Each token's number of keys.
+	b.nk = b.nk[:0]
+	nblk := 0
 	for t := t0; t < t1; t++ {
-		b.toks = append(b.toks, int32(t))
+		n := 0
+		for _, sp := range spans[ns*t : ns*t+ns] {
+			n += int(sp.Hi - sp.Lo)
+		}
+		b.nk = append(b.nk, int32(n))
+		nblk = max(nblk, (n+KB-1)/KB)
 	}
-	keep := b.reached(spans, ns, S)
-	for kb, use := range keep {
-		if !use {
-			continue
-		}
-		j0 := kb * KB
-		nb := min(KB, S-j0)
-		masked := attnMask(b.mask, b.toks, spans, ns, j0, nb)
-		o := (j0*Hkv + g) * D
-		attnRowsByKeys(l, b.s, qa, k, kh, o, R, nb, D, kvStride)
-		for r := 0; r < R; r++ {
-			sr := b.s[r*KB : r*KB+nb]
-			if masked {
-				for j, x := range b.mask[r/group*KB : r/group*KB+nb] {
-					sr[j] += x
+	for blk := 0; blk < nblk; blk++ {
+		b.blockGroups(spans, ns, t0, blk)
+		for _, gr := range b.groups {
+			mem := b.members[gr.m0:gr.m1]
+			runs := b.runs[gr.r0:gr.r1]
+			// The rows of the group: in place when its tokens are
+			// consecutive, else gathered (Q, and acc there and back).
+			i0, ng := int(mem[0]), len(mem)
+			contig := int(mem[ng-1])-i0 == ng-1
+			Rg := ng * group
+			gq, gacc, ga := b.q[i0*group*D:], b.acc[i0*group*D:], qa
+			if ng == nt && pairs {
+				// qa: every row, prepacked
+			} else if contig {
+				ga = matA{f: gq, rs: D, cs: 1, round: pairs, kk: D}
+			} else {
+				b.gq, b.gacc = grow(b.gq, Rg*D), grow(b.gacc, Rg*D)
+				for j, i := range mem {
+					copy(b.gq[j*group*D:(j+1)*group*D], b.q[int(i)*group*D:(int(i)+1)*group*D])
+					copy(b.gacc[j*group*D:(j+1)*group*D], b.acc[int(i)*group*D:(int(i)+1)*group*D])
+				}
+				gq, gacc = b.gq, b.gacc
+				ga = matA{f: gq, rs: D, cs: 1, round: pairs, kk: D}
+			}
+			// The block's keys: in place when they are one run of cache
+			// rows with attnKB rows after its start, else gathered into
+			// attnKB zero-padded rows.
+			kf, vf, kb16, vb16, o, ks := k, v, kh, vh, (int(runs[0].Lo)*Hkv+g)*D, kvStride
+			if len(runs) > 1 || int(runs[0].Lo)+KB > S {
+				ks, o = D, 0
+				if pairs {
+					b.kgh, b.vgh = growU16(b.kgh, KB*D), growU16(b.vgh, KB*D)
+					clear(b.kgh)
+					clear(b.vgh)
+					j := 0
+					for _, r := range runs {
+						for c := r.Lo; c < r.Hi; c, j = c+1, j+1 {
+							src := (int(c)*Hkv + g) * D
+							copy(b.kgh[j*D:(j+1)*D], kh[src:src+D])
+							copy(b.vgh[j*D:(j+1)*D], vh[src:src+D])
+						}
+					}
+					kb16, vb16 = b.kgh, b.vgh
+				} else {
+					b.kg, b.vg = grow(b.kg, KB*D), grow(b.vg, KB*D)
+					clear(b.kg)
+					clear(b.vg)
+					j := 0
+					for _, r := range runs {
+						for c := r.Lo; c < r.Hi; c, j = c+1, j+1 {
+							src := (int(c)*Hkv + g) * D
+							copy(b.kg[j*D:(j+1)*D], k[src:src+D])
+							copy(b.vg[j*D:(j+1)*D], v[src:src+D])
+						}
+					}
+					kf, vf = b.kg, b.vg
 				}
 			}
-			bm := ko.maxf(sr)
-			if bm == ninf { // no key of this block for this query
-				clear(sr)
-				continue
-			}
-			if m := b.m[r]; bm > m {
-				// Rescale what was accumulated under the old max.
-				if b.l[r] != 0 {
-					c := expf(m - bm)
-					b.l[r] *= c
-					Scale(b.acc[r*D:(r+1)*D], c)
+			attnRowsByKeys(l, b.s, ga, kf, kb16, o, Rg, KB, D, ks)
+			for j, i := range mem {
+				nk := min(KB, int(b.nk[i])-blk*KB) // the token's keys in this block
+				for h := 0; h < group; h++ {
+					r := int(i)*group + h // the work item's row
+					sr := b.s[(j*group+h)*KB : (j*group+h+1)*KB]
+					for c := nk; c < KB; c++ {
+						sr[c] = ninf
+					}
+					bm := ko.maxf(sr)
+					if m := b.m[r]; bm > m {
+						// Rescale what was accumulated under the old max.
+						if b.l[r] != 0 {
+							c := expf(m - bm)
+							b.l[r] *= c
+							Scale(gacc[(j*group+h)*D:(j*group+h+1)*D], c)
+						}
+						b.m[r] = bm
+					}
+					b.l[r] += ko.expAffine(sr, sr, 1, b.m[r])
 				}
-				b.m[r] = bm
 			}
-			b.l[r] += ko.expAffine(sr, sr, 1, b.m[r])
-		}
-		if pairs {
-			pa := matA{f: b.s, rs: KB, cs: 1, round: true, kk: nb}
-			gemmSerial(l, R, D, (nb+1)/2, pa, matB{h: vh[o:], rs: kvStride, cs: 1, pairs: true, kk: nb}, b.acc, D, true)
-		} else {
-			gemmSerial(l, R, D, nb, matA{f: b.s, rs: KB, cs: 1}, matB{f: v[o:], rs: kvStride, cs: 1}, b.acc, D, true)
+			if pairs {
+				pa := matA{f: b.s, rs: KB, cs: 1, round: true, kk: KB}
+				gemmSerial(l, Rg, D, KB/2, pa, matB{h: vb16[o:], rs: ks, cs: 1, pairs: true, kk: KB}, gacc, D, true)
+			} else {
+				gemmSerial(l, Rg, D, KB, matA{f: b.s, rs: KB, cs: 1}, matB{f: vf[o:], rs: ks, cs: 1}, gacc, D, true)
+			}
+			if !contig {
+				for j, i := range mem {
+					copy(b.acc[int(i)*group*D:(int(i)+1)*group*D], b.gacc[j*group*D:(j+1)*group*D])
+				}
+			}
 		}
 	}
 	for r := 0; r < R; r++ {
@@ -316,6 +323,92 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 			lse[t*Hq+h] = b.m[r] + float32(math.Log(float64(b.l[r])))
 		}
 	}
+}
+
+// attnGroup is one GEMM of a logical key block: work-item tokens
+// b.members[m0:m1], whose keys in the block are cache rows b.runs[r0:r1]
+// (the longest member's) or a prefix of them.
+type attnGroup struct{ m0, m1, r0, r1 int }
+
+// blockGroups sets b.groups for logical key block blk of the tokens
+// t0+i (b.nk[i] keys each): a token joins the first group whose keys are a
+// prefix of its own or the other way round (tokens of one sequence, and
+// continuations while they share their prompt), else starts its own.
+func (b *attnGEMMBufs) blockGroups(spans []KeySpan, ns, t0, blk int) {
+	const KB = attnKB
+	b.groups, b.runs, b.members, b.gmem = b.groups[:0], b.runs[:0], b.members[:0], b.gmem[:0]
+	lo := blk * KB
+	for i, n := range b.nk {
+		if int(n) <= lo {
+			continue
+		}
+		// The token's keys [lo, lo+KB) as runs of cache rows, adjacent runs merged.
+		r0 := len(b.runs)
+		off := 0 // logical index of sp.Lo
+		t := t0 + i
+		for _, sp := range spans[ns*t : ns*t+ns] {
+			n := int(sp.Hi - sp.Lo)
+			a, e := max(lo, off), min(lo+KB, off+n)
+			if a < e {
+				c0, c1 := sp.Lo+int32(a-off), sp.Lo+int32(e-off)
+				if last := len(b.runs) - 1; last >= r0 && b.runs[last].Hi == c0 {
+					b.runs[last].Hi = c1
+				} else {
+					b.runs = append(b.runs, KeySpan{c0, c1})
+				}
+			}
+			off += n
+		}
+		mine := b.runs[r0:]
+		joined := false
+		for gi := len(b.groups) - 1; gi >= 0 && !joined; gi-- {
+			gr := &b.groups[gi]
+			rep := b.runs[gr.r0:gr.r1]
+			switch {
+			case runsPrefix(mine, rep):
+				b.runs = b.runs[:r0]
+				joined = true
+			case runsPrefix(rep, mine):
+				gr.r0, gr.r1 = r0, len(b.runs) // the group's keys are now this token's
+				joined = true
+			}
+			if joined {
+				b.gmem = append(b.gmem, int32(gi))
+			}
+		}
+		if !joined {
+			b.gmem = append(b.gmem, int32(len(b.groups)))
+			b.groups = append(b.groups, attnGroup{r0: r0, r1: len(b.runs)})
+		}
+		b.members = append(b.members, int32(i))
+	}
+	// Members by group, in token order within each (a counting sort).
+	b.order = append(b.order[:0], b.members...)
+	n := 0
+	for gi := range b.groups {
+		b.groups[gi].m0 = n
+		for j, g := range b.gmem {
+			if int(g) == gi {
+				b.members[n] = b.order[j]
+				n++
+			}
+		}
+		b.groups[gi].m1 = n
+	}
+}
+
+// runsPrefix reports whether the cache rows of runs a are a prefix of b's
+// (both with adjacent runs merged).
+func runsPrefix(a, b []KeySpan) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i, r := range a {
+		if r.Lo != b[i].Lo || r.Hi > b[i].Hi || i < len(a)-1 && r.Hi != b[i].Hi {
+			return false
+		}
+	}
+	return true
 }
 
 // attnMask fills mask[i·attnKB+j] with 0 where token toks[i] attends to key
@@ -762,4 +855,11 @@ func spansPer(spans []KeySpan, T int) int {
 		return 0
 	}
 	return len(spans) / T
+}
+
+func growU16(s []uint16, n int) []uint16 {
+	if cap(s) < n {
+		return make([]uint16, n)
+	}
+	return s[:n]
 }
