@@ -6,6 +6,13 @@ import "sync"
 // tokens is bound by reading w, so w is streamed once, unpacked.
 const gemvMaxM = 8
 
+// MinGEMMRows is the fewest rows of x from which MatMulT (and MatMulTCompute
+// where it falls back to float32) multiplies as a GEMM: with fewer it streams
+// w as GEMVs, whose sums run in another order, so a row's result would depend
+// on how many rows share the call. Callers that need each row's result
+// independent of its batch pad x with zero rows to this many.
+const MinGEMMRows = gemvMaxM + 1
+
 // gemvMaxN is the largest n (rows of w, e.g. a LoRA rank) for which MatMulT
 // uses the dot-product kernels at any m: with so few columns of y, packing x
 // would cost as much as the multiply.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -220,9 +221,7 @@ func TestAttention(t *testing.T) {
 		heads := [][2]int{{1, 1}, {2, 1}, {4, 2}, {7, 1}, {14, 2}}
 		for _, D := range []int{8, 16, 64, 128} {
 			for _, c := range attnCases(rng) {
-				// Every head layout, so each case runs both the direct and the
-				// transposed-key forward (work items with fewer or more than
-				// attnDirectRows query rows).
+				// Every head layout: work items of few and many query rows.
 				for _, hh := range heads {
 					Hq, Hkv := hh[0], hh[1]
 					q := randVec(rng, c.T*Hq*D, 2)
@@ -431,6 +430,50 @@ func TestAttentionBackwardBF16(t *testing.T) {
 					for j, what := range []string{"dq", "dk", "dv"} {
 						if e := relNormErr(g[1][j], g[0][j]); e > 2e-2 || math.IsNaN(e) {
 							t.Errorf("%s %s: bf16 relative error %.2g", name, what, e)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestAttentionInvariant: a query's output and lse are bit-identical when it
+// is computed alone with its keys gathered into one run at another place in
+// the cache (here after 37 rows of other keys), at every level, in both
+// compute modes: the forward blocks a query's keys by their logical index,
+// not by cache row, and runs every work item as the same GEMMs.
+func TestAttentionInvariant(t *testing.T) {
+	eachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(26, 27))
+		cases := append(attnCases(rng), causalSpans(130, 0), prefixSpans(70, 60, 9, 3), packedSpans(200, 70, 66, 64))
+		for _, cm := range []Compute{ComputeF32, ComputeBF16} {
+			for _, D := range []int{8, 64} {
+				for _, c := range cases {
+					for _, hh := range [][2]int{{4, 2}, {7, 1}, {14, 2}} {
+						Hq, Hkv := hh[0], hh[1]
+						kvw := Hkv * D
+						q := randVec(rng, c.T*Hq*D, 2)
+						k := randVec(rng, c.S*kvw, 2)
+						v := randVec(rng, c.S*kvw, 1)
+						scale := float32(1 / math.Sqrt(float64(D)))
+						out, lse := make([]float32, c.T*Hq*D), make([]float32, c.T*Hq)
+						AttentionCompute(out, lse, q, k, v, c.T, c.S, Hq, Hkv, D, scale, c.spans, cm)
+						ns := len(c.spans) / c.T
+						for tt := 0; tt < c.T; tt++ {
+							const off = 37
+							k1, v1 := randVec(rng, off*kvw, 2), randVec(rng, off*kvw, 1)
+							for _, sp := range c.spans[ns*tt : ns*tt+ns] {
+								k1 = append(k1, k[int(sp.Lo)*kvw:int(sp.Hi)*kvw]...)
+								v1 = append(v1, v[int(sp.Lo)*kvw:int(sp.Hi)*kvw]...)
+							}
+							S1 := len(k1) / kvw
+							o1, l1 := make([]float32, Hq*D), make([]float32, Hq)
+							AttentionCompute(o1, l1, q[tt*Hq*D:(tt+1)*Hq*D], k1, v1, 1, S1, Hq, Hkv, D, scale, []KeySpan{{off, int32(S1)}}, cm)
+							if !slices.Equal(o1, out[tt*Hq*D:(tt+1)*Hq*D]) || !slices.Equal(l1, lse[tt*Hq:(tt+1)*Hq]) {
+								t.Errorf("%v %s D=%d Hq=%d Hkv=%d: query %d alone differs from its batch", cm, c.name, D, Hq, Hkv, tt)
+								break
+							}
 						}
 					}
 				}

@@ -90,7 +90,7 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 			depth = max(depth, len(cont)-1)
 		}
 	}
-	var b Batch
+	b := Batch{exact: true}
 	spans := make([]kernels.KeySpan, 3+depth)
 	add := func(tok, pos int, fixed ...kernels.KeySpan) {
 		n := copy(spans, fixed)
@@ -145,12 +145,15 @@ func (m *Model) ContinuationBatch(c *KVCache, pc *PrefixCache, ad *Adapter, jobs
 						row := int32(row0 + b.Len())
 						clear(spans)
 						spans[0], spans[1], spans[2] = copied, rest, tail
-						s := 3
+						// the ancestors root first, in the order of the
+						// continuation's tokens: attention sums a token's keys
+						// in the order of its spans (as the Predictor's)
+						s := 3 + t
 						for a := parent; a >= 0; a = trie[a].parent {
+							s--
 							spans[s] = kernels.KeySpan{Lo: trie[a].row, Hi: trie[a].row + 1}
-							s++
 						}
-						spans[s] = kernels.KeySpan{Lo: row, Hi: row + 1}
+						spans[3+t] = kernels.KeySpan{Lo: row, Hi: row + 1}
 						b.AddSpans(cont[t], P+t, spans...)
 						want = append(want, b.Len()-1)
 						trie = append(trie, trieNode{parent, row, int32(len(want) - 1)})
@@ -195,6 +198,9 @@ type headTarget struct {
 	row, tok, job, cont int32
 }
 
+// headBlock is headLogProbs's vocabulary block, in tokens (a multiple of 64).
+const headBlock = 4096
+
 // headLogProbs returns, for every target, log p(tok | row) under the LM
 // head, from hidden states h [rows × Hidden]. The logits [rows × Vocab] are
 // computed a block of the vocabulary at a time for all rows, within the
@@ -207,15 +213,14 @@ type headTarget struct {
 // sliced by rows (quantized) go by row blocks.
 func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTarget, jobs []ContinuationJob) []float64 {
 	V, H := m.Config.VocabSize, m.Config.Hidden
-	rb, cb := rows, V
-	if rows > logitRows {
-		if m.LMHead.IsQuantized() {
-			rb = logitRows
-		} else {
-			cb = max(64, logitRows*V/rows/64*64)
-		}
+	// Vocabulary blocks of a fixed size, so that each row's log-sum-exp
+	// merges the same blocks whatever the batch; row blocks within the
+	// memory of logitRows full rows.
+	rb, cb := max(logitRows, logitRows*V/headBlock), min(V, headBlock)
+	if m.LMHead.IsQuantized() {
+		rb, cb = logitRows, V
 	}
-	c.logits = grow(c.logits, min(rb, rows)*min(cb, V))
+	c.logits = grow(c.logits, max(min(rb, rows), kernels.MinGEMMRows)*cb)
 	lse := make([]float64, rows)
 	norm := make([]float64, min(rb, rows))
 	tl := make([]float64, len(targets))
@@ -234,12 +239,18 @@ func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTa
 		hi, _ := slices.BinarySearchFunc(byRow, int32(r0+nr), func(t headTarget, r int32) int { return int(t.row - r) })
 		for v0 := 0; v0 < V; v0 += cb {
 			nv := min(cb, V-v0)
-			logits := c.logits[:nr*nv]
+			// fewer rows than the GEMM's go padded (see Batch.exact)
+			hr, mr := h[r0*H:(r0+nr)*H], max(nr, kernels.MinGEMMRows)
+			if nr < mr {
+				c.hpad = padRows(c.hpad, hr, mr*H)
+				hr = c.hpad
+			}
+			logits := c.logits[:mr*nv]
 			if m.LMHead.IsQuantized() {
-				kernels.MatMulT(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, false)
+				kernels.MatMulT(logits, hr, mr, m.LMHead, false)
 			} else {
 				// from the head's prepacked copy, if PackWeights made one
-				kernels.MatMulTRows(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, v0, v0+nv, false)
+				kernels.MatMulTRows(logits, hr, mr, m.LMHead, v0, v0+nv, false)
 			}
 			kernels.LogSumExp(norm[:nr], logits, nr, nv)
 			for r := range nr {

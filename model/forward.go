@@ -22,6 +22,11 @@ type Batch struct {
 	// tree of continuations gathers each node's ancestors next to the node's
 	// own row, so that two spans cover what it attends to.
 	rows []int32
+	// exact: each token's hidden states must be bit-identical whatever
+	// else is in the batch (scoring: ContinuationBatch, the Predictor), so
+	// a chunk of fewer than kernels.MinGEMMRows tokens is padded for the
+	// GEMM rather than run as GEMVs (decoding's choice).
+	exact bool
 }
 
 // Add appends one token at rotary position pos that sees cache rows
@@ -59,6 +64,7 @@ type KVCache struct {
 	rows int         // capacity in rows
 	kvw  int         // KVHeads·HeadDim
 	x    []float32   // residual stream of the current chunk
+	hpad []float32   // a few hidden states padded for the LM head's GEMM
 	st   layerState  // activations of the current chunk, reused across calls
 	// logits is ContinuationBatch's LM-head output, reused across calls: a
 	// fresh [64 × Vocab] slice each batch was 5–8% of a server's CPU time
@@ -175,6 +181,7 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 	}
 	row0 := c.Len
 	c.st.size(&m.Config, T, 0)
+	c.st.exact = b.exact
 	kvw, S := c.kvw, row0+T
 	var rows []int32
 	if b.rows != nil {

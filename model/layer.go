@@ -14,6 +14,10 @@ import (
 type layerState struct {
 	train bool
 	T     int
+	// exact: the pass's rows must not depend on how many share it
+	// (Batch.exact); padX and padY hold a few rows padded for the GEMM.
+	exact      bool
+	padX, padY []float32
 	layerActs
 	layerGrads
 	lu *[NumModules][]float32 // this layer's [T × r] scaled LoRA inner activations (training), kept for all layers
@@ -224,8 +228,33 @@ func (a *Adapter) layer(l int) *[NumModules]*LoRA {
 // linear computes y (+)= x·Wᵀ + b + LoRA for T rows. In training it keeps
 // the LoRA inner activation u = scale·A·dropout(x) for the backward.
 func (m *Model) linear(y, x []float32, lin *Linear, la *[NumModules]*LoRA, mod Module, accumulate bool, st *layerState) {
-	kernels.MatMulTCompute(y, x, st.T, lin.W, accumulate, m.compute)
+	st.matMulT(y, x, lin.W, accumulate, m.compute)
 	m.linearRest(y, x, lin, la, mod, st)
+}
+
+// matMulT is MatMulTCompute on the st.T rows of x. In an exact pass with
+// fewer rows than kernels.MinGEMMRows, x and y are padded with zero rows to
+// that many, so that every row is summed by the GEMM as in a larger batch,
+// not by the GEMV.
+func (st *layerState) matMulT(y, x []float32, w *kernels.Matrix, accumulate bool, c kernels.Compute) {
+	T, M := st.T, kernels.MinGEMMRows
+	if !st.exact || T == 0 || T >= M {
+		kernels.MatMulTCompute(y, x, T, w, accumulate, c)
+		return
+	}
+	n, k := w.Rows, w.Cols
+	st.padX, st.padY = padRows(st.padX, x[:T*k], M*k), grow(st.padY, M*n)
+	copy(st.padY, y[:T*n])
+	kernels.MatMulTCompute(st.padY, st.padX, M, w, accumulate, c)
+	copy(y[:T*n], st.padY)
+}
+
+// padRows returns x followed by zeros, n values, in buf (grown as needed).
+func padRows(buf, x []float32, n int) []float32 {
+	buf = grow(buf, n)
+	copy(buf, x)
+	clear(buf[len(x):])
+	return buf
 }
 
 // linearGroup is linear (without accumulation) for layers that read the
@@ -236,7 +265,13 @@ func (m *Model) linearGroup(x []float32, ys [][]float32, lins []*Linear, mods []
 	for i, lin := range lins {
 		ws[i] = lin.W
 	}
-	kernels.MatMulTGroup(ys, x, st.T, ws[:len(lins)], m.compute)
+	if st.exact && st.T < kernels.MinGEMMRows {
+		for i, w := range ws[:len(lins)] {
+			st.matMulT(ys[i], x, w, false, m.compute)
+		}
+	} else {
+		kernels.MatMulTGroup(ys, x, st.T, ws[:len(lins)], m.compute)
+	}
 	for i, lin := range lins {
 		m.linearRest(ys[i], x, lin, la, mods[i], st)
 	}
@@ -260,7 +295,7 @@ func (m *Model) linearRest(y, x []float32, lin *Linear, la *[NumModules]*LoRA, m
 	if st.train {
 		c = m.compute
 	}
-	kernels.MatMulTCompute(y, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true, c)
+	st.matMulT(y, u, kernels.NewF32(lr.Out, lr.R, lr.B), true, c)
 }
 
 // loraInner computes the LoRA inner activation u = scale·A·dropout(x)
@@ -281,7 +316,7 @@ func (st *layerState) loraInner(x []float32, lr *LoRA, mod Module, c kernels.Com
 	}
 	st.tmp = grow(st.tmp, st.T*lr.R)
 	u := st.tmp
-	kernels.MatMulT(u, x, st.T, kernels.NewF32(lr.R, lr.In, lr.A), false)
+	st.matMulT(u, x, kernels.NewF32(lr.R, lr.In, lr.A), false, kernels.ComputeF32)
 	kernels.Scale(u, lr.Scale)
 	return u
 }

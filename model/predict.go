@@ -41,47 +41,46 @@ func (p *Predictor) ContinuationLogProbs(prompt []int, conts [][]int) ([]float64
 	}
 	P := len(prompt)
 	V := p.m.Config.VocabSize
-	out := make([]float64, len(conts))
-	first := make([]float32, V)
-	p.m.Logits(first, hLast, 1)
-	logNorm := LogSumExp(first)
 	// every continuation token but the last goes through the layers, each
-	// attending to the prompt and to its own continuation's earlier tokens
-	var cb Batch
+	// attending to the prompt and to its own continuation's earlier tokens;
+	// the LM head then scores all the rows as ContinuationBatch's does, so
+	// that both give the same bits
+	cb := Batch{exact: true}
 	var want []int
-	var targets []int32
-	var owner []int
+	var targets []headTarget
 	for i, c := range conts {
 		if len(c) == 0 {
 			return nil, fmt.Errorf("model: continuation %d is empty", i)
 		}
-		if c[0] < 0 || c[0] >= V {
-			return nil, fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", c[0], V)
-		}
-		out[i] = float64(first[c[0]]) - logNorm
 		start := P + cb.Len()
-		for j := 0; j < len(c)-1; j++ {
-			cb.Add(c[j], P+j, 0, P, start, start+j+1)
-			want = append(want, cb.Len()-1)
-			targets = append(targets, int32(c[j+1]))
-			owner = append(owner, i)
+		for j, tok := range c {
+			if tok < 0 || tok >= V {
+				return nil, fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", tok, V)
+			}
+			row := 0 // the prompt's last token's
+			if j > 0 {
+				row = len(want)
+			}
+			targets = append(targets, headTarget{row: int32(row), tok: int32(tok), cont: int32(i)})
+			if j < len(c)-1 {
+				cb.Add(tok, P+j, 0, P, start, start+j+1)
+				want = append(want, cb.Len()-1)
+			}
 		}
 	}
+	h := hLast
 	if cb.Len() > 0 {
-		h, err := p.m.Forward(p.c, &cb, p.ad, want)
+		hc, err := p.m.Forward(p.c, &cb, p.ad, want)
 		p.c.Truncate(P)
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range targets {
-			if t < 0 || int(t) >= V {
-				return nil, fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", t, V)
-			}
-		}
-		lp := p.m.logProbs(h, targets)
-		for r, i := range owner {
-			out[i] += float64(lp[r])
-		}
+		h = append(hLast, hc...)
+	}
+	lp := p.m.headLogProbs(p.c, h, len(want)+1, targets, nil)
+	out := make([]float64, len(conts))
+	for k, t := range targets {
+		out[t.cont] += lp[k]
 	}
 	return out, nil
 }
@@ -102,7 +101,7 @@ func (p *Predictor) prefill(prompt []int) ([]float32, error) {
 	}
 	p.c.Truncate(k)
 	p.toks = p.toks[:k]
-	var b Batch
+	b := Batch{exact: true}
 	for i := k; i < len(prompt); i++ {
 		b.Add(prompt[i], i, 0, i+1, 0, 0)
 	}
