@@ -14,11 +14,10 @@ type Predictor struct {
 	ad   *Adapter
 	c    *KVCache
 	toks []int // the tokens whose keys and values are in c, in order
-	// a tree of continuations of toks (tree.go): its nodes, the end of
-	// their rows in c, and a logits buffer
+	// a tree of continuations of toks (tree.go): its nodes and the end of
+	// their rows in c
 	tree    []treeNode
 	treeEnd int
-	logits  []float32
 	// Reused counts prompt tokens taken from the cache instead of computed.
 	Reused, Computed int
 }

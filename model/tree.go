@@ -2,8 +2,6 @@ package model
 
 import (
 	"fmt"
-
-	"github.com/gotrain/gotrain/kernels"
 )
 
 // A tree of continuations of one prompt grows on the Predictor's KV cache,
@@ -57,7 +55,7 @@ func (p *Predictor) GrowTree(parents, toks, want []int) (ids []int, logp [][]flo
 	P := len(p.toks)
 	c := p.c
 	c.Truncate(p.treeEnd)
-	var b Batch
+	b := Batch{exact: true}
 	b.rows = make([]int32, 0, len(toks))
 	var path []int32
 	for i, q := range parents {
@@ -103,29 +101,24 @@ func (p *Predictor) GrowTree(parents, toks, want []int) (ids []int, logp [][]flo
 }
 
 // wantLogProbs returns the log-probabilities of the want tokens after each of
-// n final hidden states, from logits computed logitRows rows at a time.
+// n final hidden states, from the LM head as ContinuationBatch applies it.
 func (p *Predictor) wantLogProbs(h []float32, n int, want []int) ([][]float64, error) {
-	V, H := p.m.Config.VocabSize, p.m.Config.Hidden
+	V := p.m.Config.VocabSize
 	for _, t := range want {
 		if t < 0 || t >= V {
 			return nil, fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", t, V)
 		}
 	}
-	out := make([][]float64, n)
-	p.logits = grow(p.logits, min(n, logitRows)*V)
-	var norm [logitRows]float64
-	for r := 0; r < n; r += logitRows {
-		k := min(logitRows, n-r)
-		p.m.Logits(p.logits, h[r*H:(r+k)*H], k)
-		kernels.LogSumExp(norm[:k], p.logits, k, V)
-		for i := 0; i < k; i++ {
-			row := p.logits[i*V : (i+1)*V]
-			lp := make([]float64, len(want))
-			for j, t := range want {
-				lp[j] = float64(row[t]) - norm[i]
-			}
-			out[r+i] = lp
+	targets := make([]headTarget, 0, n*len(want))
+	for r := 0; r < n; r++ {
+		for _, t := range want {
+			targets = append(targets, headTarget{row: int32(r), tok: int32(t)})
 		}
+	}
+	lp := p.m.headLogProbs(p.c, h, n, targets, nil)
+	out := make([][]float64, n)
+	for r := range out {
+		out[r] = lp[r*len(want) : (r+1)*len(want)]
 	}
 	return out, nil
 }

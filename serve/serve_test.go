@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
@@ -216,14 +217,20 @@ type predictResponse struct {
 // model and for an adapter.
 func TestPredictMatchesPredictor(t *testing.T) {
 	// one lane, and more lanes than this machine has threads: batches
-	// computed side by side, each on a share of the cores
+	// computed side by side, each on a share of the cores; and in bf16,
+	// where attention and the LM head are as batch-invariant as in f32
 	for _, lanes := range []int{1, 3} {
-		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testPredictMatches(t, lanes) })
+		for _, cm := range []kernels.Compute{kernels.ComputeF32, kernels.ComputeBF16} {
+			t.Run(fmt.Sprintf("lanes=%d/%v", lanes, cm), func(t *testing.T) { testPredictMatches(t, lanes, cm) })
+		}
 	}
 }
 
-func testPredictMatches(t *testing.T, lanes int) {
-	s := startServer(t, func(c *Config) { c.Limits.Lanes = lanes })
+func testPredictMatches(t *testing.T, lanes int, cm kernels.Compute) {
+	s := startServer(t, func(c *Config) {
+		c.Limits.Lanes = lanes
+		c.Model.SetCompute(cm)
+	})
 	raw := sampleRows(t, 24)
 	var buf bytes.Buffer
 	for _, r := range raw {
@@ -288,7 +295,8 @@ func testPredictMatches(t *testing.T, lanes int) {
 				}
 			}
 		}
-		if worst > 1e-6 {
+		// the bar is 1e-6; scoring is batch-invariant, so the bits agree
+		if worst != 0 {
 			t.Errorf("%s: probabilities differ from the predictor's by up to %g", name, worst)
 		}
 		t.Logf("%s: largest difference from the predictor %.2g (%d numeric answers among them)", name, worst, numeric)
