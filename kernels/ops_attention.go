@@ -10,19 +10,17 @@ import (
 type KeySpan struct{ Lo, Hi int32 }
 
 // Block sizes of the flash-style loops: a query block (all heads of one kv
-// group) is one unit of parallel work; keys are visited in blocks of 64, the
-// width of the scores64 kernel, aligned to multiples of 64 so that a block's
-// transposed copy is shared by every query and head of the work item.
+// group) is one unit of parallel work; keys are visited in blocks of 64 (the
+// width of the scores64 kernel): the forward's by a query's logical key
+// index, the backward's aligned to multiples of 64 cache rows so that a
+// block's transposed copy is shared by every query and head of the work item.
 const (
 	attnQB = 16
 	attnKB = 64
 	// attnGEMMRows: from this many query rows per work item (a query block
-	// times the heads of a kv group) the forward and backward run as blocked
-	// GEMMs; with fewer (decoding) the row-at-a-time kernels.
+	// times the heads of a kv group) the backward runs as blocked GEMMs;
+	// with fewer the row-at-a-time kernels. (The forward always runs GEMMs.)
 	attnGEMMRows = 32
-	// attnDirectRows: below this many query rows per work item the forward
-	// takes dot products with the keys in place instead of transposing them.
-	attnDirectRows = 16
 )
 
 // attnQBlock is the query block, in tokens, of a work item: attnQB, doubled

@@ -8,7 +8,7 @@ package kernels
 // tail with the Go twin.
 
 var avx2Ops = opsKern{
-	scores64: scores64AVX2Go, dotRows: dotRowsAVX2Go, axpyRows: axpyRowsAVX2Go,
+	scores64: scores64AVX2Go, axpyRows: axpyRowsAVX2Go,
 	expAffine: expAffineAVX2Go, maxf: maxAVX2Go,
 	sumSq: sumSqAVX2Go, dot3: dot3AVX2Go, mulScaled: mulScaledAVX2Go,
 	rmsBackRow: rmsBackRowAVX2Go, mulAddScaled: mulAddScaledAVX2Go,
@@ -46,9 +46,6 @@ func rmsBackRowAVX2(dx, d, w, x *float32, n8 int, rs, k float32, acc bool)
 
 //go:noescape
 func scores64AVX2(s *float32, q *float32, d int, kt *float32)
-
-//go:noescape
-func dotRowsAVX2(s *float32, n int, x *float32, m *float32, stride int, d8 int)
 
 //go:noescape
 func axpyRowsAVX2(acc *float32, d8 int, p *float32, n int, m *float32, stride int)
@@ -162,16 +159,6 @@ func scores64AVX2Go(s, x, kt []float32) {
 	}
 	_ = kt[64*len(x)-1]
 	scores64AVX2(&s[0], &x[0], len(x), &kt[0])
-}
-
-func dotRowsAVX2Go(s, x, m []float32, stride int) {
-	D := len(x)
-	if D%8 != 0 || D == 0 || len(s) == 0 {
-		dotRowsGo(s, x, m, stride)
-		return
-	}
-	rowsNeed("dotRows", m, len(s), stride, D)
-	dotRowsAVX2(&s[0], len(s), &x[0], &m[0], stride, D/8)
 }
 
 func axpyRowsAVX2Go(acc, p, m []float32, stride int) {

@@ -475,56 +475,6 @@ sc_store:
 	VZEROUPPER
 	RET
 
-// func dotRowsAVX2(s *float32, n int, x *float32, m *float32, stride int, d8 int)
-// s[j] = x · m[j*stride : j*stride+8*d8] for j < n (n ≥ 1, d8 ≥ 1).
-TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-48
-	MOVQ s+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVQ x+16(FP), SI
-	MOVQ m+24(FP), DX
-	MOVQ stride+32(FP), R8
-	SHLQ $2, R8
-	MOVQ d8+40(FP), R9
-
-dr_row:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ SI, R10
-	MOVQ DX, R11
-	MOVQ R9, R12
-
-dr_pair:
-	CMPQ R12, $2
-	JLT dr_single
-	VMOVUPS (R10), Y2
-	VMOVUPS 32(R10), Y3
-	VFMADD231PS (R11), Y2, Y0
-	VFMADD231PS 32(R11), Y3, Y1
-	ADDQ $64, R10
-	ADDQ $64, R11
-	SUBQ $2, R12
-	JMP dr_pair
-
-dr_single:
-	TESTQ R12, R12
-	JZ dr_reduce
-	VMOVUPS (R10), Y2
-	VFMADD231PS (R11), Y2, Y0
-
-dr_reduce:
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VMOVSS X0, (DI)
-	ADDQ $4, DI
-	ADDQ R8, DX
-	DECQ CX
-	JNZ dr_row
-	VZEROUPPER
-	RET
-
 // func axpyRowsAVX2(acc *float32, d8 int, p *float32, n int, m *float32, stride int)
 // acc[0:8*d8] += Σ_j p[j] · m[j*stride : j*stride+8*d8] (n ≥ 1, d8 ≥ 1).
 // 32 columns (then 8) are kept in registers while the rows stream past.

@@ -7,7 +7,7 @@ package kernels
 // ops_util.go; the wrappers check lengths, the assembly does not.
 
 var avx512Ops = opsKern{
-	scores64: scores64AVX, dotRows: dotRowsAVX, axpyRows: axpyRowsAVX,
+	scores64: scores64AVX, axpyRows: axpyRowsAVX,
 	expAffine: expAffineAVX, maxf: maxAVX,
 	sumSq: sumSqAVX, dot3: dot3AVX, mulScaled: mulScaledAVX,
 	rmsBackRow: rmsBackRowAVX, mulAddScaled: mulAddScaledAVX,
@@ -18,9 +18,6 @@ var avx512Ops = opsKern{
 
 //go:noescape
 func scores64AVX512(s *float32, q *float32, d int, kt *float32)
-
-//go:noescape
-func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
 
 //go:noescape
 func axpyRowsAVX512(acc *float32, d16 int, p *float32, n int, m *float32, stride int)
@@ -60,16 +57,6 @@ func axpyAVX512(y *float32, a float32, x *float32, n int)
 
 //go:noescape
 func scaleAVX512(x *float32, s float32, n int)
-
-func dotRowsAVX(s, x, m []float32, stride int) {
-	D := len(x)
-	if D%16 != 0 || len(s) == 0 {
-		dotRowsGo(s, x, m, stride)
-		return
-	}
-	rowsNeed("dotRows", m, len(s), stride, D)
-	dotRowsAVX512(&s[0], len(s), &x[0], &m[0], stride, D/16)
-}
 
 func axpyRowsAVX(acc, p, m []float32, stride int) {
 	D := len(acc)

@@ -449,57 +449,6 @@ sc_store:
 	VZEROUPPER
 	RET
 
-// func dotRowsAVX512(s *float32, n int, x *float32, m *float32, stride int, d16 int)
-// s[j] = x · m[j*stride : j*stride+16*d16] for j < n.
-TEXT ·dotRowsAVX512(SB), NOSPLIT, $0-48
-	MOVQ s+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVQ x+16(FP), SI
-	MOVQ m+24(FP), DX
-	MOVQ stride+32(FP), R8
-	SHLQ $2, R8
-	MOVQ d16+40(FP), R9
-	TESTQ CX, CX
-	JLE dot_done
-
-dot_row:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ SI, R10
-	MOVQ DX, R11
-	MOVQ R9, R12
-
-dot_pair:
-	CMPQ R12, $2
-	JLT dot_single
-	VMOVUPS (R10), Z2
-	VMOVUPS 64(R10), Z3
-	VFMADD231PS (R11), Z2, Z0
-	VFMADD231PS 64(R11), Z3, Z1
-	ADDQ $128, R10
-	ADDQ $128, R11
-	SUBQ $2, R12
-	JMP dot_pair
-
-dot_single:
-	TESTQ R12, R12
-	JZ dot_reduce
-	VMOVUPS (R10), Z2
-	VFMADD231PS (R11), Z2, Z0
-
-dot_reduce:
-	VADDPS Z1, Z0, Z0
-	HSUM0
-	VMOVSS X0, (DI)
-	ADDQ $4, DI
-	ADDQ R8, DX
-	DECQ CX
-	JNZ dot_row
-
-dot_done:
-	VZEROUPPER
-	RET
-
 // func sumSqAVX512(x *float32, n int) float32)
 // Σ x[i]² over 64 float32 lanes.
 TEXT ·sumSqAVX512(SB), NOSPLIT, $0-20

@@ -9,10 +9,6 @@ type opsKern struct {
 	// scores64 sets s[0:64] = Σ_i x[i] · kt[64i : 64i+64] for i < len(x): the
 	// dot products of x with 64 rows stored transposed (kt [len(x) × 64]).
 	scores64 func(s, x, kt []float32)
-	// dotRows sets s[j] = x · m[j·stride : j·stride+len(x)] for j < len(s)
-	// (row-major keys, one horizontal sum per key: used when too few query
-	// rows share the keys to pay for transposing them).
-	dotRows func(s, x, m []float32, stride int)
 	// axpyRows computes acc += Σ_j p[j] · m[j·stride : j·stride+len(acc)].
 	axpyRows func(acc, p, m []float32, stride int)
 	// expAffine sets dst[i] = exp(a·x[i] − b) over len(x) and returns Σ dst[i]
@@ -44,7 +40,7 @@ type opsKern struct {
 
 // goOps are the pure-Go twins, the generic level's ops.
 var goOps = opsKern{
-	scores64: scores64Go, dotRows: dotRowsGo, axpyRows: axpyRowsGo,
+	scores64: scores64Go, axpyRows: axpyRowsGo,
 	expAffine: expAffineGo, maxf: maxf,
 	sumSq: sumSqGo, dot3: dot3Go, mulScaled: mulScaled,
 	rmsBackRow: rmsBackRowGo, mulAddScaled: mulAddScaledGo,
@@ -61,13 +57,6 @@ func scores64Go(s, x, kt []float32) {
 	clear(s)
 	for i, xi := range x {
 		axpy(s, xi, kt[64*i:64*i+64])
-	}
-}
-
-func dotRowsGo(s, x, m []float32, stride int) {
-	D := len(x)
-	for j := range s {
-		s[j] = Dot(x, m[j*stride:j*stride+D])
 	}
 }
 

@@ -216,25 +216,6 @@ def gen():
     f.e("VZEROUPPER", "RET")
     out.append(f.text())
 
-    # dotRows: two accumulators per row.
-    f = Func("dotRowsAVX2", "s *float32, n int, x *float32, m *float32, stride int, d8 int", "0-48",
-             "s[j] = x · m[j*stride : j*stride+8*d8] for j < n (n ≥ 1, d8 ≥ 1).")
-    f.e("MOVQ s+0(FP), DI", "MOVQ n+8(FP), CX", "MOVQ x+16(FP), SI", "MOVQ m+24(FP), DX",
-        "MOVQ stride+32(FP), R8", "SHLQ $2, R8", "MOVQ d8+40(FP), R9")
-    f.label("dr_row")
-    f.e("VXORPS Y0, Y0, Y0", "VXORPS Y1, Y1, Y1", "MOVQ SI, R10", "MOVQ DX, R11", "MOVQ R9, R12")
-    f.label("dr_pair")
-    f.e("CMPQ R12, $2", "JLT dr_single", "VMOVUPS (R10), Y2", "VMOVUPS 32(R10), Y3",
-        "VFMADD231PS (R11), Y2, Y0", "VFMADD231PS 32(R11), Y3, Y1", "ADDQ $64, R10", "ADDQ $64, R11",
-        "SUBQ $2, R12", "JMP dr_pair")
-    f.label("dr_single")
-    f.e("TESTQ R12, R12", "JZ dr_reduce", "VMOVUPS (R10), Y2", "VFMADD231PS (R11), Y2, Y0")
-    f.label("dr_reduce")
-    f.e("VADDPS Y1, Y0, Y0")
-    hsum_y(f, 0, 1)
-    f.e("VMOVSS X0, (DI)", "ADDQ $4, DI", "ADDQ R8, DX", "DECQ CX", "JNZ dr_row", "VZEROUPPER", "RET")
-    out.append(f.text())
-
     # axpyRows: 32 columns of acc in registers, rows two at a time.
     f = Func("axpyRowsAVX2", "acc *float32, d8 int, p *float32, n int, m *float32, stride int", "0-48",
              "acc[0:8*d8] += Σ_j p[j] · m[j*stride : j*stride+8*d8] (n ≥ 1, d8 ≥ 1).\n"

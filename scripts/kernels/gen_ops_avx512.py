@@ -197,26 +197,6 @@ def scores64():
     return f.text()
 
 
-def dot_rows():
-    f = Func("dotRowsAVX512", "s *float32, n int, x *float32, m *float32, stride int, d16 int", "0-48",
-             "s[j] = x · m[j*stride : j*stride+16*d16] for j < n.")
-    f.e("MOVQ s+0(FP), DI", "MOVQ n+8(FP), CX", "MOVQ x+16(FP), SI", "MOVQ m+24(FP), DX",
-        "MOVQ stride+32(FP), R8", "SHLQ $2, R8", "MOVQ d16+40(FP), R9", "TESTQ CX, CX", "JLE dot_done")
-    f.label("dot_row")
-    f.e("VXORPS Z0, Z0, Z0", "VXORPS Z1, Z1, Z1", "MOVQ SI, R10", "MOVQ DX, R11", "MOVQ R9, R12")
-    f.label("dot_pair")
-    f.e("CMPQ R12, $2", "JLT dot_single", "VMOVUPS (R10), Z2", "VMOVUPS 64(R10), Z3",
-        "VFMADD231PS (R11), Z2, Z0", "VFMADD231PS 64(R11), Z3, Z1", "ADDQ $128, R10", "ADDQ $128, R11",
-        "SUBQ $2, R12", "JMP dot_pair")
-    f.label("dot_single")
-    f.e("TESTQ R12, R12", "JZ dot_reduce", "VMOVUPS (R10), Z2", "VFMADD231PS (R11), Z2, Z0")
-    f.label("dot_reduce")
-    f.e("VADDPS Z1, Z0, Z0", "HSUM0", "VMOVSS X0, (DI)", "ADDQ $4, DI", "ADDQ R8, DX", "DECQ CX", "JNZ dot_row")
-    f.label("dot_done")
-    f.e("VZEROUPPER", "RET")
-    return f.text()
-
-
 def reduce_kernel(name, args, frame, doc, ptrs, unroll, body, tail, ret, lab):
     """Σ over 16-lane blocks: `unroll` accumulators (blocks of 16·unroll),
     then one, then a masked tail into accumulator 1."""
@@ -312,7 +292,7 @@ def elementwise(name, args, frame, doc, ptrs, setup, body, tail, lab):
 def gen():
     out = [header("gen_ops_avx512.py", __doc__.split("\n\n")[0].replace(
         "Generates kernels/ops_avx512_amd64.s: t", "T")), tail_macros(), macros_exp(), axpy_rows(), exp_affine(),
-        max_kernel(), swiglu(), scores64(), dot_rows(), sum_sq(), dot3()]
+        max_kernel(), swiglu(), scores64(), sum_sq(), dot3()]
     out.append(elementwise(
         "mulScaledAVX512", "out, x, w *float32, n int, s float32", "0-36", "out[i] = (x[i]·s)·w[i]; out may alias x.",
         [("out+0(FP)", "DI"), ("x+8(FP)", "SI"), ("w+16(FP)", "DX")], ["MOVQ n+24(FP), CX", "VBROADCASTSS s+32(FP), Z8"],
