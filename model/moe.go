@@ -295,7 +295,7 @@ func (s *moeState) route(T, E, K int, norm bool) {
 // expert sets up s.sub as expert e's view of st for its n rows.
 func (s *moeState) expert(st *layerState, e, n int) *layerState {
 	sub := &s.sub
-	sub.train, sub.T, sub.recompute, sub.grad = st.train, n, st.recompute, st.grad
+	sub.train, sub.T, sub.recompute, sub.grad, sub.exact = st.train, n, st.recompute, st.grad, st.exact
 	sub.layer, sub.expert = st.layer, e+1
 	sub.dropout, sub.seed = st.dropout, st.seed^kernels.SplitMix64(uint64(e)+1)
 	if st.train {
@@ -353,10 +353,10 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 	// Router logits and softmax in float32 whatever the compute mode: the
 	// router is a few hundredths of a layer's work, and a rounded logit can
 	// move a token to another expert (a jump, not a rounding error).
-	kernels.MatMulT(s.probs, st.xn2, T, b.Router, false)
+	st.matMulT(s.probs, st.xn2, b.Router, false, kernels.ComputeF32)
 	if lr := ad.router(l); lr != nil {
 		u := st.loraInner(st.xn2, lr, modRouter, kernels.ComputeF32)
-		kernels.MatMulT(s.probs, u, T, kernels.NewF32(lr.Out, lr.R, lr.B), true)
+		st.matMulT(s.probs, u, kernels.NewF32(lr.Out, lr.R, lr.B), true, kernels.ComputeF32)
 	}
 	kernels.Softmax(s.probs, T, E)
 	s.route(T, E, K, c.NormTopKProb)
@@ -372,7 +372,7 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 		}
 		r.rows += T
 	}
-	if T == 1 && !st.train && m.compute == kernels.ComputeF32 {
+	if T == 1 && !st.train && !st.exact && m.compute == kernels.ComputeF32 {
 		m.moeDecode(l, x, b, ad, st)
 		return
 	}
