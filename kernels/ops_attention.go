@@ -220,17 +220,15 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 			contig := int(mem[ng-1])-i0 == ng-1
 			Rg := ng * group
 			gq, gacc, ga := b.q[i0*group*D:], b.acc[i0*group*D:], qa
-			if ng == nt && pairs {
-				// qa: every row, prepacked
-			} else if contig {
-				ga = matA{f: gq, rs: D, cs: 1, round: pairs, kk: D}
-			} else {
+			if !contig {
 				b.gq, b.gacc = grow(b.gq, Rg*D), grow(b.gacc, Rg*D)
 				for j, i := range mem {
 					copy(b.gq[j*group*D:(j+1)*group*D], b.q[int(i)*group*D:(int(i)+1)*group*D])
 					copy(b.gacc[j*group*D:(j+1)*group*D], b.acc[int(i)*group*D:(int(i)+1)*group*D])
 				}
 				gq, gacc = b.gq, b.gacc
+			}
+			if ng < nt || !pairs { // else qa: every row, prepacked
 				ga = matA{f: gq, rs: D, cs: 1, round: pairs, kk: D}
 			}
 			// The block's keys: in place when they are one run of cache
@@ -240,30 +238,12 @@ func attnBlockGEMM(l *impl, ko *opsKern, b *attnGEMMBufs, out, lse, q, k, v []fl
 			if len(runs) > 1 || int(runs[0].Lo)+KB > S {
 				ks, o = D, 0
 				if pairs {
-					b.kgh, b.vgh = growU16(b.kgh, KB*D), growU16(b.vgh, KB*D)
-					clear(b.kgh)
-					clear(b.vgh)
-					j := 0
-					for _, r := range runs {
-						for c := r.Lo; c < r.Hi; c, j = c+1, j+1 {
-							src := (int(c)*Hkv + g) * D
-							copy(b.kgh[j*D:(j+1)*D], kh[src:src+D])
-							copy(b.vgh[j*D:(j+1)*D], vh[src:src+D])
-						}
-					}
+					b.kgh = gatherRuns(growU16(b.kgh, KB*D), kh, runs, Hkv, g, D)
+					b.vgh = gatherRuns(growU16(b.vgh, KB*D), vh, runs, Hkv, g, D)
 					kb16, vb16 = b.kgh, b.vgh
 				} else {
-					b.kg, b.vg = grow(b.kg, KB*D), grow(b.vg, KB*D)
-					clear(b.kg)
-					clear(b.vg)
-					j := 0
-					for _, r := range runs {
-						for c := r.Lo; c < r.Hi; c, j = c+1, j+1 {
-							src := (int(c)*Hkv + g) * D
-							copy(b.kg[j*D:(j+1)*D], k[src:src+D])
-							copy(b.vg[j*D:(j+1)*D], v[src:src+D])
-						}
-					}
+					b.kg = gatherRuns(grow(b.kg, KB*D), k, runs, Hkv, g, D)
+					b.vg = gatherRuns(grow(b.vg, KB*D), v, runs, Hkv, g, D)
 					kf, vf = b.kg, b.vg
 				}
 			}
@@ -853,6 +833,20 @@ func spansPer(spans []KeySpan, T int) int {
 		return 0
 	}
 	return len(spans) / T
+}
+
+// gatherRuns copies the values of kv head g (D of them a row, Hkv heads) of
+// the cache rows in runs, in order, from m into dst's rows, zero past them.
+func gatherRuns[T float32 | uint16](dst, m []T, runs []KeySpan, Hkv, g, D int) []T {
+	clear(dst)
+	j := 0
+	for _, r := range runs {
+		for c := int(r.Lo); c < int(r.Hi); c, j = c+1, j+1 {
+			src := (c*Hkv + g) * D
+			copy(dst[j*D:(j+1)*D], m[src:src+D])
+		}
+	}
+	return dst
 }
 
 func growU16(s []uint16, n int) []uint16 {
