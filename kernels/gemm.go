@@ -100,13 +100,9 @@ func MatMulTRows(y, x []float32, m int, w *Matrix, lo, hi int, accumulate bool, 
 			gemm(l, m, n, (k+1)/2, a, b.shift(lo), y, n, accumulate)
 			return
 		}
-		buf := packPool.Get().(*[]float32)
-		defer packPool.Put(buf)
-		*buf = grow(*buf, m*k)
-		for i, v := range x[:m*k] {
-			(*buf)[i] = BF16ToF32(F32ToBF16(v))
-		}
-		x = *buf
+		xr, put := bf16Rounded(x[:m*k])
+		defer put()
+		x = xr
 	}
 	pk := w.packedFor(l, ComputeF32)
 	if pk == nil || m <= gemvMaxM || n <= gemvMaxN {
