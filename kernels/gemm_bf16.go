@@ -41,21 +41,21 @@ func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute
 		MatMulT(y, x, m, w, accumulate)
 		return
 	}
-	if m <= gemvMaxM && w.DType == BF16 {
-		// A few rows (decoding): reading w is the cost, and the pairs GEMM
-		// would pack all of it for them (bf16 decoding ran at half the
-		// float32 rate). The float32 GEMV on x rounded to bfloat16 has the
-		// native kernel's products (exact in float32).
-		xr, put := bf16Rounded(x[:m*w.Cols])
-		defer put()
-		MatMulT(y, xr, m, w, accumulate)
-		return
-	}
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulTCompute y", y, m*n)
 	checkLen("MatMulTCompute x", x, m*k)
 	checkW("MatMulTCompute", w)
 	if m <= 0 || n <= 0 {
+		return
+	}
+	if m <= gemvMaxM && w.DType == BF16 {
+		// A few rows (decoding): reading w is the cost, and the pairs GEMM
+		// would pack all of it for them (bf16 decoding ran at half the
+		// float32 rate). The float32 GEMV on x rounded to bfloat16 has the
+		// native kernel's products (exact in float32).
+		xr, put := bf16Rounded(x[:m*k])
+		defer put()
+		MatMulT(y, xr, m, w, accumulate)
 		return
 	}
 	if l := active.Load(); l.kernBF16 != nil && k > 0 {

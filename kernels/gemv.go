@@ -143,7 +143,8 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // ComputeBF16 with the native kernel and more rows, x is rounded and packed
 // once for all of them. Otherwise it is MatMulTCompute on each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
-	if c == ComputeBF16 && m <= gemvMaxM && allBF16(ws) {
+	if c == ComputeBF16 && m > 0 && m <= gemvMaxM && allBF16(ws) {
+		checkLen("MatMulTGroup x", x, m*ws[0].Cols)
 		xr, put := bf16Rounded(x[:m*ws[0].Cols])
 		defer put()
 		x, c = xr, ComputeF32
