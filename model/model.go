@@ -288,9 +288,10 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 // copy laid out for the matmul microkernel in the model's compute mode
 // (kernels.Matrix.Pack; call SetCompute first), so that forward passes over
 // many tokens (prompts, scoring) skip repacking them on every call; and the
-// LM head one in its mode (headPack), which scoring many answer rows at once (ContinuationBatch: a batch's rows of logits, a 0–100
-// scale 101 of them) otherwise repacks on every call: 8–10% of a server's
-// CPU with the small test shape (hidden 256). One-token decoding reads the
+// LM head one in its mode (headPack), which scoring many answer rows at
+// once (ContinuationBatch: a batch's rows of logits, a 0–100 scale 101 of
+// them) otherwise repacks on every call: 8–10% of a server's CPU with the
+// small test shape (hidden 256). One-token decoding reads the
 // original layout. It costs PackBytes more memory, and serves the kernel
 // level active when it is called. Call it after loading, before use, not
 // concurrently with use.
