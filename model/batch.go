@@ -246,12 +246,7 @@ func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTa
 				hr = c.hpad
 			}
 			logits := c.logits[:mr*nv]
-			if m.LMHead.IsQuantized() {
-				kernels.MatMulT(logits, hr, mr, m.LMHead, false)
-			} else {
-				// from the head's prepacked copy, if PackWeights made one
-				kernels.MatMulTRows(logits, hr, mr, m.LMHead, v0, v0+nv, false)
-			}
+			m.headRows(logits, hr, mr, v0, v0+nv)
 			kernels.LogSumExp(norm[:nr], logits, nr, nv)
 			for r := range nr {
 				if v0 == 0 {

@@ -214,7 +214,8 @@ type predictResponse struct {
 // TestPredictMatchesPredictor: rows predicted by concurrent clients, batched
 // together (on one lane or several), get the probabilities the predictor gives them one at a time
 // (what gotrain predict writes), with every input field kept, for the base
-// model and for an adapter.
+// model and for an adapter, in float32 and in bf16 compute (emulated on
+// CPUs without AVX512_BF16): bit for bit, scoring being batch-invariant.
 func TestPredictMatchesPredictor(t *testing.T) {
 	// one lane, and more lanes than this machine has threads: batches
 	// computed side by side, each on a share of the cores; and in bf16,
