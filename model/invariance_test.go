@@ -15,7 +15,8 @@ import (
 // jobs share prefixes (a system text of 70 tokens and a study of 130),
 // cross the 64-key blocks and the 512-token chunks, and score a 0–100
 // scale (a trie of 101 continuations) or a few single tokens; the
-// vocabulary spans three of the LM head's blocks. The Predictor (what
+// vocabulary spans three of the LM head's blocks. Also for a mixture of
+// experts and int8 and nf4 bases. The Predictor (what
 // `gotrain predict` runs, one prompt at a time, its continuations unshared)
 // gives the same bits.
 func TestContinuationBatchInvariant(t *testing.T) {
@@ -27,6 +28,9 @@ func TestContinuationBatchInvariant(t *testing.T) {
 	moe := moeConfig(true)
 	moe.VocabSize, moe.Experts, moe.MoEIntermediate = 300, 40, 48
 	t.Run("qwen3moe", func(t *testing.T) { testInvariant(t, loadRandom(t, moe, "bf16", 7)) })
+	for _, kind := range []string{"int8", "nf4"} {
+		t.Run(kind, func(t *testing.T) { testInvariant(t, bf16ModelQuant(t, kind)) })
+	}
 }
 
 func testInvariant(t *testing.T, m *Model) {
