@@ -28,6 +28,9 @@ func TestContinuationBatchInvariant(t *testing.T) {
 	moe := moeConfig(true)
 	moe.VocabSize, moe.Experts, moe.MoEIntermediate = 300, 40, 48
 	t.Run("qwen3moe", func(t *testing.T) { testInvariant(t, loadRandom(t, moe, "bf16", 7)) })
+	if testing.Short() {
+		return
+	}
 	for _, kind := range []string{"int8", "nf4"} {
 		t.Run(kind, func(t *testing.T) { testInvariant(t, bf16ModelQuant(t, kind)) })
 	}
@@ -66,7 +69,11 @@ func testInvariant(t *testing.T, m *Model) {
 	batchings := [][]int{{0, 1, 2, 3, 4, 5, 6}, {6, 5, 4, 3, 2, 1, 0}, {3, 0}, {1, 6, 2}, {4, 5}}
 	old := kernels.Level()
 	defer kernels.SetLevel(old)
-	for _, level := range kernels.Levels() {
+	levels := kernels.Levels()
+	if testing.Short() { // the active level only (the full run covers every level)
+		levels = []string{old}
+	}
+	for _, level := range levels {
 		if err := kernels.SetLevel(level); err != nil {
 			t.Fatal(err)
 		}
