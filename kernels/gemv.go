@@ -253,8 +253,8 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				continue
 			}
 			j0, j1 := 4*(a-start[i]), min(4*(b-start[i]), w.Rows)
-			if xps[i] != nil { // NF4: one kernel call for the rows
-				sbuf = w.Quant.nf4Rows(ys[i][j0:j1], xs[i], xps[i], w.Cols, j0, sbuf)
+			if w.DType == Q8 || xps[i] != nil { // one kernel call for the rows
+				sbuf = w.Quant.rowsDot(ys[i][j0:j1], xs[i], xps[i], w.DType, w.Cols, j0, sbuf)
 				continue
 			}
 			nbk := QuantBlocks(w.DType, w.Cols)
@@ -262,7 +262,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				sbuf = make([]float32, nbk)
 			}
 			for j := j0; j < j1; j++ {
-				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
+				ys[i][j] = w.Quant.nf4RowDot(xs[i], w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}
 	})

@@ -15,6 +15,12 @@ func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int) float32
 func dotNF4RowsAVX512(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
 
 //go:noescape
+func dotQ8RowsAVX512(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+
+//go:noescape
+func dotQ8RowsAVX2(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+
+//go:noescape
 func dequantQ8AVX512(dst *float32, q *byte, s float32, n16 int)
 
 //go:noescape
@@ -36,8 +42,8 @@ func dequantQ8AVX2(dst *float32, q *byte, s float32, n8 int)
 func dequantNF4AVX2(dst *float32, q *byte, s float32, n16 int)
 
 var (
-	avx512Quant = withNF4Rows(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotNF4RowsAVX512)
-	avx2Quant   = simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16)
+	avx512Quant = withRows(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotQ8RowsAVX512, dotNF4RowsAVX512)
+	avx2Quant   = withRows(simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16), dotQ8RowsAVX2, nil)
 )
 
 // simdQuant wraps one level's assembly: the dequant kernels widen q8 (int8)
@@ -89,18 +95,25 @@ func withNF4BF16(k quantKern) quantKern {
 	return k
 }
 
-// withNF4Rows adds a level's dotNF4Rows kernel to its quantKern.
-func withNF4Rows(k quantKern, dot func(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
-	k.dotNF4Rows = func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int) {
-		n := len(y)
-		if n == 0 {
-			return
+// withRows adds a level's row-run kernels to its quantKern: dotQ8Rows, and
+// dotNF4Rows unless nf4 is nil.
+func withRows(k quantKern, q8, nf4 func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
+	wrap := func(dot func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int), xb, qb int) func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+		return func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+			n := len(y)
+			if n == 0 {
+				return
+			}
+			if nblk < 1 || qstride < 0 || sstride < 0 {
+				panic("kernels: quantized rows dot: bad block count or stride")
+			}
+			_, _, _ = x[xb*nblk-1], q[(n-1)*qstride+qb*nblk-1], s[(n-1)*sstride+nblk-1]
+			dot(&x[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
 		}
-		if nblk < 1 || qstride < 0 || sstride < 0 {
-			panic("kernels: dotNF4Rows: bad block count or stride")
-		}
-		_, _, _ = xp[64*nblk-1], q[(n-1)*qstride+32*nblk-1], s[(n-1)*sstride+nblk-1]
-		dot(&xp[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
+	}
+	k.dotQ8Rows = wrap(q8, Q8Block, Q8Block)
+	if nf4 != nil {
+		k.dotNF4Rows = wrap(nf4, NF4Block, NF4Block/2)
 	}
 	return k
 }

@@ -12,6 +12,9 @@ type quantKern struct {
 	// run of a matrix's rows (nil: the level has none; dotNF4 on x is used
 	// row by row).
 	dotNF4Rows func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int)
+	// dotQ8Rows sets y[r] to dotQ8 of row r (q[r·qstride:], s[r·sstride:])
+	// over nblk whole blocks: one call for a run of a matrix's rows.
+	dotQ8Rows func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int)
 	// dequantQ8 and dequantNF4 widen len(dst) values of one block scaled by s.
 	dequantQ8, dequantNF4 func(dst []float32, src []byte, s float32)
 	// dequantNF4BF16 dequantizes nblk whole NF4 blocks with scales s into
@@ -19,7 +22,7 @@ type quantKern struct {
 	dequantNF4BF16 func(dst []uint16, src []byte, s []float32, nblk int)
 }
 
-var goQuant = quantKern{dotQ8: dotQ8Go, dotNF4: dotNF4Go, dequantQ8: dequantQ8Go, dequantNF4: dequantNF4Go,
+var goQuant = quantKern{dotQ8: dotQ8Go, dotQ8Rows: dotQ8RowsGo, dotNF4: dotNF4Go, dequantQ8: dequantQ8Go, dequantNF4: dequantNF4Go,
 	dequantNF4BF16: dequantNF4BF16Go}
 
 func dequantQ8(dst []float32, src []byte, s float32)  { active.Load().quant.dequantQ8(dst, src, s) }

@@ -121,6 +121,29 @@ def avx512():
         "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", "JNZ dn4r_row", "VZEROUPPER", "RET")
     out.append(f.text())
 
+    f = Func("dotQ8RowsAVX512", "x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
+             "0-64",
+             "y[r] = dotQ8AVX512 of row r (q + r·qstride bytes, s + r·sstride scales), for\n"
+             "rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows, as dotNF4RowsAVX512 (a\n"
+             "Go call per row of a Q8 LM head cost what its halved bytes saved).")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), R12",
+        "MOVQ y+32(FP), R8", "MOVQ rows+40(FP), BX", "MOVQ qstride+48(FP), R10", "MOVQ sstride+56(FP), R11",
+        "SHLQ $2, R11")
+    f.label("dq8r_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
+    f.label("dq8r_loop")
+    for r, acc, last in [(1, 0, "JZ dq8r_sum"), (5, 9, "JNZ dq8r_loop")]:
+        f.e(f"VPMOVSXBD (R13), Z{r}", f"VPMOVSXBD 16(R13), Z{r + 1}", f"VCVTDQ2PS Z{r}, Z{r}",
+            f"VCVTDQ2PS Z{r + 1}, Z{r + 1}", f"VMULPS (R9), Z{r}, Z{r + 2}",
+            f"VFMADD231PS 64(R9), Z{r + 1}, Z{r + 2}", f"VBROADCASTSS (R14), Z{r + 3}",
+            f"VFMADD231PS Z{r + 3}, Z{r + 2}, Z{acc}", "ADDQ $32, R13", "ADDQ $128, R9", "ADDQ $4, R14",
+            "DECQ CX", last)
+    f.label("dq8r_sum")
+    f.e("VADDPS Z9, Z0, Z0", "VEXTRACTF64X4 $1, Z0, Y1", "VADDPS Y1, Y0, Y0", "VEXTRACTF128 $1, Y0, X1",
+        "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0", "VMOVSS X0, (R8)",
+        "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", "JNZ dq8r_row", "VZEROUPPER", "RET")
+    out.append(f.text())
+
     f = Func("dequantQ8AVX512", "dst *float32, q *byte, s float32, n16 int", "0-32",
              "dst[j] = int8(q[j])·s for j < 16·n16, n16 ≥ 1.")
     f.e("MOVQ dst+0(FP), DI", "MOVQ q+8(FP), SI", "VBROADCASTSS s+16(FP), Z4", "MOVQ n16+24(FP), CX")
@@ -191,6 +214,28 @@ def avx2():
         "VFMADD231PS 96(DI), Y4, Y6", "VADDPS Y6, Y5, Y5", "VBROADCASTSS (DX), Y7", "VFMADD231PS Y7, Y5, Y0",
         "ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX", "DECQ CX", "JNZ dq8a_loop")
     hsum(f, 8)
+    out.append(f.text())
+
+    f = Func("dotQ8RowsAVX2", "x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
+             "0-64",
+             "y[r] = dotQ8AVX2 of row r (q + r·qstride bytes, s + r·sstride scales), for\n"
+             "rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows.")
+    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), R12",
+        "MOVQ y+32(FP), R8", "MOVQ rows+40(FP), BX", "MOVQ qstride+48(FP), R10", "MOVQ sstride+56(FP), R11",
+        "SHLQ $2, R11")
+    f.label("dq8ar_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "VXORPS Y0, Y0, Y0")
+    f.label("dq8ar_loop")
+    for i in range(4):
+        f.e(f"VPMOVSXBD {8 * i or ''}(R13), Y{i + 1}")
+    for i in range(4):
+        f.e(f"VCVTDQ2PS Y{i + 1}, Y{i + 1}")
+    f.e("VMULPS (R9), Y1, Y5", "VMULPS 32(R9), Y2, Y6", "VFMADD231PS 64(R9), Y3, Y5",
+        "VFMADD231PS 96(R9), Y4, Y6", "VADDPS Y6, Y5, Y5", "VBROADCASTSS (R14), Y7", "VFMADD231PS Y7, Y5, Y0",
+        "ADDQ $32, R13", "ADDQ $128, R9", "ADDQ $4, R14", "DECQ CX", "JNZ dq8ar_loop")
+    f.e("VEXTRACTF128 $1, Y0, X1", "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0",
+        "VMOVSS X0, (R8)", "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", "JNZ dq8ar_row",
+        "VZEROUPPER", "RET")
     out.append(f.text())
 
     f = Func("dotNF4AVX2", "x *float32, q *byte, s *float32, nblk int", "0-36",
