@@ -11,10 +11,17 @@ const gemvMaxM = 8
 // would cost as much as the multiply.
 const gemvMaxN = 32
 
-// gemvChunks is the chunks per thread of a GEMV job: a thread that finds
-// none left idles for the rest of the other's last chunk, on average half
-// a chunk, in each of the ~250 jobs of a 30B-A3B decoding step.
+// gemvChunks sets the smallest piece of a GEMV job (parallelGuided) at
+// 1/(gemvChunks·threads) of it: a thread that finds none left idles for
+// the rest of the other's last piece, on average half of one, in each of
+// the ~290 jobs of a 30B-A3B decoding step.
 const gemvChunks = 16
+
+// gemvParallel runs a GEMV job over n units (groups of rows) in guided
+// pieces (see parallelGuided).
+func gemvParallel(n int, fn func(lo, hi int)) {
+	parallelGuided(n, n/(gemvChunks*Threads()), fn)
+}
 
 // gemvT computes y[m×n] (+)= x[m×k]·wᵀ with dot-product kernels (4 rows of
 // w against gemvX rows of x, reduced horizontally), reading w in place. It
@@ -24,7 +31,7 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
 	if m == 1 && l.gemv1 != nil {
 		nb := (n + 3) / 4
-		parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
+		gemvParallel(nb, func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
 		return
 	}
 	gx := l.gemvX
@@ -241,7 +248,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 			off += n
 		}
 	}
-	parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) {
+	gemvParallel(nb, func(lo, hi int) {
 		var sbuf []float32
 		for i, w := range ws {
 			a, b := max(lo, start[i]), min(hi, start[i+1])

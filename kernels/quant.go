@@ -575,7 +575,11 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 				xps[i] = permuteNF4((*bp)[i*kb:(i+1)*kb:(i+1)*kb], x[i*k:(i+1)*k], k)
 			}
 		}
-		parallelChunks(n, min(n, gemvChunks*t), func(lo, hi int) {
+		gemvParallel(n, func(lo, hi int) {
+			if (w.DType == Q8 || xps[0] != nil) && m == 1 && !acc {
+				w.Quant.rowsDot(y[lo:hi], x, xps[0], w.DType, k, lo, nil)
+				return
+			}
 			if w.DType == Q8 || xps[0] != nil {
 				// Runs of rows small enough to stay in cache for all of x.
 				var sbuf []float32
