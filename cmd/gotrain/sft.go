@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -221,7 +222,15 @@ func (f *trainFlags) what(ad *model.Adapter, fl *model.Full) string {
 	if fl != nil {
 		return fmt.Sprintf("full finetuning of %d weights (float32 master copies)", model.FullParams(&fl.Model.Config))
 	}
-	s := fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(ad.Config.TargetModules, ","))
+	// PEFT names the MoE router "gate", which --target-modules calls router
+	// (its "gate" is gate_proj)
+	mods := slices.Clone(ad.Config.TargetModules)
+	for i, m := range mods {
+		if m == "gate" {
+			mods[i] = "gate (the router)"
+		}
+	}
+	s := fmt.Sprintf("LoRA r=%d on %s", ad.Config.R, strings.Join(mods, ","))
 	if len(ad.Saved) > 0 {
 		s += fmt.Sprintf(", %d whole tensors of modules_to_save %s", len(ad.Saved), strings.Join(ad.Config.ModulesToSave, ","))
 	}
