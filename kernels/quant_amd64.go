@@ -6,9 +6,6 @@ package kernels
 // check lengths first and finish tails in Go.
 
 //go:noescape
-func dotQ8AVX512(x *float32, q *byte, s *float32, nblk int) float32
-
-//go:noescape
 func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
@@ -30,9 +27,6 @@ func dequantNF4AVX512(dst *float32, q *byte, s float32, n32 int)
 func dequantNF4BF16AVX512(dst *uint16, q *byte, s *float32, nblk int)
 
 //go:noescape
-func dotQ8AVX2(x *float32, q *byte, s *float32, nblk int) float32
-
-//go:noescape
 func dotNF4AVX2(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
@@ -42,19 +36,15 @@ func dequantQ8AVX2(dst *float32, q *byte, s float32, n8 int)
 func dequantNF4AVX2(dst *float32, q *byte, s float32, n16 int)
 
 var (
-	avx512Quant = withRows(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotQ8RowsAVX512, dotNF4RowsAVX512)
-	avx2Quant   = withRows(simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16), dotQ8RowsAVX2, nil)
+	avx512Quant = withRows(simdQuant(dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotQ8RowsAVX512, dotNF4RowsAVX512)
+	avx2Quant   = withRows(simdQuant(dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16), dotQ8RowsAVX2, nil)
 )
 
 // simdQuant wraps one level's assembly: the dequant kernels widen q8 (int8)
 // or nf4 (4-bit) values per unit, the Go twins finish the tail.
-func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) float32,
+func simdQuant(dotNF4 func(x *float32, q *byte, s *float32, nblk int) float32,
 	deqQ8, deqNF4 func(dst *float32, q *byte, s float32, units int), q8, nf4 int) quantKern {
 	return quantKern{
-		dotQ8: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[32*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotQ8(&x[0], &q[0], &s[0], nblk)
-		},
 		dotNF4: func(x []float32, q []byte, s []float32, nblk int) float32 {
 			_, _, _ = x[64*nblk-1], q[32*nblk-1], s[nblk-1]
 			return dotNF4(&x[0], &q[0], &s[0], nblk)

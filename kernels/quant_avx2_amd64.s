@@ -41,47 +41,9 @@ DATA nf4mask2<>+28(SB)/4, $15
 GLOBL nf4mask2<>(SB), RODATA|NOPTR, $32
 
 
-// func dotQ8AVX2(x *float32, q *byte, s *float32, nblk int)
-// Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1.
-TEXT ·dotQ8AVX2(SB), NOSPLIT, $0-36
-	MOVQ x+0(FP), DI
-	MOVQ q+8(FP), SI
-	MOVQ s+16(FP), DX
-	MOVQ nblk+24(FP), CX
-	VXORPS Y0, Y0, Y0
-
-dq8a_loop:
-	VPMOVSXBD (SI), Y1
-	VPMOVSXBD 8(SI), Y2
-	VPMOVSXBD 16(SI), Y3
-	VPMOVSXBD 24(SI), Y4
-	VCVTDQ2PS Y1, Y1
-	VCVTDQ2PS Y2, Y2
-	VCVTDQ2PS Y3, Y3
-	VCVTDQ2PS Y4, Y4
-	VMULPS (DI), Y1, Y5
-	VMULPS 32(DI), Y2, Y6
-	VFMADD231PS 64(DI), Y3, Y5
-	VFMADD231PS 96(DI), Y4, Y6
-	VADDPS Y6, Y5, Y5
-	VBROADCASTSS (DX), Y7
-	VFMADD231PS Y7, Y5, Y0
-	ADDQ $32, SI
-	ADDQ $128, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ dq8a_loop
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VMOVSS X0, ret+32(FP)
-	VZEROUPPER
-	RET
-
 // func dotQ8RowsAVX2(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
-// y[r] = dotQ8AVX2 of row r (q + r·qstride bytes, s + r·sstride scales), for
-// rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows.
+// y[r] = Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]) for row r (q + r·qstride bytes,
+// s + r·sstride scales), for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows.
 TEXT ·dotQ8RowsAVX2(SB), NOSPLIT, $0-64
 	MOVQ x+0(FP), DI
 	MOVQ q+8(FP), SI

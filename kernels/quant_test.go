@@ -311,7 +311,6 @@ func TestQuantDotTwins(t *testing.T) {
 				got, ref float32
 				mag      float64
 			}{
-				{"q8", dotQ8(x, q, s, nblk), dotQ8Go(x, q, s, nblk), 127 * float64(nblk*Q8Block)},
 				{"nf4", dotNF4(x, q, s, nblk), dotNF4Go(x, q, s, nblk), float64(nblk * NF4Block)},
 			} {
 				if d := math.Abs(float64(c.got - c.ref)); d > 1e-5*c.mag {
