@@ -88,9 +88,10 @@ func AttentionCompute(out, lse, q, k, v []float32, T, S, Hq, Hkv, D int, scale f
 		kt := newTBlocks(nkb, D)
 		defer kt.release()
 		var gb *attnGEMMBufs
-		s := make([]float32, attnKB)
-		acc := make([]float32, D)
-		qs := make([]float32, D)
+		bp := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(bp)
+		*bp = grow(*bp, attnKB+2*D)
+		s, acc, qs := (*bp)[:attnKB:attnKB], (*bp)[attnKB:attnKB+D:attnKB+D], (*bp)[attnKB+D:attnKB+2*D]
 		for it := lo; it < hi; it++ {
 			g := it / nqb
 			qb := zigzag(it%nqb, nqb)

@@ -567,8 +567,8 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 		if w.DType == NF4 {
 			// a recycled buffer: fresh memory per call cost 4 ms of
 			// page-fresh writes a decoded token of Qwen3-30B-A3B
-			bp := xpPool.Get().(*[]float32)
-			defer xpPool.Put(bp)
+			bp := scratchPool.Get().(*[]float32)
+			defer scratchPool.Put(bp)
 			kb := k / NF4Block * NF4Block
 			*bp = grow(*bp, m*kb)
 			for i := 0; i < m; i++ {
