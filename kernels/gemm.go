@@ -69,25 +69,44 @@ func MatMulT(y, x []float32, m int, w *Matrix, accumulate bool) {
 	gemm(l, m, n, k, matA{f: x, rs: k, cs: 1}, b, y, n, accumulate)
 }
 
-// MatMulTRows is MatMulT against rows [lo,hi) of w: y[m×(hi−lo)] (+)=
+// MatMulTRows is MatMulTCompute against rows [lo,hi) of w: y[m×(hi−lo)] (+)=
 // x[m×k]·w[lo:hi]ᵀ, as an LM head is applied a block of the vocabulary at a
-// time. It reads w's prepacked copy (Pack, ComputeF32) when w has one, which
+// time. It reads w's prepacked copy (Pack, in mode c) when w has one, which
 // MatMulT on w.RowRange(lo, hi) cannot. lo must be a multiple of 64 (the
-// microkernels' panel widths divide it); w must not be quantized.
-func MatMulTRows(y, x []float32, m int, w *Matrix, lo, hi int, accumulate bool) {
+// microkernels' panel widths divide it); w must not be quantized. With
+// ComputeBF16, w must be BF16: a few rows (m ≤ 8, GEMV: reading w is the
+// cost) and CPUs without AVX512_BF16 round x to bfloat16 and take the
+// float32 path, whose products are the native kernel's (a bf16 product is
+// exact in float32), so that results do not depend on how many rows a call
+// has beyond the order of float32 sums.
+func MatMulTRows(y, x []float32, m int, w *Matrix, lo, hi int, accumulate bool, c Compute) {
 	if lo%64 != 0 || lo < 0 || hi < lo || hi > w.Rows {
 		panic(fmt.Sprintf("kernels.MatMulTRows: rows [%d,%d) of %d (lo a multiple of 64)", lo, hi, w.Rows))
 	}
-	l := active.Load()
-	pk := w.packedFor(l, ComputeF32)
-	if pk == nil || m <= gemvMaxM || hi-lo <= gemvMaxN {
-		MatMulT(y, x, m, w.RowRange(lo, hi), accumulate)
-		return
+	if c == ComputeBF16 && w.DType != BF16 {
+		panic("kernels.MatMulTRows: ComputeBF16 needs BF16 weights")
 	}
 	n, k := hi-lo, w.Cols
 	checkLen("MatMulTRows y", y, m*n)
 	checkLen("MatMulTRows x", x, m*k)
 	if m <= 0 || n <= 0 {
+		return
+	}
+	l := active.Load()
+	if c == ComputeBF16 {
+		if l.kernBF16 != nil && m > gemvMaxM && n > gemvMaxN && k > 0 {
+			a := matA{f: x, rs: k, cs: 1, round: true, kk: k}
+			b := matB{h: w.BF16, rs: 1, cs: k, pairs: true, kk: k, pk: w.packedFor(l, ComputeBF16)}
+			gemm(l, m, n, (k+1)/2, a, b.shift(lo), y, n, accumulate)
+			return
+		}
+		xr, put := bf16Rounded(x[:m*k])
+		defer put()
+		x = xr
+	}
+	pk := w.packedFor(l, ComputeF32)
+	if pk == nil || m <= gemvMaxM || n <= gemvMaxN {
+		MatMulT(y, x, m, w.RowRange(lo, hi), accumulate)
 		return
 	}
 	b := matB{f: w.F32, h: w.BF16, rs: 1, cs: k, pk: pk}

@@ -48,6 +48,16 @@ func MatMulTCompute(y, x []float32, m int, w *Matrix, accumulate bool, c Compute
 	if m <= 0 || n <= 0 {
 		return
 	}
+	if m <= gemvMaxM && w.DType == BF16 {
+		// A few rows (decoding): reading w is the cost, and the pairs GEMM
+		// would pack all of it for them (bf16 decoding ran at half the
+		// float32 rate). The float32 GEMV on x rounded to bfloat16 has the
+		// native kernel's products (exact in float32).
+		xr, put := bf16Rounded(x[:m*k])
+		defer put()
+		MatMulT(y, xr, m, w, accumulate)
+		return
+	}
 	if l := active.Load(); l.kernBF16 != nil && k > 0 {
 		gemmBF16T(l, y, x, m, w, accumulate)
 		return
@@ -95,6 +105,17 @@ func MatMulNCompute(dx, dy []float32, m int, w *Matrix, accumulate bool, c Compu
 	}
 	a := matA{f: dy, rs: n, cs: 1, round: true, kk: n}
 	gemm(l, m, k, (n+1)/2, a, matB{f: w.F32, h: w.BF16, rs: k, cs: 1, pairs: true, kk: n}, dx, k, accumulate)
+}
+
+// bf16Rounded returns x rounded to bfloat16 values (held in float32), in a
+// buffer from packPool that put returns.
+func bf16Rounded(x []float32) (xr []float32, put func()) {
+	buf := packPool.Get().(*[]float32)
+	*buf = grow(*buf, len(x))
+	for i, v := range x {
+		(*buf)[i] = BF16ToF32(F32ToBF16(v))
+	}
+	return *buf, func() { packPool.Put(buf) }
 }
 
 // pairBF16 packs two float32 values rounded to bfloat16 into the 32-bit

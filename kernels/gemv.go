@@ -145,11 +145,18 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // input x [m × k], such as a layer's q, k and v projections. For one row of
 // x (decoding) the GEMVs run as a single job of the worker pool over all
 // their rows (MatMulTMany): a call's start and tail cost the short ones more
-// than their share of the memory stream. In ComputeBF16 with the native
-// kernel, x is rounded and packed once for all of them. Otherwise it is
-// MatMulTCompute on each.
+// than their share of the memory stream; in ComputeBF16 too for BF16
+// weights, on x rounded once (as MatMulTCompute does for a few rows). In
+// ComputeBF16 with the native kernel and more rows, x is rounded and packed
+// once for all of them. Otherwise it is MatMulTCompute on each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
-	if l := active.Load(); c == ComputeBF16 && l.kernBF16 != nil && len(ys) == len(ws) && len(ws) > 1 && sharedPairs(ws) {
+	if c == ComputeBF16 && m > 0 && m <= gemvMaxM && allBF16(ws) {
+		checkLen("MatMulTGroup x", x, m*ws[0].Cols)
+		xr, put := bf16Rounded(x[:m*ws[0].Cols])
+		defer put()
+		x, c = xr, ComputeF32
+	}
+	if l := active.Load(); c == ComputeBF16 && l.kernBF16 != nil && m > gemvMaxM && len(ys) == len(ws) && len(ws) > 1 && sharedPairs(ws) {
 		k := ws[0].Cols
 		checkLen("MatMulTGroup x", x, m*k)
 		if m <= 0 {
@@ -188,6 +195,18 @@ func sharedPairs(ws []*Matrix) bool {
 		}
 	}
 	return true
+}
+
+// allBF16 reports whether ws are dense BF16 weights of one width, which
+// MatMulTCompute multiplies in ComputeBF16 by a float32 GEMV on rounded x
+// for a few rows.
+func allBF16(ws []*Matrix) bool {
+	for _, w := range ws {
+		if w.IsQuantized() || w.DType != BF16 || w.Cols != ws[0].Cols {
+			return false
+		}
+	}
+	return len(ws) > 0
 }
 
 // scratchPool recycles float32 scratch of the decoding step's kernels

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -77,8 +78,11 @@ func TestMatMulTPacked(t *testing.T) {
 }
 
 // TestMatMulTRows: a block of w's rows, from w's prepacked copy or not,
-// gives bit for bit what MatMulT gives on that block alone, on every level,
-// with one thread and with several.
+// gives bit for bit what MatMulT (MatMulTCompute) gives on that block alone,
+// on every level, with one thread and with several. With ComputeBF16 a few
+// rows, and CPUs without AVX512_BF16, take float32 math on x rounded to
+// bfloat16: the same products, so every path is held to a float64
+// reference of bf16(x)·wᵀ too.
 func TestMatMulTRows(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(15, 16))
@@ -86,22 +90,53 @@ func TestMatMulTRows(t *testing.T) {
 		defer SetThreads(threads)
 		for _, th := range []int{1, 3} {
 			SetThreads(th)
-			for _, dt := range []DType{F32, BF16} {
+			for _, mode := range []struct {
+				dt DType
+				c  Compute
+			}{{F32, ComputeF32}, {BF16, ComputeF32}, {BF16, ComputeBF16}} {
 				for _, sh := range [][3]int{{1, 300, 40}, {8, 300, 40}, {9, 700, 70}, {101, 1000, 300}, {40, 130, 17}} {
 					m, n, k := sh[0], sh[1], sh[2]
-					w := randMatrix(r, n, k, dt)
+					w := randMatrix(r, n, k, mode.dt)
 					x := randF32(r, m*k)
+					xr := make([]float32, len(x))
+					for i, v := range x {
+						xr[i] = BF16ToF32(F32ToBF16(v))
+					}
 					for _, packed := range []bool{false, true} {
 						if packed {
-							w.Pack(ComputeF32)
+							w.Pack(mode.c)
 						}
 						for _, b := range [][2]int{{0, n}, {64, n}, {128, min(n, 128+70)}, {0, 64}, {n / 64 * 64, n}} {
 							lo, hi := b[0], b[1]
 							y0 := randF32(r, m*(hi-lo))
 							want, got := slices.Clone(y0), slices.Clone(y0)
-							MatMulT(want, x, m, unpackedCopy(w).RowRange(lo, hi), true)
-							MatMulTRows(got, x, m, w, lo, hi, true)
-							eqF32(t, fmt.Sprintf("MatMulTRows m=%d rows [%d,%d) of %d×%d %v packed=%v threads=%d", m, lo, hi, n, k, dt, packed, th), got, want)
+							block := unpackedCopy(w).RowRange(lo, hi)
+							switch {
+							case mode.c == ComputeF32:
+								MatMulT(want, x, m, block, true)
+							case HasBF16Compute() && m > gemvMaxM && hi-lo > gemvMaxN:
+								MatMulTCompute(want, x, m, block, true, ComputeBF16)
+							default:
+								MatMulT(want, xr, m, block, true)
+							}
+							MatMulTRows(got, x, m, w, lo, hi, true, mode.c)
+							what := fmt.Sprintf("MatMulTRows m=%d rows [%d,%d) of %d×%d %v %v packed=%v threads=%d", m, lo, hi, n, k, mode.dt, mode.c, packed, th)
+							eqF32(t, what, got, want)
+							if mode.c != ComputeBF16 {
+								continue
+							}
+							for i := range m {
+								for j := range hi - lo {
+									ref, mag := float64(y0[i*(hi-lo)+j]), math.Abs(float64(y0[i*(hi-lo)+j]))
+									for p := range k {
+										v := float64(xr[i*k+p]) * float64(BF16ToF32(w.BF16[(lo+j)*k+p]))
+										ref, mag = ref+v, mag+math.Abs(v)
+									}
+									if d := math.Abs(float64(got[i*(hi-lo)+j]) - ref); d > 1e-6*mag {
+										t.Fatalf("%s: [%d,%d] = %g, float64 reference %g", what, i, j, got[i*(hi-lo)+j], ref)
+									}
+								}
+							}
 						}
 					}
 				}

@@ -235,12 +235,7 @@ func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTa
 		for v0 := 0; v0 < V; v0 += cb {
 			nv := min(cb, V-v0)
 			logits := c.logits[:nr*nv]
-			if m.LMHead.IsQuantized() {
-				kernels.MatMulT(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, false)
-			} else {
-				// from the head's prepacked copy, if PackWeights made one
-				kernels.MatMulTRows(logits, h[r0*H:(r0+nr)*H], nr, m.LMHead, v0, v0+nv, false)
-			}
+			m.headRows(logits, h[r0*H:(r0+nr)*H], nr, v0, v0+nv)
 			kernels.LogSumExp(norm[:nr], logits, nr, nv)
 			for r := range nr {
 				if v0 == 0 {

@@ -195,7 +195,33 @@ func (m *Model) forwardChunk(c *KVCache, b *Batch, lo, hi int, ad *Adapter) []fl
 	return x
 }
 
-// Logits computes logits [n × Vocab] = hidden [n × Hidden] · LMHeadᵀ.
+// Logits computes logits [n × Vocab] = hidden [n × Hidden] · LMHeadᵀ, in
+// the head's compute mode (headCompute).
 func (m *Model) Logits(logits, hidden []float32, n int) {
-	kernels.MatMulT(logits, hidden, n, m.LMHead, false)
+	m.headRows(logits, hidden, n, 0, m.Config.VocabSize)
+}
+
+// headRows computes logits [n × (hi−lo)] for the vocabulary entries [lo,hi)
+// (lo a multiple of 64; a quantized head: all of them), from the head's
+// prepacked copy if PackWeights made one. Every path to the LM head's
+// logits (scoring, prediction one row or a batch at a time, sampling)
+// comes through here, so that they agree to float32 rounding.
+func (m *Model) headRows(logits, hidden []float32, n, lo, hi int) {
+	if m.LMHead.IsQuantized() {
+		kernels.MatMulT(logits, hidden, n, m.LMHead, false)
+		return
+	}
+	kernels.MatMulTRows(logits, hidden, n, m.LMHead, lo, hi, false, m.headCompute())
+}
+
+// headCompute is the LM head's compute mode: the model's, for a BF16 head
+// (as autocast runs lm_head; a batch's head is most of a server's work
+// with many answer options, 57% of its CPU with the 0–100 scales of the
+// SocSci210 sample, and ComputeBF16 halves it); float32 for a float32 head,
+// whose bf16 rounding would have to be redone on every call.
+func (m *Model) headCompute() kernels.Compute {
+	if m.LMHead.DType == kernels.BF16 {
+		return m.compute
+	}
+	return kernels.ComputeF32
 }

@@ -288,10 +288,10 @@ func (l *loader) linear(prefix string, out, in int, bias bool) Linear {
 // copy laid out for the matmul microkernel in the model's compute mode
 // (kernels.Matrix.Pack; call SetCompute first), so that forward passes over
 // many tokens (prompts, scoring) skip repacking them on every call; and the
-// LM head one for ComputeF32, the mode it always runs in, which scoring many
-// answer rows at once (ContinuationBatch: a batch's rows of logits, a 0–100
-// scale 101 of them) otherwise repacks on every call: 8–10% of a server's
-// CPU with the small test shape (hidden 256). One-token decoding reads the
+// LM head one in its mode (headPack), which scoring many answer rows at
+// once (ContinuationBatch: a batch's rows of logits, a 0–100 scale 101 of
+// them) otherwise repacks on every call: 8–10% of a server's CPU with the
+// small test shape (hidden 256). One-token decoding reads the
 // original layout. It costs PackBytes more memory, and serves the kernel
 // level active when it is called. Call it after loading, before use, not
 // concurrently with use.
@@ -300,7 +300,16 @@ func (m *Model) PackWeights() {
 	for _, w := range ws {
 		(*w).Pack(m.compute)
 	}
-	m.LMHead.Pack(kernels.ComputeF32)
+	m.LMHead.Pack(m.headPack())
+}
+
+// headPack is the mode the LM head is packed for: headCompute's, or float32
+// where ComputeBF16 is emulated (MatMulTRows then runs the float32 path).
+func (m *Model) headPack() kernels.Compute {
+	if !kernels.HasBF16Compute() {
+		return kernels.ComputeF32
+	}
+	return m.headCompute()
 }
 
 // PackBytes is the memory PackWeights adds: the linear weights that are
@@ -311,7 +320,7 @@ func (m *Model) PackBytes() int64 {
 	for _, w := range ws {
 		n += (*w).PackBytes(m.compute)
 	}
-	return n + m.LMHead.PackBytes(kernels.ComputeF32)
+	return n + m.LMHead.PackBytes(m.headPack())
 }
 
 // sameTensor reports whether t holds the same values as ck's tensor name

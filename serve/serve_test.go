@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gotrain/gotrain/data"
+	"github.com/gotrain/gotrain/kernels"
 	"github.com/gotrain/gotrain/model"
 	"github.com/gotrain/gotrain/predict"
 	"github.com/gotrain/gotrain/tokenize"
@@ -213,17 +214,21 @@ type predictResponse struct {
 // TestPredictMatchesPredictor: rows predicted by concurrent clients, batched
 // together (on one lane or several), get the probabilities the predictor gives them one at a time
 // (what gotrain predict writes), with every input field kept, for the base
-// model and for an adapter.
+// model and for an adapter, in float32 and in bf16 compute (the default on
+// CPUs with AVX512_BF16; emulated elsewhere).
 func TestPredictMatchesPredictor(t *testing.T) {
 	// one lane, and more lanes than this machine has threads: batches
 	// computed side by side, each on a share of the cores
-	for _, lanes := range []int{1, 3} {
-		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testPredictMatches(t, lanes) })
+	for _, c := range []struct {
+		lanes   int
+		compute kernels.Compute
+	}{{1, kernels.ComputeF32}, {3, kernels.ComputeF32}, {3, kernels.ComputeBF16}} {
+		t.Run(fmt.Sprintf("lanes=%d/%v", c.lanes, c.compute), func(t *testing.T) { testPredictMatches(t, c.lanes, c.compute) })
 	}
 }
 
-func testPredictMatches(t *testing.T, lanes int) {
-	s := startServer(t, func(c *Config) { c.Limits.Lanes = lanes })
+func testPredictMatches(t *testing.T, lanes int, compute kernels.Compute) {
+	s := startServer(t, func(c *Config) { c.Limits.Lanes = lanes; c.Model.SetCompute(compute) })
 	raw := sampleRows(t, 24)
 	var buf bytes.Buffer
 	for _, r := range raw {
@@ -288,7 +293,16 @@ func testPredictMatches(t *testing.T, lanes int) {
 				}
 			}
 		}
-		if worst > 1e-6 {
+		// bf16 rounds every matmul's input, which turns the float32
+		// summation-order differences of batching (attention's key blocks
+		// fall elsewhere in a batch's cache) into an occasional flip of a
+		// bfloat16 rounding: differences up to ~5e-4, far below bf16's
+		// own distance from float32 (see docs/benchmarks.md, session 4)
+		tol := 1e-6
+		if compute == kernels.ComputeBF16 {
+			tol = 2e-3
+		}
+		if worst > tol {
 			t.Errorf("%s: probabilities differ from the predictor's by up to %g", name, worst)
 		}
 		t.Logf("%s: largest difference from the predictor %.2g (%d numeric answers among them)", name, worst, numeric)

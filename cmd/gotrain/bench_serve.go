@@ -165,7 +165,7 @@ func benchServe(args []string) error {
 		runs = append(runs, res)
 	}
 	out := map[string]any{"bench": "serve", "model": dir, "requests": *requests, "rows_per_request": *rowsPer,
-		"threads": kernels.Threads(), "level": kernels.Level(), "pack_weights": *pack, "lanes": *lanes, "order": *order, "runs": runs, "peak_rss_gib": peakRSSGiB()}
+		"threads": kernels.Threads(), "level": kernels.Level(), "compute": m.Compute().String(), "pack_weights": *pack, "lanes": *lanes, "order": *order, "runs": runs, "peak_rss_gib": peakRSSGiB()}
 	if len(runs) > 1 {
 		// The median rate of the last run's client count over the first's:
 		// with --clients 1,8,1,8 each count's runs alternate, so drift of

@@ -54,6 +54,7 @@ func generate(args []string, stdout io.Writer) error {
 	var stops stopList
 	fs.Var(&stops, "stop", "stop when the completion contains this string (not printed); repeatable")
 	quantize := addQuantizeFlag(fs)
+	compute := addComputeFlag(fs)
 	pack := addPackFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -81,7 +82,7 @@ func generate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize, "f32", *pack)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
 	if err != nil {
 		return err
 	}

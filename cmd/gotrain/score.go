@@ -176,8 +176,10 @@ func writeOutput(path string, write func(io.Writer) error) error {
 
 // addComputeFlag registers --compute; setCompute applies it to a loaded model.
 func addComputeFlag(fs *flag.FlagSet) *string {
-	return fs.String("compute", "f32", "matmul precision of the forward pass: f32, bf16 (activations rounded to bfloat16, float32 accumulation, as PyTorch autocast; about 2× faster with AVX512_BF16), or auto (bf16 where the CPU has AVX512_BF16)")
+	return fs.String("compute", "f32", computeUsage)
 }
+
+const computeUsage = "matmul precision of the forward pass and the LM head: f32, bf16 (activations rounded to bfloat16, float32 accumulation, as PyTorch autocast; about 2× faster with AVX512_BF16), or auto (bf16 where the CPU has AVX512_BF16)"
 
 // addTrainComputeFlag registers --compute for sft and dpo, where bf16 is the
 // default on CPUs with a native BF16 dot product.

@@ -35,6 +35,7 @@ func simulate(args []string, stdout io.Writer) error {
 	noChat := fs.Bool("no-chat", false, "plain prompt text instead of the chat template (as trained)")
 	chat := addChatFlags(fs, tokenize.ChatTemplateNames)
 	quantize := addQuantizeFlag(fs)
+	compute := addComputeFlag(fs)
 	pack := addPackFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -87,7 +88,7 @@ func simulate(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	m, ad, err := loadModel(*base, *adapterDir, *quantize, "f32", *pack)
+	m, ad, err := loadModel(*base, *adapterDir, *quantize, *compute, *pack)
 	if err != nil {
 		return err
 	}
