@@ -19,10 +19,17 @@ const MinGEMMRows = gemvMaxM + 1
 // would cost as much as the multiply.
 const gemvMaxN = 32
 
-// gemvChunks is the chunks per thread of a GEMV job: a thread that finds
-// none left idles for the rest of the other's last chunk, on average half
-// a chunk, in each of the ~250 jobs of a 30B-A3B decoding step.
+// gemvChunks sets the smallest piece of a GEMV job (parallelGuided) at
+// 1/(gemvChunks·threads) of it: a thread that finds none left idles for
+// the rest of the other's last piece, on average half of one, in each of
+// the ~290 jobs of a 30B-A3B decoding step.
 const gemvChunks = 16
+
+// gemvParallel runs a GEMV job over n units (groups of rows) in guided
+// pieces (see parallelGuided).
+func gemvParallel(n int, fn func(lo, hi int)) {
+	parallelGuided(n, n/(gemvChunks*Threads()), fn)
+}
 
 // gemvT computes y[m×n] (+)= x[m×k]·wᵀ with dot-product kernels (4 rows of
 // w against gemvX rows of x, reduced horizontally), reading w in place. It
@@ -32,7 +39,7 @@ func gemvT(l *impl, y, x []float32, m int, w *Matrix, acc bool) {
 	n, k := w.Rows, w.Cols
 	if m == 1 && l.gemv1 != nil {
 		nb := (n + 3) / 4
-		parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
+		gemvParallel(nb, func(lo, hi int) { gemv1Rows(l, y, x, w, lo, hi, acc) })
 		return
 	}
 	gx := l.gemvX
@@ -210,8 +217,12 @@ func allBF16(ws []*Matrix) bool {
 	return len(ws) > 0
 }
 
-// xpPool recycles MatMulTMany's permuted inputs.
-var xpPool = sync.Pool{New: func() any { return new([]float32) }}
+// scratchPool recycles float32 scratch of the decoding step's kernels
+// (NF4-permuted inputs, softmax and attention rows). A decoding step
+// allocated 0.6 MB of it anew, and fresh memory costs page faults: a
+// 128-value softmax took 14–40 µs with its 2 KB scratch made per call,
+// 1–3 µs from the pool (30B-A3B decode, in one process, load 2–5).
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // MatMulTMany computes ys[i] = xs[i]·ws[i]ᵀ for single rows xs[i] (float32
 // compute), as one job of the worker pool over all the weights' rows in
@@ -253,8 +264,8 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 			total += w.Cols / NF4Block * NF4Block
 		}
 	}
-	bp := xpPool.Get().(*[]float32)
-	defer xpPool.Put(bp)
+	bp := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(bp)
 	*bp = grow(*bp, total)
 	off := 0
 	for i, w := range ws {
@@ -268,7 +279,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 			off += n
 		}
 	}
-	parallelChunks(nb, min(nb, gemvChunks*Threads()), func(lo, hi int) {
+	gemvParallel(nb, func(lo, hi int) {
 		var sbuf []float32
 		for i, w := range ws {
 			a, b := max(lo, start[i]), min(hi, start[i+1])
@@ -280,8 +291,8 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				continue
 			}
 			j0, j1 := 4*(a-start[i]), min(4*(b-start[i]), w.Rows)
-			if xps[i] != nil { // NF4: one kernel call for the rows
-				sbuf = w.Quant.nf4Rows(ys[i][j0:j1], xs[i], xps[i], w.Cols, j0, sbuf)
+			if w.DType == Q8 || xps[i] != nil { // one kernel call for the rows
+				sbuf = w.Quant.rowsDot(ys[i][j0:j1], xs[i], xps[i], w.DType, w.Cols, j0, sbuf)
 				continue
 			}
 			nbk := QuantBlocks(w.DType, w.Cols)
@@ -289,7 +300,7 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				sbuf = make([]float32, nbk)
 			}
 			for j := j0; j < j1; j++ {
-				ys[i][j] = w.Quant.rowDot(xs[i], xps[i], w.DType, w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
+				ys[i][j] = w.Quant.nf4RowDot(xs[i], w.Cols, j, w.Quant.rowScales(sbuf[:nbk], j, nbk))
 			}
 		}
 	})

@@ -11,7 +11,10 @@ func Softmax(x []float32, rows, n int) {
 	}
 	k := opsKernels()
 	parallelFor(rows, 12*n, func(lo, hi int) {
-		buf := make([]float32, softmaxBlock)
+		bp := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(bp)
+		*bp = grow(*bp, softmaxBlock)
+		buf := *bp
 		for r := lo; r < hi; r++ {
 			row := x[r*n : (r+1)*n]
 			m, s := maxSumExp(k, row, buf)

@@ -10,33 +10,42 @@ func TestParallelCoversRangeOnce(t *testing.T) {
 	for _, th := range []int{1, 2, 3, 8} {
 		SetThreads(th)
 		for _, n := range []int{0, 1, 2, 3, 7, 100, 1001} {
-			hits := make([]atomic.Int32, n)
-			Parallel(n, func(lo, hi int) {
-				if lo >= hi {
-					t.Errorf("empty chunk [%d,%d)", lo, hi)
-				}
-				for i := lo; i < hi; i++ {
-					hits[i].Add(1)
-				}
-			})
-			for i := range hits {
-				if h := hits[i].Load(); h != 1 {
-					t.Fatalf("threads=%d n=%d: index %d run %d times", th, n, i, h)
+			// Parallel's fixed chunks, and guided pieces of several minimum sizes
+			for _, run := range []func(int, func(lo, hi int)){
+				Parallel,
+				func(n int, fn func(lo, hi int)) { parallelGuided(n, 0, fn) },
+				func(n int, fn func(lo, hi int)) { parallelGuided(n, 5, fn) },
+				func(n int, fn func(lo, hi int)) { parallelGuided(n, n/(gemvChunks*th), fn) },
+			} {
+				hits := make([]atomic.Int32, n)
+				run(n, func(lo, hi int) {
+					if lo >= hi {
+						t.Errorf("empty chunk [%d,%d)", lo, hi)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("threads=%d n=%d: index %d run %d times", th, n, i, h)
+					}
 				}
 			}
 		}
 	}
 }
 
-// TestParallelNested: Parallel inside Parallel must not deadlock even when
-// every worker is busy, because callers finish their own jobs.
+// TestParallelNested: Parallel (and parallelGuided) inside Parallel must not
+// deadlock even when every worker is busy, because callers finish their own
+// jobs.
 func TestParallelNested(t *testing.T) {
 	defer SetThreads(Threads())
 	SetThreads(3)
 	var total atomic.Int64
 	Parallel(6, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			Parallel(50, func(lo, hi int) {
+			parallelGuided(50, 1, func(lo, hi int) {
 				Parallel(hi-lo, func(a, b int) { total.Add(int64(b - a)) })
 			})
 		}

@@ -369,31 +369,13 @@ func (q *QuantData) rowScales(buf []float32, j, nb int) []float32 {
 	return buf[:nb]
 }
 
-// rowDot returns x · row j of a k-column quantized matrix with block
-// scales sc: whole blocks by dotQ8/dotNF4, the short last block in Go.
-// xp, when not nil, is x permuted by permuteNF4, for the level's
-// dotNF4Rows.
-func (q *QuantData) rowDot(x, xp []float32, d DType, k, j int, sc []float32) float32 {
-	bs := quantBlock(d)
-	full := k / bs
-	var row []byte
-	var sum float32
-	switch {
-	case d == Q8:
-		row = q.Q[j*k : (j+1)*k]
-		sum = dotQ8(x, row, sc, full)
-	case xp != nil && full > 0:
-		rb := (k + 1) / 2
-		row = q.Q[j*rb : (j+1)*rb]
-		var y [1]float32
-		active.Load().quant.dotNF4Rows(y[:], xp, row, sc, full, rb, full)
-		sum = y[0]
-	default:
-		rb := (k + 1) / 2
-		row = q.Q[j*rb : (j+1)*rb]
-		sum = dotNF4(x, row, sc, full)
-	}
-	return sum + tailDot(x, row, d, k, sc[len(sc)-1])
+// nf4RowDot returns x · row j of a k-column NF4 matrix with block scales
+// sc, row by row for the levels without dotNF4Rows: whole blocks by
+// dotNF4, the short last block in Go.
+func (q *QuantData) nf4RowDot(x []float32, k, j int, sc []float32) float32 {
+	rb := (k + 1) / 2
+	row := q.Q[j*rb : (j+1)*rb]
+	return dotNF4(x, row, sc, k/NF4Block) + tailDot(x, row, NF4, k, sc[len(sc)-1])
 }
 
 // tailDot returns x · the short last block of a quantized row of k columns
@@ -418,12 +400,13 @@ func tailDot(x []float32, row []byte, d DType, k int, s float32) float32 {
 	return sum
 }
 
-// nf4Rows sets y[r] = x · row j0+r of a k-column NF4 matrix for r <
-// len(y), by one call of the level's dotNF4Rows (xp is x permuted by
-// permuteNF4, not nil) and the short last blocks in Go. Double-quantized
-// scales are decoded into sbuf, which it returns (grown).
-func (q *QuantData) nf4Rows(y, x, xp []float32, k, j0 int, sbuf []float32) []float32 {
-	n, nb, rb := len(y), QuantBlocks(NF4, k), (k+1)/2
+// rowsDot sets y[r] = x · row j0+r of a k-column Q8 or NF4 matrix for r <
+// len(y), by one call of the level's row-run kernel (dotQ8Rows, or
+// dotNF4Rows on xp, x permuted by permuteNF4, not nil) and the short last
+// blocks in Go. Double-quantized scales are decoded into sbuf, which it
+// returns (grown).
+func (q *QuantData) rowsDot(y, x, xp []float32, d DType, k, j0 int, sbuf []float32) []float32 {
+	n, nb, rb := len(y), QuantBlocks(d, k), QuantRowBytes(d, k)
 	var sc []float32
 	if q.Scales != nil {
 		sc = q.Scales[j0*nb : (j0+n)*nb]
@@ -435,13 +418,27 @@ func (q *QuantData) nf4Rows(y, x, xp []float32, k, j0 int, sbuf []float32) []flo
 		sc = sbuf[:n*nb]
 	}
 	qr := q.Q[j0*rb : (j0+n)*rb]
-	active.Load().quant.dotNF4Rows(y, xp, qr, sc, k/NF4Block, rb, nb)
-	if k%NF4Block != 0 {
+	switch full := k / quantBlock(d); {
+	case full == 0:
+		clear(y)
+	case d == Q8:
+		active.Load().quant.dotQ8Rows(y, x, qr, sc, full, rb, nb)
+	default:
+		active.Load().quant.dotNF4Rows(y, xp, qr, sc, full, rb, nb)
+	}
+	if k%quantBlock(d) != 0 {
 		for r := range y {
-			y[r] += tailDot(x, qr[r*rb:(r+1)*rb], NF4, k, sc[r*nb+nb-1])
+			y[r] += tailDot(x, qr[r*rb:(r+1)*rb], d, k, sc[r*nb+nb-1])
 		}
 	}
 	return sbuf
+}
+
+// dotQ8RowsGo is the pure-Go dotQ8Rows: dotQ8Go row by row.
+func dotQ8RowsGo(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+	for r := range y {
+		y[r] = dotQ8Go(x, q[r*qstride:], s[r*sstride:], nblk)
+	}
 }
 
 // dotQ8Go is the pure-Go dotQ8: Σ_b s[b]·Σ_{j<32} x·int8(q) over nblk
@@ -568,19 +565,29 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 		nb := QuantBlocks(w.DType, k)
 		var xps [gemvMaxM][]float32 // x's rows permuted for dotNF4Rows
 		if w.DType == NF4 {
+			// a recycled buffer: fresh memory per call cost 4 ms of
+			// page-fresh writes a decoded token of Qwen3-30B-A3B
+			bp := scratchPool.Get().(*[]float32)
+			defer scratchPool.Put(bp)
+			kb := k / NF4Block * NF4Block
+			*bp = grow(*bp, m*kb)
 			for i := 0; i < m; i++ {
-				xps[i] = permuteNF4(nil, x[i*k:(i+1)*k], k)
+				xps[i] = permuteNF4((*bp)[i*kb:(i+1)*kb:(i+1)*kb], x[i*k:(i+1)*k], k)
 			}
 		}
-		parallelChunks(n, min(n, gemvChunks*t), func(lo, hi int) {
-			if xps[0] != nil {
+		gemvParallel(n, func(lo, hi int) {
+			if (w.DType == Q8 || xps[0] != nil) && m == 1 && !acc {
+				w.Quant.rowsDot(y[lo:hi], x, xps[0], w.DType, k, lo, nil)
+				return
+			}
+			if w.DType == Q8 || xps[0] != nil {
 				// Runs of rows small enough to stay in cache for all of x.
 				var sbuf []float32
 				var out [32]float32
 				for j0 := lo; j0 < hi; j0 += len(out) {
 					o := out[:min(len(out), hi-j0)]
 					for i := 0; i < m; i++ {
-						sbuf = w.Quant.nf4Rows(o, x[i*k:(i+1)*k], xps[i], k, j0, sbuf)
+						sbuf = w.Quant.rowsDot(o, x[i*k:(i+1)*k], xps[i], w.DType, k, j0, sbuf)
 						yr := y[i*n+j0 : i*n+j0+len(o)]
 						if acc {
 							for c, v := range o {
@@ -597,7 +604,7 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 			for j := lo; j < hi; j++ {
 				sc := w.Quant.rowScales(sbuf, j, nb)
 				for i := 0; i < m; i++ {
-					s := w.Quant.rowDot(x[i*k:(i+1)*k], xps[i], w.DType, k, j, sc)
+					s := w.Quant.nf4RowDot(x[i*k:(i+1)*k], k, j, sc)
 					if acc {
 						y[i*n+j] += s
 					} else {

@@ -6,13 +6,16 @@ package kernels
 // check lengths first and finish tails in Go.
 
 //go:noescape
-func dotQ8AVX512(x *float32, q *byte, s *float32, nblk int) float32
-
-//go:noescape
 func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
 func dotNF4RowsAVX512(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+
+//go:noescape
+func dotQ8RowsAVX512(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+
+//go:noescape
+func dotQ8RowsAVX2(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
 
 //go:noescape
 func dequantQ8AVX512(dst *float32, q *byte, s float32, n16 int)
@@ -24,9 +27,6 @@ func dequantNF4AVX512(dst *float32, q *byte, s float32, n32 int)
 func dequantNF4BF16AVX512(dst *uint16, q *byte, s *float32, nblk int)
 
 //go:noescape
-func dotQ8AVX2(x *float32, q *byte, s *float32, nblk int) float32
-
-//go:noescape
 func dotNF4AVX2(x *float32, q *byte, s *float32, nblk int) float32
 
 //go:noescape
@@ -36,19 +36,15 @@ func dequantQ8AVX2(dst *float32, q *byte, s float32, n8 int)
 func dequantNF4AVX2(dst *float32, q *byte, s float32, n16 int)
 
 var (
-	avx512Quant = withNF4Rows(simdQuant(dotQ8AVX512, dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotNF4RowsAVX512)
-	avx2Quant   = simdQuant(dotQ8AVX2, dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16)
+	avx512Quant = withRows(simdQuant(dotNF4AVX512, dequantQ8AVX512, dequantNF4AVX512, 16, 32), dotQ8RowsAVX512, dotNF4RowsAVX512)
+	avx2Quant   = withRows(simdQuant(dotNF4AVX2, dequantQ8AVX2, dequantNF4AVX2, 8, 16), dotQ8RowsAVX2, nil)
 )
 
 // simdQuant wraps one level's assembly: the dequant kernels widen q8 (int8)
 // or nf4 (4-bit) values per unit, the Go twins finish the tail.
-func simdQuant(dotQ8, dotNF4 func(x *float32, q *byte, s *float32, nblk int) float32,
+func simdQuant(dotNF4 func(x *float32, q *byte, s *float32, nblk int) float32,
 	deqQ8, deqNF4 func(dst *float32, q *byte, s float32, units int), q8, nf4 int) quantKern {
 	return quantKern{
-		dotQ8: func(x []float32, q []byte, s []float32, nblk int) float32 {
-			_, _, _ = x[32*nblk-1], q[32*nblk-1], s[nblk-1]
-			return dotQ8(&x[0], &q[0], &s[0], nblk)
-		},
 		dotNF4: func(x []float32, q []byte, s []float32, nblk int) float32 {
 			_, _, _ = x[64*nblk-1], q[32*nblk-1], s[nblk-1]
 			return dotNF4(&x[0], &q[0], &s[0], nblk)
@@ -89,18 +85,25 @@ func withNF4BF16(k quantKern) quantKern {
 	return k
 }
 
-// withNF4Rows adds a level's dotNF4Rows kernel to its quantKern.
-func withNF4Rows(k quantKern, dot func(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
-	k.dotNF4Rows = func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int) {
-		n := len(y)
-		if n == 0 {
-			return
+// withRows adds a level's row-run kernels to its quantKern: dotQ8Rows, and
+// dotNF4Rows unless nf4 is nil.
+func withRows(k quantKern, q8, nf4 func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
+	wrap := func(dot func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int), xb, qb int) func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+		return func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
+			n := len(y)
+			if n == 0 {
+				return
+			}
+			if nblk < 1 || qstride < 0 || sstride < 0 {
+				panic("kernels: quantized rows dot: bad block count or stride")
+			}
+			_, _, _ = x[xb*nblk-1], q[(n-1)*qstride+qb*nblk-1], s[(n-1)*sstride+nblk-1]
+			dot(&x[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
 		}
-		if nblk < 1 || qstride < 0 || sstride < 0 {
-			panic("kernels: dotNF4Rows: bad block count or stride")
-		}
-		_, _, _ = xp[64*nblk-1], q[(n-1)*qstride+32*nblk-1], s[(n-1)*sstride+nblk-1]
-		dot(&xp[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
+	}
+	k.dotQ8Rows = wrap(q8, Q8Block, Q8Block)
+	if nf4 != nil {
+		k.dotNF4Rows = wrap(nf4, NF4Block, NF4Block/2)
 	}
 	return k
 }

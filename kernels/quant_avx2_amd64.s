@@ -41,41 +41,58 @@ DATA nf4mask2<>+28(SB)/4, $15
 GLOBL nf4mask2<>(SB), RODATA|NOPTR, $32
 
 
-// func dotQ8AVX2(x *float32, q *byte, s *float32, nblk int)
-// Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1.
-TEXT ·dotQ8AVX2(SB), NOSPLIT, $0-36
+// func dotQ8RowsAVX2(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+// y[r] = Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]) for row r (q + r·qstride bytes,
+// s + r·sstride scales), for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows.
+TEXT ·dotQ8RowsAVX2(SB), NOSPLIT, $0-64
 	MOVQ x+0(FP), DI
 	MOVQ q+8(FP), SI
 	MOVQ s+16(FP), DX
-	MOVQ nblk+24(FP), CX
+	MOVQ nblk+24(FP), R12
+	MOVQ y+32(FP), R8
+	MOVQ rows+40(FP), BX
+	MOVQ qstride+48(FP), R10
+	MOVQ sstride+56(FP), R11
+	SHLQ $2, R11
+
+dq8ar_row:
+	MOVQ DI, R9
+	MOVQ SI, R13
+	MOVQ DX, R14
+	MOVQ R12, CX
 	VXORPS Y0, Y0, Y0
 
-dq8a_loop:
-	VPMOVSXBD (SI), Y1
-	VPMOVSXBD 8(SI), Y2
-	VPMOVSXBD 16(SI), Y3
-	VPMOVSXBD 24(SI), Y4
+dq8ar_loop:
+	VPMOVSXBD (R13), Y1
+	VPMOVSXBD 8(R13), Y2
+	VPMOVSXBD 16(R13), Y3
+	VPMOVSXBD 24(R13), Y4
 	VCVTDQ2PS Y1, Y1
 	VCVTDQ2PS Y2, Y2
 	VCVTDQ2PS Y3, Y3
 	VCVTDQ2PS Y4, Y4
-	VMULPS (DI), Y1, Y5
-	VMULPS 32(DI), Y2, Y6
-	VFMADD231PS 64(DI), Y3, Y5
-	VFMADD231PS 96(DI), Y4, Y6
+	VMULPS (R9), Y1, Y5
+	VMULPS 32(R9), Y2, Y6
+	VFMADD231PS 64(R9), Y3, Y5
+	VFMADD231PS 96(R9), Y4, Y6
 	VADDPS Y6, Y5, Y5
-	VBROADCASTSS (DX), Y7
+	VBROADCASTSS (R14), Y7
 	VFMADD231PS Y7, Y5, Y0
-	ADDQ $32, SI
-	ADDQ $128, DI
-	ADDQ $4, DX
+	ADDQ $32, R13
+	ADDQ $128, R9
+	ADDQ $4, R14
 	DECQ CX
-	JNZ dq8a_loop
+	JNZ dq8ar_loop
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	VMOVSS X0, ret+32(FP)
+	VMOVSS X0, (R8)
+	ADDQ $4, R8
+	ADDQ R10, SI
+	ADDQ R11, DX
+	DECQ BX
+	JNZ dq8ar_row
 	VZEROUPPER
 	RET
 

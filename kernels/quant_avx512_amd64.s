@@ -68,57 +68,6 @@ DATA nf4ihi<>+60(SB)/4, $31
 GLOBL nf4ihi<>(SB), RODATA|NOPTR, $64
 
 
-// func dotQ8AVX512(x *float32, q *byte, s *float32, nblk int)
-// Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1. Blocks alternate between
-// two accumulators.
-TEXT ·dotQ8AVX512(SB), NOSPLIT, $0-36
-	MOVQ x+0(FP), DI
-	MOVQ q+8(FP), SI
-	MOVQ s+16(FP), DX
-	MOVQ nblk+24(FP), CX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z9, Z9, Z9
-
-dq8_loop:
-	VPMOVSXBD (SI), Z1
-	VPMOVSXBD 16(SI), Z2
-	VCVTDQ2PS Z1, Z1
-	VCVTDQ2PS Z2, Z2
-	VMULPS (DI), Z1, Z3
-	VFMADD231PS 64(DI), Z2, Z3
-	VBROADCASTSS (DX), Z4
-	VFMADD231PS Z4, Z3, Z0
-	ADDQ $32, SI
-	ADDQ $128, DI
-	ADDQ $4, DX
-	DECQ CX
-	JZ dq8_done
-	VPMOVSXBD (SI), Z5
-	VPMOVSXBD 16(SI), Z6
-	VCVTDQ2PS Z5, Z5
-	VCVTDQ2PS Z6, Z6
-	VMULPS (DI), Z5, Z7
-	VFMADD231PS 64(DI), Z6, Z7
-	VBROADCASTSS (DX), Z8
-	VFMADD231PS Z8, Z7, Z9
-	ADDQ $32, SI
-	ADDQ $128, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ dq8_loop
-
-dq8_done:
-	VADDPS Z9, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VMOVSS X0, ret+32(FP)
-	VZEROUPPER
-	RET
-
 // func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int)
 // Σ_b s[b] · Σ_{j<64} x[64b+j]·nf4[code j], two codes per byte of q (low
 // nibble first), nblk ≥ 1.
@@ -270,6 +219,75 @@ dn4r_sum:
 	ADDQ R11, DX
 	DECQ BX
 	JNZ dn4r_row
+	VZEROUPPER
+	RET
+
+// func dotQ8RowsAVX512(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+// y[r] = Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]) for row r (q + r·qstride bytes,
+// s + r·sstride scales), for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows, as
+// dotNF4RowsAVX512 (a Go call per row of a Q8 LM head cost what its halved bytes
+// saved). Blocks alternate between two accumulators.
+TEXT ·dotQ8RowsAVX512(SB), NOSPLIT, $0-64
+	MOVQ x+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ nblk+24(FP), R12
+	MOVQ y+32(FP), R8
+	MOVQ rows+40(FP), BX
+	MOVQ qstride+48(FP), R10
+	MOVQ sstride+56(FP), R11
+	SHLQ $2, R11
+
+dq8r_row:
+	MOVQ DI, R9
+	MOVQ SI, R13
+	MOVQ DX, R14
+	MOVQ R12, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z9, Z9, Z9
+
+dq8r_loop:
+	VPMOVSXBD (R13), Z1
+	VPMOVSXBD 16(R13), Z2
+	VCVTDQ2PS Z1, Z1
+	VCVTDQ2PS Z2, Z2
+	VMULPS (R9), Z1, Z3
+	VFMADD231PS 64(R9), Z2, Z3
+	VBROADCASTSS (R14), Z4
+	VFMADD231PS Z4, Z3, Z0
+	ADDQ $32, R13
+	ADDQ $128, R9
+	ADDQ $4, R14
+	DECQ CX
+	JZ dq8r_sum
+	VPMOVSXBD (R13), Z5
+	VPMOVSXBD 16(R13), Z6
+	VCVTDQ2PS Z5, Z5
+	VCVTDQ2PS Z6, Z6
+	VMULPS (R9), Z5, Z7
+	VFMADD231PS 64(R9), Z6, Z7
+	VBROADCASTSS (R14), Z8
+	VFMADD231PS Z8, Z7, Z9
+	ADDQ $32, R13
+	ADDQ $128, R9
+	ADDQ $4, R14
+	DECQ CX
+	JNZ dq8r_loop
+
+dq8r_sum:
+	VADDPS Z9, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (R8)
+	ADDQ $4, R8
+	ADDQ R10, SI
+	ADDQ R11, DX
+	DECQ BX
+	JNZ dq8r_row
 	VZEROUPPER
 	RET
 

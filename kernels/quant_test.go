@@ -311,7 +311,6 @@ func TestQuantDotTwins(t *testing.T) {
 				got, ref float32
 				mag      float64
 			}{
-				{"q8", dotQ8(x, q, s, nblk), dotQ8Go(x, q, s, nblk), 127 * float64(nblk*Q8Block)},
 				{"nf4", dotNF4(x, q, s, nblk), dotNF4Go(x, q, s, nblk), float64(nblk * NF4Block)},
 			} {
 				if d := math.Abs(float64(c.got - c.ref)); d > 1e-5*c.mag {
@@ -367,6 +366,38 @@ func TestNF4RowsTwins(t *testing.T) {
 					if d := math.Abs(float64(v - ref)); d > 1e-6*mag {
 						t.Fatalf("rows=%d nblk=%d row %d: %g (twin %g) vs dotNF4Go %g", rows, nblk, j, got[j], twin[j], ref)
 					}
+				}
+			}
+		}
+	})
+}
+
+// TestQ8RowsTwins: the levels' dotQ8Rows (one call over rows with row
+// strides) equals dotQ8Go row by row within 1e-6 of the sum of |terms|,
+// for odd and even block counts, a row stride longer than the blocks and
+// padded scale strides.
+func TestQ8RowsTwins(t *testing.T) {
+	quantForLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(19, 20))
+		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 64, 5, 3}} {
+			rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
+			qstride, sstride := Q8Block*nblk+qpad, nblk+spad
+			x := quantRand(r, nblk*Q8Block)
+			q := make([]byte, rows*qstride)
+			for i := range q {
+				q[i] = byte(r.Uint32())
+			}
+			s := quantRand(r, rows*sstride)
+			got := make([]float32, rows)
+			active.Load().quant.dotQ8Rows(got, x, q, s, nblk, qstride, sstride)
+			for j := range rows {
+				ref := dotQ8Go(x, q[j*qstride:], s[j*sstride:], nblk)
+				var mag float64 // Σ|x·w|: the scale of float32 rounding
+				for p := 0; p < nblk*Q8Block; p++ {
+					mag += math.Abs(float64(x[p] * float32(int8(q[j*qstride+p])) * s[j*sstride+p/Q8Block]))
+				}
+				if d := math.Abs(float64(got[j] - ref)); d > 1e-6*mag {
+					t.Fatalf("rows=%d nblk=%d row %d: %g vs dotQ8Go %g", rows, nblk, j, got[j], ref)
 				}
 			}
 		}

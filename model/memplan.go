@@ -120,7 +120,12 @@ func PlanMemory(cfg *Config, p PlanInput) Plan {
 	// untied, all 297 MiB of it were resident (MADV_RANDOM did not change
 	// that, Linux 6.18), so it counts whole (F16: its float32 copy).
 	emb, embName := V*H*elem, "LM head (+ tied embedding) ("+dt+")"
-	if !cfg.TieEmbeddings {
+	switch {
+	case !cfg.TieEmbeddings && p.Quantize != "":
+		// an untied head is quantized to Q8 with the layers (HeadQuantize)
+		embName = "embedding (" + dt + ")"
+		add("LM head (int8)", quantBytes(V, H, HeadQuantize, elem))
+	case !cfg.TieEmbeddings:
 		emb, embName = 2*emb, "LM head + embedding ("+dt+")"
 	}
 	add(embName, emb)

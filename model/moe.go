@@ -180,6 +180,7 @@ type moeState struct {
 	sel     []int32   // [T × k] chosen experts
 	w       []float32 // [T × k] routing weights
 	off     []int32   // [E+1] expert e's rows are [off[e], off[e+1])
+	next    []int32   // [E] route's scratch
 	rowSlot []int32   // [R] the slot t·k+j of each row
 	xg      []float32 // [R × H] the rows' inputs
 	gate    []float32 // [R × I]
@@ -285,7 +286,8 @@ func (s *moeState) route(T, E, K int, norm bool) {
 	for e := 1; e <= E; e++ {
 		off[e] += off[e-1]
 	}
-	next := slices.Clone(off[:E])
+	s.next = append(s.next[:0], off[:E]...)
+	next := s.next
 	for slot, e := range s.sel[:T*K] {
 		s.rowSlot[next[e]] = int32(slot)
 		next[e]++

@@ -19,9 +19,9 @@ import (
 type LoadOptions struct {
 	// Quantize is "" (keep the stored dtype), "int8" (Q8, blocks of 32),
 	// "nf4" (QLoRA NormalFloat4, blocks of 64) or "nf4-dq" (NF4 with double
-	// quantization of the block scales). Only the seven linear weights of
-	// each layer are quantized; embedding, norms and LM head stay as stored,
-	// as in QLoRA.
+	// quantization of the block scales). The seven linear weights of each
+	// layer (and every expert's) are quantized to it, an untied LM head to
+	// Q8 (HeadQuantize); embedding, norms and router stay as stored.
 	Quantize string
 	// CacheDir overrides where the quantized cache is looked for and
 	// written when the checkpoint directory is read-only (default
@@ -34,8 +34,21 @@ type LoadOptions struct {
 // QuantizeKinds lists the accepted LoadOptions.Quantize values.
 var QuantizeKinds = []string{"int8", "nf4", "nf4-dq"}
 
-// qcacheFormat marks a gotrain quantized cache in its metadata.
-const qcacheFormat = "gotrain-qcache-v1"
+// qcacheFormat marks a gotrain quantized cache in its metadata. v2 added
+// the Q8 LM head: a v1 cache is stale and rebuilt.
+const qcacheFormat = "gotrain-qcache-v2"
+
+// HeadQuantize is what an untied LM head is quantized to under any
+// LoadOptions.Quantize. Decoding reads the whole head for every token: in
+// BF16 it was 0.62 of the 2.2 GB a Qwen3-30B-A3B NF4 token reads, in Q8
+// (as llama.cpp keeps output.weight at Q8_0/Q6_K under its 4-bit types;
+// bitsandbytes' QLoRA leaves lm_head in 16 bits) 0.35 GB. One head serves
+// prefill (dequantized panels) and decoding (dotted from its bytes), so
+// both compute the same logits; the LM head moves log-probabilities by
+// a small fraction of NF4's own error (TestQuantLogprobs measures both).
+// A tied head is the embedding table, looked up by rows, and stays as
+// stored.
+const HeadQuantize = "int8"
 
 // quantizeMatrix quantizes w to kind.
 func quantizeMatrix(w *kernels.Matrix, kind string) *kernels.Matrix {
@@ -87,6 +100,27 @@ func (m *Model) linears() ([]string, []**kernels.Matrix) {
 	return names, ws
 }
 
+// quantizable returns linears() and, when untied, the LM head, which is
+// quantized to HeadQuantize whatever the layers' kind.
+func (m *Model) quantizable() ([]string, []**kernels.Matrix) {
+	names, ws := m.linears()
+	if m.LMHead != nil && m.LMHead != m.Embed {
+		names, ws = append(names, headName), append(ws, &m.LMHead)
+	}
+	return names, ws
+}
+
+// headName is the LM head's tensor name.
+const headName = "lm_head.weight"
+
+// kindOf is what the tensor name is quantized to under kind.
+func kindOf(name, kind string) string {
+	if name == headName {
+		return HeadQuantize
+	}
+	return kind
+}
+
 // quantize applies opt.Quantize to the loaded model: from the cache when a
 // valid one exists, else by converting and then writing the cache.
 func (m *Model) quantize(opt LoadOptions) error {
@@ -97,7 +131,7 @@ func (m *Model) quantize(opt LoadOptions) error {
 	if !slices.Contains(QuantizeKinds, kind) {
 		return fmt.Errorf("--quantize %q: want one of %s", kind, strings.Join(QuantizeKinds, ", "))
 	}
-	names, ws := m.linears()
+	names, ws := m.quantizable()
 	if opt.NoCache || m.Dir == "" {
 		m.quantizeAll(names, ws, kind)
 		return nil
@@ -147,7 +181,7 @@ func (m *Model) quantize(opt LoadOptions) error {
 // otherwise hold all 29.5 GB it read in its resident set beside the result.
 func (m *Model) quantizeAll(names []string, ws []**kernels.Matrix, kind string) {
 	for i, w := range ws {
-		*w = quantizeMatrix(*w, kind)
+		*w = quantizeMatrix(*w, kindOf(names[i], kind))
 		if m.ckpt != nil {
 			m.ckpt.Evict(names[i])
 		}
@@ -244,15 +278,16 @@ func qcacheTensors(names []string, ws []**kernels.Matrix) []safetensors.Tensor {
 	return ts
 }
 
-// useQCache points the linear weights at the mapped cache f, checking every
+// useQCache points the quantized weights at the mapped cache f, checking every
 // tensor's shape against the model's.
 func (m *Model) useQCache(f *safetensors.File, names []string, ws []**kernels.Matrix) error {
-	dt := kernels.Q8
-	if md := f.Metadata(); md["kind"] != "int8" {
-		dt = kernels.NF4
-	}
+	kind := f.Metadata()["kind"]
 	out := make([]*kernels.Matrix, len(ws))
 	for i, n := range names {
+		dt := kernels.NF4
+		if kindOf(n, kind) == "int8" {
+			dt = kernels.Q8
+		}
 		rows, cols := (*ws[i]).Rows, (*ws[i]).Cols
 		q := &kernels.QuantData{}
 		t, ok := f.Tensor(n + ".q")

@@ -65,9 +65,10 @@ func meanAbsDelta(a, b [][]float32) float64 {
 
 // TestQuantLogprobs reports the mean |Δ logprob| of the quantized tiny models
 // against the unquantized ones (go test -v shows them). Measured on 36
-// random tokens: qwen2-bf16 int8 0.032, nf4 0.41, nf4-dq 0.41; qwen3-f32 int8
-// 0.016, nf4 0.24, nf4-dq 0.24; llama-f32
-// int8 0.036, nf4 0.51, nf4-dq 0.51 (mean logprob ≈ −9: these random tiny
+// random tokens (the untied ones' heads in Q8, HeadQuantize): qwen2-bf16
+// int8 0.032, nf4 0.41, nf4-dq 0.41; qwen3-f32 int8 0.016, nf4 0.24, nf4-dq
+// 0.24; llama-f32 int8 0.038, nf4 0.51, nf4-dq 0.50; qwen3moe-f32 int8
+// 0.027, nf4 0.50, nf4-dq 0.50 (mean logprob ≈ −9: these random tiny
 // models have sharp, arbitrary logits that amplify weight noise). The
 // bounds are about 3× and 2× that.
 func TestQuantLogprobs(t *testing.T) {
@@ -104,6 +105,74 @@ func TestQuantLogprobs(t *testing.T) {
 			t.Logf("%s %s: mean |Δ logprob| %.5f", name, kind, d)
 			if d > bound[kind] || d == 0 {
 				t.Errorf("%s %s: mean |Δ logprob| %.5f, want (0, %g]", name, kind, d, bound[kind])
+			}
+		}
+	}
+}
+
+// TestQuantHeadLogprobs measures what the Q8 LM head (HeadQuantize) alone
+// moves log-probabilities (go test -v shows them) against the model's own
+// head, on the untied tiny models and a random checkpoint of the Llama
+// "small" shape (hidden 256, the real 128,256-row vocabulary), and checks
+// that one row of logits (decoding: dotted from the Q8 bytes) equals the
+// same row among many (prefill: dequantized panels) to float32 rounding.
+// Measured mean |Δ logprob|: tiny-llama-f32 0.0124, tiny-qwen3-f32 0.0072,
+// tiny-qwen3moe-f32 0.0069 (all layers int8: 0.016–0.038, NF4: 0.24–0.51),
+// llama small 0.0030 (its random logits are near uniform). Bound: 2.5×.
+func TestQuantHeadLogprobs(t *testing.T) {
+	small, err := ConfigFor(Llama, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tiny-llama-f32", "tiny-qwen3-f32", "tiny-qwen3moe-f32", "llama-small"} {
+		var dir string
+		if name == "llama-small" {
+			dir = t.TempDir()
+			if err := WriteRandom(dir, small, "bf16", 3); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			dir = copyTiny(t, name)
+		}
+		base := loadQ(t, dir, LoadOptions{})
+		seqs := quantSeqs(base)
+		ref, err := base.Score(seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := loadQ(t, dir, LoadOptions{})
+		m.LMHead = quantizeMatrix(m.LMHead, HeadQuantize)
+		got, err := m.Score(seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := meanAbsDelta(got, ref)
+		t.Logf("%s: Q8 head alone, mean |Δ logprob| %.5f", name, d)
+		if d > 0.03 || d == 0 {
+			t.Errorf("%s: Q8 head moved log-probabilities by %.5f, want (0, 0.03]", name, d)
+		}
+		// decoding's one row against prefill's many
+		H, V, n := m.Config.Hidden, m.Config.VocabSize, 12
+		var b Batch
+		for p, tok := range seqs[0].Tokens[:n] {
+			b.Add(tok, p, 0, p+1, 0, 0)
+		}
+		want := make([]int, n)
+		for i := range want {
+			want[i] = i
+		}
+		h, err := m.Forward(m.NewCache(), &b, nil, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		many, one := make([]float32, n*V), make([]float32, V)
+		m.Logits(many, h, n)
+		for r := 0; r < n; r++ {
+			m.Logits(one, h[r*H:(r+1)*H], 1)
+			for v := range one {
+				if e := math.Abs(float64(one[v] - many[r*V+v])); e > 1e-4*(1+math.Abs(float64(one[v]))) {
+					t.Fatalf("%s: row %d logit %d: decoding %g, prefill %g", name, r, v, one[v], many[r*V+v])
+				}
 			}
 		}
 	}
@@ -198,7 +267,7 @@ func writeDequantized(t *testing.T, m *Model, src string) string {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	names, ws := m.linears()
+	names, ws := m.quantizable()
 	deq := map[string]*kernels.Matrix{}
 	for i, n := range names {
 		deq[n] = (*ws[i]).Dequantize()

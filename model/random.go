@@ -46,6 +46,9 @@ func NewRandom(c *Config, kind string, seed uint64) (*Model, error) {
 	m.LMHead = m.Embed
 	if !c.TieEmbeddings {
 		m.LMHead = bf16(c.VocabSize, H, embStd)
+		if kind != "" { // as quantize does (HeadQuantize)
+			m.LMHead = quantizeMatrix(m.LMHead, HeadQuantize)
+		}
 	}
 	m.Norm = ones(H)
 	m.Layers = make([]Layer, c.Layers)

@@ -81,14 +81,24 @@ func runBenchModel(name string, args []string) error {
 		return err
 	}
 	packed := *pack && (name == "prefill" || name == "predict")
+	stopProfile := func() {}
 	if packed {
 		m.PackWeights()
 	}
-	stop, err := startCPUProfile(*cpuProfile)
-	if err != nil {
+	// decode profiles its steps only, after the prompt's prefill
+	profile := func() error {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err == nil {
+			stopProfile = stop
+		}
 		return err
 	}
-	defer stop()
+	if name != "decode" {
+		if err := profile(); err != nil {
+			return err
+		}
+	}
+	defer func() { stopProfile() }()
 	rng := rand.New(rand.NewPCG(1, 2))
 	prompt := make([]int, *tokens)
 	for i := range prompt {
@@ -144,6 +154,9 @@ func runBenchModel(name string, args []string) error {
 			return err
 		}
 		logits := make([]float32, m.Config.VocabSize)
+		if err := profile(); err != nil {
+			return err
+		}
 		start, c0 := time.Now(), cpuSeconds()
 		for s := 0; s < *steps; s++ {
 			var b model.Batch

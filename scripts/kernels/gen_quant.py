@@ -26,6 +26,24 @@ def hsum(f, w):
         "VMOVSS X0, ret+32(FP)", "VZEROUPPER", "RET")
 
 
+def rows_prologue(f, x):
+    """Loads the arguments of a rows kernel (x or xp, q, s, nblk, y, rows,
+    qstride, sstride) into DI, SI, DX, R12, R8, BX, R10 and R11 (bytes)."""
+    f.e(f"MOVQ {x}+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), R12",
+        "MOVQ y+32(FP), R8", "MOVQ rows+40(FP), BX", "MOVQ qstride+48(FP), R10", "MOVQ sstride+56(FP), R11",
+        "SHLQ $2, R11")
+
+
+def rows_epilogue(f, w, row):
+    """Stores the lane sum of Z0 (w = 16) or Y0 (w = 8) at (R8), steps to
+    the next row and loops to label row, else returns."""
+    if w == 16:
+        f.e("VEXTRACTF64X4 $1, Z0, Y1", "VADDPS Y1, Y0, Y0")
+    f.e("VEXTRACTF128 $1, Y0, X1", "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0",
+        "VMOVSS X0, (R8)", "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", f"JNZ {row}",
+        "VZEROUPPER", "RET")
+
+
 def avx512():
     out = [header("gen_quant.py", __doc__.split("\n\n")[0].replace(
         "Generates kernels/quant_avx512_amd64.s and kernels/quant_avx2_amd64.s:\nt", "T") + "\nThis file: AVX-512F."),
@@ -33,23 +51,6 @@ def avx512():
         "// values (even columns) with 16 high-nibble values (odd columns).\n",
         table("nf4tab", NF4), table("nf4ilo", [v for i in range(8) for v in (i, 16 + i)], False),
         table("nf4ihi", [v for i in range(8, 16) for v in (i, 16 + i)], False), ""]
-
-    f = Func("dotQ8AVX512", "x *float32, q *byte, s *float32, nblk int", "0-36",
-             "Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1. Blocks alternate between\n"
-             "two accumulators.")
-    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX",
-        "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
-    f.label("dq8_loop")
-    for half, (r, acc, last) in enumerate([(1, 0, "JZ dq8_done"), (5, 9, "JNZ dq8_loop")]):
-        f.e(f"VPMOVSXBD (SI), Z{r}", f"VPMOVSXBD 16(SI), Z{r + 1}", f"VCVTDQ2PS Z{r}, Z{r}",
-            f"VCVTDQ2PS Z{r + 1}, Z{r + 1}", f"VMULPS (DI), Z{r}, Z{r + 2}",
-            f"VFMADD231PS 64(DI), Z{r + 1}, Z{r + 2}", f"VBROADCASTSS (DX), Z{r + 3}",
-            f"VFMADD231PS Z{r + 3}, Z{r + 2}, Z{acc}", "ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX",
-            "DECQ CX", last)
-    f.label("dq8_done")
-    f.e("VADDPS Z9, Z0, Z0")
-    hsum(f, 16)
-    out.append(f.text())
 
     def nf4_decode(f, src, lo, hi, t):
         """Z<lo>, Z<hi>: the 32 values of 16 bytes at src, in column order
@@ -89,9 +90,8 @@ def avx512():
              "without its lookups) and shifts widened the bytes first. A pair's lanes\n"
              "0-7 are block 2i, lanes 8-15 block 2i+1 (scales merged under K1); an odd\n"
              "last block is decoded per byte as before.")
-    f.e("MOVQ xp+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), R12",
-        "MOVQ y+32(FP), R8", "MOVQ rows+40(FP), BX", "MOVQ qstride+48(FP), R10", "MOVQ sstride+56(FP), R11",
-        "SHLQ $2, R11", "VMOVUPS nf4tab<>(SB), Z31", "MOVL $0xff00, AX", "KMOVW AX, K1")
+    rows_prologue(f, "xp")
+    f.e("VMOVUPS nf4tab<>(SB), Z31", "MOVL $0xff00, AX", "KMOVW AX, K1")
     f.label("dn4r_row")
     f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "SHRQ $1, CX",
         "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9", "JZ dn4r_odd")
@@ -116,9 +116,29 @@ def avx512():
         "VFMADD231PS 192(R9), Z4, Z5", "VADDPS Z5, Z7, Z7", "VBROADCASTSS (R14), Z8",
         "VFMADD231PS Z8, Z7, Z9")
     f.label("dn4r_sum")
-    f.e("VADDPS Z9, Z0, Z0", "VEXTRACTF64X4 $1, Z0, Y1", "VADDPS Y1, Y0, Y0", "VEXTRACTF128 $1, Y0, X1",
-        "VADDPS X1, X0, X0", "VHADDPS X0, X0, X0", "VHADDPS X0, X0, X0", "VMOVSS X0, (R8)",
-        "ADDQ $4, R8", "ADDQ R10, SI", "ADDQ R11, DX", "DECQ BX", "JNZ dn4r_row", "VZEROUPPER", "RET")
+    f.e("VADDPS Z9, Z0, Z0")
+    rows_epilogue(f, 16, "dn4r_row")
+    out.append(f.text())
+
+    f = Func("dotQ8RowsAVX512", "x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
+             "0-64",
+             "y[r] = Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]) for row r (q + r·qstride bytes,\n"
+             "s + r·sstride scales), for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows, as\n"
+             "dotNF4RowsAVX512 (a Go call per row of a Q8 LM head cost what its halved bytes\n"
+             "saved). Blocks alternate between two accumulators.")
+    rows_prologue(f, "x")
+    f.label("dq8r_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "VXORPS Z0, Z0, Z0", "VXORPS Z9, Z9, Z9")
+    f.label("dq8r_loop")
+    for r, acc, last in [(1, 0, "JZ dq8r_sum"), (5, 9, "JNZ dq8r_loop")]:
+        f.e(f"VPMOVSXBD (R13), Z{r}", f"VPMOVSXBD 16(R13), Z{r + 1}", f"VCVTDQ2PS Z{r}, Z{r}",
+            f"VCVTDQ2PS Z{r + 1}, Z{r + 1}", f"VMULPS (R9), Z{r}, Z{r + 2}",
+            f"VFMADD231PS 64(R9), Z{r + 1}, Z{r + 2}", f"VBROADCASTSS (R14), Z{r + 3}",
+            f"VFMADD231PS Z{r + 3}, Z{r + 2}, Z{acc}", "ADDQ $32, R13", "ADDQ $128, R9", "ADDQ $4, R14",
+            "DECQ CX", last)
+    f.label("dq8r_sum")
+    f.e("VADDPS Z9, Z0, Z0")
+    rows_epilogue(f, 16, "dq8r_row")
     out.append(f.text())
 
     f = Func("dequantQ8AVX512", "dst *float32, q *byte, s float32, n16 int", "0-32",
@@ -179,18 +199,22 @@ def avx2():
         "// The NF4 codebook (codes 0-7 at +0, 8-15 at +32) and a nibble mask.\n",
         table("nf4tab2", NF4), table("nf4mask2", [15] * 8, False), ""]
 
-    f = Func("dotQ8AVX2", "x *float32, q *byte, s *float32, nblk int", "0-36",
-             "Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]), nblk ≥ 1.")
-    f.e("MOVQ x+0(FP), DI", "MOVQ q+8(FP), SI", "MOVQ s+16(FP), DX", "MOVQ nblk+24(FP), CX", "VXORPS Y0, Y0, Y0")
-    f.label("dq8a_loop")
+    f = Func("dotQ8RowsAVX2", "x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
+             "0-64",
+             "y[r] = Σ_b s[b] · Σ_{j<32} x[32b+j]·int8(q[32b+j]) for row r (q + r·qstride bytes,\n"
+             "s + r·sstride scales), for rows ≥ 1 rows, nblk ≥ 1: one call for a run of rows.")
+    rows_prologue(f, "x")
+    f.label("dq8ar_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "VXORPS Y0, Y0, Y0")
+    f.label("dq8ar_loop")
     for i in range(4):
-        f.e(f"VPMOVSXBD {8 * i or ''}(SI), Y{i + 1}")
+        f.e(f"VPMOVSXBD {8 * i or ''}(R13), Y{i + 1}")
     for i in range(4):
         f.e(f"VCVTDQ2PS Y{i + 1}, Y{i + 1}")
-    f.e("VMULPS (DI), Y1, Y5", "VMULPS 32(DI), Y2, Y6", "VFMADD231PS 64(DI), Y3, Y5",
-        "VFMADD231PS 96(DI), Y4, Y6", "VADDPS Y6, Y5, Y5", "VBROADCASTSS (DX), Y7", "VFMADD231PS Y7, Y5, Y0",
-        "ADDQ $32, SI", "ADDQ $128, DI", "ADDQ $4, DX", "DECQ CX", "JNZ dq8a_loop")
-    hsum(f, 8)
+    f.e("VMULPS (R9), Y1, Y5", "VMULPS 32(R9), Y2, Y6", "VFMADD231PS 64(R9), Y3, Y5",
+        "VFMADD231PS 96(R9), Y4, Y6", "VADDPS Y6, Y5, Y5", "VBROADCASTSS (R14), Y7", "VFMADD231PS Y7, Y5, Y0",
+        "ADDQ $32, R13", "ADDQ $128, R9", "ADDQ $4, R14", "DECQ CX", "JNZ dq8ar_loop")
+    rows_epilogue(f, 8, "dq8ar_row")
     out.append(f.text())
 
     f = Func("dotNF4AVX2", "x *float32, q *byte, s *float32, nblk int", "0-36",
