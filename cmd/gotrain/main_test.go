@@ -100,7 +100,8 @@ func TestScoreGolden(t *testing.T) {
 	tmp := t.TempDir()
 	data := writeFile(t, filepath.Join(tmp, "in.jsonl"), in.String())
 	out := filepath.Join(tmp, "out.jsonl")
-	if msg, code := gotrain(t, "score", "--base", dir, "--adapter", filepath.Join(dir, "adapter"), "--data", data, "--out", out); code != 0 {
+	// the reference ran in float32
+	if msg, code := gotrain(t, "score", "--compute", "f32", "--base", dir, "--adapter", filepath.Join(dir, "adapter"), "--data", data, "--out", out); code != 0 {
 		t.Fatalf("score failed (%d): %s", code, msg)
 	}
 	f, _ := os.Open(out)

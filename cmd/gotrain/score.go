@@ -175,8 +175,11 @@ func writeOutput(path string, write func(io.Writer) error) error {
 }
 
 // addComputeFlag registers --compute; setCompute applies it to a loaded model.
+// Inference defaults to auto like training: scoring is batch-invariant in
+// bf16 too, so the server's batches answer what predict does bit for bit,
+// and bf16 halves the LM head that dominates scoring answer rows.
 func addComputeFlag(fs *flag.FlagSet) *string {
-	return fs.String("compute", "f32", computeUsage)
+	return fs.String("compute", "auto", computeUsage)
 }
 
 const computeUsage = "matmul precision of the forward pass and the LM head: f32, bf16 (activations rounded to bfloat16, float32 accumulation, as PyTorch autocast; about 2× faster with AVX512_BF16), or auto (bf16 where the CPU has AVX512_BF16)"
