@@ -374,7 +374,8 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 		}
 		r.rows += T
 	}
-	if T == 1 && !st.train && !st.exact && m.compute == kernels.ComputeF32 {
+	// quantized experts decode by the same GEMV in either compute mode
+	if T == 1 && !st.train && !st.exact && (m.compute == kernels.ComputeF32 || b.Experts[0].Gate.W.IsQuantized()) {
 		m.moeDecode(l, x, b, ad, st)
 		return
 	}
