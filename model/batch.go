@@ -237,14 +237,15 @@ func (m *Model) headLogProbs(c *KVCache, h []float32, rows int, targets []headTa
 		nr := min(rb, rows-r0)
 		lo, _ := slices.BinarySearchFunc(byRow, int32(r0), func(t headTarget, r int32) int { return int(t.row - r) })
 		hi, _ := slices.BinarySearchFunc(byRow, int32(r0+nr), func(t headTarget, r int32) int { return int(t.row - r) })
+		// fewer rows than the GEMM's go padded (see Batch.exact), once for
+		// every vocabulary block
+		hr, mr := h[r0*H:(r0+nr)*H], max(nr, kernels.MinGEMMRows)
+		if nr < mr {
+			c.hpad = padRows(c.hpad, hr, mr*H)
+			hr = c.hpad
+		}
 		for v0 := 0; v0 < V; v0 += cb {
 			nv := min(cb, V-v0)
-			// fewer rows than the GEMM's go padded (see Batch.exact)
-			hr, mr := h[r0*H:(r0+nr)*H], max(nr, kernels.MinGEMMRows)
-			if nr < mr {
-				c.hpad = padRows(c.hpad, hr, mr*H)
-				hr = c.hpad
-			}
 			logits := c.logits[:mr*nv]
 			m.headRows(logits, hr, mr, v0, v0+nv)
 			kernels.LogSumExp(norm[:nr], logits, nr, nv)
