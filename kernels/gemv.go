@@ -153,8 +153,9 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // input x [m × k], such as a layer's q, k and v projections. For one row of
 // x (decoding) the GEMVs run as a single job of the worker pool over all
 // their rows (MatMulTMany): a call's start and tail cost the short ones more
-// than their share of the memory stream; in ComputeBF16 too for BF16
-// weights, on x rounded once (as MatMulTCompute does for a few rows). In
+// than their share of the memory stream; in ComputeBF16 too for quantized
+// weights (the same GEMV in either mode) and for BF16 weights, on x rounded
+// once (as MatMulTCompute does for a few rows). In
 // ComputeBF16 with the native kernel and more rows, x is rounded and packed
 // once for all of them. Otherwise it is MatMulTCompute on each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
