@@ -26,6 +26,10 @@ func (m *Model) Generate(prompt []int, ad *Adapter, s Sampling, rng *rand.Rand, 
 	return m.GenerateSteps(prompt, ad, s, rng, step)
 }
 
+// maxReserve bounds the new tokens GenerateSteps reserves cache rows for
+// up front (Qwen3-30B-A3B: 196 KB a row, 50 MB).
+const maxReserve = 256
+
 // GenerateSteps is Generate whose emit also gets the logits [Vocab] the token
 // was drawn from (before temperature), valid only during the call, for
 // log-probabilities.
@@ -42,6 +46,10 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 		return nil, fmt.Errorf("model: prompt of %d tokens plus %d new ones exceeds the %d positions supported%s", len(prompt), s.MaxNewTokens, m.ropeLen, m.Config.windowNote())
 	}
 	c := m.NewCache()
+	// room for the prompt and the first maxReserve new tokens: a few
+	// hundred rows past the prompt whatever MaxNewTokens asks for (a
+	// generation may stop long before it), then the cache doubles
+	c.Reserve(len(prompt) + min(s.MaxNewTokens, maxReserve))
 	var b Batch
 	for i, t := range prompt {
 		b.Add(t, i, 0, i+1, 0, 0)

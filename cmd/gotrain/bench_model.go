@@ -146,6 +146,7 @@ func runBenchModel(name string, args []string) error {
 		}
 	case "decode":
 		c := m.NewCache()
+		c.Reserve(len(prompt) + *steps) // as Generate does
 		var b model.Batch
 		for p, tok := range prompt {
 			b.Add(tok, p, 0, p+1, 0, 0)
