@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/gotrain/gotrain/kernels"
 )
 
 // Sampling controls decoding. Temperature 0 is greedy.
@@ -84,22 +88,33 @@ func (m *Model) GenerateSteps(prompt []int, ad *Adapter, s Sampling, rng *rand.R
 
 // Sample draws a token from logits with temperature, top-k and top-p (the
 // draw of Generate, for a caller that computes the logits itself). The
-// candidates are taken most likely first from a heap, as many as top-k,
-// top-p or the draw itself need, instead of sorting the vocabulary per
-// token: the draw walks them in that order, so a seed gives the token a
-// full sort gives (tested against one). For a nucleus of a few dozen
-// tokens out of 151,936 that is one heapify (linear) and a few dozen pops.
+// candidates are taken most likely first, as many as top-k, top-p or the
+// draw itself need, instead of sorting the vocabulary per token: the draw
+// walks them in that order, so a seed gives the token a full sort gives
+// (tested against one). They are grouped by the binary exponent of their
+// probability in one linear pass, and only the groups the walk reaches
+// are sorted: for 151,936 tokens 1.4–1.8 ms a draw (1.9 on one core),
+// against 4.1–5.7 ms from a heap of fresh memory each draw (its
+// sift-downs missed the cache), beside 65–75 ms of Qwen3-30B-A3B NF4
+// decoding step.
 func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
 	best := argmax(logits)
 	if s.Temperature == 0 {
 		return best
 	}
-	h := candHeap{p: make([]float64, len(logits)), idx: make([]int32, len(logits))}
+	h := candPool.Get().(*candOrder)
+	defer candPool.Put(h)
+	h.p = slices.Grow(h.p[:0], len(logits))[:len(logits)]
 	mx := float64(logits[best])
+	// the exponentials on every core (half of a draw's time on one), then
+	// their sum in index order
+	kernels.Parallel((len(logits)+4095)/4096, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(logits)); i++ {
+			h.p[i] = math.Exp((float64(logits[i]) - mx) / s.Temperature)
+		}
+	})
 	var sum float64
-	for i, v := range logits {
-		p := math.Exp((float64(v) - mx) / s.Temperature)
-		h.p[i], h.idx[i] = p, int32(i)
+	for _, p := range h.p {
 		sum += p
 	}
 	h.init()
@@ -126,7 +141,7 @@ func Sample(logits []float32, s Sampling, rng *rand.Rand) int {
 		}
 	}
 	if !truncated {
-		// every token: the draw takes candidates from the heap as it goes
+		// every token: the draw takes candidates in order as it goes
 		u := rng.Float64() * sum
 		last := int32(best)
 		for h.len() > 0 {
@@ -161,47 +176,63 @@ func argmax(v []float32) int {
 	return best
 }
 
-// candHeap is a max-heap of token ids by probability p (equal ones by id).
-type candHeap struct {
-	p   []float64 // by token id
-	idx []int32   // the heap
+// candOrder yields token ids by probability p, most likely first (equal
+// ones by id): ids grouped by the binary exponent of p (p ≤ 1, the most
+// likely token's being 1), each group sorted when the walk reaches it.
+type candOrder struct {
+	p    []float64   // by token id
+	ids  []int32     // ids, grouped by exponent, the largest p first
+	off  [2049]int32 // group g is ids[off[g]:off[g+1]]
+	g    int         // the group being walked
+	next int32       // the next index of ids
 }
 
-func (h *candHeap) len() int { return len(h.idx) }
+// candPool recycles Sample's buffers: 1.8 MB of fresh memory a draw for a
+// 151,936-token vocabulary (page faults) otherwise.
+var candPool = sync.Pool{New: func() any { return new(candOrder) }}
 
-func (h *candHeap) less(a, b int32) bool { // a before b
-	return h.p[a] > h.p[b] || h.p[a] == h.p[b] && a < b
-}
+// group is p's group, by its biased exponent e (the larger the earlier):
+// 2047 − e, 1024 for p = 1, 2047 for p = 0 and the subnormals.
+func group(p float64) int { return 2047 - int(math.Float64bits(p)>>52&0x7ff) }
 
-func (h *candHeap) init() {
-	for i := len(h.idx)/2 - 1; i >= 0; i-- {
-		h.down(i)
+func (h *candOrder) init() {
+	clear(h.off[:])
+	for _, p := range h.p {
+		h.off[group(p)+1]++
 	}
-}
-
-func (h *candHeap) pop() int32 {
-	top := h.idx[0]
-	n := len(h.idx) - 1
-	h.idx[0] = h.idx[n]
-	h.idx = h.idx[:n]
-	h.down(0)
-	return top
-}
-
-func (h *candHeap) down(i int) {
-	n := len(h.idx)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			return
-		}
-		if c+1 < n && h.less(h.idx[c+1], h.idx[c]) {
-			c++
-		}
-		if !h.less(h.idx[c], h.idx[i]) {
-			return
-		}
-		h.idx[i], h.idx[c] = h.idx[c], h.idx[i]
-		i = c
+	for g := 1; g < len(h.off); g++ {
+		h.off[g] += h.off[g-1]
 	}
+	h.ids = slices.Grow(h.ids[:0], len(h.p))[:len(h.p)]
+	var at [2048]int32
+	copy(at[:], h.off[:2048])
+	for i, p := range h.p {
+		g := group(p)
+		h.ids[at[g]] = int32(i)
+		at[g]++
+	}
+	h.g, h.next = -1, 0
+}
+
+// len is the number of ids not yet popped.
+func (h *candOrder) len() int { return len(h.ids) - int(h.next) }
+
+// pop returns the next id; len() must be > 0.
+func (h *candOrder) pop() int32 {
+	for h.g < 0 || h.next == h.off[h.g+1] {
+		h.g++
+		grp := h.ids[h.off[h.g]:h.off[h.g+1]]
+		slices.SortFunc(grp, func(a, b int32) int {
+			switch pa, pb := h.p[a], h.p[b]; {
+			case pa > pb:
+				return -1
+			case pa < pb:
+				return 1
+			}
+			return int(a - b)
+		})
+	}
+	id := h.ids[h.next]
+	h.next++
+	return id
 }
