@@ -46,14 +46,7 @@ func TestDecodeMatchesForward(t *testing.T) {
 					name := fmt.Sprintf("%s %s %s %v", mc.name, kind, level, cm)
 					whole := forwardLogProbs(t, m, toks)
 					c := m.NewCache()
-					var b Batch
-					for p := 0; p < P; p++ {
-						b.Add(toks[p], p, 0, p+1, 0, 0)
-					}
-					h, err := m.Forward(c, &b, nil, []int{P - 1})
-					if err != nil {
-						t.Fatal(err)
-					}
+					h := promptHidden(t, m, c, toks[:P])
 					tol := 1e-4
 					if cm == kernels.ComputeBF16 {
 						tol = 0.02
@@ -69,6 +62,7 @@ func TestDecodeMatchesForward(t *testing.T) {
 						}
 						var step Batch
 						step.Add(toks[p], p, 0, p+1, 0, 0)
+						var err error
 						if h, err = m.Forward(c, &step, nil, []int{0}); err != nil {
 							t.Fatal(err)
 						}
@@ -78,6 +72,21 @@ func TestDecodeMatchesForward(t *testing.T) {
 			}
 		}
 	}
+}
+
+// promptHidden runs prompt through the cache c and returns the last
+// token's final hidden state.
+func promptHidden(t *testing.T, m *Model, c *KVCache, prompt []int) []float32 {
+	t.Helper()
+	var b Batch
+	for p, tok := range prompt {
+		b.Add(tok, p, 0, p+1, 0, 0)
+	}
+	h, err := m.Forward(c, &b, nil, []int{len(prompt) - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // forwardLogProbs is log p(toks[i+1] | toks[:i+1]) for every i, from one
@@ -107,19 +116,12 @@ func TestCacheReserve(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	toks := randomTokens(rng, 150, m.Config.VocabSize)
 	run := func(c *KVCache) []float32 {
-		var out []float32
-		var b Batch
-		for p := 0; p < 40; p++ {
-			b.Add(toks[p], p, 0, p+1, 0, 0)
-		}
-		h, err := m.Forward(c, &b, nil, []int{39})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, h...)
+		h := promptHidden(t, m, c, toks[:40])
+		out := append([]float32(nil), h...)
 		for p := 40; p < len(toks); p++ {
 			var s Batch
 			s.Add(toks[p], p, 0, p+1, 0, 0)
+			var err error
 			if h, err = m.Forward(c, &s, nil, []int{0}); err != nil {
 				t.Fatal(err)
 			}
@@ -146,14 +148,7 @@ func TestCacheReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = m.NewCache()
-	var b Batch
-	for p := 0; p < 40; p++ {
-		b.Add(toks[p], p, 0, p+1, 0, 0)
-	}
-	h, err := m.Forward(c, &b, nil, []int{39})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := promptHidden(t, m, c, toks[:40])
 	logits := make([]float32, m.Config.VocabSize)
 	for i, tok := range gen {
 		m.Logits(logits, h, 1)
