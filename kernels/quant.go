@@ -25,8 +25,11 @@ import (
 // w in the forward (MatMulT) is dequantized by the GEMM driver into each B
 // micro-panel as it packs it (packBQuant). For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
-// dequantizes in registers), so the weights stream through once. Every
-// routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
+// dequantizes in registers), so the weights stream through once; in
+// ComputeBF16 with AVX512_BF16 an NF4 row is looked up as the bf16 panels'
+// values and dotted with x rounded to bf16 (dotNF4RowsBF16). Every
+// routine has an AVX-512 and an AVX2 version (quant_*_amd64.s; the bf16
+// ones AVX-512 only) and a Go twin.
 
 // Block sizes along Cols.
 const (
