@@ -329,6 +329,20 @@ func TestQuantDotTwins(t *testing.T) {
 	})
 }
 
+// nf4RowsCase makes the operands of an NF4 rows kernel for c = {rows,
+// nblk, row padding in bytes, scale padding}: x, random codes, scales and
+// the strides.
+func nf4RowsCase(r *rand.Rand, c [4]int) (x []float32, q []byte, s []float32, qstride, sstride int) {
+	rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
+	qstride, sstride = 32*nblk+qpad, nblk+spad
+	x = quantRand(r, nblk*NF4Block)
+	q = make([]byte, rows*qstride)
+	for i := range q {
+		q[i] = byte(r.Uint32())
+	}
+	return x, q, quantRand(r, rows*sstride), qstride, sstride
+}
+
 // TestNF4RowsTwins: the levels' dotNF4Rows (one call over rows with row
 // strides, x permuted) equals dotNF4RowsGo and, row by row, dotNF4Go on the
 // unpermuted x, within 1e-6 of the sum of |terms|, for odd and even block
@@ -341,14 +355,8 @@ func TestNF4RowsTwins(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(17, 18))
 		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 32, 5, 3}} {
-			rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
-			qstride, sstride := 32*nblk+qpad, nblk+spad
-			x := quantRand(r, nblk*NF4Block)
-			q := make([]byte, rows*qstride)
-			for i := range q {
-				q[i] = byte(r.Uint32())
-			}
-			s := quantRand(r, rows*sstride)
+			rows, nblk := c[0], c[1]
+			x, q, s, qstride, sstride := nf4RowsCase(r, c)
 			xp := permuteNF4(nil, x, len(x))
 			got, twin := make([]float32, rows), make([]float32, rows)
 			active.Load().quant.dotNF4Rows(got, xp, q, s, nblk, qstride, sstride)
@@ -473,14 +481,8 @@ func TestNF4RowsBF16Twins(t *testing.T) {
 	quantForLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(21, 22))
 		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 33, 5, 3}} {
-			rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
-			qstride, sstride := 32*nblk+qpad, nblk+spad
-			x := quantRand(r, nblk*NF4Block)
-			q := make([]byte, rows*qstride)
-			for i := range q {
-				q[i] = byte(r.Uint32())
-			}
-			s := quantRand(r, rows*sstride)
+			rows, nblk := c[0], c[1]
+			x, q, s, qstride, sstride := nf4RowsCase(r, c)
 			xh := permuteNF4BF16(nil, x, len(x))
 			twin := make([]float32, rows)
 			dotNF4RowsBF16Go(twin, xh, q, s, nblk, qstride, sstride)

@@ -355,16 +355,9 @@ func TestQuantBF16DecodeMatchesForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cache := m.NewCache()
 		var worst float64
-		for p, tok := range toks[:len(toks)-1] {
-			var b Batch
-			b.Add(tok, p, 0, p+1, 0, 0)
-			h, err := m.Forward(cache, &b, nil, []int{0})
-			if err != nil {
-				t.Fatal(err)
-			}
-			worst = max(worst, math.Abs(float64(m.logProbs(h, []int32{int32(toks[p+1])})[0]-whole[0][p])))
+		for p, v := range decodeLogProbs(t, m, toks, nil) {
+			worst = max(worst, math.Abs(float64(v-whole[0][p])))
 		}
 		t.Logf("%s: max |Δ logprob| decode vs forward %.3g", kind, worst)
 		if worst > 5e-3 {
