@@ -454,6 +454,37 @@ func TestMatMulTGroup(t *testing.T) {
 					t.Fatalf("k=%d %s matrix %d: MatMulTMany %v, MatMulT %v", k, w.DType, i, ys[i][:min(4, len(want))], want[:min(4, len(want))])
 				}
 			}
+			// ComputeBF16: quantized weights as one job (NF4 by dotNF4RowsBF16,
+			// gate and up sharing one rounded input), the mixed bag a call
+			// each, and a group of quantized ones, as MatMulTCompute
+			qs, qys, qxs := []*Matrix{}, [][]float32{}, [][]float32{}
+			for i, w := range ws {
+				if w.IsQuantized() {
+					qs, qys, qxs = append(qs, w), append(qys, ys[i]), append(qxs, xs[i])
+				}
+			}
+			qxs[1] = qxs[0]
+			for _, set := range []struct {
+				ys, xs [][]float32
+				ws     []*Matrix
+			}{{ys, xs, ws}, {qys, qxs, qs}} {
+				MatMulTManyCompute(set.ys, set.xs, set.ws, ComputeBF16)
+				for i, w := range set.ws {
+					want := make([]float32, w.Rows)
+					MatMulTCompute(want, set.xs[i], 1, w, false, ComputeBF16)
+					if !slices.Equal(set.ys[i], want) {
+						t.Fatalf("bf16 k=%d %s matrix %d: MatMulTManyCompute %v, MatMulTCompute %v", k, w.DType, i, set.ys[i][:min(4, len(want))], want[:min(4, len(want))])
+					}
+				}
+			}
+			MatMulTGroup(qys, qxs[0], 1, qs, ComputeBF16)
+			for i, w := range qs {
+				want := make([]float32, w.Rows)
+				MatMulTCompute(want, qxs[0], 1, w, false, ComputeBF16)
+				if !slices.Equal(qys[i], want) {
+					t.Fatalf("bf16 k=%d %s matrix %d: MatMulTGroup %v, MatMulTCompute %v", k, w.DType, i, qys[i][:min(4, len(want))], want[:min(4, len(want))])
+				}
+			}
 		}
 	})
 }

@@ -152,24 +152,22 @@ func gemv1Rows(l *impl, y, x []float32, w *Matrix, jb0, jb1 int, acc bool) {
 // MatMulTGroup computes ys[i] = x·ws[i]ᵀ for weights that read the same
 // input x [m × k], such as a layer's q, k and v projections. For one row of
 // x (decoding) the GEMVs run as a single job of the worker pool over all
-// their rows (MatMulTMany): a call's start and tail cost the short ones more
-// than their share of the memory stream; in ComputeBF16 too for quantized
-// weights (the same GEMV in either mode) and for BF16 weights, on x rounded
-// once (as MatMulTCompute does for a few rows). In
-// ComputeBF16 with the native kernel and more rows, x is rounded and packed
-// once for all of them. Otherwise it is MatMulTCompute on each.
+// their rows (MatMulTManyCompute): a call's start and tail cost the short
+// ones more than their share of the memory stream; in ComputeBF16 too for
+// quantized weights and for BF16 weights, on x rounded once (as
+// MatMulTCompute does for a few rows). In ComputeBF16 with the native
+// kernel and more rows, x is rounded and packed once for all of them.
+// Otherwise it is MatMulTCompute on each.
 func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
-	if c == ComputeBF16 && m <= gemvMaxM && allQuantized(ws) {
-		// a few rows of quantized weights take quantMatMulT's GEMV in either
-		// mode: as one job (MatMulTMany) rather than a job each, which cost
-		// Qwen3-30B-A3B's NF4 decoding a quarter of its rate under bf16
-		c = ComputeF32
-	}
+	// a few rows of quantized weights take quantMatMulT's GEMV in either
+	// mode: as one job rather than a job each, which cost Qwen3-30B-A3B's
+	// NF4 decoding a quarter of its rate under bf16
+	many := c == ComputeF32 || m <= gemvMaxM && allQuantized(ws)
 	if c == ComputeBF16 && m > 0 && m <= gemvMaxM && allBF16(ws) {
 		checkLen("MatMulTGroup x", x, m*ws[0].Cols)
 		xr, put := bf16Rounded(x[:m*ws[0].Cols])
 		defer put()
-		x, c = xr, ComputeF32
+		x, c, many = xr, ComputeF32, true
 	}
 	if l := active.Load(); c == ComputeBF16 && l.kernBF16 != nil && m > gemvMaxM && len(ys) == len(ws) && len(ws) > 1 && sharedPairs(ws) {
 		k := ws[0].Cols
@@ -188,7 +186,7 @@ func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
 		}
 		return
 	}
-	if m != 1 || c != ComputeF32 || len(ys) != len(ws) {
+	if m != 1 || !many || len(ys) != len(ws) {
 		for i, w := range ws {
 			MatMulTCompute(ys[i], x, m, w, false, c)
 		}
@@ -198,7 +196,7 @@ func MatMulTGroup(ys [][]float32, x []float32, m int, ws []*Matrix, c Compute) {
 	for i := range xs {
 		xs[i] = x
 	}
-	MatMulTMany(ys, xs, ws)
+	MatMulTManyCompute(ys, xs, ws, c)
 }
 
 // sharedPairs reports whether MatMulTGroup can pack x once for ws: dense
@@ -247,14 +245,21 @@ var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 // a mixture-of-experts token's experts (whose own calls were an eighth of
 // the decoding time in pool hand-offs). Quantized weights are dotted straight
 // from their bytes.
-func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
+func MatMulTMany(ys, xs [][]float32, ws []*Matrix) { MatMulTManyCompute(ys, xs, ws, ComputeF32) }
+
+// MatMulTManyCompute is MatMulTMany with a choice of compute mode: what
+// MatMulTCompute computes for each, as one job when the weights are
+// quantized (NF4 by dotNF4RowsBF16 in ComputeBF16 on AVX512_BF16), else a
+// call each in ComputeBF16.
+func MatMulTManyCompute(ys, xs [][]float32, ws []*Matrix, c Compute) {
 	l := active.Load()
-	if l.gemv1 == nil || len(ys) != len(ws) || len(xs) != len(ws) {
+	if l.gemv1 == nil || len(ys) != len(ws) || len(xs) != len(ws) || c == ComputeBF16 && !allQuantized(ws) {
 		for i, w := range ws {
-			MatMulT(ys[i], xs[i], 1, w, false)
+			MatMulTCompute(ys[i], xs[i], 1, w, false, c)
 		}
 		return
 	}
+	bf16 := c == ComputeBF16 && l.quant.dotNF4RowsBF16 != nil
 	start := make([]int, len(ws)+1) // first group of 4 rows of each matrix
 	for i, w := range ws {
 		checkLen("MatMulTMany y", ys[i], w.Rows)
@@ -268,12 +273,14 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 		start[i+1] = start[i] + (w.Rows+3)/4
 	}
 	nb := start[len(ws)]
-	// NF4 inputs permuted for dotNF4Rows once, shared by matrices that read
-	// the same input (an expert's gate and up)
+	// NF4 inputs permuted for dotNF4Rows (or rounded and permuted for
+	// dotNF4RowsBF16) once, shared by matrices that read the same input (an
+	// expert's gate and up)
 	xps := make([][]float32, len(ws))
-	nf4 := func(i int) bool { return ws[i].DType == NF4 && ws[i].Cols >= NF4Block }
+	xhs := make([][]uint16, len(ws))
+	nf4 := func(i int) bool { return ws[i].DType == NF4 && (bf16 || ws[i].Cols >= NF4Block) }
 	shared := func(i int) bool { // the previous NF4 matrix reads the same input
-		return i > 0 && nf4(i-1) && &xs[i-1][0] == &xs[i][0] && len(xs[i-1]) == len(xs[i])
+		return i > 0 && nf4(i-1) && len(xs[i]) > 0 && &xs[i-1][0] == &xs[i][0] && len(xs[i-1]) == len(xs[i])
 	}
 	total := 0
 	for i, w := range ws {
@@ -281,17 +288,28 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 			total += w.Cols / NF4Block * NF4Block
 		}
 	}
-	bp := scratchPool.Get().(*[]float32)
-	defer scratchPool.Put(bp)
-	*bp = grow(*bp, total)
+	var bp *[]float32
+	var hp *[]uint16
+	if bf16 {
+		hp = pairPool.Get().(*[]uint16)
+		defer pairPool.Put(hp)
+		*hp = growU16(*hp, total)
+	} else {
+		bp = scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(bp)
+		*bp = grow(*bp, total)
+	}
 	off := 0
 	for i, w := range ws {
+		n := w.Cols / NF4Block * NF4Block
 		switch {
 		case !nf4(i):
 		case shared(i):
-			xps[i] = xps[i-1]
+			xps[i], xhs[i] = xps[i-1], xhs[i-1]
+		case bf16:
+			xhs[i] = permuteNF4BF16((*hp)[off:off+n:off+n], xs[i], w.Cols)
+			off += n
 		default:
-			n := w.Cols / NF4Block * NF4Block
 			xps[i] = permuteNF4((*bp)[off:off+n:off+n], xs[i], w.Cols)
 			off += n
 		}
@@ -308,8 +326,8 @@ func MatMulTMany(ys, xs [][]float32, ws []*Matrix) {
 				continue
 			}
 			j0, j1 := 4*(a-start[i]), min(4*(b-start[i]), w.Rows)
-			if w.DType == Q8 || xps[i] != nil { // one kernel call for the rows
-				sbuf = w.Quant.rowsDot(ys[i][j0:j1], xs[i], xps[i], w.DType, w.Cols, j0, sbuf)
+			if w.DType == Q8 || xps[i] != nil || xhs[i] != nil { // one kernel call for the rows
+				sbuf = w.Quant.rowsDot(ys[i][j0:j1], xs[i], xps[i], xhs[i], w.DType, w.Cols, j0, sbuf)
 				continue
 			}
 			nbk := QuantBlocks(w.DType, w.Cols)

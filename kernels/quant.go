@@ -25,8 +25,11 @@ import (
 // w in the forward (MatMulT) is dequantized by the GEMM driver into each B
 // micro-panel as it packs it (packBQuant). For m ≤ 8 (decoding) each row of w is
 // dotted with x straight from its quantized bytes (dotQ8/dotNF4: AVX-512
-// dequantizes in registers), so the weights stream through once. Every
-// routine has an AVX-512 and an AVX2 version (quant_*_amd64.s) and a Go twin.
+// dequantizes in registers), so the weights stream through once; in
+// ComputeBF16 with AVX512_BF16 an NF4 row is looked up as the bf16 panels'
+// values and dotted with x rounded to bf16 (dotNF4RowsBF16). Every
+// routine has an AVX-512 and an AVX2 version (quant_*_amd64.s; the bf16
+// ones AVX-512 only) and a Go twin.
 
 // Block sizes along Cols.
 const (
@@ -401,11 +404,12 @@ func tailDot(x []float32, row []byte, d DType, k int, s float32) float32 {
 }
 
 // rowsDot sets y[r] = x · row j0+r of a k-column Q8 or NF4 matrix for r <
-// len(y), by one call of the level's row-run kernel (dotQ8Rows, or
-// dotNF4Rows on xp, x permuted by permuteNF4, not nil) and the short last
-// blocks in Go. Double-quantized scales are decoded into sbuf, which it
-// returns (grown).
-func (q *QuantData) rowsDot(y, x, xp []float32, d DType, k, j0 int, sbuf []float32) []float32 {
+// len(y), by one call of the level's row-run kernel (dotQ8Rows; for NF4
+// dotNF4RowsBF16 on xh, x rounded and permuted by permuteNF4BF16, when xh
+// is not nil, else dotNF4Rows on xp, x permuted by permuteNF4, not nil) and
+// the short last blocks in Go. Double-quantized scales are decoded into
+// sbuf, which it returns (grown).
+func (q *QuantData) rowsDot(y, x, xp []float32, xh []uint16, d DType, k, j0 int, sbuf []float32) []float32 {
 	n, nb, rb := len(y), QuantBlocks(d, k), QuantRowBytes(d, k)
 	var sc []float32
 	if q.Scales != nil {
@@ -423,12 +427,18 @@ func (q *QuantData) rowsDot(y, x, xp []float32, d DType, k, j0 int, sbuf []float
 		clear(y)
 	case d == Q8:
 		active.Load().quant.dotQ8Rows(y, x, qr, sc, full, rb, nb)
+	case xh != nil:
+		active.Load().quant.dotNF4RowsBF16(y, xh, qr, sc, full, rb, nb)
 	default:
 		active.Load().quant.dotNF4Rows(y, xp, qr, sc, full, rb, nb)
 	}
 	if k%quantBlock(d) != 0 {
 		for r := range y {
-			y[r] += tailDot(x, qr[r*rb:(r+1)*rb], d, k, sc[r*nb+nb-1])
+			if xh != nil {
+				y[r] += tailDotBF16(x, qr[r*rb:(r+1)*rb], k, sc[r*nb+nb-1])
+			} else {
+				y[r] += tailDot(x, qr[r*rb:(r+1)*rb], d, k, sc[r*nb+nb-1])
+			}
 		}
 	}
 	return sbuf
@@ -539,7 +549,9 @@ var panelPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // quantMatMulT is MatMulT for a quantized w; with bf16 set (ComputeBF16 on
 // a level with kernBF16) the panels are dequantized into bfloat16 instead of
-// float32 and multiplied by VDPBF16PS with x rounded to bf16 pairs once.
+// float32 and multiplied by VDPBF16PS with x rounded to bf16 pairs once,
+// and a few rows of x (decoding) dot NF4 rows by dotNF4RowsBF16, the same
+// products.
 func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 	n, k := w.Rows, w.Cols
 	checkLen("MatMulT y", y, m*n)
@@ -564,7 +576,17 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 		// weights stream through once.
 		nb := QuantBlocks(w.DType, k)
 		var xps [gemvMaxM][]float32 // x's rows permuted for dotNF4Rows
-		if w.DType == NF4 {
+		var xhs [gemvMaxM][]uint16  // or rounded and permuted for dotNF4RowsBF16
+		if w.DType == NF4 && bf16 && l.quant.dotNF4RowsBF16 != nil {
+			// bf16(x)·bf16(nf4·scale): the products of the bf16 GEMM's panels
+			bp := pairPool.Get().(*[]uint16)
+			defer pairPool.Put(bp)
+			kb := k / NF4Block * NF4Block
+			*bp = growU16(*bp, m*kb)
+			for i := 0; i < m; i++ {
+				xhs[i] = permuteNF4BF16((*bp)[i*kb:(i+1)*kb:(i+1)*kb], x[i*k:(i+1)*k], k)
+			}
+		} else if w.DType == NF4 {
 			// a recycled buffer: fresh memory per call cost 4 ms of
 			// page-fresh writes a decoded token of Qwen3-30B-A3B
 			bp := scratchPool.Get().(*[]float32)
@@ -575,19 +597,20 @@ func quantMatMulT(y, x []float32, m int, w *Matrix, acc, bf16 bool) {
 				xps[i] = permuteNF4((*bp)[i*kb:(i+1)*kb:(i+1)*kb], x[i*k:(i+1)*k], k)
 			}
 		}
+		rows := w.DType == Q8 || xps[0] != nil || xhs[0] != nil // a row-run kernel
 		gemvParallel(n, func(lo, hi int) {
-			if (w.DType == Q8 || xps[0] != nil) && m == 1 && !acc {
-				w.Quant.rowsDot(y[lo:hi], x, xps[0], w.DType, k, lo, nil)
+			if rows && m == 1 && !acc {
+				w.Quant.rowsDot(y[lo:hi], x, xps[0], xhs[0], w.DType, k, lo, nil)
 				return
 			}
-			if w.DType == Q8 || xps[0] != nil {
+			if rows {
 				// Runs of rows small enough to stay in cache for all of x.
 				var sbuf []float32
 				var out [32]float32
 				for j0 := lo; j0 < hi; j0 += len(out) {
 					o := out[:min(len(out), hi-j0)]
 					for i := 0; i < m; i++ {
-						sbuf = w.Quant.rowsDot(o, x[i*k:(i+1)*k], xps[i], w.DType, k, j0, sbuf)
+						sbuf = w.Quant.rowsDot(o, x[i*k:(i+1)*k], xps[i], xhs[i], w.DType, k, j0, sbuf)
 						yr := y[i*n+j0 : i*n+j0+len(o)]
 						if acc {
 							for c, v := range o {
@@ -769,4 +792,76 @@ func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc, bf16 bool) {
 			gemmSerial(l, m, kw, nn, a, b, dx[p0:], k, acc)
 		}
 	})
+}
+
+// permuteNF4BF16 returns x's whole NF4 blocks (of k columns) rounded to
+// bfloat16 and laid out for dotNF4RowsBF16, in buf (grown when short): in
+// each pair of blocks (128 columns 4w+i for the 32 words w of the 64 code
+// bytes and their nibbles i), column 4w+i at 32i+w, as the kernel's
+// shifted words index the codebook; an odd last block likewise in 16-word
+// rows (column 4w+i at 16i+w).
+func permuteNF4BF16(buf []uint16, x []float32, k int) []uint16 {
+	n := k / NF4Block * NF4Block
+	xh := make([]uint16, n) // never nil: rowsDot tells the arithmetic by it
+	if cap(buf) >= n && buf != nil {
+		xh = buf[:n]
+	}
+	p := n / 128 * 128
+	for g := 0; g < p; g += 128 {
+		src, dst := (*[128]float32)(x[g:g+128]), (*[128]uint16)(xh[g:g+128])
+		for w := 0; w < 32; w++ {
+			v := (*[4]float32)(src[4*w : 4*w+4])
+			dst[w], dst[32+w], dst[64+w], dst[96+w] = F32ToBF16(v[0]), F32ToBF16(v[1]), F32ToBF16(v[2]), F32ToBF16(v[3])
+		}
+	}
+	if p < n {
+		src, dst := (*[64]float32)(x[p:p+64]), (*[64]uint16)(xh[p:p+64])
+		for w := 0; w < 16; w++ {
+			v := (*[4]float32)(src[4*w : 4*w+4])
+			dst[w], dst[16+w], dst[32+w], dst[48+w] = F32ToBF16(v[0]), F32ToBF16(v[1]), F32ToBF16(v[2]), F32ToBF16(v[3])
+		}
+	}
+	return xh
+}
+
+// dotNF4RowsBF16Go is the pure-Go twin of dotNF4RowsBF16 (for the tests;
+// levels without AVX512_BF16 multiply quantized weights in float32): y[r] =
+// Σ_b Σ bf16(x)·bf16(nf4[code]·s[r·sstride+b]) over nblk whole blocks of row
+// r at q[r·qstride:], x permuted by permuteNF4BF16, the products summed in
+// float32.
+func dotNF4RowsBF16Go(y []float32, xh []uint16, q []byte, s []float32, nblk, qstride, sstride int) {
+	for r := range y {
+		qr, sr := q[r*qstride:], s[r*sstride:]
+		var sum float32
+		for b := 0; b < nblk; b++ {
+			var t [16]float32 // the block's weights, as the bf16 GEMM's panels hold them
+			for c, v := range nf4Table {
+				t[c] = BF16ToF32(F32ToBF16(v * sr[b]))
+			}
+			xb, qb := xh[b/2*128:], qr[b*32:(b+1)*32]
+			rs, w0 := 32, (b%2)*16 // a pair's block: its words from 16·(b%2)
+			if b == nblk-1 && nblk%2 == 1 {
+				rs, w0 = 16, 0 // the odd last block: 16-word rows
+			}
+			for w := 0; w < 16; w++ {
+				code := uint16(qb[2*w]) | uint16(qb[2*w+1])<<8
+				for i := 0; i < 4; i++ {
+					sum += BF16ToF32(xb[rs*i+w0+w]) * t[code>>(4*i)&15]
+				}
+			}
+		}
+		y[r] = sum
+	}
+}
+
+// tailDotBF16 is tailDot in dotNF4RowsBF16's arithmetic: x rounded to
+// bfloat16, the weights bf16(nf4[code]·s).
+func tailDotBF16(x []float32, row []byte, k int, s float32) float32 {
+	t := k / NF4Block * NF4Block
+	var sum float32
+	for p := t; p < k; p++ {
+		code := row[p/2] >> (4 * (p % 2)) & 15
+		sum += BF16ToF32(F32ToBF16(x[p])) * BF16ToF32(F32ToBF16(nf4Table[code]*s))
+	}
+	return sum
 }

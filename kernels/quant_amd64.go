@@ -12,6 +12,9 @@ func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int) float32
 func dotNF4RowsAVX512(xp *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
 
 //go:noescape
+func dotNF4RowsBF16AVX512(xh *uint16, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+
+//go:noescape
 func dotQ8RowsAVX512(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
 
 //go:noescape
@@ -81,6 +84,17 @@ func withNF4BF16(k quantKern) quantKern {
 		}
 		_, _, _ = dst[64*nblk-1], src[32*nblk-1], s[nblk-1]
 		dequantNF4BF16AVX512(&dst[0], &src[0], &s[0], nblk)
+	}
+	k.dotNF4RowsBF16 = func(y []float32, xh []uint16, q []byte, s []float32, nblk, qstride, sstride int) {
+		n := len(y)
+		if n == 0 {
+			return
+		}
+		if nblk < 1 || qstride < 0 || sstride < 0 {
+			panic("kernels: quantized rows dot: bad block count or stride")
+		}
+		_, _, _ = xh[NF4Block*nblk-1], q[(n-1)*qstride+NF4Block/2*nblk-1], s[(n-1)*sstride+nblk-1]
+		dotNF4RowsBF16AVX512(&xh[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
 	}
 	return k
 }

@@ -67,6 +67,45 @@ DATA nf4ihi<>+56(SB)/4, $15
 DATA nf4ihi<>+60(SB)/4, $31
 GLOBL nf4ihi<>(SB), RODATA|NOPTR, $64
 
+// dotNF4RowsBF16AVX512's index masks: the low nibble of each word, and
+// bit 4 in the words of a pair's second block (words 16-31).
+
+DATA nf4wmask<>+0(SB)/4, $0x000f000f
+DATA nf4wmask<>+4(SB)/4, $0x000f000f
+DATA nf4wmask<>+8(SB)/4, $0x000f000f
+DATA nf4wmask<>+12(SB)/4, $0x000f000f
+DATA nf4wmask<>+16(SB)/4, $0x000f000f
+DATA nf4wmask<>+20(SB)/4, $0x000f000f
+DATA nf4wmask<>+24(SB)/4, $0x000f000f
+DATA nf4wmask<>+28(SB)/4, $0x000f000f
+DATA nf4wmask<>+32(SB)/4, $0x000f000f
+DATA nf4wmask<>+36(SB)/4, $0x000f000f
+DATA nf4wmask<>+40(SB)/4, $0x000f000f
+DATA nf4wmask<>+44(SB)/4, $0x000f000f
+DATA nf4wmask<>+48(SB)/4, $0x000f000f
+DATA nf4wmask<>+52(SB)/4, $0x000f000f
+DATA nf4wmask<>+56(SB)/4, $0x000f000f
+DATA nf4wmask<>+60(SB)/4, $0x000f000f
+GLOBL nf4wmask<>(SB), RODATA|NOPTR, $64
+
+DATA nf4wblk<>+0(SB)/4, $0x00000000
+DATA nf4wblk<>+4(SB)/4, $0x00000000
+DATA nf4wblk<>+8(SB)/4, $0x00000000
+DATA nf4wblk<>+12(SB)/4, $0x00000000
+DATA nf4wblk<>+16(SB)/4, $0x00000000
+DATA nf4wblk<>+20(SB)/4, $0x00000000
+DATA nf4wblk<>+24(SB)/4, $0x00000000
+DATA nf4wblk<>+28(SB)/4, $0x00000000
+DATA nf4wblk<>+32(SB)/4, $0x00100010
+DATA nf4wblk<>+36(SB)/4, $0x00100010
+DATA nf4wblk<>+40(SB)/4, $0x00100010
+DATA nf4wblk<>+44(SB)/4, $0x00100010
+DATA nf4wblk<>+48(SB)/4, $0x00100010
+DATA nf4wblk<>+52(SB)/4, $0x00100010
+DATA nf4wblk<>+56(SB)/4, $0x00100010
+DATA nf4wblk<>+60(SB)/4, $0x00100010
+GLOBL nf4wblk<>(SB), RODATA|NOPTR, $64
+
 
 // func dotNF4AVX512(x *float32, q *byte, s *float32, nblk int)
 // Σ_b s[b] · Σ_{j<64} x[64b+j]·nf4[code j], two codes per byte of q (low
@@ -219,6 +258,111 @@ dn4r_sum:
 	ADDQ R11, DX
 	DECQ BX
 	JNZ dn4r_row
+	VZEROUPPER
+	RET
+
+// func dotNF4RowsBF16AVX512(xh *uint16, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)
+// y[r] = Σ_b Σ_{j<64} bf16(x)·bf16(nf4[code j]·s[b]) for row r (q + r·qstride
+// bytes, s + r·sstride scales), x rounded to bfloat16 and permuted by
+// permuteNF4BF16, for rows ≥ 1 rows, nblk ≥ 1: ComputeBF16's decoding, on the
+// weights the bf16 GEMM's dequantized panels hold. VPERMW looks up 32 bfloat16
+// values by bits 4:0 of each word, so the 4 nibbles of the 32 words of a pair of
+// blocks' 64 bytes are 4 lookups (after 3 shifts, and masks that put the block in
+// bit 4) in a table of both blocks' scaled codebooks, and 4 VDPBF16PS: 21
+// instructions where the float32 kernel has 27 (8 VPERMPS, 8 FMAs). Lanes 0-7 are
+// block 2i, 8-15 block 2i+1. An odd last block goes by 256-bit halves (VPERMW on
+// 16 words indexes by bits 3:0). Needs AVX512_BF16.
+TEXT ·dotNF4RowsBF16AVX512(SB), NOSPLIT, $0-64
+	MOVQ xh+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ nblk+24(FP), R12
+	MOVQ y+32(FP), R8
+	MOVQ rows+40(FP), BX
+	MOVQ qstride+48(FP), R10
+	MOVQ sstride+56(FP), R11
+	SHLQ $2, R11
+	VMOVUPS nf4tab<>(SB), Z31
+	VMOVDQU32 nf4wmask<>(SB), Z30
+	VMOVDQU32 nf4wblk<>(SB), Z29
+
+dn4b_row:
+	MOVQ DI, R9
+	MOVQ SI, R13
+	MOVQ DX, R14
+	MOVQ R12, CX
+	SHRQ $1, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	JZ dn4b_odd
+
+dn4b_pair:
+	VMOVDQU32 (R13), Z1
+	VPSRLW $4, Z1, Z2
+	VPSRLW $8, Z1, Z3
+	VPSRLW $12, Z1, Z4
+	VPTERNLOGD $0xea, Z29, Z30, Z1
+	VPTERNLOGD $0xea, Z29, Z30, Z2
+	VPTERNLOGD $0xea, Z29, Z30, Z3
+	VPTERNLOGD $0xea, Z29, Z30, Z4
+	VBROADCASTSS (R14), Z5
+	VBROADCASTSS 4(R14), Z6
+	VMULPS Z31, Z5, Z5
+	VMULPS Z31, Z6, Z6
+	BYTE $0x62; BYTE $0xf2; BYTE $0x4f; BYTE $0x48; BYTE $0x72; BYTE $0xfd // VCVTNE2PS2BF16 Z5, Z6, Z7
+	VPERMW Z7, Z1, Z1
+	VPERMW Z7, Z2, Z2
+	VPERMW Z7, Z3, Z3
+	VPERMW Z7, Z4, Z4
+	BYTE $0x62; BYTE $0xd2; BYTE $0x76; BYTE $0x48; BYTE $0x52; BYTE $0x41; BYTE $0x00 // VDPBF16PS 0(R9), Z1, Z0
+	BYTE $0x62; BYTE $0x52; BYTE $0x6e; BYTE $0x48; BYTE $0x52; BYTE $0x49; BYTE $0x01 // VDPBF16PS 64(R9), Z2, Z9
+	BYTE $0x62; BYTE $0x52; BYTE $0x66; BYTE $0x48; BYTE $0x52; BYTE $0x51; BYTE $0x02 // VDPBF16PS 128(R9), Z3, Z10
+	BYTE $0x62; BYTE $0x52; BYTE $0x5e; BYTE $0x48; BYTE $0x52; BYTE $0x59; BYTE $0x03 // VDPBF16PS 192(R9), Z4, Z11
+	ADDQ $64, R13
+	ADDQ $256, R9
+	ADDQ $8, R14
+	DECQ CX
+	JNZ dn4b_pair
+
+dn4b_odd:
+	TESTQ $1, R12
+	JZ dn4b_sum
+	VMOVDQU (R13), Y1
+	VPSRLW $4, Y1, Y2
+	VPSRLW $8, Y1, Y3
+	VPSRLW $12, Y1, Y4
+	VPXORD Z5, Z5, Z5
+	VBROADCASTSS (R14), Z12
+	VMULPS Z31, Z12, Z12
+	BYTE $0x62; BYTE $0xd2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xfc // VCVTNEPS2BF16 Z12, Y7
+	VPERMW Y7, Y1, Y1
+	VPERMW Y7, Y2, Y2
+	VPERMW Y7, Y3, Y3
+	VPERMW Y7, Y4, Y4
+	BYTE $0x62; BYTE $0xd2; BYTE $0x76; BYTE $0x28; BYTE $0x52; BYTE $0x69; BYTE $0x00 // VDPBF16PS 0(R9), Y1, Y5
+	BYTE $0x62; BYTE $0xd2; BYTE $0x6e; BYTE $0x28; BYTE $0x52; BYTE $0x69; BYTE $0x01 // VDPBF16PS 32(R9), Y2, Y5
+	BYTE $0x62; BYTE $0xd2; BYTE $0x66; BYTE $0x28; BYTE $0x52; BYTE $0x69; BYTE $0x02 // VDPBF16PS 64(R9), Y3, Y5
+	BYTE $0x62; BYTE $0xd2; BYTE $0x5e; BYTE $0x28; BYTE $0x52; BYTE $0x69; BYTE $0x03 // VDPBF16PS 96(R9), Y4, Y5
+	VADDPS Z5, Z0, Z0
+
+dn4b_sum:
+	VADDPS Z9, Z0, Z0
+	VADDPS Z11, Z10, Z10
+	VADDPS Z10, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (R8)
+	ADDQ $4, R8
+	ADDQ R10, SI
+	ADDQ R11, DX
+	DECQ BX
+	JNZ dn4b_row
 	VZEROUPPER
 	RET
 

@@ -130,7 +130,8 @@ func BenchmarkQuantCompute(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeGEMV times one-row MatMulT (decoding) on the Qwen3-30B-A3B
+// BenchmarkDecodeGEMV times one-row MatMulT (decoding; nf4-bf16: in
+// ComputeBF16) on the Qwen3-30B-A3B
 // shapes: an expert's gate/up (768×2048) and down (2048×768), and a slice
 // of the LM head (32768 of its 151936 rows × 2048), in GB/s of weight bytes (per
 // wall and per CPU second: the machine is shared). The expert matrices rotate through 64 copies so they are read from memory
@@ -151,7 +152,7 @@ func BenchmarkDecodeGEMV(b *testing.B) {
 		for _, f := range []struct {
 			name string
 			q    func(*Matrix) *Matrix
-		}{{"bf16", func(w *Matrix) *Matrix { return w }}, quantFormats[0], quantFormats[1]} {
+		}{{"bf16", func(w *Matrix) *Matrix { return w }}, quantFormats[0], quantFormats[1], {"nf4-bf16", quantFormats[1].q}} {
 			ws := make([]*Matrix, copies)
 			for i := range ws {
 				ws[i] = f.q(bf)
@@ -162,8 +163,12 @@ func BenchmarkDecodeGEMV(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dx%d", f.name, n, k), func(b *testing.B) {
 				i := 0
 				c0 := cpuTime()
+				c := ComputeF32
+				if f.name == "nf4-bf16" { // dotNF4RowsBF16 on AVX512_BF16
+					c = ComputeBF16
+				}
 				for b.Loop() {
-					MatMulT(y, x, 1, ws[i%copies], false)
+					MatMulTCompute(y, x, 1, ws[i%copies], false, c)
 					i++
 				}
 				gb := float64(weightBytes(ws[0])*b.N) / 1e9
@@ -171,6 +176,64 @@ func BenchmarkDecodeGEMV(b *testing.B) {
 				if c := (cpuTime() - c0).Seconds(); c > 0 {
 					b.ReportMetric(gb/c, "GB/cpu-s")
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkNF4RowsKernel times the NF4 row-run kernels alone, dotNF4Rows
+// (f32) and dotNF4RowsBF16 (bf16), in GB/s of codes: on one thread with
+// the codes in L1 (16 rows × 2048, 16 KiB) or from memory (64 copies of
+// 768 × 2048, 48 MiB), and from memory on the pool's threads (mempool).
+//
+//	go test -run - -bench NF4RowsKernel ./kernels/
+func BenchmarkNF4RowsKernel(b *testing.B) {
+	l := active.Load()
+	if l.quant.dotNF4Rows == nil || l.quant.dotNF4RowsBF16 == nil {
+		b.Skip("the level lacks an NF4 rows kernel")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	const k = 2048
+	nblk := k / NF4Block
+	x := quantRand(r, k)
+	xp, xh := permuteNF4(nil, x, k), permuteNF4BF16(nil, x, k)
+	for _, sh := range []struct {
+		name      string
+		n, copies int
+	}{{"L1", 16, 1}, {"mem", 768, 64}, {"mempool", 768, 64}} {
+		n, copies := sh.n, sh.copies
+		qs, ss := make([][]byte, copies), make([][]float32, copies)
+		for i := range qs {
+			qs[i] = make([]byte, n*k/2)
+			for j := range qs[i] {
+				qs[i][j] = byte(r.Uint32())
+			}
+			ss[i] = quantRand(r, n*nblk)
+		}
+		y := make([]float32, n)
+		for _, v := range []string{"f32", "bf16"} {
+			run := func(q []byte, s []float32, lo, hi int) {
+				if v == "f32" {
+					l.quant.dotNF4Rows(y[lo:hi], xp, q[lo*k/2:], s[lo*nblk:], nblk, k/2, nblk)
+				} else {
+					l.quant.dotNF4RowsBF16(y[lo:hi], xh, q[lo*k/2:], s[lo*nblk:], nblk, k/2, nblk)
+				}
+			}
+			b.Run(sh.name+"/"+v, func(b *testing.B) {
+				i := 0
+				c0 := cpuTime()
+				for b.Loop() {
+					q, s := qs[i%copies], ss[i%copies]
+					if sh.name == "mempool" {
+						gemvParallel(n/16, func(lo, hi int) { run(q, s, 16*lo, 16*hi) })
+					} else {
+						run(q, s, 0, n)
+					}
+					i++
+				}
+				gb := float64(n*k/2*b.N) / 1e9
+				b.ReportMetric(gb/b.Elapsed().Seconds(), "GB/s")
+				b.ReportMetric(gb/(cpuTime()-c0).Seconds(), "GB/cpu-s")
 			})
 		}
 	}

@@ -12,6 +12,12 @@ type quantKern struct {
 	// run of a matrix's rows (nil: the level has none; dotNF4 on x is used
 	// row by row).
 	dotNF4Rows func(y, xp []float32, q []byte, s []float32, nblk, qstride, sstride int)
+	// dotNF4RowsBF16 (nil without AVX512_BF16) sets y[r] = Σ_b Σ bf16(x)·
+	// bf16(nf4[code]·s[r·sstride+b]) over nblk whole blocks of row r
+	// (q[r·qstride:]), x rounded and permuted by permuteNF4BF16: dotNF4Rows
+	// for ComputeBF16, multiplying the weights the bf16 GEMM's dequantized
+	// panels hold.
+	dotNF4RowsBF16 func(y []float32, xh []uint16, q []byte, s []float32, nblk, qstride, sstride int)
 	// dotQ8Rows sets y[r] = Σ_b s[r·sstride+b]·(x·int8 q) over nblk whole
 	// blocks of 32 of row r (q[r·qstride:]): one call for a run of a
 	// matrix's rows.

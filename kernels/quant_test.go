@@ -329,6 +329,20 @@ func TestQuantDotTwins(t *testing.T) {
 	})
 }
 
+// nf4RowsCase makes the operands of an NF4 rows kernel for c = {rows,
+// nblk, row padding in bytes, scale padding}: x, random codes, scales and
+// the strides.
+func nf4RowsCase(r *rand.Rand, c [4]int) (x []float32, q []byte, s []float32, qstride, sstride int) {
+	rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
+	qstride, sstride = 32*nblk+qpad, nblk+spad
+	x = quantRand(r, nblk*NF4Block)
+	q = make([]byte, rows*qstride)
+	for i := range q {
+		q[i] = byte(r.Uint32())
+	}
+	return x, q, quantRand(r, rows*sstride), qstride, sstride
+}
+
 // TestNF4RowsTwins: the levels' dotNF4Rows (one call over rows with row
 // strides, x permuted) equals dotNF4RowsGo and, row by row, dotNF4Go on the
 // unpermuted x, within 1e-6 of the sum of |terms|, for odd and even block
@@ -341,14 +355,8 @@ func TestNF4RowsTwins(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(17, 18))
 		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 32, 5, 3}} {
-			rows, nblk, qpad, spad := c[0], c[1], c[2], c[3]
-			qstride, sstride := 32*nblk+qpad, nblk+spad
-			x := quantRand(r, nblk*NF4Block)
-			q := make([]byte, rows*qstride)
-			for i := range q {
-				q[i] = byte(r.Uint32())
-			}
-			s := quantRand(r, rows*sstride)
+			rows, nblk := c[0], c[1]
+			x, q, s, qstride, sstride := nf4RowsCase(r, c)
 			xp := permuteNF4(nil, x, len(x))
 			got, twin := make([]float32, rows), make([]float32, rows)
 			active.Load().quant.dotNF4Rows(got, xp, q, s, nblk, qstride, sstride)
@@ -443,6 +451,107 @@ func TestQuantBF16Compute(t *testing.T) {
 					for j := range got {
 						if got[j] != want[j] {
 							t.Fatalf("%v %s m=%d n=%d k=%d acc=%v: [%d] = %g, BF16 reference %g", w.DType, dir, m, n, k, acc, j, got[j], want[j])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// nf4BF16Ref is the float64 reference of dotNF4RowsBF16's stated numerics
+// on the unpermuted x: Σ bf16(x)·bf16(nf4[code]·s) over the first k values
+// of a row of codes q with block scales s, and Σ|terms| for the tolerance.
+func nf4BF16Ref(x []float32, q []byte, s []float32, k int) (ref, mag float64) {
+	for p := 0; p < k; p++ {
+		code := q[p/2] >> (4 * (p % 2)) & 15
+		v := float64(BF16ToF32(F32ToBF16(x[p]))) * float64(BF16ToF32(F32ToBF16(nf4Table[code]*s[p/NF4Block])))
+		ref += v
+		mag += math.Abs(v)
+	}
+	return ref, mag
+}
+
+// TestNF4RowsBF16Twins: dotNF4RowsBF16Go, and the level's dotNF4RowsBF16
+// where it has one (AVX512_BF16), equal the float64 reference of
+// Σ bf16(x)·bf16(nf4·s) within 1e-6 of Σ|terms| (float32 sums in another
+// order), for odd and even block counts, row strides longer than the blocks
+// and padded scale strides.
+func TestNF4RowsBF16Twins(t *testing.T) {
+	quantForLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		for _, c := range [][4]int{{1, 1, 0, 0}, {5, 1, 1, 0}, {3, 2, 0, 1}, {7, 3, 2, 1}, {13, 12, 0, 0}, {4, 33, 5, 3}} {
+			rows, nblk := c[0], c[1]
+			x, q, s, qstride, sstride := nf4RowsCase(r, c)
+			xh := permuteNF4BF16(nil, x, len(x))
+			twin := make([]float32, rows)
+			dotNF4RowsBF16Go(twin, xh, q, s, nblk, qstride, sstride)
+			got := twin
+			if k := active.Load().quant.dotNF4RowsBF16; k != nil {
+				got = make([]float32, rows)
+				k(got, xh, q, s, nblk, qstride, sstride)
+			}
+			for j := range rows {
+				ref, mag := nf4BF16Ref(x, q[j*qstride:], s[j*sstride:], nblk*NF4Block)
+				for _, v := range []float32{got[j], twin[j]} {
+					if d := math.Abs(float64(v) - ref); d > 1e-6*mag {
+						t.Fatalf("rows=%d nblk=%d row %d: %g (twin %g), reference %g", rows, nblk, j, got[j], twin[j], ref)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestQuantBF16Decode: in ComputeBF16 on AVX512_BF16, a few rows of x times
+// an NF4 w (MatMulTCompute's GEMV) equal the float64 reference of
+// Σ bf16(x)·bf16(nf4·s) — the weights the bf16 GEMM's panels hold — for k
+// with odd block counts, short last blocks and fewer than a block, rows not
+// a multiple of 4, double-quantized scales and accumulate; and the bf16
+// GEMM on the same operands agrees to bf16 accuracy. Without AVX512_BF16
+// quantized weights stay float32 (TestQuantMatMulSmallShapes).
+func TestQuantBF16Decode(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		if !HasBF16Compute() {
+			t.Skip("no native bf16: quantized weights multiply in float32")
+		}
+		r := rand.New(rand.NewPCG(23, 24))
+		for _, k := range []int{1, 40, 64, 65, 127, 128, 129, 200, 320, 2112} {
+			for _, n := range []int{1, 5, 7, 33} {
+				bf := NewF32(n, k, quantRand(r, n*k))
+				for _, w := range []*Matrix{QuantizeNF4(bf, false), QuantizeNF4(bf, true)} {
+					nb := QuantBlocks(NF4, k)
+					rb := QuantRowBytes(NF4, k)
+					for _, m := range []int{1, 2, 3, 8} {
+						acc := (m+n)%2 == 1
+						x := quantRand(r, m*k)
+						y := quantRand(r, m*n)
+						y0 := append([]float32(nil), y...)
+						MatMulTCompute(y, x, m, w, acc, ComputeBF16)
+						// the GEMM: x padded to MinGEMMRows
+						xg := make([]float32, MinGEMMRows*k)
+						copy(xg, x)
+						yg := make([]float32, MinGEMMRows*n)
+						MatMulTCompute(yg, xg, MinGEMMRows, w, false, ComputeBF16)
+						sc := make([]float32, nb)
+						for i := 0; i < m; i++ {
+							for j := 0; j < n; j++ {
+								ref, mag := nf4BF16Ref(x[i*k:], w.Quant.Q[j*rb:], w.Quant.rowScales(sc, j, nb), k)
+								if acc {
+									ref += float64(y0[i*n+j])
+									mag += math.Abs(float64(y0[i*n+j]))
+								}
+								if d := math.Abs(float64(y[i*n+j]) - ref); d > 1e-6*mag+1e-30 {
+									t.Fatalf("k=%d n=%d m=%d dq=%v acc=%v [%d,%d]: %g, reference %g", k, n, m, w.Quant.Scales == nil, acc, i, j, y[i*n+j], ref)
+								}
+								g := float64(yg[i*n+j])
+								if acc {
+									g += float64(y0[i*n+j])
+								}
+								if d := math.Abs(g - ref); d > 1e-5*mag+1e-30 {
+									t.Fatalf("k=%d n=%d m=%d: GEMV %g, GEMM %g", k, n, m, ref, g)
+								}
+							}
 						}
 					}
 				}

@@ -9,15 +9,14 @@ import (
 	"github.com/gotrain/gotrain/kernels"
 )
 
-// TestDecodeMatchesForward: a decoding step (one token, the GEMVs and the
-// float32 attention whatever the compute mode) gives the next-token
+// TestDecodeMatchesForward: a decoding step (one token, the GEMVs) gives the next-token
 // log-probabilities of the full forward over the same tokens (one pass,
 // the GEMMs, attention in the compute mode), for a dense Qwen3 and a
 // Qwen3-MoE, unquantized, int8 and nf4, in f32 and bf16, at every kernel
 // level (the active one under -short): within 1e-4 in f32
 // (TestCacheContinuation's bound) and 0.02 in bf16, whose prefill rounds
-// the GEMMs' operands and the attention's to bfloat16 and the decoding
-// step only the GEMVs' inputs (at most 0.0044 measured, AVX-512 nf4). The
+// the GEMMs' operands to bfloat16 and the decoding step the GEMVs' inputs
+// (at most 0.0044 measured, AVX-512 nf4). The
 // prompt and the steps cross a 64-key block of the attention.
 func TestDecodeMatchesForward(t *testing.T) {
 	moe := moeConfig(true)

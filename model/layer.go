@@ -153,7 +153,7 @@ func (m *Model) layerForward(l int, x []float32, pos []int32, spans []kernels.Ke
 			copy(vAll[int(r)*kvw:(int(r)+1)*kvw], V[t*kvw:(t+1)*kvw])
 		}
 	}
-	kernels.AttentionCompute(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans, st.attnCompute(m.compute))
+	kernels.AttentionCompute(st.att, st.lse, st.q, kAll, vAll, T, S, c.Heads, c.KVHeads, D, attnScale(D), spans, m.compute)
 	m.linear(x, st.att, &L.O, la, ModO, true, st)
 	if st.train {
 		copy(st.xmid, x)
@@ -216,21 +216,6 @@ func (m *Model) layerBackward(l int, dx, xIn []float32, pos []int32, spans []ker
 }
 
 func attnScale(D int) float32 { return float32(1 / math.Sqrt(float64(D))) }
-
-// attnCompute is the attention's compute mode in a pass whose layers run in
-// mode c: float32 for a decoding step (a few tokens, not an exact pass),
-// where ComputeBF16's pair GEMMs would first round the whole K and V cache
-// to bfloat16 (two more pool jobs a layer, and every cached row read cold
-// once more) for a single query's products: on Qwen3-30B-A3B NF4 decoding
-// (48 layers), alternated in one process, the attention took 3.4–3.8 ms a
-// token in bf16 against 2.6–3.2 in float32 over 64–134 cached keys, 22.5
-// against 19.5 over 1,000. Scoring (exact) and prefill keep c.
-func (st *layerState) attnCompute(c kernels.Compute) kernels.Compute {
-	if !st.exact && !st.train && st.T < kernels.MinGEMMRows {
-		return kernels.ComputeF32
-	}
-	return c
-}
 
 // layer returns the adapter's LoRA weights of layer l, nil for no adapter.
 func (a *Adapter) layer(l int) *[NumModules]*LoRA {

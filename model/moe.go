@@ -374,7 +374,8 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 		}
 		r.rows += T
 	}
-	// quantized experts decode by the same GEMV in either compute mode
+	// quantized experts decode as one job a step in either compute mode
+	// (ComputeBF16: NF4 by dotNF4RowsBF16, the bf16 GEMM's products)
 	if T == 1 && !st.train && !st.exact && (m.compute == kernels.ComputeF32 || b.Experts[0].Gate.W.IsQuantized()) {
 		m.moeDecode(l, x, b, ad, st)
 		return
@@ -408,7 +409,8 @@ func (m *Model) moeForward(l int, x []float32, b *MoE, ad *Adapter, st *layerSta
 
 // moeDecode is moeForward for one token: its k experts' gate and up
 // projections run as one job of the worker pool, then their down
-// projections as another (MatMulTMany), instead of two jobs an expert.
+// projections as another (MatMulTManyCompute), instead of two jobs an
+// expert.
 func (m *Model) moeDecode(l int, x []float32, b *MoE, ad *Adapter, st *layerState) {
 	c := &m.Config
 	H, K, I := c.Hidden, c.ExpertsPerTok, c.MoEIntermediate
@@ -420,7 +422,7 @@ func (m *Model) moeDecode(l int, x []float32, b *MoE, ad *Adapter, st *layerStat
 		s.xs = append(s.xs, st.xn2[:H], st.xn2[:H])
 		s.ws = append(s.ws, ex.Gate.W, ex.Up.W)
 	}
-	kernels.MatMulTMany(s.ys, s.xs, s.ws)
+	kernels.MatMulTManyCompute(s.ys, s.xs, s.ws, m.compute)
 	s.ys, s.xs, s.ws = s.ys[:0], s.xs[:0], s.ws[:0]
 	for r, slot := range s.rowSlot[:K] {
 		e := int(s.sel[slot])
@@ -431,7 +433,7 @@ func (m *Model) moeDecode(l int, x []float32, b *MoE, ad *Adapter, st *layerStat
 		kernels.SwiGLU(h, gate, up)
 		s.ys, s.xs, s.ws = append(s.ys, s.y[r*H:(r+1)*H]), append(s.xs, h), append(s.ws, ex.Down.W)
 	}
-	kernels.MatMulTMany(s.ys, s.xs, s.ws)
+	kernels.MatMulTManyCompute(s.ys, s.xs, s.ws, m.compute)
 	for r, slot := range s.rowSlot[:K] {
 		e := int(s.sel[slot])
 		y := s.y[r*H : (r+1)*H]

@@ -202,6 +202,24 @@ func TestMoEGradFiniteDifference(t *testing.T) {
 	}
 }
 
+// decodeLogProbs decodes toks one at a time through a cache and returns
+// the log-probability of each next token, as Score's [1:].
+func decodeLogProbs(t *testing.T, m *Model, toks []int, ad *Adapter) []float32 {
+	t.Helper()
+	c := m.NewCache()
+	var got []float32
+	for p, tok := range toks[:len(toks)-1] {
+		var b Batch
+		b.Add(tok, p, 0, p+1, 0, 0)
+		h, err := m.Forward(c, &b, ad, []int{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.logProbs(h, []int32{int32(toks[p+1])})...)
+	}
+	return got
+}
+
 // TestMoECacheAndAdapterRoundTrip: prefill equals token-by-token decoding
 // (which reads only the chosen experts), an adapter with experts' LoRA saves
 // under PEFT's names and loads back equal, and merging it gives the same
@@ -218,17 +236,7 @@ func TestMoECacheAndAdapterRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := m.NewCache()
-	var got []float32
-	for p, tok := range toks[:len(toks)-1] {
-		var b Batch
-		b.Add(tok, p, 0, p+1, 0, 0)
-		h, err := m.Forward(c, &b, ad, []int{0})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, m.logProbs(h, []int32{int32(toks[p+1])})...)
-	}
+	got := decodeLogProbs(t, m, toks, ad)
 	for i := range got {
 		if d := math.Abs(float64(got[i] - whole[0][i])); d > 1e-4 {
 			t.Fatalf("token %d: decoded %v, prefill %v", i+1, got[i], whole[0][i])

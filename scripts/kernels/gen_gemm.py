@@ -9,16 +9,27 @@ VCVTNEPS2BF16 are emitted as bytes by evex() below."""
 from asm import Func, header
 
 
-def evex(opcode, dst, src1, src2, l512=True):
-    """EVEX.512.F3.0F38.W0 <opcode> /r with register operands (dst, src1 =
-    vvvv, src2 = r/m), as BYTE directives. src1 None means vvvv unused."""
+def evex(opcode, dst, src1, src2, l512=True, pp=0b10, mem=None):
+    """EVEX.512 (or .256).<pp: 0b10 F3, 0b11 F2>.0F38.W0 <opcode> /r with
+    register operands (dst, src1 = vvvv, src2 = r/m), as BYTE directives.
+    src1 None means vvvv unused. mem = (base register number, displacement)
+    replaces src2 by that memory operand (disp8 scaled by the vector size)."""
     v = 0 if src1 is None else src1
-    p0 = ((~dst >> 3) & 1) << 7 | ((~src2 >> 4) & 1) << 6 | ((~src2 >> 3) & 1) << 5 | \
+    rm = src2 if mem is None else mem[0]
+    x = (~rm >> 4) & 1 if mem is None else 1
+    p0 = ((~dst >> 3) & 1) << 7 | x << 6 | ((~rm >> 3) & 1) << 5 | \
         ((~dst >> 4) & 1) << 4 | 0b10
-    p1 = (0 << 7) | ((~v) & 15) << 3 | 1 << 2 | 0b10
+    p1 = (0 << 7) | ((~v) & 15) << 3 | 1 << 2 | pp
     p2 = (0b10 if l512 else 0b01) << 5 | ((~v >> 4) & 1) << 3
-    modrm = 0xc0 | (dst & 7) << 3 | (src2 & 7)
-    return "; ".join(f"BYTE ${b:#04x}" for b in (0x62, p0, p1, p2, opcode, modrm))
+    if mem is None:
+        tail = [0xc0 | (dst & 7) << 3 | (src2 & 7)]
+    else:
+        base, disp = mem
+        assert base & 7 not in (4, 5), "no SIB or RIP forms"
+        n = 64 if l512 else 32
+        assert disp % n == 0 and -128 <= disp // n < 128
+        tail = [0x40 | (dst & 7) << 3 | (base & 7), (disp // n) & 0xff]
+    return "; ".join(f"BYTE ${b:#04x}" for b in [0x62, p0, p1, p2, opcode] + tail)
 
 
 def vdpbf16ps(b, a, c):

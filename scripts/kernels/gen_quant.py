@@ -4,11 +4,72 @@ Each has a pure-Go twin in quant.go; quant_test.go compares them. Blocks
 are whole: the Go callers do the short last block of a row."""
 
 from asm import Func, header
-from gen_gemm import vcvtneps2bf16
+from gen_gemm import evex, vcvtneps2bf16
 
 # The NF4 codebook (float32 bits of quant.go's nf4Table).
 NF4 = [0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000,
        0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000]
+
+
+def vdpbf16(w, base, disp, acc, l512=True):
+    """Z<acc> += dot of the bf16 pairs of Z<w> and the 64 bytes at disp(base)
+    (Y and 32 bytes when not l512); base a register number."""
+    r = "Z" if l512 else "Y"
+    return evex(0x52, acc, w, None, l512, mem=(base, disp)) + f" // VDPBF16PS {disp}(R{base}), {r}{w}, {r}{acc}"
+
+
+def vcvtne2ps2bf16(hi, lo, dst):
+    """Y: words 0-15 bf16(Z<lo>), 16-31 bf16(Z<hi>)."""
+    return evex(0x72, dst, hi, lo, pp=0b11) + f" // VCVTNE2PS2BF16 Z{lo}, Z{hi}, Z{dst}"
+
+
+def dot_nf4_rows_bf16():
+    name = "dotNF4RowsBF16AVX512"
+    f = Func(name, "xh *uint16, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int", "0-64",
+             "y[r] = Σ_b Σ_{j<64} bf16(x)·bf16(nf4[code j]·s[b]) for row r (q + r·qstride\n"
+             "bytes, s + r·sstride scales), x rounded to bfloat16 and permuted by\n"
+             "permuteNF4BF16, for rows ≥ 1 rows, nblk ≥ 1: ComputeBF16's decoding, on the\n"
+             "weights the bf16 GEMM's dequantized panels hold. VPERMW looks up 32 bfloat16\n"
+             "values by bits 4:0 of each word, so the 4 nibbles of the 32 words of a pair of\n"
+             "blocks' 64 bytes are 4 lookups (after 3 shifts, and masks that put the block in\n"
+             "bit 4) in a table of both blocks' scaled codebooks, and 4 VDPBF16PS: 21\n"
+             "instructions where the float32 kernel has 27 (8 VPERMPS, 8 FMAs). Lanes 0-7 are\n"
+             "block 2i, 8-15 block 2i+1. An odd last block goes by 256-bit halves (VPERMW on\n"
+             "16 words indexes by bits 3:0). Needs AVX512_BF16.")
+    rows_prologue(f, "xh")
+    f.e("VMOVUPS nf4tab<>(SB), Z31", "VMOVDQU32 nf4wmask<>(SB), Z30", "VMOVDQU32 nf4wblk<>(SB), Z29")
+    f.label("dn4b_row")
+    f.e("MOVQ DI, R9", "MOVQ SI, R13", "MOVQ DX, R14", "MOVQ R12, CX", "SHRQ $1, CX")
+    for z in (0, 9, 10, 11):  # an accumulator per nibble: VDPBF16PS's latency
+        f.e(f"VPXORD Z{z}, Z{z}, Z{z}")
+    f.e("JZ dn4b_odd")
+    f.label("dn4b_pair")
+    f.e("VMOVDQU32 (R13), Z1")
+    for i in range(1, 4):
+        f.e(f"VPSRLW ${4 * i}, Z1, Z{1 + i}")
+    for i in range(4):
+        f.e(f"VPTERNLOGD $0xea, Z29, Z30, Z{1 + i}")  # (word & 15) | block bit
+    f.e("VBROADCASTSS (R14), Z5", "VBROADCASTSS 4(R14), Z6", "VMULPS Z31, Z5, Z5", "VMULPS Z31, Z6, Z6",
+        vcvtne2ps2bf16(6, 5, 7))
+    for i in range(4):
+        f.e(f"VPERMW Z7, Z{1 + i}, Z{1 + i}")
+    for i in range(4):
+        f.e(vdpbf16(1 + i, 9, 64 * i, (0, 9, 10, 11)[i]))
+    f.e("ADDQ $64, R13", "ADDQ $256, R9", "ADDQ $8, R14", "DECQ CX", "JNZ dn4b_pair")
+    f.label("dn4b_odd")
+    f.e("TESTQ $1, R12", "JZ dn4b_sum", "VMOVDQU (R13), Y1")
+    for i in range(1, 4):
+        f.e(f"VPSRLW ${4 * i}, Y1, Y{1 + i}")
+    f.e("VPXORD Z5, Z5, Z5", "VBROADCASTSS (R14), Z12", "VMULPS Z31, Z12, Z12", vcvtneps2bf16(12, 7))
+    for i in range(4):
+        f.e(f"VPERMW Y7, Y{1 + i}, Y{1 + i}")
+    for i in range(4):
+        f.e(vdpbf16(1 + i, 9, 32 * i, 5, False))
+    f.e("VADDPS Z5, Z0, Z0")
+    f.label("dn4b_sum")
+    f.e("VADDPS Z9, Z0, Z0", "VADDPS Z11, Z10, Z10", "VADDPS Z10, Z0, Z0")
+    rows_epilogue(f, 16, "dn4b_row")
+    return f.text()
 
 
 def table(name, vals, hexa=True):
@@ -50,7 +111,11 @@ def avx512():
         "// The NF4 codebook, and VPERMT2PS indices that interleave 16 low-nibble\n"
         "// values (even columns) with 16 high-nibble values (odd columns).\n",
         table("nf4tab", NF4), table("nf4ilo", [v for i in range(8) for v in (i, 16 + i)], False),
-        table("nf4ihi", [v for i in range(8, 16) for v in (i, 16 + i)], False), ""]
+        table("nf4ihi", [v for i in range(8, 16) for v in (i, 16 + i)], False),
+        "// dotNF4RowsBF16AVX512's index masks: the low nibble of each word, and\n"
+        "// bit 4 in the words of a pair's second block (words 16-31).\n",
+        table("nf4wmask", [0x000f000f] * 16), table("nf4wblk", [0] * 8 + [0x00100010] * 8),
+        ""]
 
     def nf4_decode(f, src, lo, hi, t):
         """Z<lo>, Z<hi>: the 32 values of 16 bytes at src, in column order
@@ -119,6 +184,8 @@ def avx512():
     f.e("VADDPS Z9, Z0, Z0")
     rows_epilogue(f, 16, "dn4r_row")
     out.append(f.text())
+
+    out.append(dot_nf4_rows_bf16())
 
     f = Func("dotQ8RowsAVX512", "x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int",
              "0-64",
