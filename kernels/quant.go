@@ -802,9 +802,9 @@ func quantMatMulN(dx, dy []float32, m int, w *Matrix, acc, bf16 bool) {
 // rows (column 4w+i at 16i+w).
 func permuteNF4BF16(buf []uint16, x []float32, k int) []uint16 {
 	n := k / NF4Block * NF4Block
-	xh := make([]uint16, n) // never nil: rowsDot tells the arithmetic by it
-	if cap(buf) >= n && buf != nil {
-		xh = buf[:n]
+	xh := growU16(buf, n)
+	if xh == nil { // never nil, even empty: rowsDot tells the arithmetic by it
+		xh = []uint16{}
 	}
 	p := n / 128 * 128
 	for g := 0; g < p; g += 128 {

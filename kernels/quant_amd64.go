@@ -85,7 +85,25 @@ func withNF4BF16(k quantKern) quantKern {
 		_, _, _ = dst[64*nblk-1], src[32*nblk-1], s[nblk-1]
 		dequantNF4BF16AVX512(&dst[0], &src[0], &s[0], nblk)
 	}
-	k.dotNF4RowsBF16 = func(y []float32, xh []uint16, q []byte, s []float32, nblk, qstride, sstride int) {
+	k.dotNF4RowsBF16 = rowsKernel(dotNF4RowsBF16AVX512, NF4Block, NF4Block/2)
+	return k
+}
+
+// withRows adds a level's row-run kernels to its quantKern: dotQ8Rows, and
+// dotNF4Rows unless nf4 is nil.
+func withRows(k quantKern, q8, nf4 func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
+	k.dotQ8Rows = rowsKernel(q8, Q8Block, Q8Block)
+	if nf4 != nil {
+		k.dotNF4Rows = rowsKernel(nf4, NF4Block, NF4Block/2)
+	}
+	return k
+}
+
+// rowsKernel wraps a row-run assembly kernel whose blocks span xb values
+// of x (float32, or bf16 for dotNF4RowsBF16) and qb bytes of a row: the
+// bounds of x, q and s checked once for the whole run of rows.
+func rowsKernel[X float32 | uint16](dot func(x *X, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int), xb, qb int) func(y []float32, x []X, q []byte, s []float32, nblk, qstride, sstride int) {
+	return func(y []float32, x []X, q []byte, s []float32, nblk, qstride, sstride int) {
 		n := len(y)
 		if n == 0 {
 			return
@@ -93,31 +111,7 @@ func withNF4BF16(k quantKern) quantKern {
 		if nblk < 1 || qstride < 0 || sstride < 0 {
 			panic("kernels: quantized rows dot: bad block count or stride")
 		}
-		_, _, _ = xh[NF4Block*nblk-1], q[(n-1)*qstride+NF4Block/2*nblk-1], s[(n-1)*sstride+nblk-1]
-		dotNF4RowsBF16AVX512(&xh[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
+		_, _, _ = x[xb*nblk-1], q[(n-1)*qstride+qb*nblk-1], s[(n-1)*sstride+nblk-1]
+		dot(&x[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
 	}
-	return k
-}
-
-// withRows adds a level's row-run kernels to its quantKern: dotQ8Rows, and
-// dotNF4Rows unless nf4 is nil.
-func withRows(k quantKern, q8, nf4 func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int)) quantKern {
-	wrap := func(dot func(x *float32, q *byte, s *float32, nblk int, y *float32, rows, qstride, sstride int), xb, qb int) func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
-		return func(y, x []float32, q []byte, s []float32, nblk, qstride, sstride int) {
-			n := len(y)
-			if n == 0 {
-				return
-			}
-			if nblk < 1 || qstride < 0 || sstride < 0 {
-				panic("kernels: quantized rows dot: bad block count or stride")
-			}
-			_, _, _ = x[xb*nblk-1], q[(n-1)*qstride+qb*nblk-1], s[(n-1)*sstride+nblk-1]
-			dot(&x[0], &q[0], &s[0], nblk, &y[0], n, qstride, sstride)
-		}
-	}
-	k.dotQ8Rows = wrap(q8, Q8Block, Q8Block)
-	if nf4 != nil {
-		k.dotNF4Rows = wrap(nf4, NF4Block, NF4Block/2)
-	}
-	return k
 }
